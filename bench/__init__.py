@@ -1,0 +1,1 @@
+"""DiffuseExpand bench: the harness (data, configs, downstream segmentation, runs, reports)."""

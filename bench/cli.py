@@ -1,0 +1,304 @@
+"""The ``bench`` command line: a thin Typer layer over the Python API (runner, report, data, prepare)."""
+
+from __future__ import annotations
+
+import logging
+from fractions import Fraction
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import yaml
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from bench.config import ConfigError
+from bench.data import DatasetError
+
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    help="DiffuseExpand bench: expand small 2D medical segmentation datasets and measure whether it helps.",
+)
+datasets_app = typer.Typer(no_args_is_help=True, help="List, check and prepare datasets.")
+app.add_typer(datasets_app, name="datasets")
+console = Console()
+
+
+def _fail(msg: str) -> None:
+    console.print(f"[bold red]error:[/] {msg}", highlight=False)
+    raise typer.Exit(2)
+
+
+def _csv(value: str, cast=str) -> tuple:
+    try:
+        return tuple(cast(v.strip()) for v in value.split(",") if v.strip())
+    except ValueError:
+        _fail(f"cannot parse {value!r} as a comma-separated list")
+
+
+def _number(text: str) -> Any:
+    """YAML scalar, plus fractions such as ``1/3`` (the paper's τ values)."""
+    if "/" in text:
+        try:
+            return float(Fraction(text))
+        except (ValueError, ZeroDivisionError):
+            pass
+    return yaml.safe_load(text)
+
+
+def _pairs(items: list[str] | None, flag: str) -> dict[str, Any]:
+    out = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            _fail(f"{flag} expects KEY=VALUE, got {item!r}")
+        out[key.strip().replace("-", "_")] = _number(value.strip())
+    return out
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
+    )
+
+
+RUN_EPILOG = """Examples:
+
+  bench run --method diffuseexpand --ablation cf+cg+cs                       # embedded demo data, cpu preset
+
+  bench run --method origin --dataset ../data/montgomery_lung --models unet,attnunet,transunet --seeds 0,1,2
+
+  bench run --method diffuseexpand --ablation cf+cg --tau 1/3 --train-on synthetic --preset paper
+"""
+
+
+@app.command(epilog=RUN_EPILOG)
+def run(
+    method: Annotated[str, typer.Option(help="Expansion method (see `bench methods`).")] = "diffuseexpand",
+    ablation: Annotated[str | None, typer.Option(help="Method variant; default: the method's first.")] = None,
+    dataset: Annotated[str, typer.Option(help="Dataset card name or a folder with images/ and masks/.")] = "demo",
+    models: Annotated[str, typer.Option(help="Downstream models, comma-separated: unet,attnunet,transunet.")] = "unet",
+    seeds: Annotated[str, typer.Option(help="Seeds, comma-separated; results are mean ± std over them.")] = "0",
+    train_ratio: Annotated[float, typer.Option(help="Fraction of all pairs used for training (≤ 0.9).")] = 0.9,
+    augment: Annotated[str, typer.Option(help="none | randaugment (paper's +) | cutmix (paper's *).")] = "none",
+    train_on: Annotated[str, typer.Option(help="real+synthetic (Table 1) | synthetic (Table 2) | real.")] = (
+        "real+synthetic"
+    ),
+    preset: Annotated[str, typer.Option(help="smoke | cpu | paper.")] = "cpu",
+    out: Annotated[Path, typer.Option(help="Output root for run folders.")] = Path("runs"),
+    n_synthetic: Annotated[
+        int | None, typer.Option(help="Pairs to generate (before filtering); preset default.")
+    ] = None,
+    tau: Annotated[str | None, typer.Option(help="Guidance temperature τ, e.g. 1, 1/2, 1/3.")] = None,
+    guidance_scale: Annotated[float | None, typer.Option(help="Guidance gradient scale s.")] = None,
+    image_size: Annotated[int | None, typer.Option(help="Override the preset's image size.")] = None,
+    option: Annotated[list[str] | None, typer.Option(help="Method option KEY=VALUE (repeatable).")] = None,
+    train_option: Annotated[list[str] | None, typer.Option(help="Training option KEY=VALUE (repeatable).")] = None,
+    wandb: Annotated[str, typer.Option(help="auto (online if logged in, else offline) | online | offline.")] = "auto",
+    no_wandb: Annotated[bool, typer.Option("--no-wandb", help="Do not log to W&B.")] = False,
+    force: Annotated[bool, typer.Option(help="Recompute finished runs and cached stages.")] = False,
+    device: Annotated[str | None, typer.Option(help="cpu | cuda | cuda:1 ...; default: cuda if available.")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log details.")] = False,
+) -> None:
+    """Fit a method, expand, train and evaluate downstream models; write one results.json per run."""
+    from bench import report, runner
+
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
+    method_options = _pairs(option, "--option")
+    if tau is not None:
+        method_options["tau"] = _number(tau)
+    if guidance_scale is not None:
+        method_options["guidance_scale"] = guidance_scale
+    req = runner.Request(
+        method=method,
+        ablation=ablation,
+        dataset=dataset,
+        models=_csv(models),
+        seeds=_csv(seeds, int),
+        train_ratio=train_ratio,
+        augment=augment,
+        train_on=train_on,
+        preset=preset,
+        out=out,
+        n_synthetic=n_synthetic,
+        image_size=image_size,
+        method_options=method_options,
+        train_options=_pairs(train_option, "--train-option"),
+        wandb="disabled" if no_wandb else wandb,
+        force=force,
+        device=device,
+    )
+    try:
+        with _progress() as progress:
+            outcome = runner.run(req, progress=progress)
+    except (ConfigError, DatasetError) as e:
+        _fail(str(e))
+    rows = report.make_rows(outcome.results)
+    console.print(report.to_markdown(rows), highlight=False, markup=False)
+    for p in outcome.paths:
+        tag = " (reused)" if p in outcome.reused else ""
+        console.print(f"results: {p.resolve()}{tag}", highlight=False)
+    urls = [r["tracking"].get("url") for r in outcome.results if r.get("tracking")]
+    if outcome.wandb_mode == "disabled":
+        console.print("W&B: disabled")
+    elif outcome.wandb_mode == "offline":
+        console.print(
+            f"W&B: offline runs under each run folder's wandb/ (upload: wandb sync {out}/**/wandb/offline-run-*)"
+        )
+    else:
+        console.print("W&B: " + ", ".join(u for u in urls if u))
+
+
+@app.command()
+def methods() -> None:
+    """List expansion methods, their versions and ablation variants."""
+    from methods import METHODS, get_method
+
+    table = Table("method", "version", "ablations (first = default)", "description")
+    for name in METHODS:
+        cls = get_method(name)
+        table.add_row(name, cls.version, ", ".join(cls.variants), cls.description)
+    console.print(table)
+
+
+REPORT_EPILOG = "Example:\n\n  bench report runs/ --out reports/"
+
+
+@app.command(epilog=REPORT_EPILOG)
+def report(
+    root: Annotated[Path, typer.Argument(help="Folder searched for results.json files.")] = Path("runs"),
+    out: Annotated[Path, typer.Option(help="Where results.md and results.csv are written.")] = Path("reports"),
+) -> None:
+    """Build tables (Markdown + CSV) from stored results.json files."""
+    from bench import report as rep
+
+    try:
+        files = rep.build(root, out)
+    except (FileNotFoundError, ValueError) as e:
+        _fail(str(e))
+    console.print(files[0].read_text(), highlight=False, markup=False)
+    for f in files:
+        console.print(f"written: {f.resolve()}", highlight=False)
+
+
+@app.command()
+def speed(
+    preset: Annotated[str, typer.Option(help="smoke | cpu | paper.")] = "cpu",
+    steps: Annotated[int, typer.Option(help="Timed repetitions per measurement.")] = 3,
+    device: Annotated[str | None, typer.Option(help="Default: cuda if available.")] = None,
+) -> None:
+    """Print seconds per training step and per generated pair for each DiffuseExpand stage."""
+    import torch
+
+    from bench.benchmark import benchmark_diffuseexpand
+
+    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    try:
+        rows = benchmark_diffuseexpand(preset, dev, steps=steps)
+    except ConfigError as e:
+        _fail(str(e))
+    table = Table("stage", "what", "seconds", "unit", title=f"preset {preset} on {dev}")
+    for r in rows:
+        table.add_row(r["stage"], r["what"], f"{r['seconds']:.4f}", r["unit"])
+    console.print(table)
+
+
+@datasets_app.command("list")
+def datasets_list() -> None:
+    """Show the dataset cards and where each dataset is expected."""
+    from bench.data import load_cards
+
+    table = Table("name", "title", "pairs", "expected at", "present", "licence")
+    for card in load_cards().values():
+        path = card.default_path
+        present = (
+            "generated on first use" if card.synthetic and not path.is_dir() else ("yes" if path.is_dir() else "no")
+        )
+        table.add_row(
+            card.name + (" (synthetic)" if card.synthetic else ""),
+            card.title,
+            str(card.pairs or "?"),
+            str(path.resolve()),
+            present,
+            card.licence,
+        )
+    console.print(table)
+
+
+@datasets_app.command("check", epilog="Example:\n\n  bench datasets check ../data/montgomery_lung")
+def datasets_check(path: Annotated[Path, typer.Argument(help="Folder with images/ and masks/.")]) -> None:
+    """Validate a pair-set folder and report every problem at once; exit 1 on errors."""
+    from bench.data import check
+
+    rep = check(path)
+    for w in rep.warnings:
+        console.print(f"[yellow]warning:[/] {w}", highlight=False)
+    for e in rep.errors:
+        console.print(f"[red]error:[/] {e}", highlight=False)
+    kind = f"{len(rep.ids)} pairs, {rep.mask_kind} masks"
+    if rep.errors:
+        console.print(
+            f"[bold red]FAILED[/] {path.resolve()}: {len(rep.errors)} error(s), {len(rep.warnings)} "
+            f"warning(s); {kind} readable",
+            highlight=False,
+        )
+        raise typer.Exit(1)
+    console.print(f"[bold green]OK[/] {path.resolve()}: {kind}, {len(rep.warnings)} warning(s)", highlight=False)
+
+
+@datasets_app.command(
+    "prepare",
+    epilog="""Examples:
+
+  bench datasets prepare covid19 --images covid-chestxray-dataset/
+
+  bench datasets prepare cgmh-pelvis --root CGMH_PelvisSegment/
+""",
+)
+def datasets_prepare(
+    name: Annotated[str, typer.Argument(help="covid19 | cgmh-pelvis")],
+    images: Annotated[Path | None, typer.Option(help="covid19: clone of ieee8023/covid-chestxray-dataset.")] = None,
+    masks_zip: Annotated[
+        Path | None, typer.Option(help="covid19: v7labs lung mask zip (default: torchxrayvision's).")
+    ] = None,
+    keep_supine: Annotated[bool, typer.Option(help="covid19: also keep 'AP Supine' views.")] = False,
+    root: Annotated[Path | None, typer.Option(help="cgmh-pelvis: folder with Image/ and Label/.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Output folder; default $BENCH_DATA/<name>.")] = None,
+) -> None:
+    """Convert a public dataset into the pair-set layout."""
+    from bench import prepare
+    from bench.data import load_cards
+
+    cards = load_cards()
+    if name not in ("covid19", "cgmh-pelvis"):
+        _fail(f"no converter for {name!r}; available: covid19, cgmh-pelvis")
+    dest = out or cards[name].default_path
+    try:
+        if name == "covid19":
+            if images is None:
+                _fail("covid19 needs --images DIR (a clone of ieee8023/covid-chestxray-dataset)")
+            rep = prepare.prepare_covid19(images, dest, masks_zip=masks_zip, keep_supine=keep_supine)
+        else:
+            if root is None:
+                _fail("cgmh-pelvis needs --root DIR (with Image/ and Label/)")
+            rep = prepare.prepare_cgmh_pelvis(root, dest)
+    except (FileNotFoundError, ValueError) as e:
+        _fail(str(e))
+    console.print(f"kept {rep.kept} pairs; skipped: {rep.skipped_by_reason or 'none'}", highlight=False)
+    console.print(f"written: {Path(dest).resolve()}", highlight=False)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,153 @@
+"""Run configuration and presets.
+
+Every knob has exactly one default, on the dataclass that owns it (paper values where the paper gives
+one). A preset is a named set of overrides layered on those defaults; CLI options override the preset.
+The *resolved* configuration is what is hashed, saved in ``results.json`` and reported. Unknown keys are
+errors: an ignored option would silently change what a benchmark number means.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+AUGMENTS = ("none", "randaugment", "cutmix")
+TRAIN_ON = ("real+synthetic", "synthetic", "real")
+MODELS = ("unet", "attnunet", "transunet")
+
+
+class ConfigError(ValueError):
+    """A configuration value or key that is not allowed."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Downstream segmentation training (paper §4.1: Adam 1e-2, cosine with 5-epoch warm-up, 50 epochs, 16).
+
+    Attributes:
+        epochs: training epochs.
+        batch_size: mini-batch size.
+        lr: peak learning rate of Adam.
+        warmup_epochs: linear warm-up from ``warmup_lr`` to ``lr``; cosine decay to ``min_lr`` afterwards.
+        loss: ``bce+dice`` or ``l1+dice`` (sigmoid applied once, inside the loss).
+        width: base channel width of ``attnunet`` and of the ``transunet`` CNN stem / decoder.
+        unet_encoder: segmentation-models-pytorch encoder of ``unet`` (random init, never downloaded).
+        vit_layers, vit_dim, vit_heads: transformer depth, width and heads of ``transunet``.
+        mixed_precision: bf16 autocast on CUDA (ignored on CPU).
+    """
+
+    epochs: int = 50
+    batch_size: int = 16
+    lr: float = 1e-2
+    warmup_epochs: int = 5
+    warmup_lr: float = 1e-4
+    min_lr: float = 1e-7
+    loss: str = "bce+dice"
+    width: int = 64
+    unet_encoder: str = "resnet34"
+    vit_layers: int = 12
+    vit_dim: int = 768
+    vit_heads: int = 12
+    mixed_precision: bool = True
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """The identity and settings of one run: one method variant, dataset, model, seed, ratio, augmentation.
+
+    ``method_options`` holds the method's resolved option dataclass as a dict (see ``ExpansionMethod.Options``).
+    """
+
+    method: str
+    ablation: str
+    dataset: str
+    model: str
+    seed: int
+    train_ratio: float = 0.9
+    augment: str = "none"
+    train_on: str = "real+synthetic"
+    preset: str = "cpu"
+    image_size: int = 64
+    channels: int = 1
+    n_synthetic: int = 500
+    train: TrainConfig = field(default_factory=TrainConfig)
+    method_options: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def key(self) -> str:
+        """Content hash of the resolved configuration (what makes a stored result reusable)."""
+        return config_hash(self.to_dict())
+
+    @property
+    def run_name(self) -> str:
+        return f"{self.method}__{self.ablation}__{self.model}__{self.augment}__{self.train_on}"
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # Tests and CI: seconds per stage.
+    "smoke": {
+        "image_size": 32,
+        "n_synthetic": 8,
+        "train": {
+            "epochs": 3,
+            "batch_size": 8,
+            "warmup_epochs": 1,
+            "width": 8,
+            "unet_encoder": "resnet18",
+            "vit_layers": 1,
+            "vit_dim": 32,
+            "vit_heads": 2,
+        },
+    },
+    # Demo and real CPU studies at 64 x 64.
+    "cpu": {
+        "image_size": 64,
+        "n_synthetic": 200,
+        "train": {
+            "epochs": 40,
+            "width": 16,
+            "unet_encoder": "resnet18",
+            "vit_layers": 4,
+            "vit_dim": 192,
+            "vit_heads": 3,
+        },
+    },
+    # Paper scale (256 x 256) on a GPU.
+    "paper": {
+        "image_size": 256,
+        "n_synthetic": 500,
+        "train": {},
+    },
+}
+
+
+def merge_options(cls: type, base: dict[str, Any], *layers: dict[str, Any], where: str = "") -> Any:
+    """Build dataclass ``cls`` from ``base`` updated by each layer in turn; unknown keys raise ConfigError."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    values = dict(base)
+    for layer in layers:
+        unknown = set(layer) - names
+        if unknown:
+            raise ConfigError(
+                f"unknown {where or cls.__name__} option(s): {', '.join(sorted(unknown))} "
+                f"(known: {', '.join(sorted(names))})"
+            )
+        values.update({k: v for k, v in layer.items() if v is not None})
+    return cls(**values)
+
+
+def preset(name: str) -> dict[str, Any]:
+    """The overrides of preset ``name``."""
+    if name not in PRESETS:
+        raise ConfigError(f"unknown preset {name!r}; available: {', '.join(PRESETS)}")
+    return PRESETS[name]
+
+
+def config_hash(obj: Any) -> str:
+    """Stable 12-hex-digit hash of a JSON-serialisable object."""
+    return hashlib.sha1(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:12]

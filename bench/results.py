@@ -1,0 +1,101 @@
+"""The ``results.json`` schema and the local results store.
+
+One run (method, ablation, dataset, model, seed, ratio, augmentation, train-on) writes one ``results.json`` in
+its run directory ``<out>/<dataset>/<method>__<ablation>__<model>__<augment>__<train_on>/ratio_<r>/seed_<s>/``.
+Tables and figures are computed from these files only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, TypedDict
+
+SCHEMA_VERSION = 1
+
+
+class RunIdentity(TypedDict):
+    method: str
+    ablation: str
+    dataset: str
+    model: str
+    seed: int
+    train_ratio: float
+    augment: str
+    train_on: str
+    preset: str
+    key: str
+
+
+class Results(TypedDict):
+    """Every key of a ``results.json`` file.
+
+    schema_version: bumped on any incompatible change.
+    run: the identity of the run (see RunIdentity); ``key`` hashes the resolved config.
+    config: the resolved RunConfig (defaults included).
+    dataset: name, folder, whether it is synthetic (the demo phantom), card version, pair count.
+    versions: package, method, dataset card and library versions.
+    git_hash, date: provenance (git hash is null outside a git checkout).
+    environment: device, torch threads, platform.
+    counts: real_train, test, synthetic_generated / kept / relabelled / dropped, train_total.
+    metrics: dice (mean over test images, threshold 0.5), dice_std (over test images), dice_per_image.
+    method_stats: what the method reports about its expansion (e.g. stage timings, pass rate).
+    timings: seconds for fit, expand, train, evaluate and total.
+    unavailable: {metric: reason} for metrics this run did not produce.
+    tracking: W&B mode, local run folder and URL (when online).
+    """
+
+    schema_version: int
+    run: RunIdentity
+    config: dict[str, Any]
+    dataset: dict[str, Any]
+    versions: dict[str, str]
+    git_hash: str | None
+    date: str
+    environment: dict[str, Any]
+    counts: dict[str, int]
+    metrics: dict[str, Any]
+    method_stats: dict[str, Any]
+    timings: dict[str, float]
+    unavailable: dict[str, str]
+    tracking: dict[str, Any]
+
+
+REQUIRED_KEYS = tuple(Results.__annotations__)
+
+
+def run_dir(out: Path, dataset: str, run_name: str, train_ratio: float, seed: int) -> Path:
+    """The folder of one run; every part of the run's identity is in the path."""
+    return Path(out) / dataset / run_name / f"ratio_{train_ratio:g}" / f"seed_{seed}"
+
+
+def write_json(obj: Any, path: Path) -> None:
+    """Write JSON atomically (temporary file, then rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(fd, "w") as f:
+        json.dump(obj, f, indent=2, sort_keys=False, default=str)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+def validate(results: dict[str, Any], source: str = "results") -> Results:
+    """Check that a results dict has every schema key and the right schema version; raise ValueError if not."""
+    missing = [k for k in REQUIRED_KEYS if k not in results]
+    if missing:
+        raise ValueError(f"{source}: missing keys {missing}")
+    if results["schema_version"] != SCHEMA_VERSION:
+        raise ValueError(f"{source}: schema_version {results['schema_version']} != {SCHEMA_VERSION}")
+    return results  # type: ignore[return-value]
+
+
+def load_results(path: Path) -> Results:
+    """Read and validate one ``results.json``."""
+    return validate(json.loads(Path(path).read_text()), str(path))
+
+
+def find_results(root: Path) -> list[Path]:
+    """All ``results.json`` files under ``root``, sorted."""
+    return sorted(Path(root).rglob("results.json"))

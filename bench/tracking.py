@@ -1,0 +1,93 @@
+"""Weights & Biases mirror of finished runs.
+
+W&B is fed from the finished ``results.json`` dict, never from live objects, so the local store and the W&B
+run cannot disagree. ``auto`` mode logs online when an API key is configured (``WANDB_API_KEY`` or a netrc
+entry from ``wandb login``) and offline otherwise; offline run files land in ``<run dir>/wandb/`` and can be
+uploaded later with ``wandb sync <run dir>/wandb/offline-run-*``.
+"""
+
+from __future__ import annotations
+
+import logging
+import netrc
+import os
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+MODES = ("auto", "online", "offline", "disabled")
+PROJECT = "diffuseexpand-bench"
+
+
+def resolve_mode(mode: str) -> str:
+    """Turn ``auto`` into ``online`` or ``offline``; a ``WANDB_MODE`` environment variable wins over ``auto``."""
+    if mode not in MODES:
+        raise ValueError(f"unknown W&B mode {mode!r}; choose from {', '.join(MODES)}")
+    if mode != "auto":
+        return mode
+    env = os.environ.get("WANDB_MODE")
+    if env in ("online", "offline", "disabled"):
+        return env
+    if os.environ.get("WANDB_API_KEY"):
+        return "online"
+    try:
+        rc = netrc.netrc()
+        host = os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai").split("://")[-1]
+        if rc.authenticators(host):
+            return "online"
+    except (FileNotFoundError, netrc.NetrcParseError):
+        pass
+    return "offline"
+
+
+def log_run(results: dict[str, Any], run_dir: Path, mode: str, group: str, history: dict[str, list[float]]) -> dict:
+    """Mirror one finished run to W&B.
+
+    Args:
+        results: the finished results dict (see ``bench.results.Results``).
+        run_dir: the run's folder; W&B files go to ``run_dir/wandb``.
+        mode: ``online``, ``offline`` or ``disabled`` (already resolved).
+        group: groups the runs of one ``bench run`` invocation in the W&B UI.
+        history: per-epoch series to log as steps (e.g. ``{"train/loss": [...]}``).
+
+    Returns:
+        ``{"mode", "dir", "url"}`` describing where the run went (url is None offline).
+    """
+    if mode == "disabled":
+        return {"mode": "disabled", "dir": None, "url": None}
+    import wandb
+
+    ident = results["run"]
+    tags = [f"{k}:{ident[k]}" for k in ("method", "ablation", "dataset", "model", "augment", "train_on", "preset")]
+    tags += [f"seed:{ident['seed']}", f"ratio:{ident['train_ratio']:g}"]
+    if results["dataset"].get("synthetic"):
+        tags.append("synthetic-data")
+    config = {**{k: v for k, v in ident.items() if k != "key"}, "config": results["config"], "key": ident["key"]}
+    run = wandb.init(
+        project=PROJECT,
+        dir=str(run_dir),
+        mode=mode,
+        group=group,
+        job_type=f"{ident['method']}__{ident['ablation']}",
+        name=f"{ident['dataset']}/{ident['method']}__{ident['ablation']}/{ident['model']}/seed{ident['seed']}",
+        config=config,
+        tags=tags,
+        settings=wandb.Settings(console="off", silent=True, x_disable_stats=True),
+    )
+    try:
+        n = max((len(v) for v in history.values()), default=0)
+        for step in range(n):
+            run.log({k: v[step] for k, v in history.items() if step < len(v)}, step=step)
+        run.summary.update(
+            {
+                "dice": results["metrics"]["dice"],
+                "dice_std": results["metrics"]["dice_std"],
+                **{f"counts/{k}": v for k, v in results["counts"].items()},
+                **{f"time/{k}": v for k, v in results["timings"].items()},
+            }
+        )
+        url = run.url if mode == "online" else None
+    finally:
+        run.finish()
+    return {"mode": mode, "dir": str(Path(run_dir) / "wandb"), "url": url}

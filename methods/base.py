@@ -1,0 +1,172 @@
+"""The expansion-method interface and its registry.
+
+An expansion method learns from the real training pairs (``fit``) and then produces synthetic pairs
+(``expand``). The harness (``bench.runner``) owns data loading, splits, downstream training and storage;
+a method only sees tensors and a work directory where it caches its stages.
+"""
+
+from __future__ import annotations
+
+import abc
+import csv
+import dataclasses
+import difflib
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+
+from bench.config import TrainConfig
+from bench.data import PairSet
+
+DECISIONS = ("kept", "relabelled", "dropped")
+
+
+@dataclass
+class PairRecord:
+    """What happened to one generated pair.
+
+    Attributes:
+        id: the pair id (file stem in the synthetic pair set).
+        seed: the seed that produced this pair (reproduces it alone).
+        decision: ``kept`` (used as generated), ``relabelled`` (image kept, mask replaced by a filter
+            prediction) or ``dropped`` (not used for training).
+        info: method-specific values (e.g. ``tau``, ``guidance_scale``, ``steps``, ``dice_loss``).
+    """
+
+    id: str
+    seed: int
+    decision: str = "kept"
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Expansion:
+    """The output of ``expand``: the pairs to train on (kept + relabelled) and one record per generated pair."""
+
+    pairs: PairSet
+    records: list[PairRecord]
+
+    def counts(self) -> dict[str, int]:
+        return {d: sum(r.decision == d for r in self.records) for d in DECISIONS}
+
+
+@dataclass
+class MethodContext:
+    """Run-level facts a method needs.
+
+    Attributes:
+        workdir: cache root of this method for one dataset split; stages write under ``workdir/<role>/<hash>``.
+        seed: the run seed; derive every generator from it.
+        device: where to compute.
+        train: the harness's downstream training config (for methods that train a segmentation net).
+        preset: the preset name (methods may pick their own preset overrides by it).
+        force: recompute cached stages.
+        progress: a rich Progress to add tasks to, or None for silence.
+    """
+
+    workdir: Path
+    seed: int
+    device: torch.device
+    train: TrainConfig
+    preset: str = "cpu"
+    force: bool = False
+    progress: Any = None
+
+
+@dataclass(frozen=True)
+class NoOptions:
+    """Options of a method that has none."""
+
+
+class ExpansionMethod(abc.ABC):
+    """Base class of every expansion method.
+
+    Class attributes:
+        name: registry name (``bench run --method <name>``).
+        version: bump on any behaviour change and log it in CHANGELOG.md.
+        variants: ablation names accepted by ``--ablation``; the first is the default.
+        Options: frozen dataclass of the method's knobs; its field defaults are the paper defaults.
+        presets: per-preset overrides of ``Options`` (``{"smoke": {...}, "cpu": {...}, "paper": {...}}``).
+        generates_pairs: False for methods that add no pairs (``origin``): their runs train on real data only.
+    """
+
+    name: ClassVar[str]
+    version: ClassVar[str] = "1"
+    variants: ClassVar[tuple[str, ...]] = ("default",)
+    description: ClassVar[str] = ""
+    Options: ClassVar[type] = NoOptions
+    presets: ClassVar[dict[str, dict[str, Any]]] = {}
+    generates_pairs: ClassVar[bool] = True
+
+    def __init__(self, variant: str | None = None, options: Any = None) -> None:
+        variant = variant or self.variants[0]
+        if variant not in self.variants:
+            raise KeyError(_unknown("ablation", variant, self.variants, f" for method '{self.name}'"))
+        self.variant = variant
+        self.options = options if options is not None else self.Options()
+
+    @abc.abstractmethod
+    def fit(self, train: PairSet, ctx: MethodContext) -> None:
+        """Learn from the real training pairs.
+
+        Args:
+            train: real training pairs only (the test split is never passed); images float ``N x C x H x W``
+                in [0, 1], masks int ``N x H x W``.
+            ctx: run context; cached stages go under ``ctx.workdir``.
+        """
+
+    @abc.abstractmethod
+    def expand(self, n: int, ctx: MethodContext) -> Expansion:
+        """Generate ``n`` pairs (before any filtering) after ``fit``.
+
+        Returns:
+            Expansion: the pairs to train on, at the training pairs' size and channel count, with ids unique
+            and distinct from real ids, plus one PairRecord per generated pair (dropped ones included).
+        Raises:
+            RuntimeError: if called before ``fit`` or if a network it samples with is in train mode.
+        """
+
+
+_REGISTRY: dict[str, type[ExpansionMethod]] = {}
+
+
+def register_method(name: str):
+    """Class decorator adding an ExpansionMethod subclass to the registry under ``name``."""
+
+    def wrap(cls: type) -> type:
+        if not (isinstance(cls, type) and issubclass(cls, ExpansionMethod)):
+            raise TypeError(f"{cls!r} is not an ExpansionMethod subclass")
+        if name in _REGISTRY and _REGISTRY[name] is not cls:
+            raise ValueError(f"method name '{name}' is already registered by {_REGISTRY[name].__qualname__}")
+        cls.name = name
+        _REGISTRY[name] = cls
+        return cls
+
+    return wrap
+
+
+def _unknown(kind: str, given: str, available: tuple[str, ...] | list[str], where: str = "") -> str:
+    close = difflib.get_close_matches(given, list(available), n=1)
+    hint = f" Did you mean '{close[0]}'?" if close else ""
+    return f"unknown {kind} '{given}'{where}.{hint} Available: {', '.join(sorted(available))}"
+
+
+def write_records(records: list[PairRecord], path: Path) -> None:
+    """Write records as CSV (id, seed, decision, then the union of ``info`` keys), atomically."""
+    keys = sorted({k for r in records for k in r.info})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(fd, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["id", "seed", "decision", *keys])
+        for r in records:
+            w.writerow([r.id, r.seed, r.decision, *(r.info.get(k, "") for k in keys)])
+    os.replace(tmp, path)
+
+
+def options_dict(options: Any) -> dict[str, Any]:
+    return dataclasses.asdict(options)

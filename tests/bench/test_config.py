@@ -1,0 +1,61 @@
+import dataclasses
+
+import pytest
+
+from bench.config import PRESETS, ConfigError, RunConfig, TrainConfig, config_hash, merge_options, preset
+from bench.runner import Request, plan
+
+
+def test_merge_options_layers_and_rejects_unknown_keys():
+    cfg = merge_options(TrainConfig, {}, {"epochs": 3}, {"lr": 0.5})
+    assert (cfg.epochs, cfg.lr, cfg.batch_size) == (3, 0.5, 16)
+    with pytest.raises(ConfigError, match="unknown training option.*epoch_count"):
+        merge_options(TrainConfig, {}, {"epoch_count": 3}, where="training")
+
+
+def test_every_preset_resolves_to_a_valid_training_config():
+    for name in PRESETS:
+        cfg = merge_options(TrainConfig, {}, preset(name)["train"])
+        assert cfg.epochs > 0
+    with pytest.raises(ConfigError, match="unknown preset"):
+        preset("huge")
+
+
+def test_config_hash_changes_with_any_field():
+    base = RunConfig(method="origin", ablation="none", dataset="d", model="unet", seed=0)
+    assert base.key() == RunConfig(**dataclasses.asdict(base) | {"train": TrainConfig()}).key()
+    assert base.key() != dataclasses.replace(base, seed=1).key()
+    assert base.key() != dataclasses.replace(base, train=TrainConfig(lr=0.1)).key()
+    assert config_hash({"a": 1, "b": 2}) == config_hash({"b": 2, "a": 1})
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"preset": "smoke"},
+        {"train_options": {"epochs": 7}},
+        {"image_size": 48},
+        {"n_synthetic": 3},
+    ],
+)
+def test_request_options_change_the_resolved_plan(change):
+    base = plan(Request(method="origin"))
+    other = plan(Request(method="origin", **change))
+    assert base != other
+
+
+def test_plan_rejects_bad_values_with_suggestions():
+    with pytest.raises(ConfigError, match="Did you mean 'origin'"):
+        plan(Request(method="orign"))
+    with pytest.raises(ConfigError, match="unknown model 'unett'"):
+        plan(Request(method="origin", models=("unett",)))
+    with pytest.raises(ConfigError, match="unknown augment"):
+        plan(Request(method="origin", augment="mixup"))
+    with pytest.raises(ConfigError, match="generates no pairs"):
+        plan(Request(method="origin", train_on="synthetic"))
+    with pytest.raises(ConfigError, match="unknown origin method option"):
+        plan(Request(method="origin", method_options={"tau": 0.5}))
+
+
+def test_origin_always_trains_on_real_data():
+    assert plan(Request(method="origin")).train_on == "real"

@@ -1,0 +1,52 @@
+"""Shared fixtures: the real Montgomery set from ../shared and tiny hand-made pair sets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+
+
+@pytest.fixture(autouse=True)
+def _isolated(tmp_path, monkeypatch):
+    """Every test writes data and W&B files under its own tmp folder."""
+    monkeypatch.setenv("BENCH_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+
+
+@pytest.fixture
+def montgomery() -> Path:
+    path = SHARED / "montgomery_lung"
+    if not path.is_dir():
+        pytest.fail(f"the shared Montgomery data is expected at {path}")
+    return path
+
+
+def write_pair(root: Path, key: str, image: np.ndarray, mask: np.ndarray) -> None:
+    (root / "images").mkdir(parents=True, exist_ok=True)
+    (root / "masks").mkdir(parents=True, exist_ok=True)
+    Image.fromarray(image).save(root / "images" / f"{key}.png")
+    Image.fromarray(mask).save(root / "masks" / f"{key}.png")
+
+
+@pytest.fixture
+def broken_pairs(tmp_path) -> Path:
+    """A folder with a corrupt PNG, an unpaired image and a 0/1/2/7-valued mask, plus two good pairs."""
+    root = tmp_path / "broken"
+    rng = np.random.default_rng(0)
+    for k in ("good_a", "good_b"):
+        m = np.zeros((16, 16), np.uint8)
+        m[4:12, 4:12] = 255
+        write_pair(root, k, rng.integers(0, 255, (16, 16), dtype=np.uint8), m)
+    write_pair(root, "badvalues", rng.integers(0, 255, (16, 16), dtype=np.uint8),
+               np.array([0, 1, 2, 7] * 64, np.uint8).reshape(16, 16))
+    write_pair(root, "corrupt", rng.integers(0, 255, (16, 16), dtype=np.uint8), np.zeros((16, 16), np.uint8))
+    (root / "images" / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n this is not a png")
+    Image.fromarray(rng.integers(0, 255, (16, 16), dtype=np.uint8)).save(root / "images" / "lonely.png")
+    return root
