@@ -121,11 +121,13 @@ def _read_array(path: Path) -> np.ndarray:
 def read_image(path: Path, size: int, channels: int = 1) -> torch.Tensor:
     """Read an image as a float ``channels x size x size`` tensor in [0, 1].
 
-    Grayscale, RGB and RGBA (alpha dropped) inputs in 8 or 16 bit are accepted; the image is resized with
-    an antialiased bilinear filter. The aspect ratio is not kept (as in the paper's loaders).
+    Grayscale, RGB and RGBA (alpha dropped) inputs in 8 or 16 bit are accepted. 16-bit files whose values
+    stay within 0..4095 are taken as 12-bit X-ray data (scaled by 4095), others by 65535. The image is resized
+    with an antialiased bilinear filter; the aspect ratio is not kept (as in the paper's loaders).
     """
     arr = _read_array(path)
-    scale = 65535.0 if arr.dtype == np.uint16 or arr.max(initial=0) > 255 else 255.0
+    peak = int(arr.max(initial=0))
+    scale = 255.0 if arr.dtype == np.uint8 and peak <= 255 else (4095.0 if peak <= 4095 else 65535.0)
     arr = arr.astype(np.float32) / scale
     if arr.ndim == 3:
         arr = arr[..., :3]
@@ -181,15 +183,20 @@ def save_pairs(pairs: PairSet, root: str | Path) -> Path:
     root = Path(root)
     root.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.", dir=root.parent))
-    (tmp / "images").mkdir()
-    (tmp / "masks").mkdir()
+    os.chmod(tmp, 0o755)
     binary = pairs.num_classes == 2
-    for i, k in enumerate(pairs.ids):
-        img = (pairs.images[i].clamp(0, 1) * 255).round().to(torch.uint8).numpy()
-        img = img[0] if img.shape[0] == 1 else np.moveaxis(img, 0, -1)
-        Image.fromarray(img).save(tmp / "images" / f"{k}.png")
-        m = pairs.masks[i].numpy().astype(np.uint8)
-        Image.fromarray(m * 255 if binary else m).save(tmp / "masks" / f"{k}.png")
+    try:
+        (tmp / "images").mkdir()
+        (tmp / "masks").mkdir()
+        for i, k in enumerate(pairs.ids):
+            img = (pairs.images[i].clamp(0, 1) * 255).round().to(torch.uint8).numpy()
+            img = img[0] if img.shape[0] == 1 else np.moveaxis(img, 0, -1)
+            Image.fromarray(img).save(tmp / "images" / f"{k}.png")
+            m = pairs.masks[i].numpy().astype(np.uint8)
+            Image.fromarray(m * 255 if binary else m).save(tmp / "masks" / f"{k}.png")
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     if root.exists():
         shutil.rmtree(root)
     os.replace(tmp, root)
@@ -221,6 +228,32 @@ class CheckReport:
         if self.errors:
             lines = "\n".join(f"  - {e}" for e in self.errors)
             raise DatasetError(f"{self.root}: {len(self.errors)} problem(s) found by the integrity check:\n{lines}")
+
+
+def _check_labels(rep: CheckReport, binary255: list[str], labels: dict[str, set[int]]) -> None:
+    """Folder-level mask rules: 0/1 and 0/255 masks are binary; labels > 1 must be consecutive 0..K folder-wide
+    (one mask may miss a class) and cannot be mixed with 0/255 masks."""
+    multi = {name: v for name, v in labels.items() if not v <= {0, 1}}
+    if not multi:
+        return
+    rep.mask_kind = "multiclass"
+    if binary255:
+        for name, v in multi.items():
+            rep.errors.append(
+                f"masks/{name}: values {sorted(v)[:8]} are not binary 0/255 like {len(binary255)} other mask(s) "
+                f"in this folder (e.g. {binary255[0]})"
+            )
+        return
+    union = set().union(*labels.values())
+    missing = sorted(set(range(max(union) + 1)) - union)
+    if missing:
+        for name, v in multi.items():
+            above = sorted(x for x in v if x > missing[0])
+            if above:
+                rep.errors.append(
+                    f"masks/{name}: labels {above} leave a gap (no mask in the folder uses {missing[:8]}); "
+                    "labels must be consecutive 0..K"
+                )
 
 
 def check(root: str | Path) -> CheckReport:
@@ -266,7 +299,8 @@ def check(root: str | Path) -> CheckReport:
     for k in sorted(set(masks) - set(images)):
         rep.errors.append(f"masks/{masks[k][0].name}: no matching image images/{k}.png")
 
-    labels_seen: set[int] = set()
+    binary255: list[str] = []
+    labels: dict[str, set[int]] = {}
     digests: dict[str, str] = {}
     for k in sorted(set(images) & set(masks)):
         ip, mp = images[k][0], masks[k][0]
@@ -282,16 +316,15 @@ def check(root: str | Path) -> CheckReport:
             msk = None
         if img is not None and img.ndim == 3 and img.shape[2] == 4:
             rep.warnings.append(f"images/{ip.name}: RGBA image, the alpha channel is ignored")
-        if msk is not None:
-            if msk.ndim == 3:
-                if msk.shape[2] == 4:
-                    rep.errors.append(f"masks/{mp.name}: RGBA mask; save masks as single-channel PNG")
-                    msk = None
-                elif not all(np.array_equal(msk[..., 0], msk[..., c]) for c in range(1, msk.shape[2])):
-                    rep.errors.append(f"masks/{mp.name}: colour mask; save labels as single-channel values")
-                    msk = None
-                else:
-                    msk = msk[..., 0]
+        if msk is not None and msk.ndim == 3:
+            if msk.shape[2] == 4:
+                rep.errors.append(f"masks/{mp.name}: RGBA mask; save masks as single-channel PNG")
+                msk = None
+            elif not all(np.array_equal(msk[..., 0], msk[..., c]) for c in range(1, msk.shape[2])):
+                rep.errors.append(f"masks/{mp.name}: colour mask; save labels as single-channel values")
+                msk = None
+            else:
+                msk = msk[..., 0]
         if img is not None and msk is not None and img.shape[:2] != msk.shape[:2]:
             rep.errors.append(
                 f"{k}: image size {img.shape[1]}x{img.shape[0]} != mask size "
@@ -299,26 +332,26 @@ def check(root: str | Path) -> CheckReport:
             )
         if msk is not None:
             values = set(np.unique(msk).tolist())
-            labels_seen |= values
             if values <= {0}:
                 rep.warnings.append(f"masks/{mp.name}: empty mask (no foreground)")
-            if not (values <= {0, 255} or values <= {0, 1} or values == set(range(max(values) + 1))):
-                shown = sorted(values)[:8]
-                rep.errors.append(f"masks/{mp.name}: values {shown} are neither binary 0/255 nor labels 0..K")
+            if values <= {0, 255}:
+                binary255.append(mp.name)
+            elif max(values) < 255:
+                labels[mp.name] = values
+            else:
+                rep.errors.append(
+                    f"masks/{mp.name}: values {sorted(values)[:8]} are neither binary 0/255 nor labels 0..K"
+                )
         if img is not None and msk is not None:
             digest = hashlib.sha1(img.tobytes() + msk.tobytes()).hexdigest()
             if digest in digests:
                 rep.warnings.append(f"{k}: duplicate of pair '{digests[digest]}' (identical image and mask)")
             else:
                 digests[digest] = k
-        if img is not None and msk is not None:
             rep.ids.append(k)
             rep.image_files[k] = ip.name
             rep.mask_files[k] = mp.name
-    if not (labels_seen <= {0, 255} or labels_seen <= {0, 1}):
-        rep.mask_kind = "multiclass"
-        if 255 in labels_seen:
-            rep.errors.append("masks mix binary 0/255 masks with label masks 0..K")
+    _check_labels(rep, binary255, labels)
     if not rep.errors and not rep.ids:
         rep.errors.append(f"{root}: no image-mask pairs found")
     return rep
@@ -409,10 +442,15 @@ def load_cards(folder: Path = CARDS_DIR) -> dict[str, DatasetCard]:
     known = set(DatasetCard.__dataclass_fields__)
     for path in sorted(folder.glob("*.yaml")):
         raw = yaml.safe_load(path.read_text())
+        if not isinstance(raw, dict):
+            raise DatasetError(f"{path}: a dataset card must be a YAML mapping")
         unknown = set(raw) - known
         if unknown:
             raise DatasetError(f"{path}: unknown keys {sorted(unknown)}")
-        card = DatasetCard(**raw)
+        try:
+            card = DatasetCard(**raw)
+        except TypeError as e:
+            raise DatasetError(f"{path}: {e}") from None
         cards[card.name] = card
     return cards
 
