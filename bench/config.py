@@ -109,7 +109,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "image_size": 64,
         "n_synthetic": 200,
         "train": {
-            "epochs": 40,
+            "epochs": 20,
             "width": 16,
             "unet_encoder": "resnet18",
             "vit_layers": 4,

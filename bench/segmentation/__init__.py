@@ -1,0 +1,1 @@
+"""Downstream segmentation: networks (U-Net, Attention U-Net, TransUNet), augmentation, training, evaluation."""
