@@ -24,7 +24,7 @@ app = typer.Typer(
 )
 datasets_app = typer.Typer(no_args_is_help=True, help="List, check and prepare datasets.")
 app.add_typer(datasets_app, name="datasets")
-console = Console()
+console = Console(soft_wrap=True)
 
 
 def _fail(msg: str) -> None:
@@ -220,20 +220,15 @@ def datasets_list() -> None:
     """Show the dataset cards and where each dataset is expected."""
     from bench.data import load_cards
 
-    table = Table("name", "title", "pairs", "expected at", "present", "licence")
+    table = Table(
+        "name", "pairs", "present", "expected at", caption="details: datasets/<name>.yaml; root: $BENCH_DATA"
+    )
+    table.columns[3].overflow = "fold"
     for card in load_cards().values():
         path = card.default_path
-        present = (
-            "generated on first use" if card.synthetic and not path.is_dir() else ("yes" if path.is_dir() else "no")
-        )
-        table.add_row(
-            card.name + (" (synthetic)" if card.synthetic else ""),
-            card.title,
-            str(card.pairs or "?"),
-            str(path.resolve()),
-            present,
-            card.licence,
-        )
+        present = "generated on use" if card.synthetic and not path.is_dir() else ("yes" if path.is_dir() else "no")
+        name = card.name + (" (synthetic)" if card.synthetic else "")
+        table.add_row(name, str(card.pairs or "?"), present, str(path.resolve()))
     console.print(table)
 
 
