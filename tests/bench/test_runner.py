@@ -38,3 +38,23 @@ def test_force_recomputes_and_unfinished_runs_leave_no_results(montgomery, tmp_p
     assert not first.reused
     assert run(Request(**kw)).reused
     assert not run(Request(force=True, **kw)).reused
+
+
+def test_diffuseexpand_end_to_end_on_real_data(montgomery, tmp_path):
+    """Smoke preset on Montgomery: full method, then a second ablation that reuses the cached denoiser."""
+    kw = dict(method="diffuseexpand", dataset=str(montgomery), preset="smoke", wandb="disabled", out=tmp_path,
+              train_options={"epochs": 1})
+    full = run(Request(ablation="cf+cg+cs", **kw)).results[0]
+    c = full["counts"]
+    assert c["synthetic_generated"] == 8
+    assert c["synthetic_kept"] + c["synthetic_relabelled"] + c["synthetic_dropped"] == 8
+    assert c["train_total"] == c["real_train"] + c["synthetic_kept"] + c["synthetic_relabelled"]
+    assert set(full["method_stats"]["seconds"]) >= {"denoiser", "segmenter", "sampler", "filter"}
+    assert 0.0 <= full["method_stats"]["pass_rate"] <= 1.0
+    cache = tmp_path / "montgomery_lung" / "_cache" / "diffuseexpand"
+    assert list(cache.glob("samples/*/records.csv")) and list(cache.glob("samples/*/gallery.png"))
+
+    synth = run(Request(ablation="cf", train_on="synthetic", **kw)).results[0]
+    assert "denoiser" in synth["method_stats"]["cached"]
+    assert synth["counts"]["train_total"] == synth["counts"]["synthetic_kept"] == 8
+    assert synth["counts"]["real_train"] == full["counts"]["real_train"]

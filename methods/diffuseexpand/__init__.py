@@ -1,0 +1,25 @@
+"""DiffuseExpand (Shao et al., 2023, arXiv 2304.13416): expand a 2D segmentation dataset with diffusion pairs.
+
+A mask is sampled from noise, then an image conditioned on it, by one denoiser; a noise-aware segmenter
+guides both phases; a network trained on the real pairs keeps, relabels or drops each generated pair.
+
+=========  ==============================  ================================================================
+paper      file                            role
+=========  ==============================  ================================================================
+Stage I    ``denoiser.py``                 conditional ε-predictor for masks (y1 = 1) and images (y1 = 0,
+                                           conditioned on the mask y2); classifier-free training (§3.2)
+Stage II   ``segmenter.py``                noise-aware segmenter f_ψ with mode head g_ω (§3.3, Eq. 4)
+Stage III  ``guidance.py``, ``sampler.py`` segmenter guidance ε̃ = ε − s·σ_t·∇ log p_τ and the two-phase
+                                           DPM-Solver++ sampler (§3.4, Eq. 5, Lemma 3.3)
+Stage IV   ``filter.py``                   keep / relabel / drop by the Dice loss of a real-data network (§3.5)
+—          ``method.py``                   :class:`DiffuseExpand`: the stages behind ``ExpansionMethod``,
+                                           cached under ``<workdir>/<role>/<hash>``
+=========  ==============================  ================================================================
+
+Ablation variants (paper Table 1): ``cf`` = classifier-free conditioning only, ``cf+cg`` = + segmenter
+guidance, ``cf+cg+cs`` = + stage-IV selection.
+"""
+
+from methods.diffuseexpand.method import DiffuseExpand
+
+__all__ = ["DiffuseExpand"]

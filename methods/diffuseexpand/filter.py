@@ -1,0 +1,154 @@
+"""Stage IV: keep, relabel or drop generated pairs by a real-data segmentation network (paper §3.5).
+
+A segmentation network trained on the *real* training split only predicts the mask of every generated image.
+With the Dice loss d = 1 − Dice(prediction, generated mask):
+
+==============  =================================================================
+d < η           ``kept``: the pair is used as generated
+η ≤ d < 2η      ``relabelled``: the image is kept, its mask replaced by the prediction
+d ≥ 2η          ``dropped``
+==============  =================================================================
+
+η = 0.065 in the paper. The relabel band is the released code's (the paper only describes keep/drop).
+
+Notes:
+    Released code: a separate 31 M parameter U-Net trained by the evaluation script (whose save lines were
+    commented out, so the stage could not run as released). Here the network is the harness's downstream
+    model (``bench.segmentation``), trained with the run's downstream training config.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from bench.config import TrainConfig
+from bench.data import PairSet
+from bench.metrics.dice import dice_loss
+from bench.segmentation.models import build_model
+from bench.segmentation.trainer import predict, train_segmentation
+from methods.diffuseexpand.denoiser import atomic_save, write_json
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class FilterOutput:
+    """Stage-IV decisions for N generated pairs.
+
+    Attributes:
+        dice_loss: float ``N``, 1 − Dice(prediction, generated mask).
+        decisions: ``kept`` / ``relabelled`` / ``dropped`` per pair.
+        masks: int64 ``N x H x W``, the masks to train on (the prediction for relabelled pairs).
+        predictions: int64 ``N x H x W``, the filter network's masks.
+    """
+
+    dice_loss: torch.Tensor
+    decisions: list[str]
+    masks: torch.Tensor
+    predictions: torch.Tensor
+
+    @property
+    def pass_rate(self) -> float:
+        """Fraction of pairs that are trained on (kept or relabelled)."""
+        return sum(d != "dropped" for d in self.decisions) / max(1, len(self.decisions))
+
+
+def decide(dice_loss: torch.Tensor, eta: float = 0.065) -> list[str]:
+    """Map Dice losses (float ``N``) to decisions: < η kept, < 2η relabelled, else dropped."""
+    if eta <= 0:
+        raise ValueError(f"eta must be > 0, got {eta}")
+    return ["kept" if d < eta else "relabelled" if d < 2 * eta else "dropped" for d in dice_loss.tolist()]
+
+
+def select_pairs(predictions: torch.Tensor, masks: torch.Tensor, eta: float = 0.065) -> FilterOutput:
+    """Apply the stage-IV rule to predicted and generated masks.
+
+    Args:
+        predictions: int64 ``N x H x W`` in {0, 1}, the filter network's masks of the generated images.
+        masks: int64 ``N x H x W`` in {0, 1}, the generated masks.
+        eta: the threshold η.
+
+    Raises:
+        ValueError: on shape mismatch or ``eta <= 0``.
+    """
+    if predictions.shape != masks.shape:
+        raise ValueError(f"predictions {tuple(predictions.shape)} and masks {tuple(masks.shape)} differ in shape")
+    loss = dice_loss(predictions.long(), masks.long(), num_classes=2)
+    decisions = decide(loss, eta)
+    relabel = torch.tensor([d == "relabelled" for d in decisions], dtype=torch.bool)
+    final = torch.where(relabel[:, None, None], predictions.long(), masks.long())
+    return FilterOutput(loss, decisions, final, predictions.long())
+
+
+class MaskFilter:
+    """The stage-IV network: train on real pairs, predict generated images' masks.
+
+    Args:
+        model_name: a downstream model of ``bench.config.MODELS`` (paper: ``unet``).
+        cfg: its training config (the run's downstream config).
+        device: compute device.
+    """
+
+    def __init__(self, model_name: str, cfg: TrainConfig, device: torch.device | str = "cpu") -> None:
+        self.model_name = model_name
+        self.cfg = cfg
+        self.device = torch.device(device)
+        self.model: nn.Module | None = None
+        self.seconds = 0.0
+        self._shape: tuple[int, int] | None = None
+
+    def fit(self, train: PairSet, seed: int, progress: Any = None) -> MaskFilter:
+        """Train on the real training pairs (images float ``N x C x H x W`` in [0, 1], masks int64 ``N x H x W``)."""
+        result = train_segmentation(
+            train, self.model_name, self.cfg, seed, self.device, progress=progress, description="diffuseexpand filter"
+        )
+        self.model, self.seconds = result.model, result.seconds
+        self._shape = (int(train.images.shape[1]), int(train.images.shape[-1]))
+        return self
+
+    def predict(self, images: torch.Tensor, batch_size: int = 32) -> torch.Tensor:
+        """Masks int64 ``N x H x W`` of images float ``N x C x H x W`` in [0, 1]."""
+        if self.model is None:
+            raise RuntimeError("MaskFilter.predict called before fit or load")
+        return predict(self.model, images, self.device, batch_size)
+
+    def __call__(self, pairs: PairSet, eta: float = 0.065) -> FilterOutput:
+        """Predict the masks of ``pairs.images`` and apply :func:`select_pairs` against ``pairs.masks``."""
+        return select_pairs(self.predict(pairs.images), pairs.masks, eta)
+
+    def save(self, folder: Path) -> None:
+        """Write ``filter.json`` and ``model.pt`` (last)."""
+        if self.model is None or self._shape is None:
+            raise RuntimeError("MaskFilter.save called before fit")
+        channels, size = self._shape
+        write_json(
+            folder / "filter.json",
+            {
+                "model_name": self.model_name,
+                "channels": channels,
+                "size": size,
+                "train": dataclasses.asdict(self.cfg),
+                "seconds": self.seconds,
+            },
+        )
+        atomic_save({k: v.detach().cpu() for k, v in self.model.state_dict().items()}, folder / "model.pt")
+
+    @classmethod
+    def load(cls, folder: Path, device: torch.device | str = "cpu") -> MaskFilter:
+        """Rebuild a filter written by :meth:`save`, in eval mode."""
+        meta = json.loads((folder / "filter.json").read_text())
+        cfg = TrainConfig(**meta["train"])
+        self = cls(meta["model_name"], cfg, device)
+        model = build_model(meta["model_name"], meta["channels"], 2, meta["size"], cfg)
+        model.load_state_dict(torch.load(folder / "model.pt", map_location="cpu", weights_only=True))
+        self.model = model.to(self.device).eval()
+        self._shape, self.seconds = (meta["channels"], meta["size"]), meta["seconds"]
+        return self

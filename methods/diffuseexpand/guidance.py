@@ -1,0 +1,147 @@
+"""Stage III guidance: the segmenter's log-likelihood and the ε it adjusts (paper §3.4, Eq. 5, Lemma 3.3).
+
+Classifier guidance adds ∇ₓ log p(y | x_t) to the score; for an ε-predictor this is
+
+    ε̃(x_t, t) = ε(x_t, t) − s · σ_t · ∇ₓ log p_τ(y | x_t),     σ_t = sqrt(1 − ᾱ_t),
+
+where p_τ is the segmenter's prediction with logits divided by the temperature τ and s is the gradient scale.
+The two phases of a pair use (paper Eq. 5, Lemma 3.2, y1 and y2 dependent):
+
+* mask phase: log p = log softmax(g_ω(x_t)/τ)[y1 = mask];
+* image phase: log p = log p_τ(y2 = m | x_t) + log softmax(g_ω(x_t)/τ)[y1 = image], where the first term is
+  ``image_objective``:
+
+  - ``"likelihood"`` (default): the mean pixel log-likelihood of the conditioning mask m under
+    sigmoid(f_ψ/τ), i.e. mean(m·log σ(f/τ) + (1 − m)·log σ(−f/τ)) - the paper's p_ψ(y2 | x_t, y1);
+  - ``"wiou-wbce"`` (released CGMH script): weighted soft IoU minus weighted BCE with pixel weight ω = 1 + 10m.
+
+τ vs s (Lemma 3.3): s multiplies the gradient of log p at τ = 1, τ reshapes p itself; with 1/τ = s ≥ 1 the
+s-gradient is the larger one when the target logit is large (close to the target) and the smaller one when
+it is small. Fig. 2 of the paper compares the two; both are knobs here (``tau`` and ``scale``).
+
+Following k-diffusion's ``make_cond_model_fn``, :func:`make_guided_eps_fn` wraps any ε-predictor: the solver
+never knows about guidance and the guidance never knows about the solver.
+
+Notes:
+    Released code: the image-phase objective is multiplied by a decay λ_k from 1 to 0.5 over the 30 network
+    calls, and the guidance scale doubles as the classifier-free weight; neither is part of the paper's method,
+    so both are left out (the classifier-free weight is a separate knob of the sampler).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from methods.diffuseexpand.denoiser import MODE_IMAGE, MODE_MASK
+
+EpsFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+IMAGE_OBJECTIVES = ("likelihood", "wiou-wbce")
+PHASES = ("mask", "image")
+
+
+def mode_log_prob(mode_logits: torch.Tensor, mode: int, tau: float = 1.0) -> torch.Tensor:
+    """log p_τ(y1 = ``mode`` | x_t) from g_ω logits ``N x 2``; returns float ``N``."""
+    return F.log_softmax(mode_logits.float() / tau, dim=1)[:, mode]
+
+
+def mask_log_likelihood(logits: torch.Tensor, mask: torch.Tensor, tau: float = 1.0) -> torch.Tensor:
+    """Mean pixel log-likelihood of ``mask`` under sigmoid(logits / τ).
+
+    Args:
+        logits: float ``N x 1 x H x W`` pixel logits f_ψ.
+        mask: float ``N x 1 x H x W`` in {0, 1}.
+        tau: temperature.
+
+    Returns:
+        float ``N``, mean over pixels of m·log σ(f/τ) + (1 − m)·log σ(−f/τ) (≤ 0).
+    """
+    bce = F.binary_cross_entropy_with_logits(logits.float() / tau, mask.float(), reduction="none")
+    return -bce.flatten(1).mean(1)
+
+
+def weighted_iou_minus_bce(logits: torch.Tensor, mask: torch.Tensor, tau: float = 1.0) -> torch.Tensor:
+    """The released image objective: weighted soft IoU − weighted BCE, pixel weight ω = 1 + 10m.
+
+    Args and shapes as :func:`mask_log_likelihood`; returns float ``N``.
+    """
+    mask = mask.float()
+    z = logits.float() / tau
+    w = 1 + 10 * mask
+    p = torch.sigmoid(z)
+    inter = (p * mask * w).flatten(1).sum(1)
+    union = ((p + mask) * w).flatten(1).sum(1) - inter
+    wiou = (inter + 1) / (union + 1)
+    wbce = (w * F.binary_cross_entropy_with_logits(z, mask, reduction="none")).flatten(1).sum(1) / w.flatten(1).sum(1)
+    return wiou - wbce
+
+
+@dataclass
+class SegmenterGuidance:
+    """log p_τ(y | x_t) of one sampling phase and its scaled gradient.
+
+    Args:
+        segmenter: a :class:`~methods.diffuseexpand.segmenter.NoisySegmenter` (or any module returning an object
+            with ``logits`` ``N x 1 x H x W`` and ``mode_logits`` ``N x 2``), in eval mode.
+        phase (`str`): ``"mask"`` (target y1 = mask) or ``"image"`` (targets y1 = image and y2 = ``mask``).
+        mask (`torch.Tensor`, *optional*): float ``N x 1 x H x W`` in {0, 1}, the image phase's condition.
+        tau (`float`, *optional*, defaults to 1.0): temperature dividing every logit (paper τ).
+        scale (`float`, *optional*, defaults to 1.0): gradient scale s; 0 turns guidance off.
+        image_objective (`str`, *optional*, defaults to ``"likelihood"``): see the module docstring.
+    """
+
+    segmenter: nn.Module
+    phase: str
+    mask: torch.Tensor | None = None
+    tau: float = 1.0
+    scale: float = 1.0
+    image_objective: str = "likelihood"
+
+    def __post_init__(self) -> None:
+        if self.phase not in PHASES:
+            raise ValueError(f"phase must be one of {PHASES}, got {self.phase!r}")
+        if self.image_objective not in IMAGE_OBJECTIVES:
+            raise ValueError(f"image_objective must be one of {IMAGE_OBJECTIVES}, got {self.image_objective!r}")
+        if self.tau <= 0:
+            raise ValueError(f"tau must be > 0, got {self.tau}")
+        if self.phase == "image" and self.mask is None:
+            raise ValueError("the image phase needs the conditioning mask")
+
+    def log_prob(self, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """Per-sample log p_τ(y | x_t), float ``N``, differentiable in ``x_t``."""
+        out = self.segmenter(x_t, t)
+        if self.phase == "mask":
+            return mode_log_prob(out.mode_logits, MODE_MASK, self.tau)
+        objective = mask_log_likelihood if self.image_objective == "likelihood" else weighted_iou_minus_bce
+        return objective(out.logits, self.mask, self.tau) + mode_log_prob(out.mode_logits, MODE_IMAGE, self.tau)
+
+    def gradient(self, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """s · ∇ₓ Σ log p_τ(y | x_t), float like ``x_t``; taken on a detached copy under ``enable_grad``."""
+        with torch.enable_grad():
+            x = x_t.detach().float().requires_grad_(True)
+            (grad,) = torch.autograd.grad(self.log_prob(x, t).sum(), x)
+        return self.scale * grad.to(x_t.dtype)
+
+
+def make_guided_eps_fn(eps_fn: EpsFn, guidance: SegmenterGuidance | None, alphas_cumprod: torch.Tensor) -> EpsFn:
+    """Wrap an ε-predictor with classifier guidance: ε̃ = ε − s·σ_t·∇ₓ log p_τ(y | x_t).
+
+    Args:
+        eps_fn: ``(x_t, t) -> ε``, shapes ``N x C x H x W`` and scalar int ``t``.
+        guidance: the phase's guidance; ``None`` or ``scale == 0`` returns ``eps_fn`` unchanged.
+        alphas_cumprod: ᾱ of the forward process (length T), from which σ_t = sqrt(1 − ᾱ_t).
+    """
+    if guidance is None or guidance.scale == 0:
+        return eps_fn
+
+    def guided(x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        eps = eps_fn(x_t, t)
+        sigma = (1 - alphas_cumprod.to(x_t.device)[t.long()]).sqrt().to(eps.dtype)
+        sigma = sigma.reshape(-1, *[1] * (x_t.ndim - 1)) if sigma.ndim else sigma
+        return eps - sigma * guidance.gradient(x_t, t).to(eps.dtype)
+
+    return guided

@@ -1,0 +1,164 @@
+"""Stage I: the conditional denoiser, its training loop, checkpoints and pretrained loading."""
+
+import pytest
+import torch
+from diffusers import UNet2DModel
+
+from bench.data import PairSet
+from methods.diffuseexpand.denoiser import (
+    MODE_IMAGE,
+    MODE_MASK,
+    build_denoiser,
+    denoiser_loss,
+    diffusion_samples,
+    fit_denoiser,
+    load_denoiser,
+    noise_scheduler,
+    save_denoiser,
+)
+
+TINY = {"widths": (8, 16), "layers_per_block": 1, "attention_resolutions": (), "head_dim": 8}
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny tensors: one thread avoids OpenMP overhead and contention on shared machines."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _discs(n: int = 6, size: int = 16) -> PairSet:
+    g = torch.Generator().manual_seed(0)
+    yy, xx = torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij")
+    images, masks = [], []
+    for _ in range(n):
+        cy, cx = torch.randint(5, size - 5, (2,), generator=g).tolist()
+        m = ((yy - cy) ** 2 + (xx - cx) ** 2 <= 12).long()
+        images.append((0.2 + 0.6 * m + 0.05 * torch.rand(size, size, generator=g)).clamp(0, 1)[None])
+        masks.append(m)
+    return PairSet([f"d{i}" for i in range(n)], torch.stack(images), torch.stack(masks), "discs")
+
+
+def _fixed_loss(denoiser, pairs: PairSet) -> float:
+    x0, mode, cond = diffusion_samples(pairs)
+    loss = denoiser_loss(x0, mode, cond, batch_size=32, cfg_dropout=0.0, scheduler=noise_scheduler())
+    with torch.no_grad():
+        return float(loss(denoiser.eval(), torch.Generator().manual_seed(123)))
+
+
+def test_training_lowers_the_loss():
+    pairs = _discs()
+    denoiser = build_denoiser(16, 1, **TINY)
+    before = _fixed_loss(denoiser, pairs)
+    log = fit_denoiser(denoiser, pairs, steps=40, batch_size=8, lr=2e-3, ema_decay=0.0, seed=0)
+    assert log.steps == 40 and len(log.losses) == 40
+    assert not denoiser.training
+    assert _fixed_loss(denoiser, pairs) < 0.8 * before
+
+
+@pytest.mark.parametrize("conditioning", ["embedding", "concat"])
+def test_mask_condition_changes_image_output_only(conditioning):
+    denoiser = build_denoiser(16, 1, conditioning, **TINY).eval()
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 1, 16, 16, generator=g)
+    t = torch.tensor([500, 500])
+    a = torch.zeros(2, 1, 16, 16)
+    a[:, :, 2:8, 2:8] = 1
+    b = torch.zeros(2, 1, 16, 16)
+    b[:, :, 8:14, 6:14] = 1
+    image = torch.full((2,), MODE_IMAGE)
+    mask = torch.full((2,), MODE_MASK)
+    with torch.no_grad():
+        assert not torch.allclose(denoiser(x, t, image, a), denoiser(x, t, image, b))
+        assert torch.equal(denoiser(x, t, mask, a), denoiser(x, t, mask, b))
+        assert not torch.allclose(denoiser(x, t, image, a), denoiser(x, t, mask, a))
+        # None is the null condition: the zero mask.
+        assert torch.equal(denoiser(x, t, image, None), denoiser(x, t, image, torch.zeros_like(a)))
+
+
+def test_embedding_null_condition_is_the_linear_bias():
+    denoiser = build_denoiser(16, 1, "embedding", **TINY)
+    emb = denoiser.mask_encoder(torch.zeros(1, 1, 16, 16))
+    assert torch.allclose(emb[0], denoiser.mask_encoder.proj.bias)
+    assert denoiser.mask_encoder.proj.in_features == 256
+
+
+def test_diffusion_samples_pair_masks_and_images():
+    pairs = _discs(3)
+    x0, mode, cond = diffusion_samples(pairs)
+    assert x0.shape == (6, 1, 16, 16) and x0.min() >= -1 and x0.max() <= 1
+    assert mode.tolist() == [MODE_MASK] * 3 + [MODE_IMAGE] * 3
+    assert torch.equal(x0[:3, 0], pairs.masks.float() * 2 - 1)
+    assert torch.equal(cond[3:, 0], pairs.masks.float())
+    multi = PairSet(pairs.ids, pairs.images, pairs.masks * 2, "multi")
+    with pytest.raises(ValueError, match="binary"):
+        diffusion_samples(multi)
+
+
+def test_interrupted_training_resumes_from_checkpoint(tmp_path):
+    pairs = _discs()
+    kwargs = {"steps": 10, "batch_size": 4, "lr": 1e-3, "ema_decay": 0.9, "seed": 3, "checkpoint_every": 3}
+    full = build_denoiser(16, 1, **TINY)
+    fit_denoiser(full, pairs, checkpoint=tmp_path / "a.pt", **kwargs)
+
+    def crash(step, loss):
+        if step == 7:
+            raise KeyboardInterrupt
+
+    part = build_denoiser(16, 1, **TINY)
+    with pytest.raises(KeyboardInterrupt):
+        fit_denoiser(part, pairs, checkpoint=tmp_path / "b.pt", callback=crash, **kwargs)
+    seen = []
+    resumed = build_denoiser(16, 1, **TINY)
+    log = fit_denoiser(resumed, pairs, checkpoint=tmp_path / "b.pt", callback=lambda s, v: seen.append(s), **kwargs)
+    assert log.resumed_from == 6 and seen == [7, 8, 9, 10] and len(log.losses) == 10
+    for key, value in full.state_dict().items():
+        assert torch.equal(value, resumed.state_dict()[key]), key
+
+
+def test_save_and_load_round_trip(tmp_path):
+    denoiser = build_denoiser(16, 1, "concat", **TINY).eval()
+    save_denoiser(denoiser, tmp_path / "d")
+    loaded, schedule = load_denoiser(tmp_path / "d")
+    assert schedule["num_train_timesteps"] == 1000 and schedule["beta_schedule"] == "linear"
+    assert not loaded.training and loaded.conditioning == "concat"
+    x, t, mode = torch.randn(1, 1, 16, 16), torch.tensor([10]), torch.tensor([MODE_IMAGE])
+    with torch.no_grad():
+        assert torch.equal(denoiser(x, t, mode), loaded(x, t, mode))
+
+
+def test_pretrained_unet_is_adapted(tmp_path):
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        source = UNet2DModel(
+            sample_size=32,
+            in_channels=3,
+            out_channels=6,
+            block_out_channels=(8, 16),
+            layers_per_block=1,
+            down_block_types=("DownBlock2D", "DownBlock2D"),
+            up_block_types=("UpBlock2D", "UpBlock2D"),
+            norm_num_groups=4,
+            num_class_embeds=10,
+        )
+    source.save_pretrained(tmp_path / "unet")
+    denoiser = build_denoiser(16, 1, pretrained=tmp_path / "unet")
+    unet = denoiser.unet
+    assert unet.config.in_channels == 1 and unet.config.out_channels == 1 and unet.config.sample_size == 16
+    assert torch.allclose(unet.conv_in.weight, source.conv_in.weight.sum(1, keepdim=True))
+    assert torch.equal(unet.conv_out.weight, source.conv_out.weight[:1])
+    assert torch.equal(unet.down_blocks[1].resnets[0].conv1.weight, source.down_blocks[1].resnets[0].conv1.weight)
+    with pytest.raises(FileNotFoundError):
+        build_denoiser(16, 1, pretrained=tmp_path / "missing")
+
+
+def test_paper_denoiser_has_553m_parameters():
+    with torch.device("meta"):
+        denoiser = build_denoiser(256, 1)
+    count = sum(p.numel() for p in denoiser.parameters())
+    assert abs(count - 553e6) / 553e6 < 0.10
+    assert denoiser.unet.config.block_out_channels == (256, 256, 512, 512, 1024, 1024)
+    assert denoiser.unet.config.resnet_time_scale_shift == "scale_shift"
+    assert sum(type(b).__name__.startswith("Attn") for b in denoiser.unet.down_blocks) == 3

@@ -1,0 +1,102 @@
+"""Stage III guidance: sign, analytic values, τ vs s (Lemma 3.3), objectives."""
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from methods.diffuseexpand.denoiser import noise_scheduler
+from methods.diffuseexpand.guidance import (
+    SegmenterGuidance,
+    make_guided_eps_fn,
+    mask_log_likelihood,
+    weighted_iou_minus_bce,
+)
+from methods.diffuseexpand.segmenter import SegmenterOutput
+
+
+class ToySegmenter(nn.Module):
+    """Pixel logits 3·x; mode logits [0, a·mean(x) + b] (index 1 = mask)."""
+
+    def __init__(self, a: float = 1.0, b: float = 0.0) -> None:
+        super().__init__()
+        self.a, self.b = a, b
+
+    def forward(self, x, t):
+        y = self.a * x.flatten(1).mean(1) + self.b
+        return SegmenterOutput(3 * x[:, :1], torch.stack([torch.zeros_like(y), y], 1))
+
+
+ALPHAS = noise_scheduler().alphas_cumprod
+MASK = torch.zeros(2, 1, 8, 8)
+MASK[:, :, 2:6, 2:6] = 1
+
+
+def _zero_eps(x, t):
+    return torch.zeros_like(x)
+
+
+@pytest.mark.parametrize("phase,objective", [("mask", "likelihood"), ("image", "likelihood"), ("image", "wiou-wbce")])
+def test_guided_step_raises_log_prob(phase, objective):
+    guidance = SegmenterGuidance(
+        ToySegmenter(), phase, mask=MASK if phase == "image" else None, tau=0.5, scale=1.0, image_objective=objective
+    )
+    x = torch.randn(2, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    t = torch.tensor(400)
+    guided = make_guided_eps_fn(_zero_eps, guidance, ALPHAS)
+    shift = _zero_eps(x, t) - guided(x, t)  # the data prediction moves along +shift (x̂₀ = (x − σ ε̃) / α)
+    grad = guidance.gradient(x, t)
+    assert (shift * grad).sum() > 0
+    assert torch.all(guidance.log_prob(x + 0.05 * shift, t) > guidance.log_prob(x, t))
+
+
+def test_guided_eps_matches_the_closed_form():
+    a, tau, scale = 2.0, 0.5, 1.5
+    x = torch.full((1, 1, 4, 4), 0.1)
+    t = torch.tensor(250)
+    guidance = SegmenterGuidance(ToySegmenter(a), "mask", tau=tau, scale=scale)
+    eps = make_guided_eps_fn(_zero_eps, guidance, ALPHAS)(x, t)
+    p_mask = 1 / (1 + math.exp(-a * 0.1 / tau))
+    grad = (1 / tau) * (1 - p_mask) * a / 16  # d/dx_i of log softmax([0, a·mean(x)] / τ)[1]
+    sigma = math.sqrt(1 - float(ALPHAS[250]))
+    assert torch.allclose(eps, torch.full_like(x, -scale * sigma * grad), atol=1e-6)
+
+
+def test_zero_scale_returns_the_plain_predictor():
+    guidance = SegmenterGuidance(ToySegmenter(), "mask", scale=0.0)
+    assert make_guided_eps_fn(_zero_eps, guidance, ALPHAS) is _zero_eps
+    assert make_guided_eps_fn(_zero_eps, None, ALPHAS) is _zero_eps
+
+
+@pytest.mark.parametrize("target_logit,s_larger", [(2.0, True), (-2.0, False)])
+def test_tau_and_scale_paths_follow_lemma_3_3(target_logit, s_larger):
+    s = 3.0
+    x = torch.zeros(1, 1, 4, 4)
+    toy = ToySegmenter(a=1.0, b=target_logit)  # target (mask) logit = target_logit, other logit 0
+    t = torch.tensor(100)
+    by_scale = SegmenterGuidance(toy, "mask", tau=1.0, scale=s).gradient(x, t).norm()
+    by_tau = SegmenterGuidance(toy, "mask", tau=1 / s, scale=1.0).gradient(x, t).norm()
+    assert (by_scale > by_tau) == s_larger
+    assert not torch.isclose(by_scale, by_tau)
+
+
+def test_image_objectives_prefer_the_conditioning_mask():
+    good = torch.where(MASK > 0, 4.0, -4.0)
+    bad = -good
+    for objective in (mask_log_likelihood, weighted_iou_minus_bce):
+        assert torch.all(objective(good, MASK) > objective(bad, MASK))
+    manual = MASK * torch.nn.functional.logsigmoid(good) + (1 - MASK) * torch.nn.functional.logsigmoid(-good)
+    assert torch.allclose(mask_log_likelihood(good, MASK), manual.flatten(1).mean(1))
+
+
+def test_invalid_settings_raise():
+    toy = ToySegmenter()
+    with pytest.raises(ValueError, match="phase"):
+        SegmenterGuidance(toy, "latent")
+    with pytest.raises(ValueError, match="image_objective"):
+        SegmenterGuidance(toy, "image", mask=MASK, image_objective="dice")
+    with pytest.raises(ValueError, match="tau"):
+        SegmenterGuidance(toy, "mask", tau=0.0)
+    with pytest.raises(ValueError, match="mask"):
+        SegmenterGuidance(toy, "image")

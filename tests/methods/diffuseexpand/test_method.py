@@ -1,0 +1,168 @@
+"""DiffuseExpand end to end at the smoke preset: all three ablations, stage caching, options."""
+
+import csv
+import dataclasses
+import json
+
+import pytest
+import torch
+from PIL import Image
+
+from bench.config import PRESETS, ConfigError, TrainConfig, merge_options
+from bench.data import PairSet
+from methods import get_method
+from methods.base import DECISIONS, MethodContext
+from methods.diffuseexpand import DiffuseExpand
+from methods.diffuseexpand import method as method_module
+
+N = 6
+
+
+def _discs(n: int = 12, size: int = 32) -> PairSet:
+    g = torch.Generator().manual_seed(0)
+    yy, xx = torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij")
+    images, masks = [], []
+    for _ in range(n):
+        cy, cx = torch.randint(10, size - 10, (2,), generator=g).tolist()
+        m = ((yy - cy) ** 2 + (xx - cx) ** 2 <= 36).long()
+        images.append((0.2 + 0.6 * m + 0.05 * torch.rand(size, size, generator=g)).clamp(0, 1)[None])
+        masks.append(m)
+    return PairSet([f"r{i:02d}" for i in range(n)], torch.stack(images), torch.stack(masks), "discs")
+
+
+def _ctx(workdir, force: bool = False) -> MethodContext:
+    train = merge_options(TrainConfig, {}, PRESETS["smoke"]["train"])
+    return MethodContext(workdir=workdir, seed=0, device=torch.device("cpu"), train=train, preset="smoke", force=force)
+
+
+def _smoke(**overrides) -> DiffuseExpand.Options:
+    return merge_options(DiffuseExpand.Options, {}, DiffuseExpand.presets["smoke"], overrides)
+
+
+def _refuse(*args, **kwargs):
+    raise AssertionError("a cached stage was trained again")
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """Fit + expand every ablation in one work dir; the 2nd and 3rd may not train anything they share."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny tensors: one thread avoids OpenMP overhead and contention
+    workdir = tmp_path_factory.mktemp("diffuseexpand")
+    real = _discs()
+    out = {}
+    try:
+        for i, variant in enumerate(DiffuseExpand.variants):
+            with pytest.MonkeyPatch.context() as mp:
+                if i:
+                    for name in ("fit_denoiser", "fit_segmenter"):
+                        mp.setattr(method_module, name, _refuse)
+                    mp.setattr(method_module.MaskFilter, "fit", _refuse)
+                method = DiffuseExpand(variant, _smoke())
+                method.fit(real, _ctx(workdir))
+                out[variant] = (method, method.expand(N, _ctx(workdir)))
+    finally:
+        torch.set_num_threads(threads)
+    return workdir, real, out
+
+
+def test_registry_finds_the_method():
+    assert get_method("diffuseexpand") is DiffuseExpand
+    assert DiffuseExpand.variants == ("cf+cg+cs", "cf+cg", "cf")
+
+
+@pytest.mark.parametrize("variant", DiffuseExpand.variants)
+def test_every_ablation_end_to_end(runs, variant):
+    workdir, real, out = runs
+    method, exp = out[variant]
+    assert len(exp.records) == N and all(r.decision in DECISIONS for r in exp.records)
+    assert [r.id for r in exp.records] == [f"syn_{i:05d}" for i in range(N)]
+    used = [r.id for r in exp.records if r.decision != "dropped"]
+    assert exp.pairs.ids == used and exp.pairs.synthetic
+    assert exp.pairs.images.shape[1:] == real.images.shape[1:]
+    if len(exp.pairs):  # at the smoke preset stage IV may drop every pair
+        assert exp.pairs.images.min() >= 0 and exp.pairs.images.max() <= 1
+        assert set(exp.pairs.masks.unique().tolist()) <= {0, 1}
+    stats = method.stats
+    assert set(stats["seconds"]) == {"denoiser", "segmenter", "sampler", "filter"}
+    assert stats["seconds"]["denoiser"] > 0 and stats["seconds"]["sampler"] > 0
+    assert sum(stats["counts"].values()) == N
+    if variant == "cf+cg+cs":
+        assert stats["pass_rate"] == len(used) / N
+        assert 0 <= stats["mean_dice_all"] <= 1 and stats["seconds"]["filter"] > 0
+        assert all("dice_loss" in r.info for r in exp.records)
+        folder = next((workdir / "selection").iterdir())
+    else:
+        assert stats["pass_rate"] == 1.0 and stats["mean_dice_all"] is None
+        assert (stats["seconds"]["segmenter"] is None) == (variant == "cf")
+        folder = next(
+            p
+            for p in (workdir / "samples").iterdir()
+            if json.loads((p / "key.json").read_text())["sampling"]["guidance_scale"] == (variant != "cf")
+        )
+    with (folder / "records.csv").open() as fh:
+        assert [row["id"] for row in csv.DictReader(fh)] == [r.id for r in exp.records]
+    assert Image.open(folder / "gallery.png").size[0] > 128
+    assert (folder / "stats.json").exists() and (folder / "key.json").exists()
+
+
+def test_shared_stages_are_reused(runs):
+    workdir, _, out = runs
+    assert out["cf+cg"][0].stats["cached"] == ["denoiser", "segmenter", "samples"]
+    assert out["cf"][0].stats["cached"] == ["denoiser"]
+    assert len(list((workdir / "denoiser").iterdir())) == 1
+    assert len(list((workdir / "samples").iterdir())) == 2  # guided (shared by cf+cg and cf+cg+cs) and cf
+    for role in ("denoiser", "segmenter", "filter"):
+        folder = next((workdir / role).iterdir())
+        assert json.loads((folder / "key.json").read_text())["role"] == role
+        assert (folder / "model.pt").exists() and not (folder / "checkpoint.pt").exists()
+
+
+def test_cached_expansion_equals_the_fresh_one(runs):
+    workdir, _, out = runs
+    method, fresh = out["cf+cg+cs"]
+    again = method.expand(N, _ctx(workdir))
+    assert torch.equal(again.pairs.images, fresh.pairs.images)
+    assert torch.equal(again.pairs.masks, fresh.pairs.masks)
+    assert [dataclasses.astuple(r) for r in again.records] == [dataclasses.astuple(r) for r in fresh.records]
+    # cf+cg reused the same stage-III samples: its pairs are cf+cg+cs's pairs before selection.
+    guided = out["cf+cg"][1].pairs
+    assert torch.equal(guided.subset(fresh.pairs.ids).images, fresh.pairs.images)
+
+
+def test_force_recomputes(tmp_path):
+    options = _smoke(denoiser_steps=2, sampling_steps=1)
+    calls = []
+    real_fit = method_module.fit_denoiser
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return real_fit(*args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(method_module, "fit_denoiser", counting)
+        DiffuseExpand("cf", options).fit(_discs(4), _ctx(tmp_path))
+        DiffuseExpand("cf", options).fit(_discs(4), _ctx(tmp_path))
+        DiffuseExpand("cf", options).fit(_discs(4), _ctx(tmp_path, force=True))
+    assert len(calls) == 2
+
+
+def test_options_are_validated_and_normalised():
+    options = _smoke(denoiser_widths=[8, 16], segmenter_attention=[])
+    assert options.denoiser_widths == (8, 16) and options.segmenter_attention == ()
+    with pytest.raises(ConfigError, match="unknown"):
+        _smoke(width=3)
+    with pytest.raises(ConfigError, match="conditioning"):
+        _smoke(conditioning="crossattn")
+    for name, overrides in DiffuseExpand.presets.items():
+        assert isinstance(merge_options(DiffuseExpand.Options, {}, overrides), DiffuseExpand.Options), name
+    assert DiffuseExpand.Options().eta == 0.065 and DiffuseExpand.Options().cfg_dropout == 0.5
+
+
+def test_misuse_raises(tmp_path):
+    method = DiffuseExpand("cf", _smoke())
+    with pytest.raises(RuntimeError, match="before fit"):
+        method.expand(2, _ctx(tmp_path))
+    real = _discs(4)
+    with pytest.raises(ValueError, match="binary"):
+        method.fit(PairSet(real.ids, real.images, real.masks * 2, "multi"), _ctx(tmp_path))
