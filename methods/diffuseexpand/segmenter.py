@@ -12,10 +12,10 @@ of g_ω against y1 on all samples (the paper writes it as a BCE; with two logits
 Notes:
     Released code: a 14 M parameter ADM UNet (width 64, mult 1, 2, 2, 4, one residual block per level,
     attention in the middle block only, with 4-channel heads where we use 64) trained with a weighted-IoU +
-    weighted-BCE structure loss and an extra L1 term; we use the paper's Dice + BCE. Its g_ω pools the normed features without an
-    activation; we add the SiLU that ADM's own classifier head has. The COVID segmenter the authors used was
-    trained on [0, 1] images while sampling feeds [-1, 1] x_t; here training and sampling share the denoiser's
-    schedule and the [-1, 1] space.
+    weighted-BCE structure loss and an extra L1 term; we use the paper's Dice + BCE. Its g_ω pools the normed
+    features without an activation; we add the SiLU that ADM's own classifier head has. The COVID segmenter
+    the authors used was trained on [0, 1] images while sampling feeds [-1, 1] x_t; here training and sampling
+    share the denoiser's schedule and the [-1, 1] space.
 """
 
 from __future__ import annotations

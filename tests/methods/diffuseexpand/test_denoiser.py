@@ -162,3 +162,17 @@ def test_paper_denoiser_has_553m_parameters():
     assert denoiser.unet.config.block_out_channels == (256, 256, 512, 512, 1024, 1024)
     assert denoiser.unet.config.resnet_time_scale_shift == "scale_shift"
     assert sum(type(b).__name__.startswith("Attn") for b in denoiser.unet.down_blocks) == 3
+
+
+def test_min_snr_weighting_only_lowers_the_loss():
+    pairs = _discs(4)
+    x0, mode, cond = diffusion_samples(pairs)
+    denoiser = build_denoiser(16, 1, **TINY).eval()
+    values = []
+    for gamma in (0.0, 5.0):
+        loss = denoiser_loss(
+            x0, mode, cond, batch_size=16, cfg_dropout=0.5, scheduler=noise_scheduler(), snr_gamma=gamma
+        )
+        with torch.no_grad():
+            values.append(float(loss(denoiser, torch.Generator().manual_seed(0))))
+    assert values[1] < values[0]
