@@ -4,23 +4,11 @@ import dataclasses
 
 import pytest
 import torch
+from synthetic_pairs import disc_pairs
 
 from bench.config import PRESETS, TrainConfig, merge_options
-from bench.data import PairSet
 from methods import METHODS, get_method
 from methods.base import DECISIONS, MethodContext
-
-
-def _disc_pairs(n: int = 12, size: int = 32) -> PairSet:
-    g = torch.Generator().manual_seed(0)
-    yy, xx = torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij")
-    images, masks = [], []
-    for _ in range(n):
-        cy, cx = torch.randint(10, size - 10, (2,), generator=g).tolist()
-        m = ((yy - cy) ** 2 + (xx - cx) ** 2 <= 36).long()
-        images.append((0.2 + 0.6 * m + 0.05 * torch.rand(size, size, generator=g)).clamp(0, 1)[None])
-        masks.append(m)
-    return PairSet([f"r{i:02d}" for i in range(n)], torch.stack(images), torch.stack(masks), "discs")
 
 
 def _expand(name: str, workdir) -> tuple:
@@ -29,7 +17,7 @@ def _expand(name: str, workdir) -> tuple:
     train = merge_options(TrainConfig, {}, PRESETS["smoke"]["train"])
     ctx = MethodContext(workdir=workdir, seed=0, device=torch.device("cpu"), train=train, preset="smoke")
     method = cls(cls.variants[0], options)
-    pairs = _disc_pairs()
+    pairs = disc_pairs()
     method.fit(pairs, ctx)
     return method.expand(4, ctx), pairs
 

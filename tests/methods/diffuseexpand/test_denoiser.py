@@ -3,6 +3,7 @@
 import pytest
 import torch
 from diffusers import UNet2DModel
+from synthetic_pairs import disc_pairs
 
 from bench.data import PairSet
 from methods.diffuseexpand.denoiser import (
@@ -20,27 +21,6 @@ from methods.diffuseexpand.denoiser import (
 TINY = {"widths": (8, 16), "layers_per_block": 1, "attention_resolutions": (), "head_dim": 8}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors: one thread avoids OpenMP overhead and contention on shared machines."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def _discs(n: int = 6, size: int = 16) -> PairSet:
-    g = torch.Generator().manual_seed(0)
-    yy, xx = torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij")
-    images, masks = [], []
-    for _ in range(n):
-        cy, cx = torch.randint(5, size - 5, (2,), generator=g).tolist()
-        m = ((yy - cy) ** 2 + (xx - cx) ** 2 <= 12).long()
-        images.append((0.2 + 0.6 * m + 0.05 * torch.rand(size, size, generator=g)).clamp(0, 1)[None])
-        masks.append(m)
-    return PairSet([f"d{i}" for i in range(n)], torch.stack(images), torch.stack(masks), "discs")
-
-
 def _fixed_loss(denoiser, pairs: PairSet) -> float:
     x0, mode, cond = diffusion_samples(pairs)
     loss = denoiser_loss(x0, mode, cond, batch_size=32, cfg_dropout=0.0, scheduler=noise_scheduler())
@@ -49,7 +29,7 @@ def _fixed_loss(denoiser, pairs: PairSet) -> float:
 
 
 def test_training_lowers_the_loss():
-    pairs = _discs()
+    pairs = disc_pairs(6, size=16)
     denoiser = build_denoiser(16, 1, **TINY)
     before = _fixed_loss(denoiser, pairs)
     log = fit_denoiser(denoiser, pairs, steps=40, batch_size=8, lr=2e-3, ema_decay=0.0, seed=0)
@@ -86,7 +66,7 @@ def test_embedding_null_condition_is_the_linear_bias():
 
 
 def test_diffusion_samples_pair_masks_and_images():
-    pairs = _discs(3)
+    pairs = disc_pairs(3, size=16)
     x0, mode, cond = diffusion_samples(pairs)
     assert x0.shape == (6, 1, 16, 16) and x0.min() >= -1 and x0.max() <= 1
     assert mode.tolist() == [MODE_MASK] * 3 + [MODE_IMAGE] * 3
@@ -98,7 +78,7 @@ def test_diffusion_samples_pair_masks_and_images():
 
 
 def test_interrupted_training_resumes_from_checkpoint(tmp_path):
-    pairs = _discs()
+    pairs = disc_pairs(6, size=16)
     kwargs = {"steps": 10, "batch_size": 4, "lr": 1e-3, "ema_decay": 0.9, "seed": 3, "checkpoint_every": 3}
     full = build_denoiser(16, 1, **TINY)
     fit_denoiser(full, pairs, checkpoint=tmp_path / "a.pt", **kwargs)
@@ -165,7 +145,7 @@ def test_paper_denoiser_has_553m_parameters():
 
 
 def test_min_snr_weighting_only_lowers_the_loss():
-    pairs = _discs(4)
+    pairs = disc_pairs(4, size=16)
     x0, mode, cond = diffusion_samples(pairs)
     denoiser = build_denoiser(16, 1, **TINY).eval()
     values = []

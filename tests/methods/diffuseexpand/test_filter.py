@@ -8,15 +8,6 @@ from bench.data import PairSet
 from methods.diffuseexpand.filter import MaskFilter, decide, select_pairs
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors: one thread avoids OpenMP overhead and contention on shared machines."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def test_decision_bands():
     losses = torch.tensor([0.0, 0.064, 0.065, 0.1, 0.129, 0.13, 0.5], dtype=torch.float64)
     assert decide(losses, 0.065) == ["kept", "kept", "relabelled", "relabelled", "relabelled", "dropped", "dropped"]

@@ -7,6 +7,7 @@ import json
 import pytest
 import torch
 from PIL import Image
+from synthetic_pairs import disc_pairs
 
 from bench.config import PRESETS, ConfigError, TrainConfig, merge_options
 from bench.data import PairSet
@@ -16,18 +17,6 @@ from methods.diffuseexpand import DiffuseExpand
 from methods.diffuseexpand import method as method_module
 
 N = 6
-
-
-def _discs(n: int = 12, size: int = 32) -> PairSet:
-    g = torch.Generator().manual_seed(0)
-    yy, xx = torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij")
-    images, masks = [], []
-    for _ in range(n):
-        cy, cx = torch.randint(10, size - 10, (2,), generator=g).tolist()
-        m = ((yy - cy) ** 2 + (xx - cx) ** 2 <= 36).long()
-        images.append((0.2 + 0.6 * m + 0.05 * torch.rand(size, size, generator=g)).clamp(0, 1)[None])
-        masks.append(m)
-    return PairSet([f"r{i:02d}" for i in range(n)], torch.stack(images), torch.stack(masks), "discs")
 
 
 def _ctx(workdir, force: bool = False) -> MethodContext:
@@ -49,7 +38,7 @@ def runs(tmp_path_factory):
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # tiny tensors: one thread avoids OpenMP overhead and contention
     workdir = tmp_path_factory.mktemp("diffuseexpand")
-    real = _discs()
+    real = disc_pairs()
     out = {}
     try:
         for i, variant in enumerate(DiffuseExpand.variants):
@@ -141,9 +130,9 @@ def test_force_recomputes(tmp_path):
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(method_module, "fit_denoiser", counting)
-        DiffuseExpand("cf", options).fit(_discs(4), _ctx(tmp_path))
-        DiffuseExpand("cf", options).fit(_discs(4), _ctx(tmp_path))
-        DiffuseExpand("cf", options).fit(_discs(4), _ctx(tmp_path, force=True))
+        DiffuseExpand("cf", options).fit(disc_pairs(4), _ctx(tmp_path))
+        DiffuseExpand("cf", options).fit(disc_pairs(4), _ctx(tmp_path))
+        DiffuseExpand("cf", options).fit(disc_pairs(4), _ctx(tmp_path, force=True))
     assert len(calls) == 2
 
 
@@ -163,6 +152,6 @@ def test_misuse_raises(tmp_path):
     method = DiffuseExpand("cf", _smoke())
     with pytest.raises(RuntimeError, match="before fit"):
         method.expand(2, _ctx(tmp_path))
-    real = _discs(4)
+    real = disc_pairs(4)
     with pytest.raises(ValueError, match="binary"):
         method.fit(PairSet(real.ids, real.images, real.masks * 2, "multi"), _ctx(tmp_path))

@@ -8,15 +8,6 @@ from methods.diffuseexpand.sampler import PairSampler, pair_seeds
 from methods.diffuseexpand.segmenter import build_segmenter
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors: one thread avoids OpenMP overhead and contention on shared machines."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def nets():
     denoiser = build_denoiser(16, 1, "embedding", (8, 16), 1, (), 8, seed=1).eval()

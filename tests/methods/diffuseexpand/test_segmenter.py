@@ -1,10 +1,9 @@
 """Stage II: the noise-aware segmenter and its Eq. 4 loss."""
 
-import pytest
 import torch
 import torch.nn.functional as F
+from synthetic_pairs import disc_pairs
 
-from bench.data import PairSet
 from methods.diffuseexpand.denoiser import MODE_MASK, diffusion_samples, noise_scheduler
 from methods.diffuseexpand.segmenter import (
     build_segmenter,
@@ -15,27 +14,6 @@ from methods.diffuseexpand.segmenter import (
 )
 
 TINY = {"widths": (8, 16), "layers_per_block": 1, "head_dim": 8}
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors: one thread avoids OpenMP overhead and contention on shared machines."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def _discs(n: int = 6, size: int = 16) -> PairSet:
-    g = torch.Generator().manual_seed(1)
-    yy, xx = torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij")
-    images, masks = [], []
-    for _ in range(n):
-        cy, cx = torch.randint(5, size - 5, (2,), generator=g).tolist()
-        m = ((yy - cy) ** 2 + (xx - cx) ** 2 <= 12).long()
-        images.append((0.2 + 0.6 * m + 0.05 * torch.rand(size, size, generator=g)).clamp(0, 1)[None])
-        masks.append(m)
-    return PairSet([f"d{i}" for i in range(n)], torch.stack(images), torch.stack(masks), "discs")
 
 
 def test_outputs_and_hook_cleanup():
@@ -49,7 +27,7 @@ def test_outputs_and_hook_cleanup():
 
 
 def test_loss_on_mask_samples_is_the_mode_cross_entropy():
-    pairs = _discs(4)
+    pairs = disc_pairs(4, size=16, seed=1)
     x0, mode, masks = diffusion_samples(pairs)
     only_masks = mode == MODE_MASK
     loss = segmenter_loss(
@@ -67,7 +45,7 @@ def test_loss_on_mask_samples_is_the_mode_cross_entropy():
 
 
 def test_training_lowers_the_loss():
-    pairs = _discs()
+    pairs = disc_pairs(6, size=16, seed=1)
     x0, mode, masks = diffusion_samples(pairs)
     loss = segmenter_loss(x0, mode, masks, batch_size=32, scheduler=noise_scheduler())
     segmenter = build_segmenter(16, 1, **TINY)
