@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,6 +60,8 @@ class RunConfig:
     """The identity and settings of one run: one method variant, dataset, model, seed, ratio, augmentation.
 
     ``method_options`` holds the method's resolved option dataclass as a dict (see ``ExpansionMethod.Options``).
+    ``settings`` names what the user changed from the preset (``tau=0.5,train.epochs=40``; empty for none): it is
+    part of the run folder and of a table row, so that a sweep over τ or epochs never overwrites or merges runs.
     """
 
     method: str
@@ -75,6 +78,7 @@ class RunConfig:
     n_synthetic: int = 500
     train: TrainConfig = field(default_factory=TrainConfig)
     method_options: dict[str, Any] = field(default_factory=dict)
+    settings: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -85,7 +89,23 @@ class RunConfig:
 
     @property
     def run_name(self) -> str:
-        return f"{self.method}__{self.ablation}__{self.model}__{self.augment}__{self.train_on}"
+        name = f"{self.method}__{self.ablation}__{self.model}__{self.augment}__{self.train_on}"
+        return f"{name}__{self.settings}" if self.settings else name
+
+
+def settings_tag(overrides: dict[str, Any]) -> str:
+    """A short, file-name-safe ``key=value,...`` tag of preset overrides (hashed past 80 characters)."""
+
+    def fmt(v: Any) -> str:
+        if isinstance(v, float):
+            return f"{v:g}"
+        if isinstance(v, (list, tuple)):
+            return "-".join(fmt(x) for x in v)
+        return str(v)
+
+    tag = ",".join(f"{k}={fmt(v)}" for k, v in sorted(overrides.items()) if v is not None)
+    tag = re.sub(r"[^A-Za-z0-9._=,+-]", "_", tag)
+    return tag if len(tag) <= 80 else f"{tag[:60]}~{config_hash(overrides)}"
 
 
 PRESETS: dict[str, dict[str, Any]] = {

@@ -16,16 +16,28 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from bench.config import config_hash
 from bench.results import Results, find_results, load_results
 
-GROUP_KEYS = ("dataset", "preset", "method", "version", "ablation", "model", "augment", "train_on", "train_ratio")
+GROUP_KEYS = (
+    "dataset",
+    "preset",
+    "method",
+    "version",
+    "ablation",
+    "settings",
+    "model",
+    "augment",
+    "train_on",
+    "train_ratio",
+)
 
 
 def make_rows(results: Iterable[Results]) -> list[dict[str, Any]]:
     """Aggregate results over seeds into table rows (sorted)."""
     groups: dict[tuple, list[Results]] = defaultdict(list)
     for r in results:
-        ident = {**r["run"], "version": r["versions"].get("method")}
+        ident = {"settings": "", **r["run"], "version": r["versions"].get("method")}
         groups[tuple(ident[k] for k in GROUP_KEYS)].append(r)
     rows = []
     for key, rs in sorted(groups.items(), key=lambda kv: tuple(str(k) for k in kv[0])):
@@ -42,18 +54,25 @@ def make_rows(results: Iterable[Results]) -> list[dict[str, Any]]:
                 "synthetic_used": statistics.fmean(kept),
                 "real_train": rs[0]["counts"]["real_train"],
                 "test": rs[0]["counts"]["test"],
+                "training": _training_signature(rs[0]),
             }
         )
         rows.append(row)
-    baseline = {
-        (r["dataset"], r["preset"], r["model"], r["augment"], r["train_ratio"]): r
-        for r in rows
-        if r["method"] == "origin"
-    }
+    baseline = {_baseline_key(r): r for r in rows if r["method"] == "origin"}
     for r in rows:
-        base = baseline.get((r["dataset"], r["preset"], r["model"], r["augment"], r["train_ratio"]))
+        base = baseline.get(_baseline_key(r))
         r["delta_vs_origin"] = None if base is None or r["method"] == "origin" else r["dice_mean"] - base["dice_mean"]
     return rows
+
+
+def _training_signature(r: Results) -> str:
+    """What the downstream training saw apart from the data: train config, image size and channels."""
+    c = r["config"]
+    return config_hash([c.get("train"), c.get("image_size"), c.get("channels")])
+
+
+def _baseline_key(row: dict[str, Any]) -> tuple:
+    return tuple(row[k] for k in ("dataset", "preset", "model", "augment", "train_ratio", "training"))
 
 
 def _fmt_delta(d: float | None) -> str:
@@ -67,6 +86,7 @@ def to_markdown(rows: list[dict[str, Any]]) -> str:
         "preset",
         "method",
         "ablation",
+        "settings",
         "model",
         "aug",
         "train on",
@@ -87,6 +107,7 @@ def to_markdown(rows: list[dict[str, Any]]) -> str:
                     r["preset"],
                     f"{r['method']} v{r['version']}",
                     r["ablation"],
+                    r["settings"] or "preset",
                     r["model"],
                     r["augment"],
                     r["train_on"],
@@ -102,8 +123,9 @@ def to_markdown(rows: list[dict[str, Any]]) -> str:
     notes = [
         "",
         "Dice: per test image at threshold 0.5, averaged; ± is the std over seeds (n runs).",
-        "Δ vs origin: Dice minus the origin (no expansion) row of the same dataset/preset/model/aug/ratio; "
-        "N/A where no such run is stored.",
+        "settings: what the runs changed from the preset (--tau, --option, --train-option, ...).",
+        "Δ vs origin: Dice minus the origin (no expansion) row of the same dataset/preset/model/aug/ratio and "
+        "the same downstream training settings; N/A where no such run is stored.",
     ]
     return "\n".join(lines + notes) + "\n"
 

@@ -1,7 +1,9 @@
 """The ``results.json`` schema and the local results store.
 
-One run (method, ablation, dataset, model, seed, ratio, augmentation, train-on) writes one ``results.json`` in
-its run directory ``<out>/<dataset>/<method>__<ablation>__<model>__<augment>__<train_on>/ratio_<r>/seed_<s>/``.
+One run (method, ablation, dataset, model, seed, ratio, augmentation, train-on, settings) writes one
+``results.json`` in its run directory
+``<out>/<dataset>/<method>__<ablation>__<model>__<augment>__<train_on>[__<settings>]/ratio_<r>/seed_<s>/``
+(``settings``: the user's overrides of the preset, e.g. ``tau=0.5``).
 Tables and figures are computed from these files only.
 """
 
@@ -26,6 +28,7 @@ class RunIdentity(TypedDict):
     augment: str
     train_on: str
     preset: str
+    settings: str
     key: str
 
 

@@ -23,7 +23,17 @@ import torch
 
 from bench import results as store
 from bench import tracking
-from bench.config import AUGMENTS, MODELS, TRAIN_ON, ConfigError, RunConfig, TrainConfig, merge_options, preset
+from bench.config import (
+    AUGMENTS,
+    MODELS,
+    TRAIN_ON,
+    ConfigError,
+    RunConfig,
+    TrainConfig,
+    merge_options,
+    preset,
+    settings_tag,
+)
 from bench.data import DatasetCard, PairSet, fingerprint, load_pairs, make_split, resolve_dataset
 from methods import get_method
 from methods.base import Expansion, ExpansionMethod, MethodContext, _unknown, options_dict
@@ -78,6 +88,7 @@ class Plan:
     image_size: int
     n_synthetic: int
     train_on: str
+    settings: str
 
 
 def plan(req: Request) -> Plan:
@@ -110,7 +121,15 @@ def plan(req: Request) -> Plan:
     n = req.n_synthetic if req.n_synthetic is not None else p["n_synthetic"]
     if n < 0:
         raise ConfigError(f"--n-synthetic must be >= 0, got {n}")
-    return Plan(cls, ablation, options, train, req.image_size or p["image_size"], n, train_on)
+    overrides = {
+        **req.method_options,
+        **{f"train.{k}": v for k, v in req.train_options.items()},
+        "n_synthetic": req.n_synthetic,
+        "image_size": req.image_size,
+        "channels": req.channels if req.channels != 1 else None,
+    }
+    settings = settings_tag(overrides)
+    return Plan(cls, ablation, options, train, req.image_size or p["image_size"], n, train_on, settings)
 
 
 def run(req: Request, progress: Any = None, on_result: Callable[[store.Results, Path], None] | None = None) -> Outcome:
@@ -155,6 +174,7 @@ def run(req: Request, progress: Any = None, on_result: Callable[[store.Results, 
                 n_synthetic=pl.n_synthetic,
                 train=pl.train,
                 method_options=options_dict(pl.options),
+                settings=pl.settings,
             )
             for m in req.models
         ]
@@ -269,6 +289,7 @@ def _train_and_evaluate(
             "augment": cfg.augment,
             "train_on": cfg.train_on,
             "preset": cfg.preset,
+            "settings": cfg.settings,
             "key": cfg.key(),
         },
         "config": cfg.to_dict(),

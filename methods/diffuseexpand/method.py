@@ -102,6 +102,8 @@ class DiffuseExpandOptions:
         tau: guidance temperature τ; guidance_scale: gradient scale s (the ``cf`` variant uses 0).
         cf_weight: classifier-free weight of the mask condition (1 = conditional prediction only).
         image_objective: image-phase guidance, ``"likelihood"`` (paper) or ``"wiou-wbce"`` (released CGMH script).
+        mask_median: median-filter window for each binarised mask before the image phase (0: none, as in the
+            paper); at small training budgets it removes the isolated pixels the denoiser leaves in masks.
         sample_batch: pairs sampled together.
     Stage IV (filter, §3.5):
         eta: Dice-loss threshold η (keep < η, relabel < 2η, drop otherwise).
@@ -137,6 +139,7 @@ class DiffuseExpandOptions:
     guidance_scale: float = 1.0
     cf_weight: float = 1.0
     image_objective: str = "likelihood"
+    mask_median: int = 0
     sample_batch: int = 16
     eta: float = 0.065
     filter_model: str = "unet"
@@ -162,6 +165,8 @@ class DiffuseExpandOptions:
             problems.append(f"tau and eta must be > 0, got {self.tau} and {self.eta}")
         if self.guidance_scale < 0 or self.cf_weight < 0:
             problems.append(f"guidance_scale and cf_weight must be >= 0, got {self.guidance_scale}, {self.cf_weight}")
+        if self.mask_median < 0 or (self.mask_median > 1 and self.mask_median % 2 == 0):
+            problems.append(f"mask_median must be 0, 1 or an odd window size, got {self.mask_median}")
         if self.solver_order not in (1, 2, 3):
             problems.append(f"solver_order must be 1, 2 or 3, got {self.solver_order}")
         for name in (
@@ -219,8 +224,13 @@ class DiffuseExpand(ExpansionMethod):
             "eta": 0.3,
         },
         # Demo at 64 x 64 on two CPU cores: the whole `bench run` in about 10-12 minutes. Small networks, few
-        # steps; Min-SNR-5 weighting (not in the paper) makes the short stage-I run give cleaner masks.
+        # steps. Three departures from the paper, each measured on the demo at this budget (stage-IV pass rate of
+        # guided pairs): the mask enters as an input channel ("concat"), because the paper's global mask embedding
+        # learned no mask-image alignment in 600-1000 steps (pass rate 0.00); a 5 x 5 median filter on generated
+        # masks removes stray pixels (concat, 600 steps: 0.02 -> 0.20); Min-SNR-5 loss weighting (concat + median,
+        # 800 steps: 0.22 -> 0.37).
         "cpu": {
+            "conditioning": "concat",
             "denoiser_widths": (16, 32, 32, 64),
             "denoiser_layers": 1,
             "denoiser_attention": (),
@@ -237,6 +247,7 @@ class DiffuseExpand(ExpansionMethod):
             "segmenter_batch": 16,
             "segmenter_lr": 1e-3,
             "sampling_steps": 15,
+            "mask_median": 5,
             "sample_batch": 25,
             "checkpoint_every": 100,
         },
@@ -459,6 +470,7 @@ class DiffuseExpand(ExpansionMethod):
             "dynamic_thresholding": o.dynamic_thresholding,
             "guidance_scale": scale,
             "cf_weight": o.cf_weight,
+            "mask_median": o.mask_median,
             "mixed_precision": o.mixed_precision,
             "tau": o.tau if scale else None,
             "image_objective": o.image_objective if scale else None,
@@ -594,6 +606,7 @@ class DiffuseExpand(ExpansionMethod):
             guidance_scale=scale,
             cf_weight=o.cf_weight,
             image_objective=o.image_objective,
+            mask_median=o.mask_median,
             batch_size=o.sample_batch,
             callback=on_batch,
         )

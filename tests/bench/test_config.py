@@ -2,7 +2,16 @@ import dataclasses
 
 import pytest
 
-from bench.config import PRESETS, ConfigError, RunConfig, TrainConfig, config_hash, merge_options, preset
+from bench.config import (
+    PRESETS,
+    ConfigError,
+    RunConfig,
+    TrainConfig,
+    config_hash,
+    merge_options,
+    preset,
+    settings_tag,
+)
 from bench.runner import Request, plan
 
 
@@ -59,3 +68,21 @@ def test_plan_rejects_bad_values_with_suggestions():
 
 def test_origin_always_trains_on_real_data():
     assert plan(Request(method="origin")).train_on == "real"
+
+
+def test_overrides_name_the_run_folder_so_sweeps_do_not_collide():
+    default = plan(Request(method="diffuseexpand"))
+    half = plan(Request(method="diffuseexpand", method_options={"tau": 1 / 2}))
+    third = plan(Request(method="diffuseexpand", method_options={"tau": 1 / 3}, train_options={"epochs": 40}))
+    assert default.settings == "" and half.settings == "tau=0.5"
+    assert third.settings == "tau=0.333333,train.epochs=40"
+    run = RunConfig(method="diffuseexpand", ablation="cf", dataset="d", model="unet", seed=0)
+    assert run.run_name == "diffuseexpand__cf__unet__none__real+synthetic"
+    assert dataclasses.replace(run, settings=half.settings).run_name.endswith("__tau=0.5")
+
+
+def test_settings_tag_is_file_name_safe_and_bounded():
+    assert settings_tag({"pretrained": "/models/adm unet", "n_synthetic": None}) == "pretrained=_models_adm_unet"
+    assert settings_tag({"denoiser_widths": (16, 32)}) == "denoiser_widths=16-32"
+    long = settings_tag({f"option_{i}": i for i in range(20)})
+    assert len(long) <= 80 and long != settings_tag({f"option_{i}": i + 1 for i in range(20)})

@@ -6,15 +6,33 @@ from bench import report
 from bench.results import REQUIRED_KEYS, SCHEMA_VERSION, validate
 
 
-def _result(method, seed, dice, model="unet", synthetic=False, kept=0):
+def _result(method, seed, dice, model="unet", synthetic=False, kept=0, settings="", epochs=20):
     return {
         "schema_version": SCHEMA_VERSION,
-        "run": {"method": method, "ablation": "none" if method == "origin" else "cf+cg+cs", "dataset": "demo",
-                "model": model, "seed": seed, "train_ratio": 0.9, "augment": "none",
-                "train_on": "real" if method == "origin" else "real+synthetic", "preset": "cpu", "key": "k"},
-        "config": {}, "dataset": {"synthetic": synthetic}, "versions": {"method": "1"}, "git_hash": None,
-        "date": "2026-01-01", "environment": {}, "tracking": {}, "unavailable": {}, "method_stats": {},
-        "timings": {}, "metrics": {"dice": dice, "dice_std": 0.0, "dice_per_image": {}},
+        "run": {
+            "method": method,
+            "ablation": "none" if method == "origin" else "cf+cg+cs",
+            "dataset": "demo",
+            "model": model,
+            "seed": seed,
+            "train_ratio": 0.9,
+            "augment": "none",
+            "train_on": "real" if method == "origin" else "real+synthetic",
+            "preset": "cpu",
+            "key": "k",
+            "settings": settings,
+        },
+        "config": {"train": {"epochs": epochs}, "image_size": 64, "channels": 1},
+        "dataset": {"synthetic": synthetic},
+        "versions": {"method": "1"},
+        "git_hash": None,
+        "date": "2026-01-01",
+        "environment": {},
+        "tracking": {},
+        "unavailable": {},
+        "method_stats": {},
+        "timings": {},
+        "metrics": {"dice": dice, "dice_std": 0.0, "dice_per_image": {}},
         "counts": {"real_train": 10, "test": 2, "synthetic_kept": kept, "synthetic_relabelled": 0},
     }
 
@@ -30,8 +48,12 @@ def test_validate_rejects_missing_keys_and_other_versions():
 
 
 def test_rows_aggregate_seeds_and_compare_with_origin():
-    rs = [_result("origin", 0, 0.90), _result("origin", 1, 0.92),
-          _result("diffuseexpand", 0, 0.88, kept=5), _result("diffuseexpand", 1, 0.86, kept=7)]
+    rs = [
+        _result("origin", 0, 0.90),
+        _result("origin", 1, 0.92),
+        _result("diffuseexpand", 0, 0.88, kept=5),
+        _result("diffuseexpand", 1, 0.86, kept=7),
+    ]
     rows = {r["method"]: r for r in report.make_rows(rs)}
     assert rows["origin"]["n"] == 2 and rows["origin"]["dice_mean"] == pytest.approx(0.91)
     assert rows["origin"]["dice_std"] == pytest.approx(0.01)
@@ -41,6 +63,22 @@ def test_rows_aggregate_seeds_and_compare_with_origin():
     assert rows["origin"]["delta_vs_origin"] is None
     md = report.to_markdown(report.make_rows(rs))
     assert "-0.040" in md and "0.9100 ± 0.0100" in md
+
+
+def test_settings_keep_rows_apart_and_baseline_needs_the_same_training():
+    rs = [
+        _result("origin", 0, 0.90),
+        _result("origin", 0, 0.95, settings="train.epochs=40", epochs=40),
+        _result("diffuseexpand", 0, 0.91, settings="tau=0.5"),
+        _result("diffuseexpand", 0, 0.93, settings="tau=0.333333"),
+        _result("diffuseexpand", 0, 0.96, settings="tau=0.5,train.epochs=40", epochs=40),
+    ]
+    rows = {(r["method"], r["settings"]): r for r in report.make_rows(rs)}
+    assert len(rows) == 5
+    assert rows["diffuseexpand", "tau=0.5"]["delta_vs_origin"] == pytest.approx(0.01)
+    assert rows["diffuseexpand", "tau=0.333333"]["delta_vs_origin"] == pytest.approx(0.03)
+    assert rows["diffuseexpand", "tau=0.5,train.epochs=40"]["delta_vs_origin"] == pytest.approx(0.01)
+    assert "| tau=0.5 |" in report.to_markdown(list(rows.values()))
 
 
 def test_synthetic_dataset_is_labelled_and_missing_baseline_is_na():
