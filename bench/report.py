@@ -43,6 +43,7 @@ def make_rows(results: Iterable[Results]) -> list[dict[str, Any]]:
     for key, rs in sorted(groups.items(), key=lambda kv: tuple(str(k) for k in kv[0])):
         dice = [r["metrics"]["dice"] for r in rs]
         kept = [r["counts"].get("synthetic_kept", 0) + r["counts"].get("synthetic_relabelled", 0) for r in rs]
+        passed = [r["method_stats"]["pass_rate"] for r in rs if r["method_stats"].get("pass_rate") is not None]
         row = dict(zip(GROUP_KEYS, key))
         row.update(
             {
@@ -52,6 +53,7 @@ def make_rows(results: Iterable[Results]) -> list[dict[str, Any]]:
                 "dice_mean": statistics.fmean(dice),
                 "dice_std": statistics.pstdev(dice) if len(dice) > 1 else 0.0,
                 "synthetic_used": statistics.fmean(kept),
+                "pass_rate": statistics.fmean(passed) if passed else None,
                 "real_train": rs[0]["counts"]["real_train"],
                 "test": rs[0]["counts"]["test"],
                 "training": _training_signature(rs[0]),
@@ -92,6 +94,7 @@ def to_markdown(rows: list[dict[str, Any]]) -> str:
         "train on",
         "ratio",
         "real/syn/test",
+        "pass rate",
         "Dice (mean ± std)",
         "n",
         "Δ vs origin",
@@ -113,6 +116,7 @@ def to_markdown(rows: list[dict[str, Any]]) -> str:
                     r["train_on"],
                     f"{r['train_ratio']:g}",
                     f"{r['real_train']}/{r['synthetic_used']:.0f}/{r['test']}",
+                    "—" if r["pass_rate"] is None else f"{r['pass_rate']:.2f}",
                     f"{r['dice_mean']:.4f} ± {r['dice_std']:.4f}",
                     str(r["n"]),
                     _fmt_delta(r["delta_vs_origin"]),
@@ -123,6 +127,8 @@ def to_markdown(rows: list[dict[str, Any]]) -> str:
     notes = [
         "",
         "Dice: per test image at threshold 0.5, averaged; ± is the std over seeds (n runs).",
+        "real/syn/test: real training pairs / synthetic pairs used (mean over seeds) / test pairs; pass rate: "
+        "share of generated pairs that passed the method's own filter (mean over seeds).",
         "settings: what the runs changed from the preset (--tau, --option, --train-option, ...).",
         "Δ vs origin: Dice minus the origin (no expansion) row of the same dataset/preset/model/aug/ratio and "
         "the same downstream training settings; N/A where no such run is stored.",

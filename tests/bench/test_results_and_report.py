@@ -30,7 +30,7 @@ def _result(method, seed, dice, model="unet", synthetic=False, kept=0, settings=
         "environment": {},
         "tracking": {},
         "unavailable": {},
-        "method_stats": {},
+        "method_stats": {} if method == "origin" else {"pass_rate": kept / 10},
         "timings": {},
         "metrics": {"dice": dice, "dice_std": 0.0, "dice_per_image": {}},
         "counts": {"real_train": 10, "test": 2, "synthetic_kept": kept, "synthetic_relabelled": 0},
@@ -58,11 +58,12 @@ def test_rows_aggregate_seeds_and_compare_with_origin():
     assert rows["origin"]["n"] == 2 and rows["origin"]["dice_mean"] == pytest.approx(0.91)
     assert rows["origin"]["dice_std"] == pytest.approx(0.01)
     assert rows["diffuseexpand"]["synthetic_used"] == pytest.approx(6)
+    assert rows["diffuseexpand"]["pass_rate"] == pytest.approx(0.6) and rows["origin"]["pass_rate"] is None
     # expansion hurt here, and the table must say so
     assert rows["diffuseexpand"]["delta_vs_origin"] == pytest.approx(-0.04)
     assert rows["origin"]["delta_vs_origin"] is None
     md = report.to_markdown(report.make_rows(rs))
-    assert "-0.040" in md and "0.9100 ± 0.0100" in md
+    assert "-0.040" in md and "0.9100 ± 0.0100" in md and "| 10/6/2 | 0.60 |" in md
 
 
 def test_settings_keep_rows_apart_and_baseline_needs_the_same_training():
