@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import statistics
 from collections import defaultdict
 from collections.abc import Iterable
@@ -50,6 +51,7 @@ def make_rows(results: Iterable[Results]) -> list[dict[str, Any]]:
                 "synthetic_data": any(r["dataset"].get("synthetic") for r in rs),
                 "n": len(rs),
                 "seeds": sorted(r["run"]["seed"] for r in rs),
+                "dice_by_seed": {r["run"]["seed"]: r["metrics"]["dice"] for r in rs},
                 "dice_mean": statistics.fmean(dice),
                 "dice_std": statistics.pstdev(dice) if len(dice) > 1 else 0.0,
                 "synthetic_used": statistics.fmean(kept),
@@ -62,8 +64,12 @@ def make_rows(results: Iterable[Results]) -> list[dict[str, Any]]:
         rows.append(row)
     baseline = {_baseline_key(r): r for r in rows if r["method"] == "origin"}
     for r in rows:
-        base = baseline.get(_baseline_key(r))
-        r["delta_vs_origin"] = None if base is None or r["method"] == "origin" else r["dice_mean"] - base["dice_mean"]
+        base = baseline.get(_baseline_key(r)) if r["method"] != "origin" else None
+        common = sorted(set(r["dice_by_seed"]) & set(base["dice_by_seed"])) if base else []
+        r["delta_seeds"] = len(common)
+        r["delta_vs_origin"] = (
+            statistics.fmean(r["dice_by_seed"][s] - base["dice_by_seed"][s] for s in common) if common else None
+        )
     return rows
 
 
@@ -77,8 +83,11 @@ def _baseline_key(row: dict[str, Any]) -> tuple:
     return tuple(row[k] for k in ("dataset", "preset", "model", "augment", "train_ratio", "training"))
 
 
-def _fmt_delta(d: float | None) -> str:
-    return "N/A" if d is None else f"{d:+.3f}"
+def _fmt_delta(row: dict[str, Any]) -> str:
+    d = row["delta_vs_origin"]
+    if d is None:
+        return "N/A"
+    return f"{d:+.3f}" if row["delta_seeds"] == row["n"] else f"{d:+.3f} ({row['delta_seeds']} of {row['n']} seeds)"
 
 
 def to_markdown(rows: list[dict[str, Any]]) -> str:
@@ -119,7 +128,7 @@ def to_markdown(rows: list[dict[str, Any]]) -> str:
                     "—" if r["pass_rate"] is None else f"{r['pass_rate']:.2f}",
                     f"{r['dice_mean']:.4f} ± {r['dice_std']:.4f}",
                     str(r["n"]),
-                    _fmt_delta(r["delta_vs_origin"]),
+                    _fmt_delta(r),
                 ]
             )
             + " |"
@@ -130,8 +139,9 @@ def to_markdown(rows: list[dict[str, Any]]) -> str:
         "real/syn/test: real training pairs / synthetic pairs used (mean over seeds) / test pairs; pass rate: "
         "share of generated pairs that passed the method's own filter (mean over seeds).",
         "settings: what the runs changed from the preset (--tau, --option, --train-option, ...).",
-        "Δ vs origin: Dice minus the origin (no expansion) row of the same dataset/preset/model/aug/ratio and "
-        "the same downstream training settings; N/A where no such run is stored.",
+        "Δ vs origin: mean over seeds of Dice minus the origin (no expansion) run with the same seed, "
+        "dataset/preset/model/aug/ratio and downstream training settings; only seeds both have are compared "
+        "(and counted when fewer than n); N/A where there is none.",
     ]
     return "\n".join(lines + notes) + "\n"
 
@@ -142,7 +152,7 @@ def to_csv(rows: list[dict[str, Any]]) -> str:
         w = csv.DictWriter(buf, fieldnames=list(rows[0]))
         w.writeheader()
         for r in rows:
-            w.writerow({**r, "seeds": " ".join(map(str, r["seeds"]))})
+            w.writerow({**r, "seeds": " ".join(map(str, r["seeds"])), "dice_by_seed": json.dumps(r["dice_by_seed"])})
     return buf.getvalue()
 
 

@@ -82,6 +82,15 @@ def test_settings_keep_rows_apart_and_baseline_needs_the_same_training():
     assert "| tau=0.5 |" in report.to_markdown(list(rows.values()))
 
 
+def test_delta_is_paired_by_seed_and_says_when_seeds_are_missing():
+    rs = [_result("origin", 0, 0.90), _result("origin", 1, 0.80)]
+    rs += [_result("diffuseexpand", s, d) for s, d in ((0, 0.91), (1, 0.82), (2, 0.99))]
+    rows = {r["method"]: r for r in report.make_rows(rs)}
+    # paired over seeds 0 and 1 only: (0.01 + 0.02) / 2, not 0.9067 - 0.85
+    assert rows["diffuseexpand"]["delta_vs_origin"] == pytest.approx(0.015)
+    assert "+0.015 (2 of 3 seeds)" in report.to_markdown(list(rows.values()))
+
+
 def test_synthetic_dataset_is_labelled_and_missing_baseline_is_na():
     md = report.to_markdown(report.make_rows([_result("diffuseexpand", 0, 0.8, synthetic=True)]))
     assert "demo (synthetic phantom)" in md
