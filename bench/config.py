@@ -127,7 +127,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     # Demo and real CPU studies at 64 x 64.
     "cpu": {
         "image_size": 64,
-        "n_synthetic": 200,
+        "n_synthetic": 120,
         "train": {
             "epochs": 20,
             "width": 16,

@@ -61,6 +61,8 @@ def log_run(results: dict[str, Any], run_dir: Path, mode: str, group: str, histo
     ident = results["run"]
     tags = [f"{k}:{ident[k]}" for k in ("method", "ablation", "dataset", "model", "augment", "train_on", "preset")]
     tags += [f"seed:{ident['seed']}", f"ratio:{ident['train_ratio']:g}"]
+    if ident.get("settings"):
+        tags.append(f"settings:{ident['settings']}"[:64])  # W&B's tag length limit
     if results["dataset"].get("synthetic"):
         tags.append("synthetic-data")
     config = {**{k: v for k, v in ident.items() if k != "key"}, "config": results["config"], "key": ident["key"]}
@@ -70,7 +72,10 @@ def log_run(results: dict[str, Any], run_dir: Path, mode: str, group: str, histo
         mode=mode,
         group=group,
         job_type=f"{ident['method']}__{ident['ablation']}",
-        name=f"{ident['dataset']}/{ident['method']}__{ident['ablation']}/{ident['model']}/seed{ident['seed']}",
+        name="/".join(
+            [ident["dataset"], f"{ident['method']}__{ident['ablation']}", ident.get("settings") or "preset"]
+            + [ident["model"], f"seed{ident['seed']}"]
+        ),
         config=config,
         tags=tags,
         settings=wandb.Settings(console="off", silent=True, x_disable_stats=True),
@@ -85,6 +90,7 @@ def log_run(results: dict[str, Any], run_dir: Path, mode: str, group: str, histo
                 "dice_std": results["metrics"]["dice_std"],
                 **{f"counts/{k}": v for k, v in results["counts"].items()},
                 **{f"time/{k}": v for k, v in results["timings"].items()},
+                **{f"method/{k}": v for k, v in results["method_stats"].items() if isinstance(v, (int, float))},
             }
         )
         url = run.url if mode == "online" else None
