@@ -55,9 +55,10 @@ def benchmark_diffuseexpand(preset_name: str, device: torch.device | str, steps:
     from bench.segmentation.models import build_model
     from bench.segmentation.trainer import predict
     from methods.diffuseexpand import DiffuseExpand
-    from methods.diffuseexpand.denoiser import build_denoiser, denoiser_loss, diffusion_samples, noise_scheduler
+    from methods.diffuseexpand.denoiser import denoiser_loss, diffusion_samples, noise_scheduler
+    from methods.diffuseexpand.method import denoiser_from_options, segmenter_from_options
     from methods.diffuseexpand.sampler import PairSampler, pair_seeds
-    from methods.diffuseexpand.segmenter import build_segmenter, segmenter_loss
+    from methods.diffuseexpand.segmenter import segmenter_loss
 
     if steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
@@ -86,16 +87,7 @@ def benchmark_diffuseexpand(preset_name: str, device: torch.device | str, steps:
 
         return step
 
-    denoiser = build_denoiser(
-        size,
-        1,
-        o.conditioning,
-        o.denoiser_widths,
-        o.denoiser_layers,
-        o.denoiser_attention,
-        o.denoiser_head_dim,
-        resblock_updown=o.denoiser_resblock_updown,
-    ).to(device)
+    denoiser = denoiser_from_options(o, size, 1).to(device)
     loss = denoiser_loss(x0, mode, cond, batch_size=o.denoiser_batch, cfg_dropout=o.cfg_dropout, scheduler=scheduler)
     params = sum(p.numel() for p in denoiser.parameters()) / 1e6
     rows.append(
@@ -107,7 +99,7 @@ def benchmark_diffuseexpand(preset_name: str, device: torch.device | str, steps:
         }
     )
 
-    segmenter = build_segmenter(size, 1, o.segmenter_widths, o.segmenter_layers, o.segmenter_attention).to(device)
+    segmenter = segmenter_from_options(o, size, 1).to(device)
     loss = segmenter_loss(x0, mode, cond, batch_size=o.segmenter_batch, scheduler=scheduler)
     params = sum(p.numel() for p in segmenter.parameters()) / 1e6
     rows.append(

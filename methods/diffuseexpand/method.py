@@ -54,6 +54,7 @@ from methods.base import (
 from methods.diffuseexpand.denoiser import (
     CONDITIONING,
     NOISE_SCHEDULE,
+    Denoiser,
     build_denoiser,
     fit_denoiser,
     load_denoiser,
@@ -64,6 +65,7 @@ from methods.diffuseexpand.filter import MaskFilter, select_pairs
 from methods.diffuseexpand.guidance import IMAGE_OBJECTIVES
 from methods.diffuseexpand.sampler import PairSampler, pair_seeds
 from methods.diffuseexpand.segmenter import (
+    NoisySegmenter,
     build_segmenter,
     fit_segmenter,
     load_segmenter,
@@ -304,39 +306,20 @@ class DiffuseExpand(ExpansionMethod):
             "data": data,
             "seed": ctx.seed,
             "schedule": NOISE_SCHEDULE,
-            "options": {
-                k: getattr(o, k)
-                for k in (
-                    "conditioning",
-                    "cfg_dropout",
-                    "denoiser_widths",
-                    "denoiser_layers",
-                    "denoiser_attention",
-                    "denoiser_head_dim",
-                    "denoiser_steps",
-                    "denoiser_batch",
-                    "denoiser_lr",
-                    "ema_decay",
-                    "snr_gamma",
-                    "pretrained",
-                    "mixed_precision",
-                )
-            },
+            "options": _stage_options(
+                o,
+                "denoiser_",
+                "conditioning",
+                "cfg_dropout",
+                "ema_decay",
+                "snr_gamma",
+                "pretrained",
+                "mixed_precision",
+            ),
         }
         folder = self._stage_folder(ctx, key, fitted)
         if not (folder / "model.pt").exists():
-            denoiser = build_denoiser(
-                height,
-                channels,
-                o.conditioning,
-                o.denoiser_widths,
-                o.denoiser_layers,
-                o.denoiser_attention,
-                o.denoiser_head_dim,
-                resblock_updown=o.denoiser_resblock_updown,
-                pretrained=o.pretrained,
-                seed=_stage_seed(ctx.seed, "denoiser"),
-            )
+            denoiser = denoiser_from_options(o, height, channels, seed=_stage_seed(ctx.seed, "denoiser"))
             log = fit_denoiser(
                 denoiser,
                 train,
@@ -371,29 +354,11 @@ class DiffuseExpand(ExpansionMethod):
                 "data": data,
                 "seed": ctx.seed,
                 "schedule": fitted["schedule"],
-                "options": {
-                    k: getattr(o, k)
-                    for k in (
-                        "segmenter_widths",
-                        "segmenter_layers",
-                        "segmenter_attention",
-                        "segmenter_steps",
-                        "segmenter_batch",
-                        "segmenter_lr",
-                        "mixed_precision",
-                    )
-                },
+                "options": _stage_options(o, "segmenter_", "mixed_precision"),
             }
             folder = self._stage_folder(ctx, key, fitted)
             if not (folder / "model.pt").exists():
-                segmenter = build_segmenter(
-                    height,
-                    channels,
-                    o.segmenter_widths,
-                    o.segmenter_layers,
-                    o.segmenter_attention,
-                    seed=_stage_seed(ctx.seed, "segmenter"),
-                )
+                segmenter = segmenter_from_options(o, height, channels, seed=_stage_seed(ctx.seed, "segmenter"))
                 log = fit_segmenter(
                     segmenter,
                     train,
@@ -627,6 +592,33 @@ class DiffuseExpand(ExpansionMethod):
         if key["role"] not in ("samples", "selection"):
             write_json(folder / "key.json", key)
         return folder
+
+
+def denoiser_from_options(o: DiffuseExpandOptions, size: int, channels: int, seed: int = 0) -> Denoiser:
+    """The stage-I network the options describe (from ``o.pretrained`` when set)."""
+    return build_denoiser(
+        size,
+        channels,
+        o.conditioning,
+        o.denoiser_widths,
+        o.denoiser_layers,
+        o.denoiser_attention,
+        o.denoiser_head_dim,
+        resblock_updown=o.denoiser_resblock_updown,
+        pretrained=o.pretrained,
+        seed=seed,
+    )
+
+
+def segmenter_from_options(o: DiffuseExpandOptions, size: int, channels: int, seed: int = 0) -> NoisySegmenter:
+    """The stage-II network the options describe."""
+    return build_segmenter(size, channels, o.segmenter_widths, o.segmenter_layers, o.segmenter_attention, seed=seed)
+
+
+def _stage_options(o: DiffuseExpandOptions, prefix: str, *names: str) -> dict[str, Any]:
+    """The options a stage's cache key covers: every field named ``prefix*`` plus ``names``, so that a new
+    network option can never be left out of the key by accident."""
+    return {f.name: getattr(o, f.name) for f in dataclasses.fields(o) if f.name.startswith(prefix) or f.name in names}
 
 
 def _stage_seed(seed: int, role: str) -> int:

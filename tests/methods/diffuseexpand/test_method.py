@@ -136,6 +136,23 @@ def test_force_recomputes(tmp_path):
     assert len(calls) == 2
 
 
+def test_every_network_option_is_part_of_the_cache_key(tmp_path):
+    """A denoiser option (here the architecture flag resblock_updown) must never reuse another config's model."""
+    calls = []
+    real_fit = method_module.fit_denoiser
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return real_fit(*args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(method_module, "fit_denoiser", counting)
+        for updown in (True, False):
+            options = _smoke(denoiser_steps=2, sampling_steps=1, denoiser_resblock_updown=updown)
+            DiffuseExpand("cf", options).fit(disc_pairs(4), _ctx(tmp_path))
+    assert len(calls) == 2 and len(list((tmp_path / "denoiser").iterdir())) == 2
+
+
 def test_options_are_validated_and_normalised():
     options = _smoke(denoiser_widths=[8, 16], segmenter_attention=[])
     assert options.denoiser_widths == (8, 16) and options.segmenter_attention == ()
