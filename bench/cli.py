@@ -195,21 +195,26 @@ def report(
 
 @app.command()
 def speed(
+    method: Annotated[str, typer.Option(help="Expansion method (see `bench methods`).")] = "diffuseexpand",
     preset: Annotated[str, typer.Option(help="smoke | cpu | paper.")] = "cpu",
     steps: Annotated[int, typer.Option(help="Timed repetitions per measurement.")] = 3,
     device: Annotated[str | None, typer.Option(help="Default: cuda if available.")] = None,
 ) -> None:
-    """Print seconds per training step and per generated pair for each DiffuseExpand stage."""
+    """Print seconds per training step and per generated pair for each stage of a method."""
     import torch
 
-    from bench.benchmark import benchmark_diffuseexpand
+    from bench.config import preset as check_preset
+    from methods import get_method
 
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     try:
-        rows = benchmark_diffuseexpand(preset, dev, steps=steps)
-    except ConfigError as e:
+        check_preset(preset)
+        rows = get_method(method).speed(preset, dev, steps)
+    except KeyError as e:
+        _fail(e.args[0])
+    except (ConfigError, NotImplementedError, ValueError) as e:
         _fail(str(e))
-    table = Table("stage", "what", "seconds", "unit", title=f"preset {preset} on {dev}")
+    table = Table("stage", "what", "seconds", "unit", title=f"{method}, preset {preset} on {dev}")
     for r in rows:
         table.add_row(r["stage"], r["what"], f"{r['seconds']:.4f}", r["unit"])
     console.print(table)

@@ -37,7 +37,7 @@ class StorageError(OSError):
     """A file or folder could not be written: disk full, read-only or permission denied. Names the path."""
 
 
-def _storage_error(exc: BaseException, path: Path) -> StorageError | None:
+def storage_error(exc: BaseException, path: Path) -> StorageError | None:
     """The :class:`StorageError` that ``exc`` raised while writing ``path`` stands for, or None."""
     code = getattr(exc, "errno", None)
     if code in (errno.ENOSPC, errno.EDQUOT) or (
@@ -73,7 +73,7 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
     except OSError as e:
-        raise (_storage_error(e, path) or e) from e
+        raise (storage_error(e, path) or e) from e
     os.close(fd)
     tmp = Path(name)
     try:
@@ -82,7 +82,7 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
         os.replace(tmp, path)
     except BaseException as e:
         tmp.unlink(missing_ok=True)
-        error = _storage_error(e, path)
+        error = storage_error(e, path)
         if error is not None:
             raise error from e
         raise
@@ -100,7 +100,7 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     except OSError as e:
-        raise (_storage_error(e, path) or e) from e
+        raise (storage_error(e, path) or e) from e
     try:
         yield tmp
         os.chmod(tmp, _DIR_MODE)
@@ -109,7 +109,7 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
         os.replace(tmp, path)
     except BaseException as e:
         shutil.rmtree(tmp, ignore_errors=True)
-        error = _storage_error(e, path)
+        error = storage_error(e, path)
         if error is not None:
             raise error from e
         raise

@@ -8,11 +8,8 @@ a method only sees tensors and a work directory where it caches its stages.
 from __future__ import annotations
 
 import abc
-import csv
 import dataclasses
 import difflib
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -21,6 +18,7 @@ import torch
 
 from bench.config import TrainConfig
 from bench.data import PairSet
+from bench.files import write_csv
 
 DECISIONS = ("kept", "relabelled", "dropped")
 
@@ -119,6 +117,17 @@ class ExpansionMethod(abc.ABC):
             ctx: run context; cached stages go under ``ctx.workdir``.
         """
 
+    @classmethod
+    def speed(cls, preset: str, device: torch.device, steps: int) -> list[dict[str, Any]]:
+        """Time the method's stages at a preset's sizes for ``bench speed``.
+
+        Returns:
+            Rows ``{"stage", "what", "seconds", "unit"}``.
+        Raises:
+            NotImplementedError: for a method without a speed benchmark.
+        """
+        raise NotImplementedError(f"method '{cls.name}' has no speed benchmark")
+
     @abc.abstractmethod
     def expand(self, n: int, ctx: MethodContext) -> Expansion:
         """Generate ``n`` pairs (before any filtering) after ``fit``.
@@ -158,14 +167,8 @@ def _unknown(kind: str, given: str, available: tuple[str, ...] | list[str], wher
 def write_records(records: list[PairRecord], path: Path) -> None:
     """Write records as CSV (id, seed, decision, then the union of ``info`` keys), atomically."""
     keys = sorted({k for r in records for k in r.info})
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["id", "seed", "decision", *keys])
-        for r in records:
-            w.writerow([r.id, r.seed, r.decision, *(r.info.get(k, "") for k in keys)])
-    os.replace(tmp, path)
+    rows = ([r.id, r.seed, r.decision, *(r.info.get(k, "") for k in keys)] for r in records)
+    write_csv(path, ["id", "seed", "decision", *keys], rows)
 
 
 def options_dict(options: Any) -> dict[str, Any]:

@@ -31,10 +31,10 @@ from torch import nn
 
 from bench.config import TrainConfig
 from bench.data import PairSet
+from bench.files import save_torch, write_json
 from bench.metrics.dice import dice_loss
 from bench.segmentation.models import build_model
 from bench.segmentation.trainer import predict, train_segmentation
-from methods.diffuseexpand.denoiser import atomic_save, write_json
 
 logger = logging.getLogger(__name__)
 
@@ -61,20 +61,20 @@ class FilterOutput:
         return sum(d != "dropped" for d in self.decisions) / max(1, len(self.decisions))
 
 
-def decide(dice_loss: torch.Tensor, eta: float = 0.065) -> list[str]:
+def decide(dice_loss: torch.Tensor, eta: float) -> list[str]:
     """Map Dice losses (float ``N``) to decisions: < η kept, < 2η relabelled, else dropped."""
     if eta <= 0:
         raise ValueError(f"eta must be > 0, got {eta}")
     return ["kept" if d < eta else "relabelled" if d < 2 * eta else "dropped" for d in dice_loss.tolist()]
 
 
-def select_pairs(predictions: torch.Tensor, masks: torch.Tensor, eta: float = 0.065) -> FilterOutput:
+def select_pairs(predictions: torch.Tensor, masks: torch.Tensor, eta: float) -> FilterOutput:
     """Apply the stage-IV rule to predicted and generated masks.
 
     Args:
         predictions: int64 ``N x H x W`` in {0, 1}, the filter network's masks of the generated images.
         masks: int64 ``N x H x W`` in {0, 1}, the generated masks.
-        eta: the threshold η.
+        eta: the threshold η (paper: 0.065, the ``eta`` option's default).
 
     Raises:
         ValueError: on shape mismatch or ``eta <= 0``.
@@ -120,7 +120,7 @@ class MaskFilter:
             raise RuntimeError("MaskFilter.predict called before fit or load")
         return predict(self.model, images, self.device, batch_size)
 
-    def __call__(self, pairs: PairSet, eta: float = 0.065) -> FilterOutput:
+    def __call__(self, pairs: PairSet, eta: float) -> FilterOutput:
         """Predict the masks of ``pairs.images`` and apply :func:`select_pairs` against ``pairs.masks``."""
         return select_pairs(self.predict(pairs.images), pairs.masks, eta)
 
@@ -139,7 +139,7 @@ class MaskFilter:
                 "seconds": self.seconds,
             },
         )
-        atomic_save({k: v.detach().cpu() for k, v in self.model.state_dict().items()}, folder / "model.pt")
+        save_torch(folder / "model.pt", {k: v.detach().cpu() for k, v in self.model.state_dict().items()})
 
     @classmethod
     def load(cls, folder: Path, device: torch.device | str = "cpu") -> MaskFilter:

@@ -37,7 +37,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from methods.diffuseexpand.denoiser import MODE_IMAGE, MODE_MASK
+from methods.diffuseexpand.networks import MODE_IMAGE, MODE_MASK
 
 EpsFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 IMAGE_OBJECTIVES = ("likelihood", "wiou-wbce")

@@ -9,6 +9,8 @@ multistep, order 3, 30 steps in the paper, dynamic thresholding at the 0.995 qua
 With a segmenter and a non-zero guidance scale both loops are classifier-guided
 (:mod:`methods.diffuseexpand.guidance`); without, this is the paper's "CF" ablation. Every pair has its own
 seed and ``torch.Generator`` (mask noise first, then image noise), so a pair can be regenerated alone.
+:func:`sample_pairs` shares the batches out over the processes of a multi-process run; every batch is the
+one a single process would sample, so the pair set is the same whatever the process count.
 
 Notes:
     The released sampler left the denoiser in train mode, so its mask condition was dropped at random
@@ -26,12 +28,15 @@ from typing import Any
 
 import numpy as np
 import torch
+from accelerate import PartialState
+from accelerate.utils import gather_object
 from diffusers import DPMSolverMultistepScheduler
 from diffusers.utils.torch_utils import randn_tensor
 from torch import nn
 
-from methods.diffuseexpand.denoiser import MODE_IMAGE, MODE_MASK, NOISE_SCHEDULE, Denoiser, autocast_context
+from bench.training import autocast_context
 from methods.diffuseexpand.guidance import IMAGE_OBJECTIVES, EpsFn, SegmenterGuidance, make_guided_eps_fn
+from methods.diffuseexpand.networks import MODE_IMAGE, MODE_MASK, NOISE_SCHEDULE, Denoiser
 
 logger = logging.getLogger(__name__)
 
@@ -265,3 +270,38 @@ class PairSampler:
         for t in scheduler.timesteps:
             x = scheduler.step(eps_fn(x, t), t, x).prev_sample
         return x
+
+
+def sample_pairs(
+    sampler: PairSampler,
+    *,
+    seeds: Sequence[int],
+    batch_size: int,
+    callback: Callable[[int], None] | None = None,
+    **kwargs,
+) -> SamplerOutput:
+    """Run ``sampler`` over ``seeds`` on every process of the run and gather the pairs on each.
+
+    Batch b (seeds ``b * batch_size`` ...) goes to process ``b mod N``; each process samples exactly the batches a
+    single process would, so the gathered pairs, in seed order, are identical to a one-process run.
+
+    Args:
+        sampler: the pipeline; ``kwargs`` are its sampling arguments (steps, τ, guidance scale, ...).
+        seeds: one seed per pair.
+        batch_size: pairs per batch.
+        callback: called on the main process with the (estimated) number of pairs finished by all processes.
+    """
+    state = PartialState()
+    starts = list(range(0, len(seeds), batch_size))[state.process_index :: state.num_processes]
+    done = []
+    for start in starts:
+        out = sampler(seeds=seeds[start : start + batch_size], batch_size=batch_size, **kwargs)
+        done.append((start, out.images, out.masks))
+        if callback is not None and state.is_main_process:
+            callback(min(len(out.seeds) * state.num_processes, len(seeds)))
+    gathered = sorted(gather_object(done), key=lambda item: item[0])
+    return SamplerOutput(
+        torch.cat([images for _, images, _ in gathered]),
+        torch.cat([masks for _, _, masks in gathered]),
+        [int(s) for s in seeds],
+    )

@@ -1,0 +1,239 @@
+"""The one training loop of every generator network (denoiser, segmenter, GANs), on Hugging Face Accelerate.
+
+A model is trained for a fixed number of optimiser steps on a *batch loss*: a function ``(model, generator) ->
+scalar loss`` that draws its batch and noise from the given ``torch.Generator`` only. That makes a run
+reproducible and resumable: the generator's state is part of every checkpoint.
+
+What the loop adds around the loss:
+
+* **processes**: under ``accelerate launch`` or ``torchrun`` the model is wrapped for distributed data parallel
+  (NCCL on GPUs, gloo on CPUs); each process draws its own batches (rank 0 from ``seed``, so a one-process run
+  is the plain single-device run) and gradients are averaged, so the effective batch is ``processes x batch``;
+* **gradient accumulation** over ``grad_accumulation`` micro-batches per optimiser step;
+* **bf16 autocast** on CUDA when ``mixed_precision`` (applied here rather than through ``Accelerator``'s
+  process-wide mixed-precision mode, because each stage chooses its own);
+* **EMA** of the weights through diffusers' ``EMAModel``, copied into the model at the end;
+* **checkpoints** every ``checkpoint_every`` steps with ``Accelerator.save_state`` into
+  ``checkpoint_dir/step_<n>``, written under a temporary name and renamed, so a killed run resumes from the
+  last complete one (``load_state``) and continues the same random stream;
+* one **callback** ``(step, loss)`` per optimiser step (progress bars, loss logs), on the main process only.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import shutil
+import time
+from collections.abc import Callable
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from accelerate import Accelerator, PartialState
+from accelerate.utils import InitProcessGroupKwargs, gather_object
+from diffusers.optimization import get_scheduler
+from diffusers.training_utils import EMAModel
+from torch import nn
+
+from bench.files import storage_error
+
+logger = logging.getLogger(__name__)
+
+BatchLoss = Callable[[nn.Module, torch.Generator], torch.Tensor]
+StepCallback = Callable[[int, float], None]
+
+PROCESS_GROUP_TIMEOUT = timedelta(hours=12)
+"""How long a process waits for the others (rank 0 trains the downstream networks alone meanwhile)."""
+
+
+@dataclass
+class TrainLog:
+    """What a training loop did.
+
+    Attributes:
+        losses: loss of every optimiser step on the main process, resumed steps included.
+        seconds: wall-clock training time, summed over interrupted attempts.
+        steps: optimiser steps done.
+        resumed_from: the step the last call started from (0 for a fresh run).
+        processes: how many processes trained together.
+    """
+
+    losses: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+    steps: int = 0
+    resumed_from: int = 0
+    processes: int = 1
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def process_state(device: torch.device | str = "cpu") -> PartialState:
+    """The process group of this run (one process unless launched by ``accelerate launch`` / ``torchrun``).
+
+    The first call fixes the backend for the life of the process: gloo when ``device`` is the CPU.
+    """
+    kwargs = InitProcessGroupKwargs(timeout=PROCESS_GROUP_TIMEOUT).to_kwargs()
+    return PartialState(cpu=torch.device(device).type == "cpu", **kwargs)
+
+
+def autocast_context(device: torch.device, enabled: bool = True) -> torch.autocast:
+    """bf16 autocast on CUDA; disabled elsewhere (bf16 matmuls are slower than fp32 on common CPUs)."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled and device.type == "cuda")
+
+
+class _LoopState:
+    """The loop's own resumable state: step, losses, seconds and every process's generator state."""
+
+    def __init__(self, generator: torch.Generator, log: TrainLog) -> None:
+        self.generator, self.log = generator, log
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "generators": gather_object([self.generator.get_state()]),
+            "step": self.log.steps,
+            "losses": torch.tensor(self.log.losses, dtype=torch.float64),
+            "seconds": self.log.seconds,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.generator.set_state(state["generators"][PartialState().process_index])
+        self.log.steps = self.log.resumed_from = int(state["step"])
+        self.log.losses = [float(v) for v in state["losses"]]
+        self.log.seconds = float(state["seconds"])
+
+
+def train_loop(
+    model: nn.Module,
+    batch_loss: BatchLoss,
+    *,
+    steps: int,
+    lr: float,
+    seed: int,
+    device: torch.device | str,
+    lr_schedule: str,
+    ema_decay: float,
+    mixed_precision: bool,
+    grad_accumulation: int = 1,
+    checkpoint_dir: Path | None = None,
+    checkpoint_every: int = 0,
+    callback: StepCallback | None = None,
+) -> TrainLog:
+    """AdamW training with optional EMA and resumable checkpoints; leaves the (EMA) weights in ``model``.
+
+    Args:
+        model: the network; moved to the process's device, left in eval mode at the end (unwrapped).
+        batch_loss: ``(model, generator) -> scalar loss`` of one micro-batch; draws everything random from
+            ``generator`` (a CPU generator) so that a resumed run continues the same random stream.
+        steps: total optimiser steps.
+        lr: peak learning rate (AdamW, weight decay 0).
+        seed: seeds rank 0's generator; rank r > 0 uses ``(seed, r)``.
+        device: compute device of a one-process run (a multi-process run uses each process's own device).
+        lr_schedule: diffusers schedule name, e.g. ``"linear"`` (decay to 0 at ``steps``) or ``"constant"``.
+        ema_decay: EMA decay (warm-up ``(1 + n) / (10 + n)`` capped at the decay); ``0`` disables EMA.
+        mixed_precision: bf16 autocast when the device is CUDA.
+        grad_accumulation: micro-batches per optimiser step.
+        checkpoint_dir: folder of ``step_<n>`` checkpoints; the newest complete one is resumed from.
+        checkpoint_every: optimiser steps between checkpoints (and one at the end); ``0`` writes none.
+        callback: called on the main process after every optimiser step with ``(step, loss)`` (1-based).
+
+    Returns:
+        TrainLog of the whole run (resumed steps included).
+
+    Raises:
+        FloatingPointError: if the loss becomes NaN or infinite.
+    """
+    # 1. Processes, device, generator
+    state = process_state(device)
+    accelerator = Accelerator(cpu=state.device.type == "cpu", device_placement=False)
+    device = torch.device(device) if state.num_processes == 1 else state.device
+    rank = state.process_index
+    generator = torch.Generator().manual_seed(
+        seed if rank == 0 else int(np.random.SeedSequence([seed, rank]).generate_state(1)[0])
+    )
+
+    # 2. Model, optimiser, schedule, EMA; the checkpointed state
+    model.to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
+    ddp_model, optimizer = accelerator.prepare(model, optimizer)
+    schedule = get_scheduler(lr_schedule, optimizer.optimizer, num_warmup_steps=0, num_training_steps=steps)
+    ema = EMAModel(model.parameters(), decay=ema_decay) if ema_decay > 0 else None
+    log = TrainLog(processes=state.num_processes)
+    loop_state = _LoopState(generator, log)
+    accelerator.register_for_checkpointing(schedule, loop_state, *([ema] if ema is not None else []))
+    resume = latest_checkpoint(checkpoint_dir)
+    if resume is not None:
+        accelerator.load_state(str(resume))
+        if ema is not None:
+            ema.to(device)
+        logger.info("resuming from %s at step %d/%d", resume, log.steps, steps)
+
+    # 3. Optimiser steps of `grad_accumulation` micro-batches each
+    ddp_model.train()
+    start, seconds_before = time.perf_counter(), log.seconds
+    for step in range(log.steps + 1, steps + 1):
+        total = 0.0
+        for micro in range(grad_accumulation):
+            sync = micro == grad_accumulation - 1
+            with accelerator.no_sync(ddp_model) if not sync else nullcontext():
+                with autocast_context(device, mixed_precision):
+                    loss = batch_loss(ddp_model, generator)
+                accelerator.backward(loss.float() / grad_accumulation)
+            total += float(loss.detach()) / grad_accumulation
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        schedule.step()
+        if ema is not None:
+            ema.step(model.parameters())
+        if not math.isfinite(total):
+            raise FloatingPointError(f"training loss is {total} at step {step}")
+        log.losses.append(total)
+        log.steps = step
+        log.seconds = seconds_before + time.perf_counter() - start
+        if checkpoint_dir is not None and checkpoint_every > 0 and (step % checkpoint_every == 0 or step == steps):
+            _save_checkpoint(accelerator, checkpoint_dir, step)
+        if callback is not None and state.is_main_process:
+            callback(step, total)
+
+    # 4. EMA weights into the plain model
+    if ema is not None:
+        ema.copy_to(model.parameters())
+    model.eval()
+    accelerator.free_memory()
+    return log
+
+
+def latest_checkpoint(checkpoint_dir: Path | None) -> Path | None:
+    """The newest complete ``step_<n>`` folder under ``checkpoint_dir`` (None when there is none)."""
+    if checkpoint_dir is None or not checkpoint_dir.is_dir():
+        return None
+    done = sorted(p for p in checkpoint_dir.glob("step_*") if p.is_dir() and p.name[5:].isdigit())
+    return max(done, key=lambda p: int(p.name[5:])) if done else None
+
+
+def _save_checkpoint(accelerator: Accelerator, checkpoint_dir: Path, step: int) -> None:
+    """``save_state`` into a hidden temporary folder, rename it to ``step_<n>``, then drop older checkpoints."""
+    final = checkpoint_dir / f"step_{step:08d}"
+    staging = checkpoint_dir / f".step_{step:08d}.partial"
+    if accelerator.is_main_process:
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+    accelerator.wait_for_everyone()
+    try:
+        accelerator.save_state(str(staging))
+    except Exception as e:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise (storage_error(e, staging) or e) from e
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        shutil.rmtree(final, ignore_errors=True)
+        staging.rename(final)
+        for old in checkpoint_dir.glob("step_*"):
+            if old != final:
+                shutil.rmtree(old, ignore_errors=True)
+    accelerator.wait_for_everyone()

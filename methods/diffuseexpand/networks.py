@@ -1,0 +1,322 @@
+"""The networks of DiffuseExpand and the noise schedule they share.
+
+* :class:`Denoiser` (stage I): ε_θ(x_t, t, y1, y2) for masks and images (paper Eq. 3).
+* :class:`NoisySegmenter` (stage II): f_ψ (pixel logits) and g_ω (mode logits) on noised samples (Eq. 4).
+
+Both are diffusers models (``ModelMixin, ConfigMixin``): the constructor arguments are the saved config, so
+``save_pretrained`` / ``from_pretrained`` write and read a stage folder (``config.json`` +
+``diffusion_pytorch_model.safetensors``), and :data:`NOISE_SCHEDULE` is saved beside the denoiser as
+``scheduler_config.json`` so that training, guidance and sampling use one forward process.
+
+Two conditions enter the denoiser:
+
+* ``y1`` (mode): :data:`MODE_MASK` = 1 generates a mask, :data:`MODE_IMAGE` = 0 an image: a two-entry embedding
+  added to the time embedding. The paper's text swaps the two words while its Eq. 3 and the released code use
+  1 = mask, 0 = image; we follow Eq. 3 and the code.
+* ``y2`` (the mask an image is generated for), used by image samples only:
+
+  - ``conditioning="embedding"`` (paper / released code): the {0,1} mask goes through conv3x3 (no bias) ->
+    adaptive average pool to 16x16 -> flatten -> Linear(256 -> time-embedding width), added to the time
+    embedding, so the mask reaches every residual block as one global vector through scale-shift norm.
+    The null condition is the zero mask, whose embedding is the Linear bias.
+  - ``conditioning="concat"`` (spatial alternative): the mask is one extra input channel; zeros for the null
+    condition and for mask samples.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+from diffusers import DDPMScheduler, UNet2DModel
+from diffusers.configuration_utils import ConfigMixin, register_to_config
+from diffusers.models.modeling_utils import ModelMixin
+from torch import nn
+
+if TYPE_CHECKING:
+    from methods.diffuseexpand.options import DiffuseExpandOptions
+
+logger = logging.getLogger(__name__)
+
+MODE_IMAGE = 0
+MODE_MASK = 1
+CONDITIONING = ("embedding", "concat")
+
+NOISE_SCHEDULE: dict[str, Any] = {
+    "num_train_timesteps": 1000,
+    "beta_start": 1e-4,
+    "beta_end": 0.02,
+    "beta_schedule": "linear",
+    "prediction_type": "epsilon",
+}
+"""The forward process shared by every stage (paper §2; released code: linear β, T = 1000, ε-prediction)."""
+
+
+def noise_scheduler(config: dict[str, Any] | None = None) -> DDPMScheduler:
+    """The DDPM scheduler whose ``add_noise`` noises training samples (default: :data:`NOISE_SCHEDULE`)."""
+    return DDPMScheduler.from_config(dict(config or NOISE_SCHEDULE))
+
+
+def norm_groups(widths: Sequence[int]) -> int:
+    """Largest group count <= 32 that divides every width (32 for the paper's widths)."""
+    return math.gcd(32, *widths)
+
+
+def unet_config(
+    size: int,
+    in_channels: int,
+    out_channels: int,
+    widths: Sequence[int],
+    layers_per_block: int,
+    attention_resolutions: Sequence[int] = (),
+    head_dim: int = 64,
+    mid_attention: bool = True,
+    resblock_updown: bool = True,
+    class_embedding: bool = True,
+) -> dict[str, Any]:
+    """Config of an ADM-style diffusers ``UNet2DModel`` (scale-shift norm, residual up/down-sampling).
+
+    Args:
+        size: input height = width; must be divisible by ``2 ** (len(widths) - 1)``.
+        in_channels, out_channels: channel counts of input and output.
+        widths: channel width per resolution level (ADM: ``width * channel_mult``).
+        layers_per_block: residual blocks per level on the way down (one more on the way up, as in ADM).
+        attention_resolutions: feature-map sizes (in pixels) whose blocks get self-attention.
+        head_dim: channels per attention head (capped at the narrowest level).
+        mid_attention: self-attention in the middle block.
+        resblock_updown: down/up-sample with residual blocks (ADM ``resblock_updown``) instead of convolutions.
+        class_embedding: accept a precomputed vector (``class_labels``) added to the time embedding.
+
+    Raises:
+        ValueError: if ``size`` cannot be halved ``len(widths) - 1`` times.
+    """
+    levels = len(widths)
+    if size % 2 ** (levels - 1):
+        raise ValueError(f"image size {size} is not divisible by 2**{levels - 1} (levels of widths {tuple(widths)})")
+    attn = [size // 2**i in set(attention_resolutions) for i in range(levels)]
+    plain_down = "ResnetDownsampleBlock2D" if resblock_updown else "DownBlock2D"
+    plain_up = "ResnetUpsampleBlock2D" if resblock_updown else "UpBlock2D"
+    return {
+        "sample_size": size,
+        "in_channels": in_channels,
+        "out_channels": out_channels,
+        "block_out_channels": list(widths),
+        "layers_per_block": layers_per_block,
+        "down_block_types": ["AttnDownBlock2D" if a else plain_down for a in attn],
+        "up_block_types": ["AttnUpBlock2D" if a else plain_up for a in reversed(attn)],
+        "downsample_type": "resnet" if resblock_updown else "conv",
+        "upsample_type": "resnet" if resblock_updown else "conv",
+        "attention_head_dim": min(head_dim, min(widths)),
+        "norm_num_groups": norm_groups(widths),
+        "resnet_time_scale_shift": "scale_shift",
+        "add_attention": mid_attention,
+        "class_embed_type": "identity" if class_embedding else None,
+    }
+
+
+class MaskEncoder(nn.Module):
+    """Global mask embedding of the released code: conv3x3 (no bias) -> avg-pool -> flatten -> Linear."""
+
+    def __init__(self, embed_dim: int, pool: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(1, 1, kernel_size=3, padding=1, bias=False)
+        self.pool = nn.AdaptiveAvgPool2d(pool)
+        self.proj = nn.Linear(pool * pool, embed_dim)
+
+    def forward(self, mask: torch.Tensor) -> torch.Tensor:
+        """Map float ``N x 1 x H x W`` masks in {0, 1} to ``N x embed_dim`` vectors."""
+        return self.proj(self.pool(self.conv(mask)).flatten(1))
+
+
+class Denoiser(ModelMixin, ConfigMixin):
+    """ε-predictor ε_θ(x_t, t, y1, y2) for both generation modes (paper Eq. 3).
+
+    Args:
+        unet_config (`dict`): config of the ``UNet2DModel`` (``class_embed_type="identity"``; input ``channels``
+            image channels, +1 for ``concat`` conditioning; output ``channels``), see :func:`unet_config`.
+        conditioning (`str`): how the mask condition enters, ``"embedding"`` or ``"concat"`` (module docstring).
+        mask_pool (`int`, *optional*, defaults to 16): pooled size of the ``embedding`` mask encoder (paper: 16).
+    """
+
+    @register_to_config
+    def __init__(self, unet_config: dict[str, Any], conditioning: str, mask_pool: int = 16) -> None:
+        super().__init__()
+        if conditioning not in CONDITIONING:
+            raise ValueError(f"conditioning must be one of {CONDITIONING}, got {conditioning!r}")
+        if unet_config.get("class_embed_type") != "identity":
+            raise ValueError("the denoiser's UNet needs class_embed_type='identity' (conditions are added vectors)")
+        self.unet = UNet2DModel.from_config(dict(unet_config))
+        embed_dim = self.unet.time_embedding.linear_2.out_features
+        self.mode_embedding = nn.Embedding(2, embed_dim)
+        self.mask_encoder = MaskEncoder(embed_dim, mask_pool) if conditioning == "embedding" else None
+
+    @property
+    def channels(self) -> int:
+        """Image channels C (the sample and output channel count)."""
+        return int(self.unet.config.out_channels)
+
+    @property
+    def size(self) -> int:
+        return int(self.unet.config.sample_size)
+
+    def forward(
+        self, sample: torch.Tensor, timestep: torch.Tensor | int, mode: torch.Tensor, cond: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Predict the noise.
+
+        Args:
+            sample: float ``N x C x H x W``, the noised sample x_t in diffusion space ([-1, 1] at t = 0).
+            timestep: int timestep(s) in [0, T), scalar or ``N``.
+            mode: int64 ``N``, :data:`MODE_IMAGE` or :data:`MODE_MASK` (y1).
+            cond: float ``N x 1 x H x W`` masks in {0, 1} (y2) for image samples; zeros (or ``None`` for the
+                whole batch) is the null condition. Ignored for mask samples.
+
+        Returns:
+            float ``N x C x H x W`` predicted noise.
+        """
+        is_image = (mode == MODE_IMAGE).to(sample.dtype)
+        if cond is None:
+            cond = sample.new_zeros(sample.shape[0], 1, *sample.shape[-2:])
+        cond = cond.to(sample.dtype) * is_image[:, None, None, None]
+        emb = self.mode_embedding(mode)
+        if self.mask_encoder is not None:
+            emb = emb + self.mask_encoder(cond) * is_image[:, None]
+        else:
+            sample = torch.cat([sample, cond], dim=1)
+        return self.unet(sample, timestep, class_labels=emb).sample
+
+
+@dataclass
+class SegmenterOutput:
+    """Outputs of :class:`NoisySegmenter`.
+
+    Attributes:
+        logits: float ``N x 1 x H x W`` pixel logits of the foreground (f_ψ).
+        mode_logits: float ``N x 2`` logits of y1 (g_ω): index 0 image, 1 mask.
+    """
+
+    logits: torch.Tensor
+    mode_logits: torch.Tensor
+
+
+class NoisySegmenter(ModelMixin, ConfigMixin):
+    """f_ψ and g_ω on one time-conditioned UNet (paper §3.3).
+
+    g_ω reads the last decoder feature map through GroupNorm -> SiLU -> global average pool -> Linear(2).
+
+    Args:
+        unet_config (`dict`): config of a ``UNet2DModel`` with one output channel (the pixel logits).
+    """
+
+    @register_to_config
+    def __init__(self, unet_config: dict[str, Any]) -> None:
+        super().__init__()
+        self.unet = UNet2DModel.from_config(dict(unet_config))
+        width = self.unet.config.block_out_channels[0]
+        self.mode_head = nn.Sequential(
+            nn.GroupNorm(norm_groups([width]), width),
+            nn.SiLU(),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+            nn.Linear(width, 2),
+        )
+
+    def forward(self, sample: torch.Tensor, timestep: torch.Tensor | int) -> SegmenterOutput:
+        """Segment a noised sample ``N x C x H x W`` (diffusion space) at timestep(s) of the denoiser's schedule."""
+        features: list[torch.Tensor] = []
+        hook = self.unet.conv_norm_out.register_forward_pre_hook(lambda _m, args: features.append(args[0]))
+        try:
+            logits = self.unet(sample, timestep).sample
+        finally:
+            hook.remove()
+        return SegmenterOutput(logits, self.mode_head(features[0]))
+
+
+def build_denoiser(o: DiffuseExpandOptions, size: int, channels: int, seed: int) -> Denoiser:
+    """The stage-I network the options describe, initialised from ``seed`` (or from ``o.pretrained``).
+
+    The paper's options give the ADM configuration (553 M parameters at 256 x 256). With ``o.pretrained`` (a
+    local diffusers ``UNet2DModel`` folder, never downloaded; paper §3.2 fine-tunes an ImageNet DPM) its
+    architecture replaces the ``denoiser_*`` network options, see :func:`adapt_pretrained`.
+
+    Raises:
+        ValueError: for an unknown conditioning or a size the network cannot halve often enough.
+        FileNotFoundError: if ``o.pretrained`` is not a folder.
+    """
+    in_channels = channels + (1 if o.conditioning == "concat" else 0)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        if o.pretrained is not None:
+            source = _load_pretrained(Path(o.pretrained))
+            config = {**source.config, "sample_size": size, "in_channels": in_channels, "out_channels": channels}
+            config.update(class_embed_type="identity", num_class_embeds=None)
+            denoiser = Denoiser(_plain(config), o.conditioning)
+            adapt_pretrained(denoiser.unet, source, channels)
+            return denoiser
+        config = unet_config(
+            size,
+            in_channels,
+            channels,
+            o.denoiser_widths,
+            o.denoiser_layers,
+            o.denoiser_attention,
+            o.denoiser_head_dim,
+            resblock_updown=o.denoiser_resblock_updown,
+        )
+        return Denoiser(config, o.conditioning)
+
+
+def build_segmenter(o: DiffuseExpandOptions, size: int, channels: int, seed: int) -> NoisySegmenter:
+    """The stage-II network the options describe (released: width 64, mult 1, 2, 2, 4, middle attention)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        config = unet_config(
+            size,
+            channels,
+            1,
+            o.segmenter_widths,
+            o.segmenter_layers,
+            o.segmenter_attention,
+            mid_attention=True,
+            resblock_updown=True,
+            class_embedding=False,
+        )
+        return NoisySegmenter(config)
+
+
+def _load_pretrained(folder: Path) -> UNet2DModel:
+    if not folder.is_dir():
+        raise FileNotFoundError(f"pretrained UNet folder not found: {folder}")
+    return UNet2DModel.from_pretrained(folder, local_files_only=True)
+
+
+def _plain(config: Any) -> dict[str, Any]:
+    """A diffusers config as a plain dict without its private ``_`` keys."""
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in dict(config).items() if not k.startswith("_")}
+
+
+def adapt_pretrained(unet: UNet2DModel, source: UNet2DModel, image_channels: int) -> None:
+    """Copy a pretrained UNet's weights into ``unet``, fitting the first and last convolutions.
+
+    The first convolution's kernels are summed over the pretrained input channels and shared out over the new
+    image channels (a grey image seen by an RGB network is the image on every channel, so this keeps the
+    first layer's response); a ``concat`` condition channel starts at zero. The last convolution keeps the
+    first ``image_channels`` outputs (the ε channels of a learned-variance model). The pretrained class
+    embedding is dropped; the mode and mask embeddings stay new, as in the released code.
+    """
+    state = source.state_dict()
+    new_in = torch.zeros_like(unet.conv_in.weight)
+    new_in[:, :image_channels] = state["conv_in.weight"].sum(dim=1, keepdim=True) / image_channels
+    state["conv_in.weight"] = new_in
+    state["conv_out.weight"] = state["conv_out.weight"][:image_channels]
+    state["conv_out.bias"] = state["conv_out.bias"][:image_channels]
+    own = unet.state_dict()
+    skipped = [k for k, v in state.items() if k not in own or own[k].shape != v.shape]
+    unet.load_state_dict({k: v for k, v in state.items() if k not in skipped}, strict=False)
+    if skipped:
+        logger.info("pretrained UNet: %d tensors not reused: %s", len(skipped), ", ".join(skipped[:5]))

@@ -1,0 +1,149 @@
+"""Speed of the DiffuseExpand stages at a preset's sizes, on random data (no training to convergence).
+
+``bench speed --method diffuseexpand`` prints it, so that a user can predict what a preset costs on their
+machine before a full ``bench run``. Training steps are timed inside the real training loop
+(:func:`bench.training.train_loop`, EMA included), sampling through the real pipeline.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from typing import Any
+
+import torch
+
+from bench.benchmark import timed
+from bench.config import PRESETS, TrainConfig, merge_options
+from bench.data import PairSet
+from bench.segmentation.models import build_model
+from bench.segmentation.trainer import predict
+from bench.training import BatchLoss, train_loop
+from methods.diffuseexpand.denoiser import denoiser_loss, diffusion_samples
+from methods.diffuseexpand.networks import build_denoiser, build_segmenter, noise_scheduler
+from methods.diffuseexpand.options import PRESETS as METHOD_PRESETS
+from methods.diffuseexpand.options import DiffuseExpandOptions
+from methods.diffuseexpand.sampler import PairSampler, pair_seeds
+from methods.diffuseexpand.segmenter import segmenter_loss
+
+
+def step_seconds(
+    model: torch.nn.Module, loss: BatchLoss, o: DiffuseExpandOptions, device: torch.device, steps: int
+) -> float:
+    """Median seconds per optimiser step of ``train_loop`` over ``steps`` steps after one warm-up step."""
+    stamps: list[float] = []
+    train_loop(
+        model,
+        loss,
+        steps=steps + 1,
+        lr=1e-4,
+        seed=0,
+        device=device,
+        lr_schedule="constant",
+        ema_decay=o.ema_decay,
+        mixed_precision=o.mixed_precision,
+        grad_accumulation=o.grad_accumulation,
+        callback=lambda step, value: stamps.append(time.perf_counter()),
+    )
+    return statistics.median(b - a for a, b in zip(stamps, stamps[1:]))
+
+
+def benchmark(preset_name: str, device: torch.device | str, steps: int = 3) -> list[dict[str, Any]]:
+    """Time each DiffuseExpand stage with the networks of a preset.
+
+    Args:
+        preset_name: ``smoke``, ``cpu`` or ``paper``; sets the image size, the method options and the
+            downstream (filter) config.
+        device: where to run.
+        steps: timed repetitions of each measurement (after one warm-up); the sampler runs ``steps`` solver
+            steps per phase and the time is scaled to the preset's ``sampling_steps``.
+
+    Returns:
+        Rows ``{"stage", "what", "seconds", "unit"}``: denoiser and segmenter training step, seconds per
+        generated pair (mask + image) without and with guidance, filter prediction per pair.
+
+    Raises:
+        ValueError: if ``steps < 1``.
+    """
+    if steps < 1:
+        raise ValueError(f"steps must be >= 1, got {steps}")
+    device = torch.device(device)
+    o = merge_options(DiffuseExpandOptions, {}, METHOD_PRESETS.get(preset_name, {}))
+    train_cfg = merge_options(TrainConfig, {}, PRESETS[preset_name].get("train", {}))
+    size = PRESETS[preset_name]["image_size"]
+    g = torch.Generator().manual_seed(0)
+    n = max(o.denoiser_batch, o.segmenter_batch, o.sample_batch)
+    images = torch.rand(n, 1, size, size, generator=g)
+    masks = (torch.rand(n, size, size, generator=g) > 0.5).long()
+    x0, mode, cond = (t.to(device) for t in diffusion_samples(PairSet([f"b{i}" for i in range(n)], images, masks)))
+    scheduler = noise_scheduler()
+    rows = []
+
+    denoiser = build_denoiser(o, size, 1, seed=0)
+    loss = denoiser_loss(
+        x0, mode, cond, batch_size=o.denoiser_batch, cfg_dropout=o.cfg_dropout, scheduler=scheduler, snr_gamma=0
+    )
+    params = sum(p.numel() for p in denoiser.parameters()) / 1e6
+    rows.append(
+        {
+            "stage": "denoiser",
+            "what": f"train step, batch {o.denoiser_batch}, {params:.1f} M params",
+            "seconds": step_seconds(denoiser, loss, o, device, steps),
+            "unit": "s/step",
+        }
+    )
+
+    segmenter = build_segmenter(o, size, 1, seed=0)
+    loss = segmenter_loss(x0, mode, cond, batch_size=o.segmenter_batch, scheduler=scheduler)
+    params = sum(p.numel() for p in segmenter.parameters()) / 1e6
+    rows.append(
+        {
+            "stage": "segmenter",
+            "what": f"train step, batch {o.segmenter_batch}, {params:.1f} M params",
+            "seconds": step_seconds(segmenter, loss, o, device, steps),
+            "unit": "s/step",
+        }
+    )
+
+    sampler = PairSampler(
+        denoiser.eval(),
+        segmenter.eval(),
+        solver_order=o.solver_order,
+        dynamic_thresholding=o.dynamic_thresholding,
+        mixed_precision=o.mixed_precision,
+    )
+    seeds = pair_seeds(0, o.sample_batch)
+    scale = o.sampling_steps / steps
+    for label, guidance in (("unguided (cf)", 0.0), ("guided (cf+cg)", max(o.guidance_scale, 1e-3))):
+        seconds = timed(
+            lambda s=guidance: sampler(
+                seeds=seeds,
+                num_inference_steps=steps,
+                tau=o.tau,
+                guidance_scale=s,
+                cf_weight=o.cf_weight,
+                batch_size=o.sample_batch,
+            ),
+            device,
+            1,
+        )
+        rows.append(
+            {
+                "stage": "sampler",
+                "what": f"pair {label}, {o.sampling_steps} steps x 2 phases, batch {o.sample_batch}",
+                "seconds": seconds * scale / len(seeds),
+                "unit": "s/pair",
+            }
+        )
+
+    model = build_model(o.filter_model, 1, 2, size, train_cfg).to(device).eval()
+    seconds = timed(lambda: predict(model, images[: o.sample_batch], device), device, steps)
+    rows.append(
+        {
+            "stage": "filter",
+            "what": f"{o.filter_model} prediction",
+            "seconds": seconds / o.sample_batch,
+            "unit": "s/pair",
+        }
+    )
+    return rows

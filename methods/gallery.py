@@ -1,0 +1,54 @@
+"""Galleries of generated pairs (paper Fig. 3 style), shared by every method that generates pairs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torchvision.utils import make_grid
+
+from bench.files import atomic_path
+
+DECISION_COLOURS = {"kept": (40, 200, 40), "relabelled": (255, 160, 0), "dropped": (230, 30, 30)}
+GENERATED_COLOUR = (230, 60, 60)
+
+
+def save_gallery(
+    path: Path,
+    images: torch.Tensor,
+    masks: torch.Tensor,
+    decisions: list[str] | None = None,
+    max_pairs: int = 64,
+    nrow: int = 8,
+) -> None:
+    """Save a grid of overlays: each image with its mask tinted and outlined.
+
+    Args:
+        path: PNG file, written atomically.
+        images: float ``N x C x H x W`` in [0, 1].
+        masks: int ``N x H x W`` in {0, 1}.
+        decisions: optional stage-IV decision per pair; colours the overlay green (kept), orange
+            (relabelled) or red (dropped); without, every mask is red.
+        max_pairs: at most this many pairs, the first ones.
+        nrow: pairs per row.
+    """
+    k = min(max_pairs, len(images))
+    if k == 0:
+        return
+    rgb = images[:k].float().clamp(0, 1)
+    rgb = rgb.expand(-1, 3, -1, -1) if rgb.shape[1] == 1 else rgb[:, :3]
+    m = masks[:k, None].float()
+    edge = m - (1 - F.max_pool2d(1 - m, 3, stride=1, padding=1))
+    names = decisions[:k] if decisions is not None else [None] * k
+    colour = torch.tensor([DECISION_COLOURS.get(d, GENERATED_COLOUR) for d in names], dtype=torch.float32) / 255
+    colour = colour[:, :, None, None]
+    tiles = rgb * (1 - 0.3 * m) + colour * 0.3 * m
+    tiles = tiles * (1 - edge) + colour * edge
+    scale = max(1, 128 // tiles.shape[-1])
+    tiles = F.interpolate(tiles, scale_factor=scale, mode="nearest") if scale > 1 else tiles
+    grid = make_grid(tiles, nrow=nrow, padding=2, pad_value=1.0)
+    array = (grid.permute(1, 2, 0).clamp(0, 1) * 255).round().to(torch.uint8).numpy()
+    with atomic_path(path, suffix=".png") as tmp:
+        Image.fromarray(array).save(tmp)

@@ -1,0 +1,122 @@
+"""Method stages: computed once per content key, reused by every run that shares them, safe to run concurrently.
+
+A stage (a trained network, a set of samples, a selection) lives in ``<workdir>/<role>/<hash>/``, where the hash
+covers everything that made it: the stage's resolved options, the upstream stages' hashes, the training-data
+fingerprint and the seed. ``key.json`` in the folder holds those key inputs and ``done.json``, written last,
+marks the stage complete; a folder without it is unfinished work that its stage resumes (from its own
+checkpoints) or redoes.
+
+Concurrency: the main process holds a file lock on the folder while it checks and computes, so a second run
+that needs the same stage (another terminal, a sweep started twice) waits and then reuses it. Processes:
+a data-parallel stage is computed by every process of the run (``everyone=True``), any other by the main
+process alone while the others wait; only the main process writes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import shutil
+import zlib
+from collections.abc import Callable
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from accelerate import PartialState
+from accelerate.utils import broadcast_object_list
+
+from bench.config import config_hash
+from bench.files import locked, write_json
+from methods.base import MethodContext
+
+logger = logging.getLogger(__name__)
+
+DONE = "done.json"
+
+
+@dataclass
+class Stage:
+    """One stage folder after :func:`cached_stage`.
+
+    Attributes:
+        role: the stage's role name (folder level under the workdir).
+        digest: the content hash of its key.
+        folder: ``<workdir>/<role>/<digest>``.
+        reused: True when the stage was complete before this call.
+        done: the contents of ``done.json`` (what the stage recorded when it finished, e.g. its seconds).
+    """
+
+    role: str
+    digest: str
+    folder: Path
+    reused: bool
+    done: dict[str, Any]
+
+
+def cached_stage(
+    ctx: MethodContext, key: dict[str, Any], compute: Callable[[Path], dict[str, Any]], everyone: bool = False
+) -> Stage:
+    """Compute a stage unless its folder is complete; ``ctx.force`` recomputes it.
+
+    Args:
+        ctx: the run context (``workdir``, ``force``).
+        key: the stage's key inputs; ``key["role"]`` names the stage.
+        compute: ``folder -> record``: does the work in ``folder`` (writing only on the main process) and returns
+            what ``done.json`` records (JSON-serialisable, e.g. ``{"seconds": 12.3}``).
+        everyone: every process calls ``compute`` (data-parallel training, sharded sampling); otherwise only the
+            main process does.
+
+    Returns:
+        The Stage, complete on every process.
+    """
+    state = PartialState()
+    digest = config_hash(key)
+    folder = Path(ctx.workdir) / key["role"] / digest
+    with locked(folder) if state.is_main_process else nullcontext():
+        reused = False
+        if state.is_main_process:
+            if ctx.force and folder.exists():
+                shutil.rmtree(folder)
+            folder.mkdir(parents=True, exist_ok=True)
+            write_json(folder / "key.json", key)
+            reused = (folder / DONE).is_file()
+        reused = broadcast_object_list([reused])[0]
+        if not reused and (everyone or state.is_main_process):
+            record = compute(folder)
+            if state.is_main_process:
+                write_json(folder / DONE, record)
+        state.wait_for_everyone()
+    if reused:
+        logger.info("reusing %s in %s", key["role"], folder)
+    return Stage(key["role"], digest, folder, reused, json.loads((folder / DONE).read_text()))
+
+
+def stage_options(options: Any, *names: str, prefix: str | None = None) -> dict[str, Any]:
+    """The options a stage's key covers: ``names`` plus every field starting with ``prefix``, so that a new
+    network option can never be left out of its stage's key by accident."""
+    return {
+        f.name: getattr(options, f.name)
+        for f in dataclasses.fields(options)
+        if f.name in names or (prefix is not None and f.name.startswith(prefix))
+    }
+
+
+def stage_seed(seed: int, role: str) -> int:
+    """A stage's seed, derived from the run seed and the role name."""
+    return int(np.random.SeedSequence([seed, zlib.crc32(role.encode())]).generate_state(1)[0] >> 1)
+
+
+def progress_callback(ctx: MethodContext, description: str, total: int) -> Callable[[int, float], None] | None:
+    """A ``(step, loss)`` callback that moves a task of ``ctx.progress`` (None without progress)."""
+    if ctx.progress is None:
+        return None
+    task = ctx.progress.add_task(description, total=total)
+
+    def update(step: int, loss: float) -> None:
+        ctx.progress.update(task, completed=step)
+
+    return update
