@@ -6,8 +6,9 @@ fingerprint and the seed. ``key.json`` in the folder holds those key inputs and 
 marks the stage complete; a folder without it is unfinished work that its stage resumes (from its own
 checkpoints) or redoes.
 
-Concurrency: the main process holds a file lock on the folder while it checks and computes, so a second run
-that needs the same stage (another terminal, a sweep started twice) waits and then reuses it. Processes:
+Concurrency: the main process holds a file lock (``<workdir>/.locks/<role>-<hash>.lock``) while it checks and
+computes, so a second run that needs the same stage (another terminal, a sweep started twice) waits and then
+reuses it. Processes:
 a data-parallel stage is computed by every process of the run (``everyone=True``), any other by the main
 process alone while the others wait; only the main process writes.
 """
@@ -76,7 +77,8 @@ def cached_stage(
     state = PartialState()
     digest = config_hash(key)
     folder = Path(ctx.workdir) / key["role"] / digest
-    with locked(folder) if state.is_main_process else nullcontext():
+    lock = Path(ctx.workdir) / ".locks" / f"{key['role']}-{digest}"
+    with locked(lock) if state.is_main_process else nullcontext():
         reused = False
         if state.is_main_process:
             if ctx.force and folder.exists():
@@ -88,6 +90,7 @@ def cached_stage(
         if not reused and (everyone or state.is_main_process):
             record = compute(folder)
             if state.is_main_process:
+                write_json(folder / "key.json", key)  # again: ``compute`` may have replaced the folder
                 write_json(folder / DONE, record)
         state.wait_for_everyone()
     if reused:

@@ -44,8 +44,12 @@ def broken_pairs(tmp_path) -> Path:
         m = np.zeros((16, 16), np.uint8)
         m[4:12, 4:12] = 255
         write_pair(root, k, rng.integers(0, 255, (16, 16), dtype=np.uint8), m)
-    write_pair(root, "badvalues", rng.integers(0, 255, (16, 16), dtype=np.uint8),
-               np.array([0, 1, 2, 7] * 64, np.uint8).reshape(16, 16))
+    write_pair(
+        root,
+        "badvalues",
+        rng.integers(0, 255, (16, 16), dtype=np.uint8),
+        np.array([0, 1, 2, 7] * 64, np.uint8).reshape(16, 16),
+    )
     write_pair(root, "corrupt", rng.integers(0, 255, (16, 16), dtype=np.uint8), np.zeros((16, 16), np.uint8))
     (root / "images" / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n this is not a png")
     Image.fromarray(rng.integers(0, 255, (16, 16), dtype=np.uint8)).save(root / "images" / "lonely.png")

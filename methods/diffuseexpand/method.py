@@ -51,6 +51,7 @@ from methods.diffuseexpand.networks import (
     NoisySegmenter,
     build_denoiser,
     build_segmenter,
+    load_model,
     noise_scheduler,
 )
 from methods.diffuseexpand.options import PRESETS, DiffuseExpandOptions, check_size
@@ -183,7 +184,7 @@ class DiffuseExpand(ExpansionMethod):
         stage = cached_stage(ctx, key, train_denoiser, everyone=True)
         config = DDPMScheduler.load_config(stage.folder)
         schedule = {k: config[k] for k in NOISE_SCHEDULE}
-        fitted = FittedStages(data, Denoiser.from_pretrained(stage.folder).to(ctx.device).eval(), schedule)
+        fitted = FittedStages(data, load_model(Denoiser, stage.folder, ctx.device), schedule)
         fitted.stages["denoiser"] = stage
 
         # Stage II: the noise-aware segmenter (guided variants), data-parallel too.
@@ -210,7 +211,7 @@ class DiffuseExpand(ExpansionMethod):
             options = stage_options(o, "mixed_precision", "grad_accumulation", prefix="segmenter_")
             key = {"role": "segmenter", **common, "processes": processes, "schedule": schedule, "options": options}
             stage = cached_stage(ctx, key, train_segmenter, everyone=True)
-            fitted.segmenter = NoisySegmenter.from_pretrained(stage.folder).to(ctx.device).eval()
+            fitted.segmenter = load_model(NoisySegmenter, stage.folder, ctx.device)
             fitted.stages["segmenter"] = stage
 
         # Stage IV network: trained on the real split only (cf+cg+cs), by the main process.

@@ -105,10 +105,10 @@ def unet_config(
         "sample_size": size,
         "in_channels": in_channels,
         "out_channels": out_channels,
-        "block_out_channels": list(widths),
+        "block_out_channels": tuple(widths),
         "layers_per_block": layers_per_block,
-        "down_block_types": ["AttnDownBlock2D" if a else plain_down for a in attn],
-        "up_block_types": ["AttnUpBlock2D" if a else plain_up for a in reversed(attn)],
+        "down_block_types": tuple("AttnDownBlock2D" if a else plain_down for a in attn),
+        "up_block_types": tuple("AttnUpBlock2D" if a else plain_up for a in reversed(attn)),
         "downsample_type": "resnet" if resblock_updown else "conv",
         "upsample_type": "resnet" if resblock_updown else "conv",
         "attention_head_dim": min(head_dim, min(widths)),
@@ -235,6 +235,20 @@ class NoisySegmenter(ModelMixin, ConfigMixin):
         finally:
             hook.remove()
         return SegmenterOutput(logits, self.mode_head(features[0]))
+
+
+def load_model(cls: type[ModelMixin], folder: Path, device: torch.device | str = "cpu") -> Any:
+    """``cls.from_pretrained(folder)`` on ``device``, in eval mode, with every weight in freshly allocated memory.
+
+    safetensors hands out tensors at unaligned offsets of the file, and CPU kernels take other code paths on
+    unaligned data, so outputs would differ in the last bits from the model that was saved; a copy restores
+    bit-identical results.
+    """
+    model = cls.from_pretrained(folder)
+    with torch.no_grad():
+        for param in model.parameters():
+            param.data = param.data.clone()
+    return model.to(device).eval()
 
 
 def build_denoiser(o: DiffuseExpandOptions, size: int, channels: int, seed: int) -> Denoiser:

@@ -1,38 +1,45 @@
 """Stage I: the conditional denoiser, its training loop, checkpoints and pretrained loading."""
 
+import dataclasses
+
 import pytest
 import torch
 from diffusers import UNet2DModel
 from synthetic_pairs import disc_pairs
 
 from bench.data import PairSet
-from methods.diffuseexpand.denoiser import (
+from methods.diffuseexpand.denoiser import denoiser_loss, diffusion_samples, fit_denoiser
+from methods.diffuseexpand.networks import (
     MODE_IMAGE,
     MODE_MASK,
+    Denoiser,
     build_denoiser,
-    denoiser_loss,
-    diffusion_samples,
-    fit_denoiser,
-    load_denoiser,
+    load_model,
     noise_scheduler,
-    save_denoiser,
 )
+from methods.diffuseexpand.options import DiffuseExpandOptions
 
-TINY = {"widths": (8, 16), "layers_per_block": 1, "attention_resolutions": (), "head_dim": 8}
+TINY = DiffuseExpandOptions(denoiser_widths=(8, 16), denoiser_layers=1, denoiser_attention=(), denoiser_head_dim=8)
+
+
+def _tiny(**overrides) -> DiffuseExpandOptions:
+    return dataclasses.replace(TINY, **overrides)
 
 
 def _fixed_loss(denoiser, pairs: PairSet) -> float:
     x0, mode, cond = diffusion_samples(pairs)
-    loss = denoiser_loss(x0, mode, cond, batch_size=32, cfg_dropout=0.0, scheduler=noise_scheduler())
+    loss = denoiser_loss(x0, mode, cond, batch_size=32, cfg_dropout=0.0, scheduler=noise_scheduler(), snr_gamma=0)
     with torch.no_grad():
         return float(loss(denoiser.eval(), torch.Generator().manual_seed(123)))
 
 
 def test_training_lowers_the_loss():
     pairs = disc_pairs(6, size=16)
-    denoiser = build_denoiser(16, 1, **TINY)
+    denoiser = build_denoiser(TINY, 16, 1, seed=0)
     before = _fixed_loss(denoiser, pairs)
-    log = fit_denoiser(denoiser, pairs, steps=40, batch_size=8, lr=2e-3, ema_decay=0.0, seed=0)
+    log = fit_denoiser(
+        denoiser, pairs, _tiny(denoiser_steps=40, denoiser_batch=8, denoiser_lr=2e-3, ema_decay=0.0), seed=0
+    )
     assert log.steps == 40 and len(log.losses) == 40
     assert not denoiser.training
     assert _fixed_loss(denoiser, pairs) < 0.8 * before
@@ -40,7 +47,7 @@ def test_training_lowers_the_loss():
 
 @pytest.mark.parametrize("conditioning", ["embedding", "concat"])
 def test_mask_condition_changes_image_output_only(conditioning):
-    denoiser = build_denoiser(16, 1, conditioning, **TINY).eval()
+    denoiser = build_denoiser(_tiny(conditioning=conditioning), 16, 1, seed=0).eval()
     g = torch.Generator().manual_seed(0)
     x = torch.randn(2, 1, 16, 16, generator=g)
     t = torch.tensor([500, 500])
@@ -59,7 +66,7 @@ def test_mask_condition_changes_image_output_only(conditioning):
 
 
 def test_embedding_null_condition_is_the_linear_bias():
-    denoiser = build_denoiser(16, 1, "embedding", **TINY)
+    denoiser = build_denoiser(TINY, 16, 1, seed=0)
     emb = denoiser.mask_encoder(torch.zeros(1, 1, 16, 16))
     assert torch.allclose(emb[0], denoiser.mask_encoder.proj.bias)
     assert denoiser.mask_encoder.proj.in_features == 256
@@ -79,31 +86,33 @@ def test_diffusion_samples_pair_masks_and_images():
 
 def test_interrupted_training_resumes_from_checkpoint(tmp_path):
     pairs = disc_pairs(6, size=16)
-    kwargs = {"steps": 10, "batch_size": 4, "lr": 1e-3, "ema_decay": 0.9, "seed": 3, "checkpoint_every": 3}
-    full = build_denoiser(16, 1, **TINY)
-    fit_denoiser(full, pairs, checkpoint=tmp_path / "a.pt", **kwargs)
+    o = _tiny(denoiser_steps=10, denoiser_batch=4, denoiser_lr=1e-3, ema_decay=0.9, checkpoint_every=3)
+    full = build_denoiser(o, 16, 1, seed=0)
+    fit_denoiser(full, pairs, o, seed=3, checkpoint_dir=tmp_path / "a")
 
     def crash(step, loss):
         if step == 7:
             raise KeyboardInterrupt
 
-    part = build_denoiser(16, 1, **TINY)
+    part = build_denoiser(o, 16, 1, seed=0)
     with pytest.raises(KeyboardInterrupt):
-        fit_denoiser(part, pairs, checkpoint=tmp_path / "b.pt", callback=crash, **kwargs)
+        fit_denoiser(part, pairs, o, seed=3, checkpoint_dir=tmp_path / "b", callback=crash)
     seen = []
-    resumed = build_denoiser(16, 1, **TINY)
-    log = fit_denoiser(resumed, pairs, checkpoint=tmp_path / "b.pt", callback=lambda s, v: seen.append(s), **kwargs)
+    resumed = build_denoiser(o, 16, 1, seed=0)
+    log = fit_denoiser(resumed, pairs, o, seed=3, checkpoint_dir=tmp_path / "b", callback=lambda s, v: seen.append(s))
     assert log.resumed_from == 6 and seen == [7, 8, 9, 10] and len(log.losses) == 10
     for key, value in full.state_dict().items():
         assert torch.equal(value, resumed.state_dict()[key]), key
 
 
 def test_save_and_load_round_trip(tmp_path):
-    denoiser = build_denoiser(16, 1, "concat", **TINY).eval()
-    save_denoiser(denoiser, tmp_path / "d")
-    loaded, schedule = load_denoiser(tmp_path / "d")
+    denoiser = build_denoiser(_tiny(conditioning="concat"), 16, 1, seed=0).eval()
+    denoiser.save_pretrained(tmp_path / "d")
+    noise_scheduler().save_config(tmp_path / "d")
+    loaded = load_model(Denoiser, tmp_path / "d")
+    schedule = noise_scheduler().load_config(tmp_path / "d")
     assert schedule["num_train_timesteps"] == 1000 and schedule["beta_schedule"] == "linear"
-    assert not loaded.training and loaded.conditioning == "concat"
+    assert not loaded.training and loaded.config.conditioning == "concat"
     x, t, mode = torch.randn(1, 1, 16, 16), torch.tensor([10]), torch.tensor([MODE_IMAGE])
     with torch.no_grad():
         assert torch.equal(denoiser(x, t, mode), loaded(x, t, mode))
@@ -124,19 +133,19 @@ def test_pretrained_unet_is_adapted(tmp_path):
             num_class_embeds=10,
         )
     source.save_pretrained(tmp_path / "unet")
-    denoiser = build_denoiser(16, 1, pretrained=tmp_path / "unet")
+    denoiser = build_denoiser(_tiny(pretrained=str(tmp_path / "unet")), 16, 1, seed=0)
     unet = denoiser.unet
     assert unet.config.in_channels == 1 and unet.config.out_channels == 1 and unet.config.sample_size == 16
     assert torch.allclose(unet.conv_in.weight, source.conv_in.weight.sum(1, keepdim=True))
     assert torch.equal(unet.conv_out.weight, source.conv_out.weight[:1])
     assert torch.equal(unet.down_blocks[1].resnets[0].conv1.weight, source.down_blocks[1].resnets[0].conv1.weight)
     with pytest.raises(FileNotFoundError):
-        build_denoiser(16, 1, pretrained=tmp_path / "missing")
+        build_denoiser(_tiny(pretrained=str(tmp_path / "missing")), 16, 1, seed=0)
 
 
 def test_paper_denoiser_has_553m_parameters():
     with torch.device("meta"):
-        denoiser = build_denoiser(256, 1)
+        denoiser = build_denoiser(DiffuseExpandOptions(), 256, 1, seed=0)
     count = sum(p.numel() for p in denoiser.parameters())
     assert abs(count - 553e6) / 553e6 < 0.10
     assert denoiser.unet.config.block_out_channels == (256, 256, 512, 512, 1024, 1024)
@@ -147,7 +156,7 @@ def test_paper_denoiser_has_553m_parameters():
 def test_min_snr_weighting_only_lowers_the_loss():
     pairs = disc_pairs(4, size=16)
     x0, mode, cond = diffusion_samples(pairs)
-    denoiser = build_denoiser(16, 1, **TINY).eval()
+    denoiser = build_denoiser(TINY, 16, 1, seed=0).eval()
     values = []
     for gamma in (0.0, 5.0):
         loss = denoiser_loss(

@@ -36,7 +36,7 @@ def test_select_pairs_on_hand_made_predictions():
     assert torch.equal(out.masks[0], generated[0]) and torch.equal(out.masks[1], generated[1])
     assert out.pass_rate == 0.75
     with pytest.raises(ValueError, match="shape"):
-        select_pairs(predictions[:, :10], generated)
+        select_pairs(predictions[:, :10], generated, eta=0.065)
 
 
 def _squares(n: int = 16, size: int = 32) -> PairSet:

@@ -6,14 +6,13 @@ import pytest
 import torch
 from torch import nn
 
-from methods.diffuseexpand.denoiser import noise_scheduler
 from methods.diffuseexpand.guidance import (
     SegmenterGuidance,
     make_guided_eps_fn,
     mask_log_likelihood,
     weighted_iou_minus_bce,
 )
-from methods.diffuseexpand.segmenter import SegmenterOutput
+from methods.diffuseexpand.networks import SegmenterOutput, noise_scheduler
 
 
 class ToySegmenter(nn.Module):

@@ -92,7 +92,7 @@ def test_every_ablation_end_to_end(runs, variant):
     with (folder / "records.csv").open() as fh:
         assert [row["id"] for row in csv.DictReader(fh)] == [r.id for r in exp.records]
     assert Image.open(folder / "gallery.png").size[0] > 128
-    assert (folder / "stats.json").exists() and (folder / "key.json").exists()
+    assert (folder / "done.json").exists() and (folder / "key.json").exists()
 
 
 def test_shared_stages_are_reused(runs):
@@ -104,7 +104,7 @@ def test_shared_stages_are_reused(runs):
     for role in ("denoiser", "segmenter", "filter"):
         folder = next((workdir / role).iterdir())
         assert json.loads((folder / "key.json").read_text())["role"] == role
-        assert (folder / "model.pt").exists() and not (folder / "checkpoint.pt").exists()
+        assert (folder / "done.json").exists() and not (folder / "checkpoints").exists()
 
 
 def test_cached_expansion_equals_the_fresh_one(runs):

@@ -3,15 +3,23 @@
 import pytest
 import torch
 
-from methods.diffuseexpand.denoiser import build_denoiser
+from methods.diffuseexpand.networks import build_denoiser, build_segmenter
+from methods.diffuseexpand.options import DiffuseExpandOptions
 from methods.diffuseexpand.sampler import PairSampler, binary_median, pair_seeds
-from methods.diffuseexpand.segmenter import build_segmenter
 
 
 @pytest.fixture(scope="module")
 def nets():
-    denoiser = build_denoiser(16, 1, "embedding", (8, 16), 1, (), 8, seed=1).eval()
-    segmenter = build_segmenter(16, 1, (8, 16), 1, head_dim=8, seed=2).eval()
+    o = DiffuseExpandOptions(
+        denoiser_widths=(8, 16),
+        denoiser_layers=1,
+        denoiser_attention=(),
+        denoiser_head_dim=8,
+        segmenter_widths=(8, 16),
+        segmenter_layers=1,
+    )
+    denoiser = build_denoiser(o, 16, 1, seed=1).eval()
+    segmenter = build_segmenter(o, 16, 1, seed=2).eval()
     return denoiser, segmenter
 
 

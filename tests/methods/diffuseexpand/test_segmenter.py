@@ -1,23 +1,21 @@
 """Stage II: the noise-aware segmenter and its Eq. 4 loss."""
 
+import dataclasses
+
 import torch
 import torch.nn.functional as F
 from synthetic_pairs import disc_pairs
 
-from methods.diffuseexpand.denoiser import MODE_MASK, diffusion_samples, noise_scheduler
-from methods.diffuseexpand.segmenter import (
-    build_segmenter,
-    fit_segmenter,
-    load_segmenter,
-    save_segmenter,
-    segmenter_loss,
-)
+from methods.diffuseexpand.denoiser import diffusion_samples
+from methods.diffuseexpand.networks import MODE_MASK, NoisySegmenter, build_segmenter, load_model, noise_scheduler
+from methods.diffuseexpand.options import DiffuseExpandOptions
+from methods.diffuseexpand.segmenter import fit_segmenter, segmenter_loss
 
-TINY = {"widths": (8, 16), "layers_per_block": 1, "head_dim": 8}
+TINY = DiffuseExpandOptions(segmenter_widths=(8, 16), segmenter_layers=1)
 
 
 def test_outputs_and_hook_cleanup():
-    segmenter = build_segmenter(16, 1, **TINY).eval()
+    segmenter = build_segmenter(TINY, 16, 1, seed=0).eval()
     out = segmenter(torch.randn(3, 1, 16, 16), torch.tensor([0, 500, 999]))
     assert out.logits.shape == (3, 1, 16, 16) and out.mode_logits.shape == (3, 2)
     assert not segmenter.unet.conv_norm_out._forward_pre_hooks
@@ -33,7 +31,7 @@ def test_loss_on_mask_samples_is_the_mode_cross_entropy():
     loss = segmenter_loss(
         x0[only_masks], mode[only_masks], masks[only_masks], batch_size=4, scheduler=noise_scheduler()
     )
-    segmenter = build_segmenter(16, 1, **TINY).eval()
+    segmenter = build_segmenter(TINY, 16, 1, seed=0).eval()
     with torch.no_grad():
         value = loss(segmenter, torch.Generator().manual_seed(0))
         g = torch.Generator().manual_seed(0)
@@ -48,10 +46,11 @@ def test_training_lowers_the_loss():
     pairs = disc_pairs(6, size=16, seed=1)
     x0, mode, masks = diffusion_samples(pairs)
     loss = segmenter_loss(x0, mode, masks, batch_size=32, scheduler=noise_scheduler())
-    segmenter = build_segmenter(16, 1, **TINY)
+    segmenter = build_segmenter(TINY, 16, 1, seed=0)
     with torch.no_grad():
         before = float(loss(segmenter.eval(), torch.Generator().manual_seed(5)))
-    log = fit_segmenter(segmenter, pairs, steps=40, batch_size=8, lr=3e-3, seed=0)
+    o = dataclasses.replace(TINY, segmenter_steps=40, segmenter_batch=8, segmenter_lr=3e-3)
+    log = fit_segmenter(segmenter, pairs, o, seed=0)
     assert log.steps == 40 and not segmenter.training
     with torch.no_grad():
         after = float(loss(segmenter, torch.Generator().manual_seed(5)))
@@ -59,9 +58,9 @@ def test_training_lowers_the_loss():
 
 
 def test_save_and_load_round_trip(tmp_path):
-    segmenter = build_segmenter(16, 1, **TINY).eval()
-    save_segmenter(segmenter, tmp_path / "s")
-    loaded = load_segmenter(tmp_path / "s")
+    segmenter = build_segmenter(TINY, 16, 1, seed=0).eval()
+    segmenter.save_pretrained(tmp_path / "s")
+    loaded = load_model(NoisySegmenter, tmp_path / "s")
     x, t = torch.randn(2, 1, 16, 16), torch.tensor([3, 300])
     with torch.no_grad():
         a, b = segmenter(x, t), loaded(x, t)
