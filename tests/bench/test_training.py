@@ -1,0 +1,134 @@
+"""The training loop every generator uses: resume, gradient accumulation, EMA, and one paper-size step."""
+
+import resource
+import time
+
+import pytest
+import torch
+from torch import nn
+
+from bench.training import latest_checkpoint, train_loop
+
+
+def _regression_loss(model: nn.Module, generator: torch.Generator) -> torch.Tensor:
+    x = torch.randn(8, 4, generator=generator)
+    return ((model(x) - x.sum(1, keepdim=True)) ** 2).mean()
+
+
+def _fit(tmp_path=None, **overrides):
+    torch.manual_seed(0)
+    model = nn.Linear(4, 1)
+    args = {
+        "steps": 12,
+        "lr": 0.05,
+        "seed": 1,
+        "device": "cpu",
+        "lr_schedule": "linear",
+        "ema_decay": 0.0,
+        "mixed_precision": True,
+    }
+    log = train_loop(model, _regression_loss, **(args | overrides))
+    return model, log
+
+
+def test_the_loss_falls_and_the_model_ends_in_eval_mode():
+    model, log = _fit()
+    assert log.steps == 12 and len(log.losses) == 12 and log.processes == 1
+    assert log.losses[-1] < 0.5 * log.losses[0] and not model.training
+
+
+def test_accumulating_two_half_batches_is_one_step_per_two_micro_batches():
+    draws = []
+
+    def counting(model, generator):
+        draws.append(1)
+        return _regression_loss(model, generator)
+
+    torch.manual_seed(0)
+    log = train_loop(
+        nn.Linear(4, 1),
+        counting,
+        steps=5,
+        lr=0.01,
+        seed=0,
+        device="cpu",
+        lr_schedule="constant",
+        ema_decay=0.0,
+        mixed_precision=False,
+        grad_accumulation=2,
+    )
+    assert log.steps == 5 and len(draws) == 10
+
+
+def test_ema_weights_end_in_the_model():
+    plain, _ = _fit()
+    smoothed, _ = _fit(ema_decay=0.9)
+    assert not torch.equal(plain.weight, smoothed.weight)
+
+
+def test_checkpoints_keep_only_the_newest_complete_one(tmp_path):
+    _fit(checkpoint_dir=tmp_path, checkpoint_every=5)
+    assert [p.name for p in tmp_path.iterdir()] == ["step_00000012"]
+    assert latest_checkpoint(tmp_path).name == "step_00000012" and latest_checkpoint(tmp_path / "none") is None
+
+
+def test_a_non_finite_loss_stops_training():
+    def exploding(model, generator):
+        return _regression_loss(model, generator) * float("nan")
+
+    with pytest.raises(FloatingPointError, match="step 1"):
+        train_loop(
+            nn.Linear(4, 1),
+            exploding,
+            steps=3,
+            lr=0.01,
+            seed=0,
+            device="cpu",
+            lr_schedule="constant",
+            ema_decay=0.0,
+            mixed_precision=False,
+        )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("network", ["denoiser", "segmenter"])
+def test_one_paper_size_step_on_cpu(network, capsys):
+    """One step of each paper-preset network at batch 1 through the loop; prints its time and peak memory."""
+    from synthetic_pairs import disc_pairs
+
+    from methods.diffuseexpand.denoiser import denoiser_loss, diffusion_samples
+    from methods.diffuseexpand.networks import build_denoiser, build_segmenter, noise_scheduler
+    from methods.diffuseexpand.options import DiffuseExpandOptions
+    from methods.diffuseexpand.segmenter import segmenter_loss
+
+    o = DiffuseExpandOptions()
+    x0, mode, cond = diffusion_samples(disc_pairs(2, size=256))
+    if network == "denoiser":
+        model = build_denoiser(o, 256, 1, seed=0)
+        loss = denoiser_loss(
+            x0, mode, cond, batch_size=1, cfg_dropout=o.cfg_dropout, scheduler=noise_scheduler(), snr_gamma=0
+        )
+    else:
+        model = build_segmenter(o, 256, 1, seed=0)
+        loss = segmenter_loss(x0, mode, cond, batch_size=1, scheduler=noise_scheduler())
+    start = time.perf_counter()
+    log = train_loop(
+        model,
+        loss,
+        steps=1,
+        lr=o.denoiser_lr,
+        seed=0,
+        device="cpu",
+        lr_schedule="linear",
+        ema_decay=o.ema_decay if network == "denoiser" else 0.0,
+        mixed_precision=o.mixed_precision,
+    )
+    seconds = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    params = sum(p.numel() for p in model.parameters()) / 1e6
+    with capsys.disabled():
+        print(
+            f"\npaper {network}: {params:.0f} M parameters, "
+            f"one step at batch 1: {seconds:.1f} s, peak RSS {peak:.1f} GiB"
+        )
+    assert log.steps == 1 and torch.isfinite(torch.tensor(log.losses)).all()
