@@ -29,9 +29,11 @@ from typing import Any
 import numpy as np
 from accelerate import PartialState
 from accelerate.utils import broadcast_object_list
+from diffusers.models.modeling_utils import ModelMixin
 
 from bench.config import config_hash
 from bench.files import locked, write_json
+from bench.training import StepCallback, TrainLog
 from methods.base import MethodContext
 
 logger = logging.getLogger(__name__)
@@ -96,6 +98,33 @@ def cached_stage(
     if reused:
         logger.info("reusing %s in %s", key["role"], folder)
     return Stage(key["role"], digest, folder, reused, json.loads((folder / DONE).read_text()))
+
+
+def train_network(
+    ctx: MethodContext,
+    folder: Path,
+    model: ModelMixin,
+    fit: Callable[[Path, StepCallback | None], TrainLog],
+    total: int,
+) -> dict[str, Any]:
+    """Train a network stage and save it the diffusers way; the ``compute`` of a data-parallel stage.
+
+    Args:
+        ctx: the run context (its progress bar gets a task named after the stage).
+        folder: the stage folder; checkpoints go to ``folder/checkpoints`` while training.
+        model: a diffusers ``ModelMixin``; ``save_pretrained(folder)`` on the main process when trained.
+        fit: ``(checkpoint_dir, callback) -> TrainLog``, the stage's training call.
+        total: optimiser steps, for the progress bar.
+
+    Returns:
+        The ``done.json`` record: seconds, steps and processes of the training.
+    """
+    log = fit(folder / "checkpoints", progress_callback(ctx, f"{Path(ctx.workdir).name} {folder.parent.name}", total))
+    if PartialState().is_main_process:
+        model.save_pretrained(folder)
+        write_json(folder / "train_log.json", log.to_json())
+        shutil.rmtree(folder / "checkpoints", ignore_errors=True)
+    return {"seconds": log.seconds, "steps": log.steps, "processes": log.processes}
 
 
 def stage_options(options: Any, *names: str, prefix: str | None = None) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -35,6 +36,7 @@ from bench.files import save_torch, write_json
 from bench.metrics.dice import dice_loss
 from bench.segmentation.models import build_model
 from bench.segmentation.trainer import predict, train_segmentation
+from methods.base import DECISIONS, PairRecord
 
 logger = logging.getLogger(__name__)
 
@@ -86,6 +88,43 @@ def select_pairs(predictions: torch.Tensor, masks: torch.Tensor, eta: float) -> 
     relabel = torch.tensor([d == "relabelled" for d in decisions], dtype=torch.bool)
     final = torch.where(relabel[:, None, None], predictions.long(), masks.long())
     return FilterOutput(loss, decisions, final, predictions.long())
+
+
+@dataclass
+class Selection:
+    """Generated pairs after stage IV.
+
+    Attributes:
+        pairs: the kept and relabelled pairs (relabelled ones with the filter's mask).
+        records: every generated pair's record with its ``decision`` and ``info["dice_loss"]``.
+        stats: ``counts`` per decision, ``pass_rate``, ``mean_dice_all`` and ``mean_dice_kept`` (Dice between
+            generated masks and the filter's predictions; ``None`` when nothing was kept as generated).
+    """
+
+    pairs: PairSet
+    records: list[PairRecord]
+    stats: dict[str, Any]
+
+
+def select(samples: PairSet, records: list[PairRecord], mask_filter: MaskFilter, eta: float) -> Selection:
+    """Apply stage IV to generated pairs with a trained filter; ``records`` are the pairs' records, in order."""
+    result = select_pairs(mask_filter.predict(samples.images), samples.masks, eta)
+    dice = (1 - result.dice_loss).tolist()
+    records = [
+        dataclasses.replace(r, decision=d, info={**r.info, "dice_loss": round(float(loss), 6)})
+        for r, d, loss in zip(records, result.decisions, result.dice_loss)
+    ]
+    keep = [i for i, d in enumerate(result.decisions) if d != "dropped"]
+    kept_dice = [dice[i] for i, d in enumerate(result.decisions) if d == "kept"]
+    index = torch.tensor(keep, dtype=torch.long)
+    pairs = PairSet([samples.ids[i] for i in keep], samples.images[index], result.masks[index], samples.name, True)
+    stats = {
+        "counts": {d: result.decisions.count(d) for d in DECISIONS},
+        "pass_rate": result.pass_rate,
+        "mean_dice_all": float(np.mean(dice)),
+        "mean_dice_kept": float(np.mean(kept_dice)) if kept_dice else None,
+    }
+    return Selection(pairs, records, stats)
 
 
 class MaskFilter:

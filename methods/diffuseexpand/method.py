@@ -22,20 +22,17 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import shutil
 import time
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-import numpy as np
 import torch
 from accelerate import PartialState
 from diffusers import DDPMScheduler
 
 from bench.data import PairSet, fingerprint, load_pairs, save_pairs
-from bench.files import write_csv, write_json
+from bench.files import write_csv
 from methods.base import (
-    DECISIONS,
     Expansion,
     ExpansionMethod,
     MethodContext,
@@ -44,7 +41,7 @@ from methods.base import (
     write_records,
 )
 from methods.diffuseexpand.denoiser import fit_denoiser
-from methods.diffuseexpand.filter import MaskFilter, select_pairs
+from methods.diffuseexpand.filter import MaskFilter, select
 from methods.diffuseexpand.networks import (
     NOISE_SCHEDULE,
     Denoiser,
@@ -58,7 +55,7 @@ from methods.diffuseexpand.options import PRESETS, DiffuseExpandOptions, check_s
 from methods.diffuseexpand.sampler import PairSampler, pair_seeds, sample_pairs
 from methods.diffuseexpand.segmenter import fit_segmenter
 from methods.gallery import save_gallery
-from methods.stages import Stage, cached_stage, progress_callback, stage_options, stage_seed
+from methods.stages import Stage, cached_stage, progress_callback, stage_options, stage_seed, train_network
 
 
 @dataclass
@@ -153,26 +150,23 @@ class DiffuseExpand(ExpansionMethod):
         data = {"fingerprint": fingerprint(train), "pairs": len(train), "size": size, "channels": channels}
         common = {"version": self.version, "data": data, "seed": ctx.seed}
         processes = PartialState().num_processes
-        main = PartialState().is_main_process
 
         # Stage I: the denoiser, data-parallel over the run's processes.
         def train_denoiser(folder):
             denoiser = build_denoiser(o, size, channels, seed=stage_seed(ctx.seed, "denoiser"))
-            log = fit_denoiser(
+            seed = stage_seed(ctx.seed, "denoiser-train")
+            record = train_network(
+                ctx,
+                folder,
                 denoiser,
-                train,
-                o,
-                seed=stage_seed(ctx.seed, "denoiser-train"),
-                device=ctx.device,
-                checkpoint_dir=folder / "checkpoints",
-                callback=progress_callback(ctx, "diffuseexpand denoiser", o.denoiser_steps),
+                lambda checkpoints, callback: fit_denoiser(
+                    denoiser, train, o, seed=seed, device=ctx.device, checkpoint_dir=checkpoints, callback=callback
+                ),
+                total=o.denoiser_steps,
             )
-            if main:
-                denoiser.save_pretrained(folder)
+            if PartialState().is_main_process:
                 noise_scheduler().save_config(folder)
-                write_json(folder / "train_log.json", log.to_json())
-                shutil.rmtree(folder / "checkpoints", ignore_errors=True)
-            return {"seconds": log.seconds, "steps": log.steps, "processes": log.processes}
+            return record
 
         options = stage_options(
             o,
@@ -192,21 +186,23 @@ class DiffuseExpand(ExpansionMethod):
 
             def train_segmenter(folder):
                 segmenter = build_segmenter(o, size, channels, seed=stage_seed(ctx.seed, "segmenter"))
-                log = fit_segmenter(
+                seed = stage_seed(ctx.seed, "segmenter-train")
+                return train_network(
+                    ctx,
+                    folder,
                     segmenter,
-                    train,
-                    o,
-                    seed=stage_seed(ctx.seed, "segmenter-train"),
-                    device=ctx.device,
-                    scheduler_config=schedule,
-                    checkpoint_dir=folder / "checkpoints",
-                    callback=progress_callback(ctx, "diffuseexpand segmenter", o.segmenter_steps),
+                    lambda checkpoints, callback: fit_segmenter(
+                        segmenter,
+                        train,
+                        o,
+                        seed=seed,
+                        device=ctx.device,
+                        scheduler_config=schedule,
+                        checkpoint_dir=checkpoints,
+                        callback=callback,
+                    ),
+                    total=o.segmenter_steps,
                 )
-                if main:
-                    segmenter.save_pretrained(folder)
-                    write_json(folder / "train_log.json", log.to_json())
-                    shutil.rmtree(folder / "checkpoints", ignore_errors=True)
-                return {"seconds": log.seconds, "steps": log.steps, "processes": log.processes}
 
             options = stage_options(o, "mixed_precision", "grad_accumulation", prefix="segmenter_")
             key = {"role": "segmenter", **common, "processes": processes, "schedule": schedule, "options": options}
@@ -259,8 +255,31 @@ class DiffuseExpand(ExpansionMethod):
         # Stage III: sample, sharded over the run's processes (cached by upstream hashes, options, n, seed).
         def sample(folder):
             start = time.perf_counter()
-            samples, seeds = self._sample(n, ctx, scale)
+            advance = progress_callback(ctx, "diffuseexpand sampler", n)
+            out = sample_pairs(
+                PairSampler(
+                    f.denoiser,
+                    f.segmenter,
+                    scheduler_config=f.schedule,
+                    solver_order=o.solver_order,
+                    dynamic_thresholding=o.dynamic_thresholding,
+                    mixed_precision=o.mixed_precision,
+                ),
+                seeds=pair_seeds(stage_seed(ctx.seed, "samples"), n),
+                batch_size=o.sample_batch,
+                callback=None if advance is None else lambda done: advance(done, 0.0),
+                num_inference_steps=o.sampling_steps,
+                tau=o.tau,
+                guidance_scale=scale,
+                cf_weight=o.cf_weight,
+                image_objective=o.image_objective,
+                mask_median=o.mask_median,
+            )
             seconds = time.perf_counter() - start
+            ids = [f"syn_{i:0{max(5, len(str(n - 1)))}d}" for i in range(n)]
+            # 8-bit images, as stored, so that fresh and cached expansions are identical
+            samples = PairSet(ids, (out.images * 255).round() / 255, out.masks, "diffuseexpand", True)
+            seeds = out.seeds
             if PartialState().is_main_process:
                 save_pairs(samples, folder)
                 rows = [[k, s, *info.values(), _foreground(m)] for k, s, m in zip(samples.ids, seeds, samples.masks)]
@@ -302,74 +321,22 @@ class DiffuseExpand(ExpansionMethod):
 
         # Stage IV: keep / relabel / drop with the real-data network (cheap: every process decides alike).
         start = time.perf_counter()
-        result = select_pairs(f.filter.predict(samples.images), samples.masks, o.eta)
-        predict_seconds = time.perf_counter() - start
-        dice = (1 - result.dice_loss).tolist()
-        records = [
-            dataclasses.replace(r, decision=d, info={**r.info, "dice_loss": round(float(loss), 6)})
-            for r, d, loss in zip(records, result.decisions, result.dice_loss)
-        ]
-        keep = [i for i, d in enumerate(result.decisions) if d != "dropped"]
-        kept_dice = [dice[i] for i, d in enumerate(result.decisions) if d == "kept"]
-        index = torch.tensor(keep, dtype=torch.long)
-        pairs = PairSet(
-            [samples.ids[i] for i in keep], samples.images[index], result.masks[index], "diffuseexpand", True
-        )
-        seconds["filter"] = (seconds["filter"] or 0.0) + predict_seconds
-        stats.update(
-            counts={d: result.decisions.count(d) for d in DECISIONS},
-            pass_rate=result.pass_rate,
-            mean_dice_all=float(np.mean(dice)),
-            mean_dice_kept=float(np.mean(kept_dice)) if kept_dice else None,
-        )
+        chosen = select(samples, records, f.filter, o.eta)
+        seconds["filter"] = (seconds["filter"] or 0.0) + time.perf_counter() - start
+        stats.update(chosen.stats)
+        pairs, records = chosen.pairs, chosen.records
 
         def write_selection(folder):
             if pairs.ids:
                 save_pairs(pairs, folder)
             write_records(records, folder / "records.csv")
-            save_gallery(folder / "gallery.png", samples.images, samples.masks, result.decisions)
+            save_gallery(folder / "gallery.png", samples.images, samples.masks, [r.decision for r in records])
             return {**stats, "n": n}
 
         key = {"role": "selection", "version": self.version, "samples": stage.digest, "eta": o.eta}
         cached_stage(ctx, {**key, "filter": f.stages["filter"].digest}, write_selection)
         self.stats = stats
         return Expansion(pairs, records)
-
-    def _sample(self, n: int, ctx: MethodContext, scale: float) -> tuple[PairSet, list[int]]:
-        """Run stage III; images are rounded to 8 bit so that fresh and cached results are identical."""
-        f, o = self._fitted, self.options
-        sampler = PairSampler(
-            f.denoiser,
-            f.segmenter,
-            scheduler_config=f.schedule,
-            solver_order=o.solver_order,
-            dynamic_thresholding=o.dynamic_thresholding,
-            mixed_precision=o.mixed_precision,
-        )
-        advance = progress_callback(ctx, "diffuseexpand sampler", n)
-        done = [0]
-
-        def on_batch(count: int) -> None:
-            done[0] += count
-            if advance is not None:
-                advance(min(done[0], n), 0.0)
-
-        out = sample_pairs(
-            sampler,
-            seeds=pair_seeds(stage_seed(ctx.seed, "samples"), n),
-            batch_size=o.sample_batch,
-            callback=on_batch,
-            num_inference_steps=o.sampling_steps,
-            tau=o.tau,
-            guidance_scale=scale,
-            cf_weight=o.cf_weight,
-            image_objective=o.image_objective,
-            mask_median=o.mask_median,
-        )
-        width = max(5, len(str(n - 1)))
-        ids = [f"syn_{i:0{width}d}" for i in range(n)]
-        images = (out.images * 255).round() / 255
-        return PairSet(ids, images, out.masks, "diffuseexpand", True), out.seeds
 
 
 def _foreground(mask: torch.Tensor) -> float:

@@ -289,16 +289,18 @@ def sample_pairs(
         sampler: the pipeline; ``kwargs`` are its sampling arguments (steps, τ, guidance scale, ...).
         seeds: one seed per pair.
         batch_size: pairs per batch.
-        callback: called on the main process with the (estimated) number of pairs finished by all processes.
+        callback: called on the main process after each batch with the (estimated) number of pairs finished by
+            all processes so far.
     """
     state = PartialState()
     starts = list(range(0, len(seeds), batch_size))[state.process_index :: state.num_processes]
-    done = []
+    done, finished = [], 0
     for start in starts:
         out = sampler(seeds=seeds[start : start + batch_size], batch_size=batch_size, **kwargs)
         done.append((start, out.images, out.masks))
+        finished += len(out.seeds) * state.num_processes
         if callback is not None and state.is_main_process:
-            callback(min(len(out.seeds) * state.num_processes, len(seeds)))
+            callback(min(finished, len(seeds)))
     gathered = sorted(gather_object(done), key=lambda item: item[0])
     return SamplerOutput(
         torch.cat([images for _, images, _ in gathered]),
