@@ -6,14 +6,18 @@ guides both phases; a network trained on the real pairs keeps, relabels or drops
 =========  ==============================  ================================================================
 paper      file                            role
 =========  ==============================  ================================================================
-Stage I    ``denoiser.py``                 conditional ε-predictor for masks (y1 = 1) and images (y1 = 0,
-                                           conditioned on the mask y2); classifier-free training (§3.2)
-Stage II   ``segmenter.py``                noise-aware segmenter f_ψ with mode head g_ω (§3.3, Eq. 4)
+Stage I    ``denoiser.py``                 train the conditional ε-predictor for masks (y1 = 1) and images
+                                           (y1 = 0, conditioned on the mask y2); classifier-free (§3.2)
+Stage II   ``segmenter.py``                train the noise-aware segmenter f_ψ with mode head g_ω (§3.3, Eq. 4)
 Stage III  ``guidance.py``, ``sampler.py`` segmenter guidance ε̃ = ε − s·σ_t·∇ log p_τ and the two-phase
                                            DPM-Solver++ sampler (§3.4, Eq. 5, Lemma 3.3)
 Stage IV   ``filter.py``                   keep / relabel / drop by the Dice loss of a real-data network (§3.5)
-—          ``method.py``                   :class:`DiffuseExpand`: the stages behind ``ExpansionMethod``,
-                                           cached under ``<workdir>/<role>/<hash>``
+—          ``networks.py``                 the denoiser and segmenter networks (diffusers models) and the
+                                           noise schedule they share
+—          ``options.py``                  every option with its one default, and the per-preset overrides
+—          ``method.py``                   :class:`DiffuseExpand`: the stages composed behind
+                                           ``ExpansionMethod``, each a cached stage folder
+—          ``speed.py``                    seconds per step / per pair of each stage (``bench speed``)
 =========  ==============================  ================================================================
 
 Ablation variants (paper Table 1): ``cf`` = classifier-free conditioning only, ``cf+cg`` = + segmenter

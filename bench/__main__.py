@@ -1,0 +1,5 @@
+"""``python -m bench``: the ``bench`` command, for launchers that start modules (``accelerate launch -m bench``)."""
+
+from bench.cli import app
+
+app(prog_name="bench")
