@@ -38,9 +38,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from methods.diffuseexpand.networks import MODE_IMAGE, MODE_MASK
+from methods.diffuseexpand.options import IMAGE_OBJECTIVES
 
 EpsFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-IMAGE_OBJECTIVES = ("likelihood", "wiou-wbce")
 PHASES = ("mask", "image")
 
 

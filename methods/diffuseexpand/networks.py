@@ -30,7 +30,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from diffusers import DDPMScheduler, UNet2DModel
@@ -38,14 +38,12 @@ from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.modeling_utils import ModelMixin
 from torch import nn
 
-if TYPE_CHECKING:
-    from methods.diffuseexpand.options import DiffuseExpandOptions
+from methods.diffuseexpand.options import CONDITIONING, DiffuseExpandOptions
 
 logger = logging.getLogger(__name__)
 
 MODE_IMAGE = 0
 MODE_MASK = 1
-CONDITIONING = ("embedding", "concat")
 
 NOISE_SCHEDULE: dict[str, Any] = {
     "num_train_timesteps": 1000,

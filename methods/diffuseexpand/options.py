@@ -10,9 +10,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench.config import ConfigError
-from methods.diffuseexpand.guidance import IMAGE_OBJECTIVES
-from methods.diffuseexpand.networks import CONDITIONING
 
+CONDITIONING = ("embedding", "concat")
+"""How the mask condition enters the denoiser (see :mod:`.networks`)."""
+IMAGE_OBJECTIVES = ("likelihood", "wiou-wbce")
+"""Image-phase guidance objectives (see :mod:`.guidance`)."""
 _TUPLES = ("denoiser_widths", "denoiser_attention", "segmenter_widths", "segmenter_attention")
 
 

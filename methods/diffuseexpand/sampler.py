@@ -35,8 +35,9 @@ from diffusers.utils.torch_utils import randn_tensor
 from torch import nn
 
 from bench.training import autocast_context
-from methods.diffuseexpand.guidance import IMAGE_OBJECTIVES, EpsFn, SegmenterGuidance, make_guided_eps_fn
+from methods.diffuseexpand.guidance import EpsFn, SegmenterGuidance, make_guided_eps_fn
 from methods.diffuseexpand.networks import MODE_IMAGE, MODE_MASK, NOISE_SCHEDULE, Denoiser
+from methods.diffuseexpand.options import IMAGE_OBJECTIVES
 
 logger = logging.getLogger(__name__)
 
