@@ -15,7 +15,8 @@ def _regression_loss(model: nn.Module, generator: torch.Generator) -> torch.Tens
     return ((model(x) - x.sum(1, keepdim=True)) ** 2).mean()
 
 
-def _fit(tmp_path=None, **overrides):
+def _fit(loss=_regression_loss, **overrides):
+    """A small linear regression through the loop; returns the model and the log."""
     torch.manual_seed(0)
     model = nn.Linear(4, 1)
     args = {
@@ -27,8 +28,7 @@ def _fit(tmp_path=None, **overrides):
         "ema_decay": 0.0,
         "mixed_precision": True,
     }
-    log = train_loop(model, _regression_loss, **(args | overrides))
-    return model, log
+    return model, train_loop(model, loss, **(args | overrides))
 
 
 def test_the_loss_falls_and_the_model_ends_in_eval_mode():
@@ -44,19 +44,7 @@ def test_accumulating_two_half_batches_is_one_step_per_two_micro_batches():
         draws.append(1)
         return _regression_loss(model, generator)
 
-    torch.manual_seed(0)
-    log = train_loop(
-        nn.Linear(4, 1),
-        counting,
-        steps=5,
-        lr=0.01,
-        seed=0,
-        device="cpu",
-        lr_schedule="constant",
-        ema_decay=0.0,
-        mixed_precision=False,
-        grad_accumulation=2,
-    )
+    _, log = _fit(counting, steps=5, grad_accumulation=2)
     assert log.steps == 5 and len(draws) == 10
 
 
@@ -77,17 +65,7 @@ def test_a_non_finite_loss_stops_training():
         return _regression_loss(model, generator) * float("nan")
 
     with pytest.raises(FloatingPointError, match="step 1"):
-        train_loop(
-            nn.Linear(4, 1),
-            exploding,
-            steps=3,
-            lr=0.01,
-            seed=0,
-            device="cpu",
-            lr_schedule="constant",
-            ema_decay=0.0,
-            mixed_precision=False,
-        )
+        _fit(exploding)
 
 
 @pytest.mark.slow
@@ -132,3 +110,31 @@ def test_one_paper_size_step_on_cpu(network, capsys):
             f"one step at batch 1: {seconds:.1f} s, peak RSS {peak:.1f} GiB"
         )
     assert log.steps == 1 and torch.isfinite(torch.tensor(log.losses)).all()
+
+
+def test_a_full_disk_during_a_checkpoint_names_the_folder_and_keeps_the_last_one(tmp_path, monkeypatch):
+    import accelerate.checkpointing
+
+    from bench import files
+
+    real_save = accelerate.checkpointing.save
+
+    def full_disk(obj, path, *args, **kwargs):
+        if "step_00000010" in str(path):
+            raise RuntimeError("[enforce fail at inline_container.cc:664] . unexpected pos 64 vs 0: file write failed")
+        return real_save(obj, path, *args, **kwargs)
+
+    monkeypatch.setattr(accelerate.checkpointing, "save", full_disk)
+    monkeypatch.setattr(files.shutil, "disk_usage", lambda path: shutil_usage(free=1024))
+    with pytest.raises(files.StorageError, match=r"disk full while writing .*step_00000010"):
+        _fit(checkpoint_dir=tmp_path, checkpoint_every=5)
+    assert [p.name for p in tmp_path.iterdir()] == ["step_00000005"]
+    monkeypatch.undo()
+    _, log = _fit(checkpoint_dir=tmp_path, checkpoint_every=5)
+    assert log.resumed_from == 5 and log.steps == 12
+
+
+def shutil_usage(free: int):
+    import shutil
+
+    return shutil._ntuple_diskusage(total=10 * free, used=9 * free, free=free)
