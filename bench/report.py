@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.config import config_hash
+from bench.files import write_text
 from bench.results import Results, find_results, load_results
 
 GROUP_KEYS = (
@@ -162,8 +163,7 @@ def build(root: Path, out: Path) -> list[Path]:
     if not files:
         raise FileNotFoundError(f"no results.json under {root}")
     rows = make_rows(load_results(f) for f in files)
-    out.mkdir(parents=True, exist_ok=True)
     md, cs = out / "results.md", out / "results.csv"
-    md.write_text(to_markdown(rows))
-    cs.write_text(to_csv(rows))
+    write_text(md, to_markdown(rows))
+    write_text(cs, to_csv(rows))
     return [md, cs]

@@ -10,8 +10,6 @@ Tables and figures are computed from these files only.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, TypedDict
 
@@ -72,16 +70,6 @@ REQUIRED_KEYS = tuple(Results.__annotations__)
 def run_dir(out: Path, dataset: str, run_name: str, train_ratio: float, seed: int) -> Path:
     """The folder of one run; every part of the run's identity is in the path."""
     return Path(out) / dataset / run_name / f"ratio_{train_ratio:g}" / f"seed_{seed}"
-
-
-def write_json(obj: Any, path: Path) -> None:
-    """Write JSON atomically (temporary file, then rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        json.dump(obj, f, indent=2, sort_keys=False, default=str)
-        f.write("\n")
-    os.replace(tmp, path)
 
 
 def validate(results: dict[str, Any], source: str = "results") -> Results:

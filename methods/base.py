@@ -92,6 +92,7 @@ class ExpansionMethod(abc.ABC):
         Options: frozen dataclass of the method's knobs; its field defaults are the paper defaults.
         presets: per-preset overrides of ``Options`` (``{"smoke": {...}, "cpu": {...}, "paper": {...}}``).
         generates_pairs: False for methods that add no pairs (``origin``): their runs train on real data only.
+        binary_masks_only: True for methods that cannot learn multi-class masks; the runner refuses such sets.
     """
 
     name: ClassVar[str]
@@ -101,6 +102,22 @@ class ExpansionMethod(abc.ABC):
     Options: ClassVar[type] = NoOptions
     presets: ClassVar[dict[str, dict[str, Any]]] = {}
     generates_pairs: ClassVar[bool] = True
+    binary_masks_only: ClassVar[bool] = False
+
+    @classmethod
+    def check_request(cls, variant: str, options: Any, image_size: int, channels: int) -> None:
+        """Refuse, when a request is planned, what ``fit`` / ``expand`` would only reject after training.
+
+        Args:
+            variant: the ablation variant.
+            options: the resolved ``Options``.
+            image_size: side length the pairs are loaded at.
+            channels: image channels (1 or 3).
+
+        Raises:
+            bench.config.ConfigError: naming the option or size that cannot work. The default accepts everything.
+        """
+        return None
 
     def __init__(self, variant: str | None = None, options: Any = None) -> None:
         variant = variant or self.variants[0]

@@ -40,7 +40,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torchvision.utils import make_grid
 
-from bench.config import ConfigError, config_hash
+from bench.config import MODEL_STRIDES, MODELS, ConfigError, config_hash
 from bench.data import PairSet, fingerprint, load_pairs, save_pairs
 from methods.base import (
     DECISIONS,
@@ -204,6 +204,7 @@ class DiffuseExpand(ExpansionMethod):
     variants = ("cf+cg+cs", "cf+cg", "cf")
     description = "Diffusion-generated image-mask pairs with segmenter guidance and Dice filtering (DiffuseExpand)."
     Options = DiffuseExpandOptions
+    binary_masks_only = True
     presets: ClassVar[dict[str, dict[str, Any]]] = {
         # Tests and CI at 32 x 32: tiny networks, tens of steps; η loosened so that such weak networks keep pairs.
         "smoke": {
@@ -256,6 +257,29 @@ class DiffuseExpand(ExpansionMethod):
         # Paper scale (256 x 256) on a GPU: the field defaults.
         "paper": {},
     }
+
+    @classmethod
+    def check_request(cls, variant: str, options: DiffuseExpandOptions, image_size: int, channels: int) -> None:
+        """Refuse an image size a network of the variant cannot halve often enough, or an unknown filter model."""
+        stages = variant.split("+")
+        networks = ["denoiser_widths"] + (["segmenter_widths"] if "cg" in stages else [])
+        for name in networks:
+            halvings = len(getattr(options, name)) - 1
+            if image_size % 2**halvings:
+                raise ConfigError(
+                    f"--image-size {image_size}: diffuseexpand's {name} {getattr(options, name)} halve the image "
+                    f"{halvings} times, so the size must be a multiple of {2**halvings}"
+                )
+        if options.filter_model not in MODELS:
+            raise ConfigError(
+                f"--option filter_model: must be one of {', '.join(MODELS)}, got {options.filter_model!r}"
+            )
+        stride = MODEL_STRIDES[options.filter_model]
+        if "cs" in stages and image_size % stride:
+            raise ConfigError(
+                f"--image-size {image_size}: the stage-IV filter model '{options.filter_model}' needs a multiple "
+                f"of {stride}"
+            )
 
     def __init__(self, variant: str | None = None, options: DiffuseExpandOptions | None = None) -> None:
         super().__init__(variant, options)
