@@ -35,8 +35,21 @@ def test_datasets_check_passes_real_data(montgomery):
 
 
 def test_run_refuses_a_broken_dataset_before_training(broken_pairs, tmp_path):
-    res = runner.invoke(app, ["run", "--method", "origin", "--dataset", str(broken_pairs), "--preset", "smoke",
-                              "--out", str(tmp_path / "runs"), "--no-wandb"])
+    res = runner.invoke(
+        app,
+        [
+            "run",
+            "--method",
+            "origin",
+            "--dataset",
+            str(broken_pairs),
+            "--preset",
+            "smoke",
+            "--out",
+            str(tmp_path / "runs"),
+            "--no-wandb",
+        ],
+    )
     assert res.exit_code == 2
     assert "corrupt.png" in res.output and "lonely.png" in res.output and "badvalues.png" in res.output
     assert not (tmp_path / "runs").exists()
@@ -51,8 +64,23 @@ def test_run_rejects_unknown_method_with_suggestion(tmp_path):
 def test_run_origin_end_to_end_on_real_data(montgomery, tmp_path):
     """Smoke preset on the real Montgomery set: results.json, W&B offline files, reuse, report."""
     out = tmp_path / "runs"
-    args = ["run", "--method", "origin", "--dataset", str(montgomery), "--models", "unet", "--seeds", "0",
-            "--preset", "smoke", "--out", str(out), "--wandb", "offline"]
+    args = [
+        "run",
+        "--method",
+        "origin",
+        "--dataset",
+        str(montgomery),
+        "--models",
+        "unet",
+        "--seeds",
+        "0",
+        "--preset",
+        "smoke",
+        "--out",
+        str(out),
+        "--wandb",
+        "offline",
+    ]
     res = runner.invoke(app, args)
     assert res.exit_code == 0, res.output
     files = find_results(out)

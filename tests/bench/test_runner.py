@@ -12,8 +12,15 @@ def test_same_seed_twice_gives_identical_split_and_dice(montgomery, tmp_path):
 
 
 def test_test_set_is_fixed_across_train_ratios(montgomery, tmp_path):
-    kw = dict(method="origin", dataset=str(montgomery), preset="smoke", wandb="disabled", seeds=(0,),
-              out=tmp_path, train_options={"epochs": 1})
+    kw = dict(
+        method="origin",
+        dataset=str(montgomery),
+        preset="smoke",
+        wandb="disabled",
+        seeds=(0,),
+        out=tmp_path,
+        train_options={"epochs": 1},
+    )
     full = run(Request(train_ratio=0.9, **kw)).results[0]
     few = run(Request(train_ratio=0.3, **kw)).results[0]
     assert set(full["metrics"]["dice_per_image"]) == set(few["metrics"]["dice_per_image"])
@@ -23,8 +30,14 @@ def test_test_set_is_fixed_across_train_ratios(montgomery, tmp_path):
 def test_force_recomputes_and_unfinished_runs_leave_no_results(montgomery, tmp_path, monkeypatch):
     import bench.runner as runner_mod
 
-    kw = dict(method="origin", dataset=str(montgomery), preset="smoke", wandb="disabled", out=tmp_path,
-              train_options={"epochs": 1})
+    kw = dict(
+        method="origin",
+        dataset=str(montgomery),
+        preset="smoke",
+        wandb="disabled",
+        out=tmp_path,
+        train_options={"epochs": 1},
+    )
 
     def boom(*a, **k):
         raise KeyboardInterrupt
@@ -42,8 +55,14 @@ def test_force_recomputes_and_unfinished_runs_leave_no_results(montgomery, tmp_p
 
 def test_diffuseexpand_end_to_end_on_real_data(montgomery, tmp_path):
     """Smoke preset on Montgomery: full method, then a second ablation that reuses the cached denoiser."""
-    kw = dict(method="diffuseexpand", dataset=str(montgomery), preset="smoke", wandb="disabled", out=tmp_path,
-              train_options={"epochs": 1})
+    kw = dict(
+        method="diffuseexpand",
+        dataset=str(montgomery),
+        preset="smoke",
+        wandb="disabled",
+        out=tmp_path,
+        train_options={"epochs": 1},
+    )
     full = run(Request(ablation="cf+cg+cs", **kw)).results[0]
     c = full["counts"]
     assert c["synthetic_generated"] == 8
