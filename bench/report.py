@@ -60,6 +60,7 @@ def make_rows(results: Iterable[Results]) -> list[dict[str, Any]]:
                 "real_train": rs[0]["counts"]["real_train"],
                 "test": rs[0]["counts"]["test"],
                 "training": _training_signature(rs[0]),
+                "notes": " ".join(sorted({n for r in rs for n in r["metrics"].get("notes", [])})),
             }
         )
         rows.append(row)
@@ -127,7 +128,7 @@ def to_markdown(rows: list[dict[str, Any]]) -> str:
                     f"{r['train_ratio']:g}",
                     f"{r['real_train']}/{r['synthetic_used']:.0f}/{r['test']}",
                     "—" if r["pass_rate"] is None else f"{r['pass_rate']:.2f}",
-                    f"{r['dice_mean']:.4f} ± {r['dice_std']:.4f}",
+                    f"{r['dice_mean']:.4f} ± {r['dice_std']:.4f}" + (" †" if r.get("notes") else ""),
                     str(r["n"]),
                     _fmt_delta(r),
                 ]
@@ -144,6 +145,7 @@ def to_markdown(rows: list[dict[str, Any]]) -> str:
         "dataset/preset/model/aug/ratio and downstream training settings; only seeds both have are compared "
         "(and counted when fewer than n); N/A where there is none.",
     ]
+    notes += sorted({f"†: {r['notes']}" for r in rows if r.get("notes")})
     return "\n".join(lines + notes) + "\n"
 
 

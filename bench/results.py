@@ -36,12 +36,15 @@ class Results(TypedDict):
     schema_version: bumped on any incompatible change.
     run: the identity of the run (see RunIdentity); ``key`` hashes the resolved config.
     config: the resolved RunConfig (defaults included).
-    dataset: name, folder, whether it is synthetic (the demo phantom), card version, pair count.
+    dataset: name, folder, whether it is synthetic (the demo phantom), card version, pair count, and
+        ``check_warnings``: how many warnings the integrity check gave (``bench datasets check`` lists them).
     versions: package, method, dataset card and library versions.
     git_hash, date: provenance (git hash is null outside a git checkout).
     environment: device, torch threads, platform.
     counts: real_train, test, synthetic_generated / kept / relabelled / dropped, train_total.
-    metrics: dice (mean over test images, threshold 0.5), dice_std (over test images), dice_per_image.
+    metrics: dice (mean over test images, threshold 0.5), dice_std (over test images), dice_per_image, and
+        ``notes``: why the number may not mean what it seems (e.g. a test split without foreground, run with
+        ``--allow-empty-test``); empty for a clean run. Tables mark such cells with † and print the note.
     method_stats: what the method reports about its expansion (e.g. stage timings, pass rate).
     timings: seconds for fit, expand, train, evaluate and total.
     unavailable: {metric: reason} for metrics this run did not produce.

@@ -6,10 +6,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from methods import METHODS, get_method
-
 import bench
 from bench.data import CARDS_DIR, load_cards
+from methods import METHODS, get_method
 
 ROOT = Path(__file__).resolve().parents[2]
 HEAVY = ("diffusers", "segmentation_models_pytorch", "timm", "monai", "wandb")
