@@ -27,7 +27,7 @@ from PIL import Image, UnidentifiedImageError
 
 from bench import phantom
 from bench.files import atomic_dir, locked
-from bench.pairs import PairSet
+from bench.pairs import PairSet  # defined apart so that bench.phantom needs no bench.data
 
 logger = logging.getLogger(__name__)
 
@@ -39,9 +39,6 @@ DATA_ROOT_ENV = "BENCH_DATA"
 
 class DatasetError(ValueError):
     """A pair set that cannot be used; the message lists every problem, one per line."""
-
-
-__all__ = ["DatasetError", "PairSet"]  # PairSet lives in bench.pairs; it is imported from here by most code
 
 
 # ----------------------------------------------------------------------------------------------------------

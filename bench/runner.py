@@ -134,26 +134,7 @@ def plan(req: Request) -> Plan:
     for m in req.models:
         if m not in MODELS:
             raise ConfigError(_unknown("model", m, MODELS))
-    if not req.models or not req.seeds:
-        raise ConfigError("at least one model and one seed are needed")
-    for seed in req.seeds:
-        check_type(seed, int, "--seeds")
-        if seed < 0:
-            raise ConfigError(f"--seeds: seeds must be >= 0, got {seed}")
-    repeated = sorted({s for s in req.seeds if req.seeds.count(s) > 1})
-    if repeated:
-        raise ConfigError(f"--seeds: seed(s) {', '.join(map(str, repeated))} given more than once")
-    if len(set(req.models)) != len(req.models):
-        raise ConfigError(f"--models: a model is given more than once in {','.join(req.models)}")
-    if req.wandb not in tracking.MODES:
-        raise ConfigError(_unknown("--wandb mode", req.wandb, tracking.MODES))
-    ratio = check_type(req.train_ratio, float, "--train-ratio")
-    if not 0 < ratio <= 1 - TEST_FRACTION:
-        raise ConfigError(
-            f"--train-ratio must be in (0, {1 - TEST_FRACTION:g}] (the rest is the test set), got {ratio:g}"
-        )
-    if req.channels not in (1, 3):
-        raise ConfigError(f"channels must be 1 or 3, got {req.channels}")
+    _check_values(req)
     image_size = check_type(req.image_size if req.image_size is not None else p["image_size"], int, "--image-size")
     if image_size < MIN_IMAGE_SIZE:
         raise ConfigError(f"--image-size must be >= {MIN_IMAGE_SIZE}, got {image_size}")
@@ -187,6 +168,30 @@ def plan(req: Request) -> Plan:
     }
     settings = settings_tag(overrides)
     return Plan(cls, ablation, options, train, image_size, n, train_on, settings)
+
+
+def _check_values(req: Request) -> None:
+    """The request's own values: seeds, models, W&B mode, train ratio, channels."""
+    if not req.models or not req.seeds:
+        raise ConfigError("at least one model and one seed are needed")
+    for seed in req.seeds:
+        check_type(seed, int, "--seeds")
+        if seed < 0:
+            raise ConfigError(f"--seeds: seeds must be >= 0, got {seed}")
+    repeated = sorted({s for s in req.seeds if req.seeds.count(s) > 1})
+    if repeated:  # a repeated seed would count one run twice in mean ± std
+        raise ConfigError(f"--seeds: seed(s) {', '.join(map(str, repeated))} given more than once")
+    if len(set(req.models)) != len(req.models):
+        raise ConfigError(f"--models: a model is given more than once in {','.join(req.models)}")
+    if req.wandb not in tracking.MODES:
+        raise ConfigError(_unknown("--wandb mode", req.wandb, tracking.MODES))
+    ratio = check_type(req.train_ratio, float, "--train-ratio")
+    if not 0 < ratio <= 1 - TEST_FRACTION:
+        raise ConfigError(
+            f"--train-ratio must be in (0, {1 - TEST_FRACTION:g}] (the rest is the test set), got {ratio:g}"
+        )
+    if req.channels not in (1, 3):
+        raise ConfigError(f"channels must be 1 or 3, got {req.channels}")
 
 
 def preflight(req: Request, pl: Plan) -> torch.device:
