@@ -71,7 +71,7 @@ class TrainConfig:
         if self.warmup_epochs < 0:
             problems.append(f"warmup_epochs must be >= 0, got {self.warmup_epochs}")
         if self.loss not in LOSSES:
-            problems.append(f"loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
+            problems.append(f"unknown loss {self.loss!r} (known: {', '.join(LOSSES)})")
         if self.vit_heads >= 1 and self.vit_dim % self.vit_heads:
             problems.append(f"vit_dim ({self.vit_dim}) must be divisible by vit_heads ({self.vit_heads})")
         if problems:

@@ -23,7 +23,7 @@ from cli_checks import assert_refused, invoke, run_args
         (["--train-option", "epochs=0"], "origin", ["epochs must be >= 1"]),
         (["--train-option", "epochs=abc"], "origin", ["--train-option epochs", "'abc'"]),
         (["--train-option", "lr=-1"], "origin", ["lr must be > 0"]),
-        (["--train-option", "loss=dice"], "origin", ["loss must be one of"]),
+        (["--train-option", "loss=dice"], "origin", ["unknown loss 'dice'"]),
         (["--n-synthetic", "0"], "diffuseexpand", ["--n-synthetic", ">= 1"]),
         (["--n-synthetic", "-1"], "origin", ["--n-synthetic"]),
         (["--image-size", "0"], "origin", ["--image-size", ">= 16"]),
