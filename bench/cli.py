@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+from contextlib import nullcontext
 from fractions import Fraction
 from pathlib import Path
 from typing import Annotated, Any
@@ -10,11 +12,13 @@ from typing import Annotated, Any
 import typer
 import yaml
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 from bench.config import ConfigError
 from bench.data import DatasetError
+from bench.files import StorageError
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -28,8 +32,20 @@ console = Console(soft_wrap=True)
 
 
 def _fail(msg: str) -> None:
-    console.print(f"[bold red]error:[/] {msg}", highlight=False)
+    console.print(f"[bold red]error:[/] {escape(msg)}", highlight=False)
     raise typer.Exit(2)
+
+
+def _warn(msg: str) -> None:
+    console.print(f"[yellow]warning:[/] {escape(msg)}", highlight=False)
+
+
+def _os_error(e: OSError) -> str:
+    """One line for a failed file operation: the cause, then the file."""
+    if isinstance(e, StorageError):
+        return e.strerror
+    cause = e.strerror or str(e)
+    return f"{cause}: {e.filename}" if e.filename else cause
 
 
 def _csv(value: str, cast=str) -> tuple:
@@ -108,9 +124,17 @@ def run(
     no_wandb: Annotated[bool, typer.Option("--no-wandb", help="Do not log to W&B.")] = False,
     force: Annotated[bool, typer.Option(help="Recompute finished runs and cached stages.")] = False,
     device: Annotated[str | None, typer.Option(help="cpu | cuda | cuda:1 ...; default: cuda if available.")] = None,
+    allow_empty_test: Annotated[
+        bool,
+        typer.Option("--allow-empty-test", help="Run even if a test split has no foreground (results.json notes it)."),
+    ] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log details.")] = False,
 ) -> None:
-    """Fit a method, expand, train and evaluate downstream models; write one results.json per run."""
+    """Fit a method, expand, train and evaluate downstream models; write one results.json per run.
+
+    Every value is checked, and the data set too, before anything is trained; a user error ends in one line
+    and exit code 2.
+    """
     from bench import report, runner
 
     logging.basicConfig(
@@ -139,12 +163,18 @@ def run(
         wandb="disabled" if no_wandb else wandb,
         force=force,
         device=device,
+        allow_empty_test=allow_empty_test,
     )
+    main = int(os.environ.get("RANK", "0")) == 0  # under a distributed launcher only rank 0 reports
     try:
-        with _progress() as progress:
-            outcome = runner.run(req, progress=progress)
-    except (ConfigError, DatasetError) as e:
+        with _progress() if main else nullcontext() as progress:
+            outcome = runner.run(req, progress=progress, on_warning=_warn)
+    except (ConfigError, DatasetError, runner.RunError) as e:
         _fail(str(e))
+    except OSError as e:  # disk full, read-only or missing file, met after planning
+        _fail(_os_error(e))
+    if not main:
+        return
     rows = report.make_rows(outcome.results)
     console.print(report.to_markdown(rows), highlight=False, markup=False)
     for p in outcome.paths:
@@ -164,12 +194,11 @@ def run(
 @app.command()
 def methods() -> None:
     """List expansion methods, their versions and ablation variants."""
-    from methods import METHODS, get_method
+    from methods import METHODS
 
     table = Table("method", "version", "ablations (first = default)", "description")
-    for name in METHODS:
-        cls = get_method(name)
-        table.add_row(name, cls.version, ", ".join(cls.variants), cls.description)
+    for name, entry in METHODS.items():
+        table.add_row(name, entry.version, ", ".join(entry.variants), entry.description)
     console.print(table)
 
 
@@ -186,6 +215,8 @@ def report(
 
     try:
         files = rep.build(root, out)
+    except StorageError as e:
+        _fail(_os_error(e))
     except (FileNotFoundError, ValueError) as e:
         _fail(str(e))
     console.print(files[0].read_text(), highlight=False, markup=False)
@@ -223,10 +254,10 @@ def speed(
 @datasets_app.command("list")
 def datasets_list() -> None:
     """Show the dataset cards and where each dataset is expected."""
-    from bench.data import load_cards
+    from bench.data import CARDS_DIR, load_cards
 
     table = Table(
-        "name", "pairs", "present", "expected at", caption="details: datasets/<name>.yaml; root: $BENCH_DATA"
+        "name", "pairs", "present", "expected at", caption=f"details: {CARDS_DIR}/<name>.yaml; root: $BENCH_DATA"
     )
     table.columns[3].overflow = "fold"
     for card in load_cards().values():
@@ -244,14 +275,15 @@ def datasets_check(path: Annotated[Path, typer.Argument(help="Folder with images
 
     rep = check(path)
     for w in rep.warnings:
-        console.print(f"[yellow]warning:[/] {w}", highlight=False)
+        _warn(w)
     for e in rep.errors:
-        console.print(f"[red]error:[/] {e}", highlight=False)
+        console.print(f"[red]error:[/] {escape(e)}", highlight=False)
     kind = f"{len(rep.ids)} pairs, {rep.mask_kind} masks"
     if rep.errors:
+        readable = f"; {kind} readable" if rep.ids else ""
         console.print(
-            f"[bold red]FAILED[/] {path.resolve()}: {len(rep.errors)} error(s), {len(rep.warnings)} "
-            f"warning(s); {kind} readable",
+            f"[bold red]FAILED[/] {escape(str(path.resolve()))}: {len(rep.errors)} error(s), {len(rep.warnings)} "
+            f"warning(s){escape(readable)}",
             highlight=False,
         )
         raise typer.Exit(1)
@@ -294,6 +326,8 @@ def datasets_prepare(
             if root is None:
                 _fail("cgmh-pelvis needs --root DIR (with Image/ and Label/)")
             rep = prepare.prepare_cgmh_pelvis(root, dest)
+    except StorageError as e:
+        _fail(_os_error(e))
     except (FileNotFoundError, ValueError) as e:
         _fail(str(e))
     console.print(f"kept {rep.kept} pairs; skipped: {rep.skipped_by_reason or 'none'}", highlight=False)

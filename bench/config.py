@@ -11,13 +11,19 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import re
+import types
+import typing
 from dataclasses import dataclass, field
 from typing import Any
 
 AUGMENTS = ("none", "randaugment", "cutmix")
 TRAIN_ON = ("real+synthetic", "synthetic", "real")
 MODELS = ("unet", "attnunet", "transunet")
+# The input side length of each downstream model must be a multiple of its total downsampling.
+MODEL_STRIDES = {"unet": 32, "attnunet": 16, "transunet": 16}
+LOSSES = ("bce+dice", "l1+dice")
 
 
 class ConfigError(ValueError):
@@ -53,6 +59,23 @@ class TrainConfig:
     vit_dim: int = 768
     vit_heads: int = 12
     mixed_precision: bool = True
+
+    def __post_init__(self) -> None:
+        counts = ("epochs", "batch_size", "width", "vit_layers", "vit_dim", "vit_heads")
+        problems = [f"{k} must be >= 1, got {getattr(self, k)}" for k in counts if getattr(self, k) < 1]
+        problems += [
+            f"{k} must be > 0, got {v}" for k, v in (("lr", self.lr), ("warmup_lr", self.warmup_lr)) if v <= 0
+        ]
+        if self.min_lr < 0:
+            problems.append(f"min_lr must be >= 0, got {self.min_lr}")
+        if self.warmup_epochs < 0:
+            problems.append(f"warmup_epochs must be >= 0, got {self.warmup_epochs}")
+        if self.loss not in LOSSES:
+            problems.append(f"unknown loss {self.loss!r} (known: {', '.join(LOSSES)})")
+        if self.vit_heads >= 1 and self.vit_dim % self.vit_heads:
+            problems.append(f"vit_dim ({self.vit_dim}) must be divisible by vit_heads ({self.vit_heads})")
+        if problems:
+            raise ConfigError("training options: " + "; ".join(problems))
 
 
 @dataclass(frozen=True)
@@ -146,9 +169,24 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
-def merge_options(cls: type, base: dict[str, Any], *layers: dict[str, Any], where: str = "") -> Any:
-    """Build dataclass ``cls`` from ``base`` updated by each layer in turn; unknown keys raise ConfigError."""
+def merge_options(cls: type, base: dict[str, Any], *layers: dict[str, Any], where: str = "", flag: str = "") -> Any:
+    """Build dataclass ``cls`` from ``base`` updated by each layer in turn.
+
+    Every layer value must have its field's type (see :func:`check_type`); ranges are the dataclass's own
+    ``__post_init__`` business.
+
+    Args:
+        cls: the options dataclass.
+        base: starting values (usually empty: the field defaults apply).
+        layers: preset overrides, then user overrides; ``None`` values are skipped.
+        where: what the options belong to, for messages (``"training"``, ``"diffuseexpand method"``).
+        flag: the CLI flag that sets them (``--train-option``), so that a message names what the user typed.
+
+    Raises:
+        ConfigError: an unknown key, or a value of the wrong type, naming the option.
+    """
     names = {f.name for f in dataclasses.fields(cls)}
+    hints = typing.get_type_hints(cls)
     values = dict(base)
     for layer in layers:
         unknown = set(layer) - names
@@ -157,8 +195,45 @@ def merge_options(cls: type, base: dict[str, Any], *layers: dict[str, Any], wher
                 f"unknown {where or cls.__name__} option(s): {', '.join(sorted(unknown))} "
                 f"(known: {', '.join(sorted(names))})"
             )
-        values.update({k: v for k, v in layer.items() if v is not None})
+        for k, v in layer.items():
+            if v is not None:
+                label = f"{flag} {k}" if flag else f"{where or cls.__name__} option {k}"
+                values[k] = check_type(v, hints[k], label)
     return cls(**values)
+
+
+def check_type(value: Any, hint: Any, label: str) -> Any:
+    """``value`` converted to the type ``hint`` names, or ConfigError naming ``label``.
+
+    Handles the option types in use: ``int`` (not a bool, not 1.5), finite ``float`` (an int is converted, so
+    ``tau=1`` and ``tau=1.0`` resolve alike), ``bool``, ``str``, ``tuple[int, ...]`` (an int or a list of ints),
+    and ``X | None``. Other types pass unchecked.
+    """
+    args = typing.get_args(hint)
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        if value is None:
+            return None
+        return check_type(value, next(a for a in args if a is not type(None)), label)
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{label}: must be true or false, got {value!r}")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{label}: must be a whole number, got {value!r}")
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ConfigError(f"{label}: must be a finite number, got {value!r}")
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{label}: must be a string, got {value!r}")
+        return value
+    if typing.get_origin(hint) is tuple and args[1:] == (Ellipsis,):
+        items = value if isinstance(value, (list, tuple)) else (value,)
+        return tuple(check_type(v, args[0], label) for v in items)
+    return value
 
 
 def preset(name: str) -> dict[str, Any]:

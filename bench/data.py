@@ -3,6 +3,10 @@
 On disk a *pair set* is a folder ``images/<id>.png`` + ``masks/<id>.png`` with identical ids. Masks are
 either binary (0/255, or 0/1) or multi-class with consecutive labels 0..K. In memory images are float
 tensors ``N x C x H x W`` in [0, 1] and masks integer tensors ``N x H x W`` (0/1 for binary sets).
+
+Intensities are scaled by one rule per data set, never per image, so that every image of a set shares one scale:
+8-bit images are divided by 255; 16-bit images by 4095 when every 16-bit image of the set stays within 0..4095
+(12-bit X-ray data in a 16-bit container), else by 65535.
 """
 
 from __future__ import annotations
@@ -12,9 +16,7 @@ import json
 import logging
 import os
 import random
-import shutil
-import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,11 +25,15 @@ import torch
 import yaml
 from PIL import Image, UnidentifiedImageError
 
+from bench import phantom
+from bench.files import atomic_dir, locked
+from bench.pairs import PairSet  # defined apart so that bench.phantom needs no bench.data
+
 logger = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".png", ".tif", ".tiff", ".bmp")
 LOSSY_SUFFIXES = (".jpg", ".jpeg", ".webp")
-CARDS_DIR = Path(__file__).resolve().parents[1] / "datasets"
+CARDS_DIR = Path(__file__).resolve().parent / "datasets"
 DATA_ROOT_ENV = "BENCH_DATA"
 
 
@@ -35,76 +41,9 @@ class DatasetError(ValueError):
     """A pair set that cannot be used; the message lists every problem, one per line."""
 
 
-@dataclass
-class PairSet:
-    """Image-mask pairs held in memory.
-
-    Attributes:
-        ids: one identifier per pair (the file stem on disk).
-        images: float32 tensor ``N x C x H x W`` in [0, 1].
-        masks: int64 tensor ``N x H x W``; 0/1 for binary sets, 0..K for multi-class ones.
-        name: a label for logs and tables (dataset name or folder name).
-        synthetic: True when the pairs were generated (by a method, or by the demo phantom).
-    """
-
-    ids: list[str]
-    images: torch.Tensor
-    masks: torch.Tensor
-    name: str = "pairs"
-    synthetic: bool = False
-
-    def __post_init__(self) -> None:
-        n = len(self.ids)
-        if self.images.ndim != 4 or self.masks.ndim != 3:
-            raise ValueError(
-                f"images must be NxCxHxW and masks NxHxW, got {tuple(self.images.shape)} / {tuple(self.masks.shape)}"
-            )
-        if self.images.shape[0] != n or self.masks.shape[0] != n:
-            raise ValueError(f"{n} ids but {self.images.shape[0]} images and {self.masks.shape[0]} masks")
-        if self.images.shape[-2:] != self.masks.shape[-2:]:
-            raise ValueError(f"image size {tuple(self.images.shape[-2:])} != mask size {tuple(self.masks.shape[-2:])}")
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-    @property
-    def num_classes(self) -> int:
-        """Number of labels including background (2 for a binary set)."""
-        return max(2, int(self.masks.max().item()) + 1) if len(self) else 2
-
-    def subset(self, ids: Sequence[str]) -> PairSet:
-        """The pairs with the given ids, in that order."""
-        index = {k: i for i, k in enumerate(self.ids)}
-        missing = [k for k in ids if k not in index]
-        if missing:
-            raise KeyError(f"ids not in {self.name}: {missing[:5]}")
-        rows = torch.tensor([index[k] for k in ids], dtype=torch.long)
-        return PairSet(list(ids), self.images[rows], self.masks[rows], self.name, self.synthetic)
-
-    @staticmethod
-    def concat(sets: Sequence[PairSet], name: str) -> PairSet:
-        """Concatenate pair sets; ids must stay unique."""
-        ids = [k for s in sets for k in s.ids]
-        if len(set(ids)) != len(ids):
-            raise ValueError("duplicate ids when concatenating pair sets")
-        return PairSet(
-            ids,
-            torch.cat([s.images for s in sets]),
-            torch.cat([s.masks for s in sets]),
-            name,
-            any(s.synthetic for s in sets),
-        )
-
-
 # ----------------------------------------------------------------------------------------------------------
 # Reading and writing
 # ----------------------------------------------------------------------------------------------------------
-
-
-def _image_files(folder: Path) -> dict[str, Path]:
-    if not folder.is_dir():
-        return {}
-    return {p.stem: p for p in sorted(folder.iterdir()) if p.is_file() and not p.name.startswith(".")}
 
 
 def _read_array(path: Path) -> np.ndarray:
@@ -118,17 +57,28 @@ def _read_array(path: Path) -> np.ndarray:
         return np.asarray(im)
 
 
-def read_image(path: Path, size: int, channels: int = 1) -> torch.Tensor:
+def scale16(peak: int) -> float:
+    """The divisor of 16-bit images whose largest value is ``peak``: 4095 (12-bit data) up to 4095, else 65535."""
+    return 4095.0 if peak <= 4095 else 65535.0
+
+
+def read_image(path: Path, size: int, channels: int = 1, scale: float | None = None) -> torch.Tensor:
     """Read an image as a float ``channels x size x size`` tensor in [0, 1].
 
-    Grayscale, RGB and RGBA (alpha dropped) inputs in 8 or 16 bit are accepted. 16-bit files whose values
-    stay within 0..4095 are taken as 12-bit X-ray data (scaled by 4095), others by 65535. The image is resized
-    with an antialiased bilinear filter; the aspect ratio is not kept (as in the paper's loaders).
+    Grayscale, grey + alpha, RGB and RGBA inputs in 8 or 16 bit are accepted; alpha is dropped, never mixed into
+    the intensities. 8-bit files are divided by 255, 16-bit ones by ``scale``: the data set's divisor
+    (:attr:`CheckReport.scale16`), so that all images of a set share one scale. Without it (a lone file) the
+    file's own peak decides (:func:`scale16`). The image is resized with an antialiased bilinear filter; the
+    aspect ratio is not kept (as in the paper's loaders).
     """
     arr = _read_array(path)
-    peak = int(arr.max(initial=0))
-    scale = 255.0 if arr.dtype == np.uint8 and peak <= 255 else (4095.0 if peak <= 4095 else 65535.0)
-    arr = arr.astype(np.float32) / scale
+    if arr.dtype == np.uint8:
+        divisor = 255.0
+    else:
+        divisor = scale if scale is not None else scale16(int(arr.max(initial=0)))
+    arr = arr.astype(np.float32) / divisor
+    if arr.ndim == 3 and arr.shape[2] == 2:  # grey + alpha
+        arr = arr[..., 0]
     if arr.ndim == 3:
         arr = arr[..., :3]
         arr = arr.mean(axis=2, keepdims=True) if channels == 1 else arr
@@ -165,11 +115,20 @@ def load_pairs(
     Raises:
         DatasetError: if :func:`check` finds any error (all of them are listed in the message).
     """
-    root = Path(root)
     report = check(root)
     report.raise_for_errors()
+    return read_pairs(report, size, channels, name, synthetic)
+
+
+def read_pairs(
+    report: CheckReport, size: int, channels: int = 1, name: str | None = None, synthetic: bool = False
+) -> PairSet:
+    """Load the pairs a clean :func:`check` report lists, at ``size x size``, 16-bit images on the set's scale."""
+    root = report.root
     ids = report.ids
-    images = torch.stack([read_image(root / "images" / report.image_files[k], size, channels) for k in ids])
+    images = torch.stack(
+        [read_image(root / "images" / report.image_files[k], size, channels, report.scale16) for k in ids]
+    )
     masks = torch.stack([read_mask(root / "masks" / report.mask_files[k], size) for k in ids])
     return PairSet(ids, images, masks, name or root.name, synthetic)
 
@@ -179,13 +138,13 @@ def save_pairs(pairs: PairSet, root: str | Path) -> Path:
 
     The folder is written under a temporary name and renamed at the end, so an interrupted write never
     leaves a folder that looks complete. An existing folder at ``root`` is replaced.
+
+    Raises:
+        bench.files.StorageError: the disk is full or the folder cannot be written.
     """
     root = Path(root)
-    root.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.", dir=root.parent))
-    os.chmod(tmp, 0o755)
     binary = pairs.num_classes == 2
-    try:
+    with atomic_dir(root) as tmp:
         (tmp / "images").mkdir()
         (tmp / "masks").mkdir()
         for i, k in enumerate(pairs.ids):
@@ -194,12 +153,6 @@ def save_pairs(pairs: PairSet, root: str | Path) -> Path:
             Image.fromarray(img).save(tmp / "images" / f"{k}.png")
             m = pairs.masks[i].numpy().astype(np.uint8)
             Image.fromarray(m * 255 if binary else m).save(tmp / "masks" / f"{k}.png")
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    if root.exists():
-        shutil.rmtree(root)
-    os.replace(tmp, root)
     return root
 
 
@@ -219,10 +172,16 @@ class CheckReport:
     image_files: dict[str, str] = field(default_factory=dict)
     mask_files: dict[str, str] = field(default_factory=dict)
     mask_kind: str = "binary"
+    peak16: int | None = None
 
     @property
     def ok(self) -> bool:
         return not self.errors
+
+    @property
+    def scale16(self) -> float | None:
+        """The divisor of this set's 16-bit images (one for the whole set; None when it has none)."""
+        return None if self.peak16 is None else scale16(self.peak16)
 
     def raise_for_errors(self) -> None:
         if self.errors:
@@ -259,10 +218,11 @@ def _check_labels(rep: CheckReport, binary255: list[str], labels: dict[str, set[
 def check(root: str | Path) -> CheckReport:
     """Validate a pair-set folder and collect every problem at once.
 
-    Errors: missing ``images/`` or ``masks/``; images without masks and masks without images; unreadable or
-    corrupt files; image/mask size mismatch; mask values that are neither binary (0/255 or 0/1) nor
-    consecutive labels 0..K; RGBA masks; ids used by two files (``a.png`` and ``a.tif``).
-    Warnings: empty masks, RGBA images (alpha ignored), lossy formats, byte-identical duplicate pairs.
+    Errors: missing ``images/`` or ``masks/``; images without masks and masks without images; broken symbolic
+    links; unreadable or corrupt files; image/mask size mismatch; mask values that are neither binary (0/255 or
+    0/1) nor consecutive labels 0..K; masks with an alpha channel; ids used by two files (``a.png`` and ``a.tif``).
+    Warnings: empty masks, images with an alpha channel (ignored), lossy formats or lossy data under a lossless
+    name (JPEG in a ``.png``), 8-bit and 16-bit images mixed in one set, byte-identical duplicate pairs.
     """
     root = Path(root)
     rep = CheckReport(root)
@@ -276,9 +236,16 @@ def check(root: str | Path) -> CheckReport:
         return rep
 
     files: dict[str, dict[str, list[Path]]] = {"images": {}, "masks": {}}
+    broken: dict[str, set[str]] = {"images": set(), "masks": set()}
     for sub in files:
         for p in sorted((root / sub).iterdir()):
-            if not p.is_file() or p.name.startswith("."):
+            if p.name.startswith("."):
+                continue
+            if p.is_symlink() and not p.exists():
+                rep.errors.append(f"{sub}/{p.name}: broken symbolic link (its target {os.readlink(p)} does not exist)")
+                broken[sub].add(p.stem)
+                continue
+            if not p.is_file():
                 continue
             suffix = p.suffix.lower()
             if suffix in LOSSY_SUFFIXES:
@@ -288,20 +255,26 @@ def check(root: str | Path) -> CheckReport:
             elif suffix not in IMAGE_SUFFIXES:
                 rep.warnings.append(f"{sub}/{p.name}: not an image file, ignored")
                 continue
+            elif lossy := _lossy_content(p):
+                rep.warnings.append(
+                    f"{sub}/{p.name}: holds {lossy} data (lossy compression) under a {suffix} name"
+                    + ("; lossy masks are the usual cause of non-binary mask values" if sub == "masks" else "")
+                )
             files[sub].setdefault(p.stem, []).append(p)
     for sub, by_id in files.items():
         for k, paths in by_id.items():
             if len(paths) > 1:
                 rep.errors.append(f"{sub}: id '{k}' has several files: {', '.join(p.name for p in paths)}")
     images, masks = files["images"], files["masks"]
-    for k in sorted(set(images) - set(masks)):
+    for k in sorted(set(images) - set(masks) - broken["masks"]):
         rep.errors.append(f"images/{images[k][0].name}: no matching mask masks/{k}.png")
-    for k in sorted(set(masks) - set(images)):
+    for k in sorted(set(masks) - set(images) - broken["images"]):
         rep.errors.append(f"masks/{masks[k][0].name}: no matching image images/{k}.png")
 
     binary255: list[str] = []
     labels: dict[str, set[int]] = {}
     digests: dict[str, str] = {}
+    depths: dict[str, list[str]] = {"8-bit": [], "16-bit": []}
     for k in sorted(set(images) & set(masks)):
         ip, mp = images[k][0], masks[k][0]
         try:
@@ -314,11 +287,17 @@ def check(root: str | Path) -> CheckReport:
         except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as e:
             rep.errors.append(f"masks/{mp.name}: unreadable or corrupt mask ({type(e).__name__}: {e})")
             msk = None
-        if img is not None and img.ndim == 3 and img.shape[2] == 4:
-            rep.warnings.append(f"images/{ip.name}: RGBA image, the alpha channel is ignored")
+        if img is not None and img.ndim == 3 and img.shape[2] in (2, 4):
+            kind = "RGBA" if img.shape[2] == 4 else "grey + alpha"
+            rep.warnings.append(f"images/{ip.name}: {kind} image, the alpha channel is ignored")
+        if img is not None:
+            depths["8-bit" if img.dtype == np.uint8 else "16-bit"].append(ip.name)
+            if img.dtype != np.uint8:
+                rep.peak16 = max(rep.peak16 or 0, int(img.max(initial=0)))
         if msk is not None and msk.ndim == 3:
-            if msk.shape[2] == 4:
-                rep.errors.append(f"masks/{mp.name}: RGBA mask; save masks as single-channel PNG")
+            if msk.shape[2] in (2, 4):
+                kind = "RGBA" if msk.shape[2] == 4 else "grey + alpha"
+                rep.errors.append(f"masks/{mp.name}: {kind} mask; save masks as single-channel PNG")
                 msk = None
             elif not all(np.array_equal(msk[..., 0], msk[..., c]) for c in range(1, msk.shape[2])):
                 rep.errors.append(f"masks/{mp.name}: colour mask; save labels as single-channel values")
@@ -352,14 +331,41 @@ def check(root: str | Path) -> CheckReport:
             rep.image_files[k] = ip.name
             rep.mask_files[k] = mp.name
     _check_labels(rep, binary255, labels)
+    if depths["8-bit"] and depths["16-bit"]:
+        rep.warnings.append(
+            f"images: {len(depths['8-bit'])} 8-bit image(s) (e.g. {depths['8-bit'][0]}) and {len(depths['16-bit'])} "
+            f"16-bit image(s) (e.g. {depths['16-bit'][0]}) in one set: 8-bit ones are divided by 255, 16-bit ones "
+            f"by {rep.scale16:g}; convert them to one bit depth if they share one intensity scale"
+        )
     if not rep.errors and not rep.ids:
         rep.errors.append(f"{root}: no image-mask pairs found")
     return rep
 
 
+def _lossy_content(path: Path) -> str | None:
+    """``"JPEG"`` or ``"WebP"`` when the file's bytes are in that format whatever its name says, else None."""
+    with path.open("rb") as fh:
+        head = fh.read(12)
+    if head.startswith(b"\xff\xd8\xff"):
+        return "JPEG"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "WebP"
+    return None
+
+
 # ----------------------------------------------------------------------------------------------------------
 # Splits
 # ----------------------------------------------------------------------------------------------------------
+
+
+MIN_SPLIT_PAIRS = 2
+TEST_FRACTION = 0.1
+
+
+def _split_sizes(n: int, train_ratio: float, test_fraction: float) -> tuple[int, int]:
+    """(training pairs, test pairs) that :func:`make_split` takes from ``n`` pairs."""
+    n_test = max(1, round(n * test_fraction))
+    return min(max(0, n - n_test), max(1, round(n * train_ratio))), n_test
 
 
 @dataclass(frozen=True)
@@ -382,15 +388,21 @@ class Split:
         }
 
 
-def make_split(ids: Iterable[str], seed: int, train_ratio: float = 0.9, test_fraction: float = 0.1) -> Split:
+def make_split(
+    ids: Iterable[str], seed: int, train_ratio: float = 1 - TEST_FRACTION, test_fraction: float = TEST_FRACTION
+) -> Split:
     """Sorted, seeded split; few-shot ratios subsample the training part only.
 
     The ids are sorted, shuffled with ``seed``, and the first ``round(N * test_fraction)`` form the test set.
     The training set is the first ``round(N * train_ratio)`` of the rest, so for one seed the test set is the
     same at every ratio and smaller training sets are nested in larger ones.
 
+    Both parts need at least ``MIN_SPLIT_PAIRS`` pairs: a Dice measured on one test image is no result, and a
+    single training pair makes a batch of one, which BatchNorm cannot train on.
+
     Raises:
-        ValueError: if the ratio leaves no training pairs or exceeds what the test set leaves over.
+        DatasetError: too few pairs for a test split of ``MIN_SPLIT_PAIRS`` (the message gives the minimum).
+        ValueError: a ratio outside (0, 1 - test_fraction], or one that leaves too few training pairs.
     """
     ordered = sorted(ids)
     n = len(ordered)
@@ -400,13 +412,24 @@ def make_split(ids: Iterable[str], seed: int, train_ratio: float = 0.9, test_fra
         raise ValueError(
             f"train_ratio must be in (0, {1 - test_fraction:g}] (the rest is the test set), got {train_ratio}"
         )
+    sizes = _split_sizes(n, train_ratio, test_fraction)
+    if sizes[1] < MIN_SPLIT_PAIRS or n - sizes[1] < MIN_SPLIT_PAIRS:
+        least = next(
+            m for m in range(n + 1, 10**6) if min(_split_sizes(m, 1 - test_fraction, test_fraction)) >= MIN_SPLIT_PAIRS
+        )
+        raise DatasetError(
+            f"{n} pairs are too few to split: the test split ({test_fraction:.0%} of the pairs) would hold "
+            f"{sizes[1]} image(s) and at least {MIN_SPLIT_PAIRS} are needed; the set needs at least {least} pairs"
+        )
+    n_train, n_test = sizes
+    if n_train < MIN_SPLIT_PAIRS:
+        raise ValueError(
+            f"train_ratio {train_ratio:g} leaves {n_train} training pair(s) of {n}; at least {MIN_SPLIT_PAIRS} are "
+            f"needed (train_ratio >= {MIN_SPLIT_PAIRS / n:.3g})"
+        )
     perm = ordered[:]
     random.Random(seed).shuffle(perm)
-    n_test = max(1, round(n * test_fraction))
     test, pool = perm[:n_test], perm[n_test:]
-    n_train = min(len(pool), max(1, round(n * train_ratio)))
-    if not pool:
-        raise ValueError(f"{n} pairs are too few to split")
     return Split(seed, train_ratio, test_fraction, tuple(sorted(pool[:n_train])), tuple(sorted(test)))
 
 
@@ -465,9 +488,9 @@ def resolve_dataset(name_or_path: str) -> tuple[Path, DatasetCard | None]:
         card = cards[name_or_path]
         path = card.default_path
         if card.name == "demo" and not path.is_dir():
-            from bench.phantom import write_demo
-
-            write_demo(path)
+            with locked(path):  # two runs starting at once generate it once
+                if not path.is_dir():
+                    phantom.write_demo(path)
         if not path.is_dir():
             raise DatasetError(
                 f"dataset '{card.name}' not found at {path.resolve()} (set ${DATA_ROOT_ENV} or pass "

@@ -13,9 +13,6 @@ platform: numpy's vectorised float maths may differ in the last bit between CPU 
 from __future__ import annotations
 
 import logging
-import os
-import shutil
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +21,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from bench.data import PairSet
+from bench.files import atomic_dir
+from bench.pairs import PairSet
 
 logger = logging.getLogger(__name__)
 
@@ -361,23 +359,15 @@ def write_demo(path: Path, n: int = 120, size: int = 256, seed: int = 0) -> Path
 
     Raises:
         ValueError: if ``n < 1`` or ``size < 16``.
+        bench.files.StorageError: the disk is full or the folder cannot be written.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-    os.chmod(staging, 0o755)  # mkdtemp makes it private; the data set is not
-    try:
+    with atomic_dir(path) as staging:
         (staging / "images").mkdir()
         (staging / "masks").mkdir()
         for k, image, mask in _pairs(n, size, seed):
             Image.fromarray(image).save(staging / "images" / f"{k}.png")
             Image.fromarray(mask).save(staging / "masks" / f"{k}.png")
         (staging / "SOURCE.md").write_text(_source_text(n, size, seed))
-        if path.exists():
-            shutil.rmtree(path)
-        os.replace(staging, path)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     logger.info("wrote %d synthetic phantom pairs (%dx%d, seed %d) to %s", n, size, size, seed, path)
     return path

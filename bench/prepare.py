@@ -3,7 +3,7 @@
 Each converter reads the dataset where the user downloaded it, keeps the native resolution, writes 8-bit
 grayscale images and 0/255 masks plus a ``SOURCE.md`` with the counts, and returns a :class:`PrepareReport`.
 The output folder is assembled under a temporary name and renamed at the end. ``bench datasets prepare`` calls
-these functions; the dataset cards in ``datasets/`` say where to get the inputs.
+these functions; the dataset cards in ``bench/datasets/`` say where to get the inputs.
 """
 
 from __future__ import annotations
@@ -14,9 +14,6 @@ import importlib.metadata
 import importlib.util
 import io
 import logging
-import os
-import shutil
-import tempfile
 import zipfile
 from collections import Counter
 from dataclasses import dataclass, field
@@ -26,6 +23,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from bench.data import IMAGE_SUFFIXES, DatasetError
+from bench.files import atomic_dir
 
 logger = logging.getLogger(__name__)
 
@@ -82,13 +80,9 @@ def _fit_mask(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return np.asarray(fg) >= 0.5
 
 
-def _staging_dir(out: Path) -> Path:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    os.chmod(tmp, 0o755)  # mkdtemp makes it private; the data set is not
+def _make_layout(tmp: Path) -> None:
     (tmp / "images").mkdir()
     (tmp / "masks").mkdir()
-    return tmp
 
 
 def _check_replaceable(out: Path) -> None:
@@ -102,12 +96,6 @@ def _check_replaceable(out: Path) -> None:
         raise DatasetError(
             f"{out}: folder exists and was not written by 'bench datasets prepare'; choose another --out or remove it"
         )
-
-
-def _publish(tmp: Path, out: Path) -> None:
-    if out.exists():
-        shutil.rmtree(out)
-    os.replace(tmp, out)
 
 
 def _source_md(title: str, lines: list[str], report: PrepareReport) -> str:
@@ -224,8 +212,8 @@ def prepare_covid19(
     report = PrepareReport(kept=0, out=out)
     seen_files: set[str] = set()
     seen_stems: set[str] = set()
-    tmp = _staging_dir(out)
-    try:
+    with atomic_dir(out) as tmp:
+        _make_layout(tmp)
         with zipfile.ZipFile(masks_zip) as zf:
             members = {n[len(COVID_MASKS_PREFIX) :]: n for n in zf.namelist() if n.startswith(COVID_MASKS_PREFIX)}
             for row in rows:
@@ -292,10 +280,6 @@ def prepare_covid19(
             "non-empty lung mask, each filename once",
         ]
         (tmp / "SOURCE.md").write_text(_source_md("covid19: COVID-19 chest X-rays with lung masks", lines, report))
-        _publish(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     logger.info("covid19: kept %d pairs, skipped %s -> %s", report.kept, report.skipped_by_reason, out)
     return report
 
@@ -348,8 +332,8 @@ def prepare_cgmh_pelvis(root: Path, out: Path) -> PrepareReport:
     report = PrepareReport(kept=0, out=out)
     nonbinary = 0
     seen_stems: set[str] = set()
-    tmp = _staging_dir(out)
-    try:
+    with atomic_dir(out) as tmp:
+        _make_layout(tmp)
         for name in sorted(set(images) & set(labels)):
             try:
                 with Image.open(images[name]) as im:
@@ -391,9 +375,5 @@ def prepare_cgmh_pelvis(root: Path, out: Path) -> PrepareReport:
             f"Labels: value > 0 -> 255; {nonbinary} label(s) had values other than 0/1/255",
         ]
         (tmp / "SOURCE.md").write_text(_source_md("cgmh-pelvis: CGMH pelvis X-rays with pelvis masks", lines, report))
-        _publish(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     logger.info("cgmh-pelvis: kept %d pairs, skipped %s -> %s", report.kept, report.skipped_by_reason, out)
     return report

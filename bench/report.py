@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.config import config_hash
+from bench.files import write_text
 from bench.results import Results, find_results, load_results
 
 GROUP_KEYS = (
@@ -59,6 +60,7 @@ def make_rows(results: Iterable[Results]) -> list[dict[str, Any]]:
                 "real_train": rs[0]["counts"]["real_train"],
                 "test": rs[0]["counts"]["test"],
                 "training": _training_signature(rs[0]),
+                "notes": " ".join(sorted({n for r in rs for n in r["metrics"].get("notes", [])})),
             }
         )
         rows.append(row)
@@ -126,7 +128,7 @@ def to_markdown(rows: list[dict[str, Any]]) -> str:
                     f"{r['train_ratio']:g}",
                     f"{r['real_train']}/{r['synthetic_used']:.0f}/{r['test']}",
                     "—" if r["pass_rate"] is None else f"{r['pass_rate']:.2f}",
-                    f"{r['dice_mean']:.4f} ± {r['dice_std']:.4f}",
+                    f"{r['dice_mean']:.4f} ± {r['dice_std']:.4f}" + (" †" if r.get("notes") else ""),
                     str(r["n"]),
                     _fmt_delta(r),
                 ]
@@ -143,6 +145,7 @@ def to_markdown(rows: list[dict[str, Any]]) -> str:
         "dataset/preset/model/aug/ratio and downstream training settings; only seeds both have are compared "
         "(and counted when fewer than n); N/A where there is none.",
     ]
+    notes += sorted({f"†: {r['notes']}" for r in rows if r.get("notes")})
     return "\n".join(lines + notes) + "\n"
 
 
@@ -162,8 +165,7 @@ def build(root: Path, out: Path) -> list[Path]:
     if not files:
         raise FileNotFoundError(f"no results.json under {root}")
     rows = make_rows(load_results(f) for f in files)
-    out.mkdir(parents=True, exist_ok=True)
     md, cs = out / "results.md", out / "results.csv"
-    md.write_text(to_markdown(rows))
-    cs.write_text(to_csv(rows))
+    write_text(md, to_markdown(rows))
+    write_text(cs, to_csv(rows))
     return [md, cs]

@@ -10,8 +10,6 @@ Tables and figures are computed from these files only.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, TypedDict
 
@@ -38,12 +36,15 @@ class Results(TypedDict):
     schema_version: bumped on any incompatible change.
     run: the identity of the run (see RunIdentity); ``key`` hashes the resolved config.
     config: the resolved RunConfig (defaults included).
-    dataset: name, folder, whether it is synthetic (the demo phantom), card version, pair count.
+    dataset: name, folder, whether it is synthetic (the demo phantom), card version, pair count, and
+        ``check_warnings``: how many warnings the integrity check gave (``bench datasets check`` lists them).
     versions: package, method, dataset card and library versions.
     git_hash, date: provenance (git hash is null outside a git checkout).
     environment: device, torch threads, platform.
     counts: real_train, test, synthetic_generated / kept / relabelled / dropped, train_total.
-    metrics: dice (mean over test images, threshold 0.5), dice_std (over test images), dice_per_image.
+    metrics: dice (mean over test images, threshold 0.5), dice_std (over test images), dice_per_image, and
+        ``notes``: why the number may not mean what it seems (e.g. a test split without foreground, run with
+        ``--allow-empty-test``); empty for a clean run. Tables mark such cells with † and print the note.
     method_stats: what the method reports about its expansion (e.g. stage timings, pass rate).
     timings: seconds for fit, expand, train, evaluate and total.
     unavailable: {metric: reason} for metrics this run did not produce.
@@ -72,16 +73,6 @@ REQUIRED_KEYS = tuple(Results.__annotations__)
 def run_dir(out: Path, dataset: str, run_name: str, train_ratio: float, seed: int) -> Path:
     """The folder of one run; every part of the run's identity is in the path."""
     return Path(out) / dataset / run_name / f"ratio_{train_ratio:g}" / f"seed_{seed}"
-
-
-def write_json(obj: Any, path: Path) -> None:
-    """Write JSON atomically (temporary file, then rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        json.dump(obj, f, indent=2, sort_keys=False, default=str)
-        f.write("\n")
-    os.replace(tmp, path)
 
 
 def validate(results: dict[str, Any], source: str = "results") -> Results:

@@ -1,9 +1,12 @@
 """One benchmark invocation: method.fit -> expand -> downstream train/eval per model -> results.json (+ W&B).
 
-``run`` is what ``bench run`` calls. For every seed it makes the split, fits the expansion method on the real
-training pairs only, expands, then trains and evaluates each downstream model. Finished runs are found by
-their config key and not recomputed unless ``force``; ``results.json`` is written last and atomically, so a
-killed invocation never leaves one for unfinished work (method stages resume from their own checkpoints).
+``run`` is what ``bench run`` calls. It validates the whole request, the machine and the data before any
+training (every user error surfaces there, as ConfigError or DatasetError). Then, for every seed, it fits the
+expansion method on the real training pairs only, expands, and trains and evaluates each downstream model.
+Finished runs are found by their config key and not recomputed unless ``force``; ``results.json`` is written
+last and atomically, so a killed invocation never leaves one for unfinished work (method stages resume from
+their own checkpoints). A file lock per run folder (and one per cached method stage) lets two invocations share
+an output folder: the second waits, then reuses what the first finished.
 """
 
 from __future__ import annotations
@@ -12,35 +15,60 @@ import importlib.metadata as md
 import logging
 import platform
 import subprocess
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import filelock
 import torch
+from accelerate.utils import broadcast_object_list
 
 from bench import results as store
 from bench import tracking
 from bench.config import (
     AUGMENTS,
+    MODEL_STRIDES,
     MODELS,
     TRAIN_ON,
     ConfigError,
     RunConfig,
     TrainConfig,
+    check_type,
     merge_options,
     preset,
     settings_tag,
 )
-from bench.data import DatasetCard, PairSet, fingerprint, load_pairs, make_split, resolve_dataset
+from bench.data import (
+    TEST_FRACTION,
+    DatasetCard,
+    DatasetError,
+    PairSet,
+    Split,
+    check,
+    fingerprint,
+    make_split,
+    read_pairs,
+    resolve_dataset,
+)
+from bench.files import locked, write_json
+from bench.training import process_state
 from methods import get_method
-from methods.base import Expansion, ExpansionMethod, MethodContext, _unknown, options_dict
+from methods.base import Expansion, ExpansionMethod, MethodContext, options_dict, unknown_choice
 
 logger = logging.getLogger(__name__)
 
 PACKAGES = ("torch", "torchvision", "diffusers", "segmentation-models-pytorch", "timm", "monai", "wandb")
+MIN_IMAGE_SIZE = 16  # the smallest input every downstream model takes
+SHOWN_WARNINGS = 10  # dataset warnings shown before "... and N more"
+
+
+class RunError(RuntimeError):
+    """A run that failed for a reason the request could not rule out (out of memory); names the stage."""
 
 
 @dataclass
@@ -65,6 +93,7 @@ class Request:
     wandb: str = "auto"
     force: bool = False
     device: str | None = None
+    allow_empty_test: bool = False
 
 
 @dataclass
@@ -92,7 +121,7 @@ class Plan:
 
 
 def plan(req: Request) -> Plan:
-    """Resolve and validate a request; raise ConfigError / KeyError with a clear message on bad values."""
+    """Resolve and validate a request without loading anything; every bad value raises ConfigError naming it."""
     p = preset(req.preset)
     try:
         cls = get_method(req.method)
@@ -100,27 +129,38 @@ def plan(req: Request) -> Plan:
         raise ConfigError(e.args[0]) from None
     ablation = req.ablation or cls.variants[0]
     if ablation not in cls.variants:
-        raise ConfigError(_unknown("ablation", ablation, cls.variants, f" for method '{cls.name}'"))
+        raise ConfigError(unknown_choice("ablation", ablation, cls.variants, f" for method '{cls.name}'"))
     for name, value, allowed in (("augment", req.augment, AUGMENTS), ("train-on", req.train_on, TRAIN_ON)):
         if value not in allowed:
-            raise ConfigError(_unknown(name, value, allowed))
+            raise ConfigError(unknown_choice(name, value, allowed))
     for m in req.models:
         if m not in MODELS:
-            raise ConfigError(_unknown("model", m, MODELS))
-    if not req.models or not req.seeds:
-        raise ConfigError("at least one model and one seed are needed")
+            raise ConfigError(unknown_choice("model", m, MODELS))
+    _check_values(req)
+    image_size = check_type(req.image_size if req.image_size is not None else p["image_size"], int, "--image-size")
+    if image_size < MIN_IMAGE_SIZE:
+        raise ConfigError(f"--image-size must be >= {MIN_IMAGE_SIZE}, got {image_size}")
     train_on = req.train_on
     if not cls.generates_pairs:
         if train_on == "synthetic":
             raise ConfigError(f"method '{cls.name}' generates no pairs, so --train-on synthetic is impossible")
         train_on = "real"
     options = merge_options(
-        cls.Options, {}, cls.presets.get(req.preset, {}), req.method_options, where=f"{cls.name} method"
+        cls.Options,
+        {},
+        cls.presets.get(req.preset, {}),
+        req.method_options,
+        where=f"{cls.name} method",
+        flag="--option",
     )
-    train = merge_options(TrainConfig, {}, p.get("train", {}), req.train_options, where="training")
-    n = req.n_synthetic if req.n_synthetic is not None else p["n_synthetic"]
-    if n < 0:
-        raise ConfigError(f"--n-synthetic must be >= 0, got {n}")
+    train = merge_options(
+        TrainConfig, {}, p.get("train", {}), req.train_options, where="training", flag="--train-option"
+    )
+    n = check_type(req.n_synthetic if req.n_synthetic is not None else p["n_synthetic"], int, "--n-synthetic")
+    least = 1 if train_on != "real" else 0
+    if n < least:
+        raise ConfigError(f"--n-synthetic must be >= {least} for method '{cls.name}' training on {train_on}, got {n}")
+    cls.check_request(ablation, options, image_size, req.channels)
     overrides = {
         **req.method_options,
         **{f"train.{k}": v for k, v in req.train_options.items()},
@@ -129,37 +169,135 @@ def plan(req: Request) -> Plan:
         "channels": req.channels if req.channels != 1 else None,
     }
     settings = settings_tag(overrides)
-    return Plan(cls, ablation, options, train, req.image_size or p["image_size"], n, train_on, settings)
+    return Plan(cls, ablation, options, train, image_size, n, train_on, settings)
 
 
-def run(req: Request, progress: Any = None, on_result: Callable[[store.Results, Path], None] | None = None) -> Outcome:
+def _check_values(req: Request) -> None:
+    """The request's own values: seeds, models, W&B mode, train ratio, channels."""
+    if not req.models or not req.seeds:
+        raise ConfigError("at least one model and one seed are needed")
+    for seed in req.seeds:
+        check_type(seed, int, "--seeds")
+        if seed < 0:
+            raise ConfigError(f"--seeds: seeds must be >= 0, got {seed}")
+    repeated = sorted({s for s in req.seeds if req.seeds.count(s) > 1})
+    if repeated:  # a repeated seed would count one run twice in mean ± std
+        raise ConfigError(f"--seeds: seed(s) {', '.join(map(str, repeated))} given more than once")
+    if len(set(req.models)) != len(req.models):
+        raise ConfigError(f"--models: a model is given more than once in {','.join(req.models)}")
+    if req.wandb not in tracking.MODES:
+        raise ConfigError(unknown_choice("--wandb mode", req.wandb, tracking.MODES))
+    ratio = check_type(req.train_ratio, float, "--train-ratio")
+    if not 0 < ratio <= 1 - TEST_FRACTION:
+        raise ConfigError(
+            f"--train-ratio must be in (0, {1 - TEST_FRACTION:g}] (the rest is the test set), got {ratio:g}"
+        )
+    if req.channels not in (1, 3):
+        raise ConfigError(f"channels must be 1 or 3, got {req.channels}")
+
+
+def preflight(req: Request, pl: Plan) -> torch.device:
+    """Check what a planned request needs from this machine, before anything is loaded or written.
+
+    Returns:
+        The device to compute on.
+
+    Raises:
+        ConfigError: a downstream model that cannot take the image size, a device this machine lacks, or an
+            output folder that cannot be written (checked without creating it).
+    """
+    for m in req.models:
+        if pl.image_size % MODEL_STRIDES[m]:
+            raise ConfigError(
+                f"--image-size {pl.image_size}: model '{m}' needs a multiple of {MODEL_STRIDES[m]} "
+                f"(e.g. {max(MODEL_STRIDES[m], pl.image_size // MODEL_STRIDES[m] * MODEL_STRIDES[m])})"
+            )
+    device = _device(req.device)
+    _check_writable(Path(req.out))
+    return device
+
+
+def _device(name: str | None) -> torch.device:
+    if name is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"--device {name!r}: not a device name (cpu, cuda, cuda:1, ...)") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            why = "this torch is built without CUDA" if torch.version.cuda is None else "no GPU is visible"
+            raise ConfigError(f"--device {name}: CUDA is not available on this machine ({why}); use --device cpu")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ConfigError(f"--device {name}: only {torch.cuda.device_count()} GPU(s) are visible")
+    elif device.type != "cpu":
+        raise ConfigError(f"--device {name}: only cpu and cuda devices are supported")
+    return device
+
+
+def _check_writable(out: Path) -> None:
+    """Refuse an output folder that cannot be written, by a probe file in its nearest existing folder."""
+    existing = next(p for p in (out, *out.parents) if p.exists())
+    if not existing.is_dir():
+        raise ConfigError(f"--out {out}: {existing} is not a folder")
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as e:
+        raise ConfigError(f"--out {out}: cannot write in {existing} ({e.strerror or e})") from None
+
+
+def run(
+    req: Request,
+    progress: Any = None,
+    on_result: Callable[[store.Results, Path], None] | None = None,
+    on_warning: Callable[[str], None] | None = None,
+) -> Outcome:
     """Run the benchmark a request describes.
 
     Args:
         req: the request (see Request).
         progress: an optional rich Progress shared by every stage for progress bars.
         on_result: called with each finished or reused run's results and path.
+        on_warning: called with each warning about the data or the run (default: logged).
 
     Raises:
-        ConfigError: invalid options. bench.data.DatasetError: the dataset fails its integrity check
-            (raised before any training).
+        ConfigError: invalid options or a machine that cannot run them. bench.data.DatasetError: the dataset
+            fails its integrity check, is too small to split, does not suit the method, or has a test split
+            without foreground. Both are raised before anything is trained or written to ``req.out``.
+        RunError: out of memory, naming the stage. bench.files.StorageError: a file could not be written.
     """
-    # 1. Resolve the request and load the data (the integrity check runs before any training).
+    warn = on_warning or logger.warning
+    # 1. Everything that can be checked before any work: request, machine, data, splits.
     pl = plan(req)
-    device = torch.device(req.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    device = preflight(req, pl)
+    processes = process_state(device)  # one process, or the group `accelerate launch` / `torchrun` started
+    if processes.num_processes > 1:
+        device = processes.device
+    main = processes.is_main_process
+    mode = tracking.resolve_mode(req.wandb)
     path, card = resolve_dataset(req.dataset)
     dataset_name = card.name if card else path.name
-    pairs = load_pairs(path, pl.image_size, req.channels, name=dataset_name, synthetic=bool(card and card.synthetic))
-    mode = tracking.resolve_mode(req.wandb)
+    report = check(path)
+    for w in _shown(report.warnings, f"`bench datasets check {path}` lists them all"):
+        warn(f"{dataset_name}: {w}")
+    report.raise_for_errors()
+    pairs = read_pairs(report, pl.image_size, req.channels, dataset_name, synthetic=bool(card and card.synthetic))
+    if pl.method_cls.binary_masks_only and pairs.num_classes > 2:
+        raise DatasetError(
+            f"{path}: masks hold labels 0..{pairs.num_classes - 1} (multi-class), but method "
+            f"'{pl.method_cls.name}' handles binary masks only"
+        )
+    splits, notes = _splits(req, pairs, path, warn)
+
     group = f"{dataset_name}-{req.method}-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%S')}"
     out = Path(req.out)
     outcome = Outcome([], [], [], mode)
-
     for seed in req.seeds:
-        # 2. Deterministic split; the test set depends on the seed only.
-        split = make_split(pairs.ids, seed, req.train_ratio)
-        configs = [
-            RunConfig(
+        split = splits[seed]
+        runs = []
+        for m in req.models:
+            cfg = RunConfig(
                 method=pl.method_cls.name,
                 ablation=pl.ablation,
                 dataset=dataset_name,
@@ -176,56 +314,131 @@ def run(req: Request, progress: Any = None, on_result: Callable[[store.Results, 
                 method_options=options_dict(pl.options),
                 settings=pl.settings,
             )
-            for m in req.models
-        ]
-        todo = []
-        for cfg in configs:
-            rdir = store.run_dir(out, dataset_name, cfg.run_name, cfg.train_ratio, seed)
-            done = _stored(rdir, cfg.key())
-            if done is not None and not req.force:
-                logger.info("reusing finished run %s", rdir)
-                outcome.results.append(done)
+            runs.append((cfg, store.run_dir(out, dataset_name, cfg.run_name, cfg.train_ratio, seed)))
+        with ExitStack() as held:
+            # 2. Lock the run folders (sorted, so two invocations cannot deadlock), then look for finished runs:
+            # a run another invocation finished while this one waited is reused, not recomputed. The main
+            # process decides for all processes of a multi-process run.
+            if main:
+                for rdir in sorted(rdir for _, rdir in runs):
+                    _lock(held, rdir, warn)
+            stored = broadcast_object_list([[_stored(rdir, cfg.key()) for cfg, rdir in runs]])[0]
+            todo = []
+            for (cfg, rdir), done in zip(runs, stored):
+                if done is not None and not req.force:
+                    logger.info("reusing finished run %s", rdir)
+                    outcome.results.append(done)
+                    outcome.paths.append(rdir / "results.json")
+                    outcome.reused.append(rdir / "results.json")
+                    if on_result:
+                        on_result(done, rdir / "results.json")
+                else:
+                    todo.append((cfg, rdir))
+            if not todo:
+                continue
+            train, test = pairs.subset(split.train), pairs.subset(split.test)
+
+            # 3. Fit the expansion method on the real training split and expand; its stages are locked one by
+            # one (methods.stages), so two runs that share a cached stage never train it twice.
+            method = pl.method_cls(pl.ablation, pl.options)
+            ctx = MethodContext(
+                workdir=out / dataset_name / "_cache" / pl.method_cls.name,
+                seed=seed,
+                device=device,
+                train=pl.train,
+                preset=req.preset,
+                force=req.force,
+                progress=progress if main else None,
+            )
+            t0 = time.perf_counter()
+            with _stage(f"fitting {pl.method_cls.name} ({pl.ablation}, seed {seed})", device):
+                method.fit(train, ctx)
+            t_fit = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            with _stage(f"generating pairs with {pl.method_cls.name} (seed {seed})", device):
+                expansion = (
+                    method.expand(pl.n_synthetic, ctx) if pl.train_on != "real" else Expansion(_empty_like(train), [])
+                )
+            t_expand = time.perf_counter() - t0
+            if not main:
+                continue  # downstream training, results.json and W&B belong to the main process
+
+            # 4. Downstream training and evaluation, one run per model.
+            for cfg, rdir in todo:
+                with _stage(f"training {cfg.model} (seed {seed})", device):
+                    res = _train_and_evaluate(
+                        cfg, rdir, train, test, expansion, method, split, card, path, device, progress
+                    )
+                res["metrics"]["notes"] = notes.get(seed, [])
+                res["dataset"]["check_warnings"] = len(report.warnings)
+                res["timings"].update({"fit": round(t_fit, 3), "expand": round(t_expand, 3)})
+                res["timings"]["total"] = round(sum(v for k, v in res["timings"].items() if k != "total"), 3)
+                history = {"train/loss": res.pop("_losses")}
+                res["tracking"] = tracking.log_run(res, rdir, mode, group, history)
+                write_json(rdir / "results.json", res, sort_keys=False)
+                outcome.results.append(res)
                 outcome.paths.append(rdir / "results.json")
-                outcome.reused.append(rdir / "results.json")
                 if on_result:
-                    on_result(done, rdir / "results.json")
-            else:
-                todo.append((cfg, rdir))
-        if not todo:
-            continue
-        train, test = pairs.subset(split.train), pairs.subset(split.test)
-
-        # 3. Fit the expansion method on the real training split and expand.
-        method = pl.method_cls(pl.ablation, pl.options)
-        ctx = MethodContext(
-            workdir=out / dataset_name / "_cache" / pl.method_cls.name,
-            seed=seed,
-            device=device,
-            train=pl.train,
-            preset=req.preset,
-            force=req.force,
-            progress=progress,
-        )
-        t0 = time.perf_counter()
-        method.fit(train, ctx)
-        t_fit = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        expansion = method.expand(pl.n_synthetic, ctx) if pl.train_on != "real" else Expansion(_empty_like(train), [])
-        t_expand = time.perf_counter() - t0
-
-        # 4. Downstream training and evaluation, one run per model.
-        for cfg, rdir in todo:
-            res = _train_and_evaluate(cfg, rdir, train, test, expansion, method, split, card, path, device, progress)
-            res["timings"].update({"fit": round(t_fit, 3), "expand": round(t_expand, 3)})
-            res["timings"]["total"] = round(sum(v for k, v in res["timings"].items() if k != "total"), 3)
-            history = {"train/loss": res.pop("_losses")}
-            res["tracking"] = tracking.log_run(res, rdir, mode, group, history)
-            store.write_json(res, rdir / "results.json")
-            outcome.results.append(res)
-            outcome.paths.append(rdir / "results.json")
-            if on_result:
-                on_result(res, rdir / "results.json")
+                    on_result(res, rdir / "results.json")
     return outcome
+
+
+def _shown(warnings: list[str], more: str) -> list[str]:
+    """The first ``SHOWN_WARNINGS`` warnings, plus one line counting the rest."""
+    extra = len(warnings) - SHOWN_WARNINGS
+    return warnings[:SHOWN_WARNINGS] + ([f"... and {extra} more warning(s); {more}"] if extra > 0 else [])
+
+
+def _splits(
+    req: Request, pairs: PairSet, path: Path, warn: Callable[[str], None]
+) -> tuple[dict[int, Split], dict[int, list[str]]]:
+    """Every seed's split, checked before any training, and the notes its results will carry.
+
+    A test split without a single foreground pixel is refused unless ``req.allow_empty_test``: Dice scores a
+    model that predicts nothing as perfect on it, so its number would look like a result and mean nothing.
+    """
+    splits, notes = {}, {}
+    for seed in req.seeds:
+        try:
+            split = make_split(pairs.ids, seed, req.train_ratio)
+        except DatasetError as e:
+            raise DatasetError(f"{path}: {e}") from None
+        except ValueError as e:
+            raise ConfigError(f"--train-ratio: {e}") from None
+        if not bool((pairs.subset(split.test).masks > 0).any()):
+            problem = (
+                f"the test split of seed {seed} ({len(split.test)} images) has no foreground pixel, so a model "
+                "that predicts nothing scores Dice 1.0 on it"
+            )
+            if not req.allow_empty_test:
+                raise DatasetError(
+                    f"{path}: {problem}; check the masks (`bench datasets check {path}`) or pass --allow-empty-test"
+                )
+            warn(problem)
+            notes[seed] = [f"{problem} (run with --allow-empty-test): this Dice is not a segmentation result"]
+        splits[seed] = split
+    return splits, notes
+
+
+def _lock(stack: ExitStack, path: Path, warn: Callable[[str], None]) -> None:
+    """Hold ``path``'s lock until ``stack`` closes, saying so when another invocation holds it first."""
+    try:
+        stack.enter_context(locked(path, timeout=0))
+    except filelock.Timeout:
+        warn(f"{path} is in use by another bench run; waiting for it")
+        stack.enter_context(locked(path))
+
+
+@contextmanager
+def _stage(what: str, device: torch.device) -> Iterator[None]:
+    """Turn running out of memory during ``what`` into a RunError that names the stage and the device."""
+    try:
+        yield
+    except (torch.OutOfMemoryError, MemoryError) as e:
+        cause = (str(e).strip().splitlines() or ["no details"])[0]
+        raise RunError(
+            f"out of memory while {what} on {device} ({cause}); try a smaller preset, batch size or --image-size"
+        ) from e
 
 
 def _train_and_evaluate(
@@ -243,8 +456,8 @@ def _train_and_evaluate(
 ) -> dict[str, Any]:
     from bench.segmentation.trainer import evaluate, train_segmentation
 
-    store.write_json(cfg.to_dict(), rdir / "config.json")
-    store.write_json(split.to_json(), rdir / "splits.json")
+    write_json(rdir / "config.json", cfg.to_dict(), sort_keys=False)
+    write_json(rdir / "splits.json", split.to_json(), sort_keys=False)
     if cfg.train_on == "synthetic":
         if len(expansion.pairs) == 0:
             raise RuntimeError(

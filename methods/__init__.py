@@ -1,25 +1,64 @@
 """Expansion methods. To add one: write ``methods/<name>.py`` with an ``@register_method`` class and add a
-line to ``METHODS`` below (name -> ``"module:Class"``, imported only when used)."""
+row to ``METHODS`` below (imported only when used).
+
+A row carries what ``bench methods`` lists (version, variants, description), so listing methods imports none of
+their dependencies; :func:`get_method` checks that the row matches the class, so the two cannot drift apart.
+"""
 
 from __future__ import annotations
 
 import importlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from methods.base import _REGISTRY, ExpansionMethod, _unknown
+if TYPE_CHECKING:
+    from methods.base import ExpansionMethod
 
-METHODS: dict[str, str] = {
-    "origin": "methods.origin:Origin",
-    "diffuseexpand": "methods.diffuseexpand:DiffuseExpand",
+
+@dataclass(frozen=True)
+class MethodEntry:
+    """One registry row: where the class is (``"module:Class"``) and what ``bench methods`` shows of it."""
+
+    target: str
+    version: str
+    variants: tuple[str, ...]
+    description: str
+
+
+METHODS: dict[str, MethodEntry] = {
+    "origin": MethodEntry(
+        "methods.origin:Origin", "1", ("none",), "No expansion: train on the real training split only."
+    ),
+    "diffuseexpand": MethodEntry(
+        "methods.diffuseexpand:DiffuseExpand",
+        "2",
+        ("cf+cg+cs", "cf+cg", "cf"),
+        "Diffusion-generated image-mask pairs with segmenter guidance and Dice filtering (DiffuseExpand).",
+    ),
 }
 
 
 def get_method(name: str) -> type[ExpansionMethod]:
-    """The method class registered as ``name``; unknown names raise KeyError with a suggestion."""
+    """The method class registered as ``name``; unknown names raise KeyError with a suggestion.
+
+    Raises:
+        KeyError: an unknown name.
+        RuntimeError: the module does not register the class, or the class disagrees with its ``METHODS`` row.
+    """
+    from methods.base import REGISTRY, unknown_choice
+
     if name not in METHODS:
-        raise KeyError(_unknown("method", name, list(METHODS)))
-    module, _, cls = METHODS[name].partition(":")
+        raise KeyError(unknown_choice("method", name, list(METHODS)))
+    entry = METHODS[name]
+    module, _, cls = entry.target.partition(":")
     importlib.import_module(module)
-    found = _REGISTRY.get(name)
+    found = REGISTRY.get(name)
     if found is None or found.__name__ != cls:
-        raise RuntimeError(f"{METHODS[name]} did not register a method named '{name}'")
+        raise RuntimeError(f"{entry.target} did not register a method named '{name}'")
+    listed = (entry.version, entry.variants, entry.description)
+    if (found.version, found.variants, found.description) != listed:
+        raise RuntimeError(
+            f"methods/__init__.py lists '{name}' as {listed}, but {entry.target} declares "
+            f"{(found.version, found.variants, found.description)}; update its METHODS row"
+        )
     return found

@@ -90,6 +90,7 @@ class ExpansionMethod(abc.ABC):
         Options: frozen dataclass of the method's knobs; its field defaults are the paper defaults.
         presets: per-preset overrides of ``Options`` (``{"smoke": {...}, "cpu": {...}, "paper": {...}}``).
         generates_pairs: False for methods that add no pairs (``origin``): their runs train on real data only.
+        binary_masks_only: True for methods that cannot learn multi-class masks; the runner refuses such sets.
     """
 
     name: ClassVar[str]
@@ -99,11 +100,27 @@ class ExpansionMethod(abc.ABC):
     Options: ClassVar[type] = NoOptions
     presets: ClassVar[dict[str, dict[str, Any]]] = {}
     generates_pairs: ClassVar[bool] = True
+    binary_masks_only: ClassVar[bool] = False
+
+    @classmethod
+    def check_request(cls, variant: str, options: Any, image_size: int, channels: int) -> None:
+        """Refuse, when a request is planned, what ``fit`` / ``expand`` would only reject after training.
+
+        Args:
+            variant: the ablation variant.
+            options: the resolved ``Options``.
+            image_size: side length the pairs are loaded at.
+            channels: image channels (1 or 3).
+
+        Raises:
+            bench.config.ConfigError: naming the option or size that cannot work. The default accepts everything.
+        """
+        return None
 
     def __init__(self, variant: str | None = None, options: Any = None) -> None:
         variant = variant or self.variants[0]
         if variant not in self.variants:
-            raise KeyError(_unknown("ablation", variant, self.variants, f" for method '{self.name}'"))
+            raise KeyError(unknown_choice("ablation", variant, self.variants, f" for method '{self.name}'"))
         self.variant = variant
         self.options = options if options is not None else self.Options()
 
@@ -140,7 +157,7 @@ class ExpansionMethod(abc.ABC):
         """
 
 
-_REGISTRY: dict[str, type[ExpansionMethod]] = {}
+REGISTRY: dict[str, type[ExpansionMethod]] = {}
 
 
 def register_method(name: str):
@@ -149,16 +166,16 @@ def register_method(name: str):
     def wrap(cls: type) -> type:
         if not (isinstance(cls, type) and issubclass(cls, ExpansionMethod)):
             raise TypeError(f"{cls!r} is not an ExpansionMethod subclass")
-        if name in _REGISTRY and _REGISTRY[name] is not cls:
-            raise ValueError(f"method name '{name}' is already registered by {_REGISTRY[name].__qualname__}")
+        if name in REGISTRY and REGISTRY[name] is not cls:
+            raise ValueError(f"method name '{name}' is already registered by {REGISTRY[name].__qualname__}")
         cls.name = name
-        _REGISTRY[name] = cls
+        REGISTRY[name] = cls
         return cls
 
     return wrap
 
 
-def _unknown(kind: str, given: str, available: tuple[str, ...] | list[str], where: str = "") -> str:
+def unknown_choice(kind: str, given: str, available: tuple[str, ...] | list[str], where: str = "") -> str:
     close = difflib.get_close_matches(given, list(available), n=1)
     hint = f" Did you mean '{close[0]}'?" if close else ""
     return f"unknown {kind} '{given}'{where}.{hint} Available: {', '.join(sorted(available))}"

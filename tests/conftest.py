@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from synthetic_pairs import disc_folder, write_pair
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 
@@ -28,13 +29,6 @@ def montgomery() -> Path:
     return path
 
 
-def write_pair(root: Path, key: str, image: np.ndarray, mask: np.ndarray) -> None:
-    (root / "images").mkdir(parents=True, exist_ok=True)
-    (root / "masks").mkdir(parents=True, exist_ok=True)
-    Image.fromarray(image).save(root / "images" / f"{key}.png")
-    Image.fromarray(mask).save(root / "masks" / f"{key}.png")
-
-
 @pytest.fixture
 def broken_pairs(tmp_path) -> Path:
     """A folder with a corrupt PNG, an unpaired image and a 0/1/2/7-valued mask, plus two good pairs."""
@@ -54,3 +48,9 @@ def broken_pairs(tmp_path) -> Path:
     (root / "images" / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n this is not a png")
     Image.fromarray(rng.integers(0, 255, (16, 16), dtype=np.uint8)).save(root / "images" / "lonely.png")
     return root
+
+
+@pytest.fixture
+def discs(tmp_path) -> Path:
+    """A valid 16-pair binary set at 32 x 32: big enough to split (2 test images), fast to train on."""
+    return disc_folder(tmp_path / "discs")

@@ -16,10 +16,7 @@ from timm.layers import trunc_normal_
 from timm.models.vision_transformer import Block
 from torch import nn
 
-from bench.config import MODELS, TrainConfig
-
-# The input side length must be a multiple of the network's total downsampling.
-_STRIDE = {"unet": 32, "attnunet": 16, "transunet": 16}
+from bench.config import MODEL_STRIDES, MODELS, TrainConfig
 
 
 def output_channels(num_classes: int) -> int:
@@ -128,8 +125,8 @@ def build_model(name: str, in_channels: int, num_classes: int, image_size: int, 
         raise ValueError(f"unknown model '{name}'; known models: {', '.join(MODELS)}")
     if in_channels not in (1, 3):
         raise ValueError(f"in_channels must be 1 or 3, got {in_channels}")
-    if image_size <= 0 or image_size % _STRIDE[name]:
-        raise ValueError(f"model '{name}' needs an image size divisible by {_STRIDE[name]}, got {image_size}")
+    if image_size <= 0 or image_size % MODEL_STRIDES[name]:
+        raise ValueError(f"model '{name}' needs an image size divisible by {MODEL_STRIDES[name]}, got {image_size}")
     out = output_channels(num_classes)
     if name == "unet":
         return Unet(encoder_name=cfg.unet_encoder, encoder_weights=None, in_channels=in_channels, classes=out)

@@ -22,15 +22,13 @@ from monai.losses import DiceLoss
 from timm.scheduler import CosineLRScheduler
 from torch import nn
 
-from bench.config import AUGMENTS, MODELS, TrainConfig
+from bench.config import AUGMENTS, LOSSES, MODELS, TrainConfig
 from bench.data import PairSet
 from bench.metrics.dice import dice_per_image
 from bench.segmentation import models
 from bench.segmentation.augment import augment_batch
 
 logger = logging.getLogger(__name__)
-
-LOSSES = ("bce+dice", "l1+dice")
 
 
 @dataclass

@@ -7,9 +7,8 @@ when complete), so another variant or another τ reuses whatever it shares.
 ======================  ============================================================================
 folder                  contents
 ======================  ============================================================================
-``denoiser/<hash>``     stage I: ``config.json`` + ``diffusion_pytorch_model.safetensors``
-                        (``save_pretrained``), ``scheduler_config.json``, ``train_log.json``
-``segmenter/<hash>``    stage II: ``config.json`` + ``diffusion_pytorch_model.safetensors``, ``train_log.json``
+``denoiser/<hash>``     stage I (``save_pretrained``), ``scheduler_config.json``, ``train_log.json``
+``segmenter/<hash>``    stage II (``save_pretrained``), ``train_log.json``
 ``filter/<hash>``       stage IV network: ``model.pt``, ``filter.json``
 ``samples/<hash>``      stage III: all n pairs (``images/``, ``masks/``), ``records.csv`` (id, seed, settings;
                         no decision yet), ``gallery.png``
@@ -78,8 +77,7 @@ class FittedStages:
     stages: dict[str, Stage] = field(default_factory=dict)
 
     def seconds(self, role: str) -> float | None:
-        stage = self.stages.get(role)
-        return stage.done.get("seconds") if stage is not None else None
+        return self.stages[role].done.get("seconds") if role in self.stages else None
 
     def cached(self) -> list[str]:
         return [role for role, stage in self.stages.items() if stage.reused]
@@ -102,7 +100,13 @@ class DiffuseExpand(ExpansionMethod):
     variants = ("cf+cg+cs", "cf+cg", "cf")
     description = "Diffusion-generated image-mask pairs with segmenter guidance and Dice filtering (DiffuseExpand)."
     Options = DiffuseExpandOptions
+    binary_masks_only = True
     presets: ClassVar[dict[str, dict[str, Any]]] = PRESETS
+
+    @classmethod
+    def check_request(cls, variant: str, options: DiffuseExpandOptions, image_size: int, channels: int) -> None:
+        """Refuse, before any work, an image size a network of the variant cannot take (see :func:`.check_size`)."""
+        check_size(variant, options, image_size)
 
     def __init__(self, variant: str | None = None, options: DiffuseExpandOptions | None = None) -> None:
         super().__init__(variant, options)
@@ -146,7 +150,7 @@ class DiffuseExpand(ExpansionMethod):
             raise ValueError(f"{train.name}: DiffuseExpand needs square images, got {size}x{width}")
         if train.num_classes != 2:
             raise ValueError(f"{train.name}: DiffuseExpand generates binary masks; found {train.num_classes} labels")
-        check_size(o, size)
+        check_size(self.variant, o, size)
         data = {"fingerprint": fingerprint(train), "pairs": len(train), "size": size, "channels": channels}
         common = {"version": self.version, "data": data, "seed": ctx.seed}
         processes = PartialState().num_processes

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from bench.config import ConfigError
+from bench.config import MODEL_STRIDES, MODELS, ConfigError
 
 CONDITIONING = ("embedding", "concat")
 """How the mask condition enters the denoiser (see :mod:`.networks`)."""
@@ -184,13 +184,25 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
-def check_size(o: DiffuseExpandOptions, size: int) -> None:
-    """Raise ConfigError unless both networks can halve ``size`` once per level (checked before any training)."""
-    for name in ("denoiser_widths", "segmenter_widths"):
-        levels = len(getattr(o, name))
-        if o.pretrained is None or name == "segmenter_widths":
-            if size < 1 or size % 2 ** (levels - 1):
-                raise ConfigError(
-                    f"image size {size} does not suit diffuseexpand option {name} ({levels} levels): it must be a "
-                    f"positive multiple of {2 ** (levels - 1)}"
-                )
+def check_size(variant: str, o: DiffuseExpandOptions, size: int) -> None:
+    """Raise ConfigError unless every network of ``variant`` can take ``size`` (checked before any training).
+
+    The denoiser (and, with guidance, the segmenter) halves the image once per level but the last; with stage IV
+    the filter model needs a multiple of its own stride.
+    """
+    stages = variant.split("+")
+    networks = ["denoiser_widths"] + (["segmenter_widths"] if "cg" in stages else [])
+    for name in networks:
+        halvings = len(getattr(o, name)) - 1
+        if size % 2**halvings:
+            raise ConfigError(
+                f"--image-size {size}: diffuseexpand's {name} {getattr(o, name)} halve the image "
+                f"{halvings} times, so the size must be a multiple of {2**halvings}"
+            )
+    if o.filter_model not in MODELS:
+        raise ConfigError(f"--option filter_model: must be one of {', '.join(MODELS)}, got {o.filter_model!r}")
+    stride = MODEL_STRIDES[o.filter_model]
+    if "cs" in stages and size % stride:
+        raise ConfigError(
+            f"--image-size {size}: the stage-IV filter model '{o.filter_model}' needs a multiple of {stride}"
+        )

@@ -1,0 +1,137 @@
+"""Data that would give a number that looks right and means nothing is refused (or flagged) by ``bench run``."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+from cli_checks import assert_refused, invoke, run_args
+from synthetic_pairs import disc_folder, write_pair
+
+
+def test_empty_masks_are_refused_and_the_check_warnings_are_shown(tmp_path):
+    data = disc_folder(tmp_path / "empty", empty=True)
+    out = tmp_path / "runs"
+    res = invoke(*run_args(data, out))
+    line = assert_refused(res, "no foreground", "--allow-empty-test", str(data), out=out)
+    assert "warning: empty: masks/p00.png: empty mask" in res.output
+    assert "... and 6 more warning(s)" in res.output, res.output  # 16 warnings: 10 shown, one line for the rest
+    assert line.startswith("error:")
+
+
+def test_allow_empty_test_runs_and_says_so_in_results(tmp_path):
+    data = disc_folder(tmp_path / "empty", empty=True)
+    out = tmp_path / "runs"
+    res = invoke(*run_args(data, out, "--allow-empty-test", "--train-option", "epochs=1"))
+    assert res.exit_code == 0, res.output
+    assert "no foreground pixel" in res.output
+    (path,) = out.rglob("results.json")
+    results = json.loads(path.read_text())
+    assert results["metrics"]["notes"] and "not a segmentation result" in results["metrics"]["notes"][0]
+    assert results["dataset"]["check_warnings"] == 16
+    rep = invoke("report", out, "--out", tmp_path / "rep")
+    assert rep.exit_code == 0, rep.output
+    assert "± 0.0000 †" in rep.output and "†: the test split of seed 0" in rep.output
+
+
+def test_a_clean_run_has_no_notes(discs, tmp_path):
+    out = tmp_path / "runs"
+    res = invoke(*run_args(discs, out, "--train-option", "epochs=1"))
+    assert res.exit_code == 0, res.output
+    assert "warning:" not in res.output
+    (path,) = out.rglob("results.json")
+    results = json.loads(path.read_text())
+    assert results["metrics"]["notes"] == [] and results["dataset"]["check_warnings"] == 0
+    assert path.stat().st_mode & 0o777 == 0o666 & ~_umask()  # not the private 0600 of a temporary file
+    assert (path.parent / "splits.json").stat().st_mode & 0o777 == 0o666 & ~_umask()
+
+
+def test_too_few_pairs_are_refused_with_the_minimum(tmp_path):
+    for n in (4, 14):  # 14 pairs: a test split of one image
+        data = disc_folder(tmp_path / f"n{n}", n=n)
+        out = tmp_path / f"runs{n}"
+        assert_refused(invoke(*run_args(data, out)), f"{n} pairs are too few", "at least 15 pairs", out=out)
+
+
+def test_train_ratio_leaving_one_training_pair_is_refused(discs, tmp_path):
+    out = tmp_path / "runs"
+    assert_refused(invoke(*run_args(discs, out, "--train-ratio", "0.01")), "--train-ratio", "0.01", out=out)
+
+
+def test_multiclass_masks_are_refused_by_a_binary_only_method(tmp_path):
+    data = disc_folder(tmp_path / "rings", labels=2)
+    out = tmp_path / "runs"
+    res = invoke(*run_args(data, out, "--ablation", "cf", method="diffuseexpand"))
+    assert_refused(res, str(data), "multi-class", "'diffuseexpand'", "binary masks only", out=out)
+
+
+def test_dangling_symlink_is_reported_as_a_broken_link(discs, tmp_path):
+    (discs / "images" / "p03.png").unlink()
+    os.symlink(tmp_path / "gone.png", discs / "images" / "p03.png")
+    res = invoke("datasets", "check", discs)
+    assert res.exit_code == 1
+    assert "images/p03.png: broken symbolic link" in res.output and "gone.png" in res.output
+    assert "no matching image" not in res.output
+    out = tmp_path / "runs"
+    res = invoke(*run_args(discs, out))
+    assert res.exit_code == 2 and "broken symbolic link" in res.output and not out.exists()
+
+
+def test_jpeg_data_in_a_png_file_is_a_warning(discs):
+    from PIL import Image
+
+    Image.open(discs / "masks" / "p01.png").convert("L").save(discs / "masks" / "p01.png", format="JPEG")
+    res = invoke("datasets", "check", discs)
+    assert "masks/p01.png: holds JPEG data (lossy compression) under a .png name" in res.output
+    assert "usual cause of non-binary mask values" in res.output
+
+
+def test_check_of_a_missing_folder_claims_nothing_readable(tmp_path):
+    res = invoke("datasets", "check", tmp_path / "nowhere")
+    assert res.exit_code == 1
+    assert "folder does not exist" in res.output
+    assert "readable" not in res.output and "binary masks" not in res.output
+
+
+def test_grey_alpha_images_load_without_their_alpha(tmp_path):
+    from bench.data import check, load_pairs
+
+    data = disc_folder(tmp_path / "la")
+    grey = np.full((32, 32), 100, np.uint8)
+    alpha = np.zeros((32, 32), np.uint8)  # fully transparent: averaging would halve the intensity
+    from PIL import Image
+
+    Image.fromarray(np.stack([grey, alpha], axis=2), mode="LA").save(data / "images" / "p00.png")
+    assert any("p00.png: grey + alpha image, the alpha channel is ignored" in w for w in check(data).warnings)
+    pairs = load_pairs(data, 32)
+    assert np.allclose(pairs.images[0].numpy(), 100 / 255, atol=1e-6)
+
+
+def test_16_bit_images_share_one_scale_per_dataset(tmp_path):
+    from bench.data import check, load_pairs, read_image
+
+    data = disc_folder(tmp_path / "deep", n=2)
+    for i, peak in enumerate((4000, 60000)):  # one image alone would be read as 12-bit data, the other as 16-bit
+        write_pair(data, f"p{i:02d}", np.full((32, 32), peak, np.uint16), np.full((32, 32), 255, np.uint8))
+    assert check(data).scale16 == 65535
+    pairs = load_pairs(data, 32)
+    assert np.allclose(pairs.images[0].numpy(), 4000 / 65535, atol=1e-5)
+    assert np.allclose(pairs.images[1].numpy(), 60000 / 65535, atol=1e-5)
+    alone = read_image(data / "images" / "p00.png", 32)  # a lone file keeps its own (12-bit) rule
+    assert np.allclose(alone.numpy(), 4000 / 4095, atol=1e-5)
+
+
+def test_mixed_bit_depths_are_a_warning(tmp_path):
+    from bench.data import check
+
+    data = disc_folder(tmp_path / "mixed", n=3)
+    write_pair(data, "p00", np.full((32, 32), 3000, np.uint16), np.full((32, 32), 255, np.uint8))
+    warnings = check(data).warnings
+    assert any("8-bit image(s)" in w and "16-bit image(s) (e.g. p00.png)" in w and "4095" in w for w in warnings)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

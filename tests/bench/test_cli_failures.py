@@ -1,0 +1,91 @@
+"""Failures only a run can meet (disk full, out of memory) end in one line naming the file or stage and the cause."""
+
+from __future__ import annotations
+
+import shutil
+from collections import namedtuple
+
+import pytest
+import torch
+from cli_checks import assert_refused, invoke, run_args
+
+import bench.report
+import bench.runner
+from bench.files import StorageError, save_torch
+
+TORCH_DISK_FULL = (
+    "[enforce fail at inline_container.cc:626] . PytorchStreamWriter failed writing file data/0: file write failed"
+)
+Usage = namedtuple("Usage", "total used free")
+
+
+@pytest.fixture
+def full_disk(monkeypatch):
+    """``torch.save`` fails as it does on a full disk, and the disk reports almost no free space."""
+    real_save = torch.save
+    saves = []
+
+    def save(obj, f, *args, **kwargs):
+        saves.append(f)
+        if len(saves) > 1:
+            raise RuntimeError(TORCH_DISK_FULL)
+        return real_save(obj, f, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "save", save)
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: Usage(10**9, 10**9 - 4096, 4096))
+    return saves
+
+
+def test_disk_full_during_a_checkpoint_keeps_the_last_good_one(tmp_path, full_disk):
+    path = tmp_path / "stage" / "checkpoint.pt"
+    save_torch(path, {"step": 10, "w": torch.ones(3)})
+    with pytest.raises(StorageError) as info:
+        save_torch(path, {"step": 20, "w": torch.zeros(3)})
+    assert info.value.strerror == f"disk full while writing {path}"
+    assert torch.load(path)["step"] == 10  # the last good checkpoint is intact and loads
+    assert [p.name for p in path.parent.iterdir()] == ["checkpoint.pt"]  # no temporary file left behind
+
+
+def test_disk_full_in_a_run_is_one_line_naming_the_file(discs, tmp_path, monkeypatch, full_disk):
+    def train_with_checkpoints(cfg, rdir, *args, **kwargs):
+        save_torch(rdir / "checkpoint.pt", {"epoch": 1})
+        save_torch(rdir / "checkpoint.pt", {"epoch": 2})
+
+    monkeypatch.setattr(bench.runner, "_train_and_evaluate", train_with_checkpoints)
+    out = tmp_path / "runs"
+    res = invoke(*run_args(discs, out))
+    line = assert_refused(res, "disk full while writing", "checkpoint.pt")
+    assert str(out) in line and not list(out.rglob("results.json"))
+
+
+def test_unwritable_file_met_during_a_run_is_one_line(discs, tmp_path, monkeypatch):
+    def denied(*args, **kwargs):
+        raise PermissionError(13, "Permission denied", "/somewhere/model.pt")
+
+    monkeypatch.setattr(bench.runner, "_train_and_evaluate", denied)
+    assert_refused(invoke(*run_args(discs, tmp_path / "runs")), "Permission denied: /somewhere/model.pt")
+
+
+def test_out_of_memory_names_the_stage(discs, tmp_path, monkeypatch):
+    def oom(*args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB\nmore details")
+
+    monkeypatch.setattr(bench.runner, "_train_and_evaluate", oom)
+    out = tmp_path / "runs"
+    line = assert_refused(invoke(*run_args(discs, out)), "out of memory while training unet (seed 0)", "2.00 GiB")
+    assert "more details" not in line and not list(out.rglob("results.json"))
+
+
+def test_report_into_a_read_only_folder_is_one_line(tmp_path, monkeypatch):
+    import errno
+
+    (tmp_path / "runs").mkdir()
+    monkeypatch.setattr(bench.report, "find_results", lambda root: [tmp_path / "r.json"])
+    monkeypatch.setattr(bench.report, "load_results", lambda f: {})
+    monkeypatch.setattr(bench.report, "make_rows", lambda results: [])
+
+    def read_only(path, text):
+        raise StorageError(errno.EROFS, f"cannot write {path}: read-only file system", str(path))
+
+    monkeypatch.setattr(bench.report, "write_text", read_only)
+    assert_refused(invoke("report", tmp_path / "runs", "--out", tmp_path / "rep"), "read-only file system")

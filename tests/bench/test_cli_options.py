@@ -1,0 +1,85 @@
+"""Bad option values end in one ``error:`` line naming the option, exit 2, before anything is loaded or written."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from cli_checks import assert_refused, invoke, run_args
+
+
+@pytest.mark.parametrize(
+    ("extra", "method", "needles"),
+    [
+        (["--train-ratio", "1.5"], "origin", ["--train-ratio", "1.5"]),
+        (["--train-ratio", "0"], "origin", ["--train-ratio"]),
+        (["--train-ratio", "nan"], "origin", ["--train-ratio"]),
+        (["--tau", "abc"], "diffuseexpand", ["tau", "'abc'"]),
+        (["--tau", "inf"], "diffuseexpand", ["tau", "finite"]),
+        (["--option", "eta=.nan"], "diffuseexpand", ["eta", "finite number, got nan"]),
+        (["--option", "denoiser_steps=1.5"], "diffuseexpand", ["denoiser_steps", "whole number"]),
+        (["--option", "mixed_precision=2"], "diffuseexpand", ["mixed_precision", "true or false"]),
+        (["--option", "conditioning=7"], "diffuseexpand", ["conditioning", "string"]),
+        (["--option", "filter_model=vgg"], "diffuseexpand", ["filter_model", "vgg"]),
+        (["--train-option", "epochs=0"], "origin", ["epochs must be >= 1"]),
+        (["--train-option", "epochs=abc"], "origin", ["--train-option epochs", "'abc'"]),
+        (["--train-option", "lr=-1"], "origin", ["lr must be > 0"]),
+        (["--train-option", "loss=dice"], "origin", ["unknown loss 'dice'"]),
+        (["--n-synthetic", "0"], "diffuseexpand", ["--n-synthetic", ">= 1"]),
+        (["--n-synthetic", "-1"], "origin", ["--n-synthetic"]),
+        (["--image-size", "0"], "origin", ["--image-size", ">= 16"]),
+        (["--image-size", "30"], "diffuseexpand", ["--image-size 30", "filter model 'unet'", "32"]),
+        (
+            ["--image-size", "30", "--ablation", "cf", "--option", "denoiser_widths=[8,16,32]"],
+            "diffuseexpand",
+            ["--image-size 30", "denoiser_widths", "multiple of 4"],
+        ),
+        (["--image-size", "48"], "origin", ["--image-size 48", "model 'unet'", "multiple of 32"]),
+        (["--wandb", "x"], "origin", ["--wandb", "'x'"]),
+        (["--seeds", "0,0"], "origin", ["--seeds", "0", "more than once"]),
+        (["--seeds", "-1"], "origin", ["--seeds", ">= 0"]),
+        (["--models", "unet,unet"], "origin", ["--models"]),
+        (["--device", "meta"], "origin", ["--device meta", "only cpu and cuda"]),
+        (["--device", "banana"], "origin", ["--device 'banana'"]),
+    ],
+)
+def test_bad_values_are_one_line_before_any_work(discs, tmp_path, extra, method, needles):
+    out = tmp_path / "runs"
+    assert_refused(invoke(*run_args(discs, out, *extra, method=method)), *needles, out=out)
+
+
+def test_cuda_without_cuda_leaves_no_run_folder(discs, tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    out = tmp_path / "runs"
+    assert_refused(
+        invoke(*run_args(discs, out, "--device", "cuda")), "--device cuda", "CUDA is not available", out=out
+    )
+
+
+def test_out_below_a_file_is_refused(discs, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    assert_refused(invoke(*run_args(discs, blocker / "runs")), "--out", "is not a folder")
+
+
+def test_read_only_out_is_refused_before_training(discs, tmp_path, monkeypatch):
+    import errno
+    import tempfile
+
+    def read_only(*args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(tempfile, "TemporaryFile", read_only)
+    out = tmp_path / "runs"
+    assert_refused(invoke(*run_args(discs, out)), "--out", "Read-only file system", out=out)
+
+
+def test_valid_edge_values_are_accepted(discs, tmp_path):
+    """The checks refuse only what is wrong: an int for a float option and a one-element tuple are fine."""
+    from bench.runner import Request, plan
+
+    pl = plan(Request(method="diffuseexpand", preset="smoke", method_options={"tau": 1, "denoiser_attention": 8}))
+    assert pl.options.tau == 1.0 and isinstance(pl.options.tau, float) and pl.options.denoiser_attention == (8,)
+    assert plan(Request(method="diffuseexpand", preset="smoke", method_options={"tau": 1})) == plan(
+        Request(method="diffuseexpand", preset="smoke", method_options={"tau": 1.0})
+    )
+    assert plan(Request(method="origin", n_synthetic=0)).n_synthetic == 0
