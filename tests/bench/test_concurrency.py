@@ -26,6 +26,6 @@ def test_two_identical_runs_at_once_train_once_and_agree(discs, tmp_path):
     assert all(r[0].split()[1] == str(path.resolve()) for r in results)
     stored = json.loads(path.read_text())
     assert stored["method_stats"]["cached"] == []  # the stages were trained by this one run
-    assert len(list(out.rglob("denoiser/*/model.pt"))) == 1
+    assert len(list(out.rglob("denoiser/*/done.json"))) == 1
     dice = {line.split("|")[-4].strip() for o in outputs for line in o.splitlines() if line.startswith("| discs")}
     assert len(dice) == 1 and dice.pop().startswith(f"{stored['metrics']['dice']:.4f}")

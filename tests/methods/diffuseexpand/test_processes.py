@@ -22,10 +22,12 @@ def _free_port() -> int:
 
 
 def _command(processes: int, *args: str) -> list[str]:
+    """The driver with ``args`` (or, when ``args`` start with ``-m``, that module) on ``processes`` processes."""
+    target = list(args) if args[0] == "-m" else [str(DRIVER), *args]
     if processes == 1:
-        return [sys.executable, str(DRIVER), *args]
+        return [sys.executable, *target]
     run = ["-m", "torch.distributed.run", f"--nproc_per_node={processes}", f"--master_port={_free_port()}"]
-    return [sys.executable, *run, str(DRIVER), *args]
+    return [sys.executable, *run, *target]
 
 
 def _run(processes: int, *args: str, kill_when=None) -> subprocess.CompletedProcess | None:
@@ -86,3 +88,15 @@ def test_sharded_sampling_gives_the_one_process_pairs(trained, tmp_path):
     for name in files:
         one = (tmp_path / "one" / name).read_bytes()
         assert one == (tmp_path / "two" / name).read_bytes() == (sharded / name).read_bytes(), name
+
+
+def test_bench_run_on_two_processes_reports_once(discs, tmp_path):
+    """`torchrun -m bench run`: both processes train stage I, only the main one trains downstream and writes."""
+    out = tmp_path / "runs"
+    done = _run(2, "-m", "bench", "run", "--method", "diffuseexpand", "--ablation", "cf", "--dataset", str(discs),
+                "--preset", "smoke", "--train-option", "epochs=1", "--no-wandb", "--out", str(out))  # fmt: skip
+    assert sum(line.startswith("results: ") for line in done.stdout.splitlines()) == 1, done.stdout
+    (result,) = out.rglob("results.json")
+    (log,) = out.rglob("denoiser/*/train_log.json")
+    assert json.loads(log.read_text())["processes"] == 2
+    assert json.loads(result.read_text())["counts"]["synthetic_generated"] > 0
