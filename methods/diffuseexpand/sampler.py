@@ -79,14 +79,14 @@ class PairSampler:
     """Two-phase sampler of image-mask pairs (a pipeline in the diffusers sense).
 
     Args:
-        denoiser (:class:`~methods.diffuseexpand.denoiser.Denoiser`): the stage-I ε-predictor, in eval mode.
+        denoiser (:class:`~methods.diffuseexpand.networks.Denoiser`): the stage-I ε-predictor, in eval mode.
         segmenter (`nn.Module`, *optional*): the stage-II segmenter for classifier guidance, in eval mode.
         scheduler_config (`dict`, *optional*, defaults to the denoiser's training schedule): the forward process
             (T, β schedule, ε-prediction); must be the one the denoiser was trained with.
-        solver_order (`int`, *optional*, defaults to 3): DPM-Solver++ multistep order.
-        dynamic_thresholding (`bool`, *optional*, defaults to True): Imagen dynamic thresholding of every x̂₀.
-        thresholding_ratio (`float`, *optional*, defaults to 0.995): its quantile.
-        mixed_precision (`bool`, *optional*, defaults to True): bf16 autocast for the networks on CUDA.
+        solver_order (`int`): DPM-Solver++ multistep order (paper: 3; the ``solver_order`` option).
+        dynamic_thresholding (`bool`): Imagen dynamic thresholding of every x̂₀ (the option of that name).
+        mixed_precision (`bool`): bf16 autocast for the networks on CUDA.
+        thresholding_ratio (`float`, *optional*, defaults to 0.995): the dynamic-thresholding quantile.
     """
 
     def __init__(
@@ -95,10 +95,10 @@ class PairSampler:
         segmenter: nn.Module | None = None,
         *,
         scheduler_config: dict[str, Any] | None = None,
-        solver_order: int = 3,
-        dynamic_thresholding: bool = True,
+        solver_order: int,
+        dynamic_thresholding: bool,
+        mixed_precision: bool,
         thresholding_ratio: float = 0.995,
-        mixed_precision: bool = True,
     ) -> None:
         if not 1 <= solver_order <= 3:
             raise ValueError(f"solver_order must be 1, 2 or 3, got {solver_order}")
@@ -134,7 +134,7 @@ class PairSampler:
         cf_weight: float,
         image_objective: str,
         batch_size: int,
-        mask_median: int = 0,
+        mask_median: int,
     ) -> None:
         """Raise ``ValueError`` for unusable arguments."""
         if len(seeds) == 0:
@@ -161,13 +161,13 @@ class PairSampler:
         self,
         *,
         seeds: Sequence[int],
-        num_inference_steps: int = 30,
-        tau: float = 1.0,
-        guidance_scale: float = 1.0,
-        cf_weight: float = 1.0,
-        image_objective: str = "likelihood",
-        mask_median: int = 0,
-        batch_size: int = 16,
+        num_inference_steps: int,
+        tau: float,
+        guidance_scale: float,
+        cf_weight: float,
+        image_objective: str,
+        mask_median: int,
+        batch_size: int,
         callback: Callable[[int], None] | None = None,
     ) -> SamplerOutput:
         """Generate one pair per seed.
@@ -193,8 +193,13 @@ class PairSampler:
             RuntimeError: if the denoiser or the segmenter is in train mode.
 
         Example:
-            >>> sampler = PairSampler(denoiser.eval(), segmenter.eval(), solver_order=3)
-            >>> out = sampler(seeds=pair_seeds(0, 8), num_inference_steps=30, tau=0.5)
+            >>> o = DiffuseExpandOptions(tau=0.5)
+            >>> sampler = PairSampler(
+            ...     denoiser.eval(), segmenter.eval(), solver_order=o.solver_order,
+            ...     dynamic_thresholding=o.dynamic_thresholding, mixed_precision=o.mixed_precision)
+            >>> out = sampler(seeds=pair_seeds(0, 8), num_inference_steps=o.sampling_steps, tau=o.tau,
+            ...     guidance_scale=o.guidance_scale, cf_weight=o.cf_weight, image_objective=o.image_objective,
+            ...     mask_median=o.mask_median, batch_size=o.sample_batch)
             >>> out.images.shape, out.masks.unique()
         """
         # 1. Check inputs and modes

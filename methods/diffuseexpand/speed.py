@@ -122,6 +122,8 @@ def benchmark(preset_name: str, device: torch.device | str, steps: int = 3) -> l
                 tau=o.tau,
                 guidance_scale=s,
                 cf_weight=o.cf_weight,
+                image_objective=o.image_objective,
+                mask_median=o.mask_median,
                 batch_size=o.sample_batch,
             ),
             device,

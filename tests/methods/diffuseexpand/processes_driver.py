@@ -44,11 +44,19 @@ def main() -> None:
     samples = next((workdir / "samples").glob("[0-9a-f]*"))
     seeds = [int(line.split(",")[1]) for line in (samples / "records.csv").read_text().splitlines()[1:]]
     out = sample_pairs(
-        PairSampler(denoiser, solver_order=options.solver_order),
+        PairSampler(
+            denoiser,
+            solver_order=options.solver_order,
+            dynamic_thresholding=options.dynamic_thresholding,
+            mixed_precision=options.mixed_precision,
+        ),
         seeds=seeds,
         batch_size=options.sample_batch,
         num_inference_steps=options.sampling_steps,
+        tau=options.tau,
         guidance_scale=0.0,
+        cf_weight=options.cf_weight,
+        image_objective=options.image_objective,
         mask_median=options.mask_median,
     )
     if state.is_main_process:

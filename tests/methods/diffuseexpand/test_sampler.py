@@ -24,9 +24,22 @@ def nets():
 
 
 def _sample(nets, seeds, **kwargs):
-    sampler = PairSampler(*nets, solver_order=2)
-    args = {"num_inference_steps": 3, "tau": 0.5, "guidance_scale": 1.0, "batch_size": 4} | kwargs
-    return sampler(seeds=seeds, **args)
+    return _pipeline(*nets, solver_order=2)(seeds=seeds, **(SAMPLING | kwargs))
+
+
+SAMPLING = {
+    "num_inference_steps": 3,
+    "tau": 0.5,
+    "guidance_scale": 1.0,
+    "cf_weight": 1.0,
+    "image_objective": "likelihood",
+    "mask_median": 0,
+    "batch_size": 4,
+}
+
+
+def _pipeline(denoiser, segmenter, solver_order: int) -> PairSampler:
+    return PairSampler(denoiser, segmenter, solver_order=solver_order, dynamic_thresholding=True, mixed_precision=True)
 
 
 def test_output_shapes_and_ranges(nets):
@@ -55,7 +68,9 @@ def test_guidance_and_cf_weight_change_the_result(nets):
 
 
 def test_unguided_sampling_needs_no_segmenter(nets):
-    out = PairSampler(nets[0], None, solver_order=1)(seeds=[1], num_inference_steps=2, guidance_scale=0.0)
+    out = _pipeline(nets[0], None, solver_order=1)(
+        seeds=[1], **(SAMPLING | {"num_inference_steps": 2, "guidance_scale": 0.0})
+    )
     assert out.images.shape == (1, 1, 16, 16)
 
 
@@ -94,7 +109,7 @@ def test_check_inputs(nets, kwargs, match):
 
 def test_guidance_without_segmenter_is_refused(nets):
     with pytest.raises(ValueError, match="segmenter"):
-        PairSampler(nets[0], None)(seeds=[1], guidance_scale=1.0)
+        _pipeline(nets[0], None, solver_order=3)(seeds=[1], **SAMPLING)
 
 
 def test_pair_seeds_are_stable_and_distinct():
