@@ -1,5 +1,5 @@
 """``python -m bench``: the ``bench`` command, for launchers that start modules (``accelerate launch -m bench``)."""
 
-from bench.cli import app
+from bench.cli import main
 
-app(prog_name="bench")
+main()

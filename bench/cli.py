@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from contextlib import nullcontext
 from fractions import Fraction
 from pathlib import Path
@@ -334,5 +335,30 @@ def datasets_prepare(
     console.print(f"written: {Path(dest).resolve()}", highlight=False)
 
 
+def main() -> None:
+    """The ``bench`` console script: the app, with command-line usage errors (a value of the wrong type, an
+    unknown flag) printed as one ``error:`` line with exit code 2, like every other user error.
+
+    Click's exceptions are matched by their interface (``format_message``, ``exit_code``) because Typer may
+    bring its own copy of Click.
+    """
+    try:
+        code = app(standalone_mode=False)
+    except typer.Abort:
+        console.print("aborted")
+        code = 1
+    except Exception as e:
+        if not (hasattr(e, "format_message") and isinstance(getattr(e, "exit_code", None), int)):
+            raise
+        if type(e).__name__ == "NoArgsIsHelpError":
+            e.show()
+            sys.exit(0)
+        context = getattr(e, "ctx", None)
+        where = f" (see `{context.command_path} --help`)" if context is not None else ""
+        console.print(f"[bold red]error:[/] {e.format_message()}{where}", highlight=False)
+        code = 2
+    sys.exit(code if isinstance(code, int) else 0)
+
+
 if __name__ == "__main__":
-    app()
+    main()

@@ -83,3 +83,18 @@ def test_valid_edge_values_are_accepted(discs, tmp_path):
         Request(method="diffuseexpand", preset="smoke", method_options={"tau": 1.0})
     )
     assert plan(Request(method="origin", n_synthetic=0)).n_synthetic == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [(["run", "--train-ratio", "abc"], "--train-ratio"), (["run", "--no-such-flag"], "--no-such-flag")],
+)
+def test_command_line_usage_errors_are_one_line_too(args, needle):
+    """Values the command line itself cannot parse go through the console script's one-line error as well."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "bench", *args], capture_output=True, text=True, timeout=120)
+    lines = [line for line in (out.stdout + out.stderr).splitlines() if line.strip()]
+    assert out.returncode == 2 and len(lines) == 1, out.stdout + out.stderr
+    assert lines[0].startswith("error:") and needle in lines[0]
