@@ -36,6 +36,7 @@ from bench.metrics.unet_features import unet_features, unet_inception_score
 logger = logging.getLogger(__name__)
 
 METRIC_KEYS = ("fid", "kid", "is", "fid_unet", "is_unet", "memorisation")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 
 
 @dataclass
@@ -52,6 +53,25 @@ class Images:
     ids: list[str]
     images: torch.Tensor
     key: str | None = None
+
+
+def read_images(folder: Path, size: int) -> tuple[list[str], torch.Tensor]:
+    """Every image of a folder (or of a pair set's ``images/``) as grey float ``N x 1 x size x size`` in [0, 1].
+
+    Raises:
+        ValueError: a missing folder or one without images.
+    """
+    from bench.data import read_image
+
+    folder = Path(folder)
+    if (folder / "images").is_dir():
+        folder = folder / "images"
+    if not folder.is_dir():
+        raise ValueError(f"{folder}: no such folder")
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise ValueError(f"{folder}: no images ({', '.join(IMAGE_SUFFIXES)})")
+    return [p.stem for p in files], torch.stack([read_image(p, size) for p in files])
 
 
 def generation_metrics(
