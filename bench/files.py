@@ -134,6 +134,12 @@ def write_csv(path: str | os.PathLike, header: Sequence[str], rows: Iterable[Seq
         writer.writerows(rows)
 
 
+def copy_file(src: str | os.PathLike, dst: str | os.PathLike) -> None:
+    """Copy a file atomically."""
+    with atomic_path(dst, suffix=Path(dst).suffix) as tmp:
+        shutil.copyfile(src, tmp)
+
+
 def save_torch(path: str | os.PathLike, obj: Any) -> None:
     """``torch.save`` atomically."""
     import torch

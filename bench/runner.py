@@ -55,7 +55,7 @@ from bench.data import (
     read_pairs,
     resolve_dataset,
 )
-from bench.files import locked, write_json
+from bench.files import copy_file, locked, write_json
 from bench.training import process_state
 from methods import get_method
 from methods.base import Expansion, ExpansionMethod, MethodContext, options_dict, unknown_choice
@@ -65,6 +65,7 @@ logger = logging.getLogger(__name__)
 PACKAGES = ("torch", "torchvision", "diffusers", "segmentation-models-pytorch", "timm", "monai", "wandb")
 MIN_IMAGE_SIZE = 16  # the smallest input every downstream model takes
 SHOWN_WARNINGS = 10  # dataset warnings shown before "... and N more"
+CLOSEST_PNG = "closest_pairs.png"  # generated images beside their nearest real training images
 
 
 class RunError(RuntimeError):
@@ -363,15 +364,37 @@ def run(
             if not main:
                 continue  # downstream training, results.json and W&B belong to the main process
 
-            # 4. Downstream training and evaluation, one run per model.
+            # 4. Generation metrics (FID, KID, IS, U-Net FID/IS, memorisation), once per seed for every model's run.
+            t0 = time.perf_counter()
+            with _stage(f"computing generation metrics (seed {seed})", device):
+                gen_metrics, gen_unavailable = _generation_metrics(
+                    pl,
+                    train,
+                    expansion,
+                    method,
+                    seed,
+                    device,
+                    out / dataset_name / "_cache" / "metrics",
+                    progress,
+                    todo[0][1] / CLOSEST_PNG,
+                )
+            t_metrics = time.perf_counter() - t0
+
+            # 5. Downstream training and evaluation, one run per model.
             for cfg, rdir in todo:
                 with _stage(f"training {cfg.model} (seed {seed})", device):
                     res = _train_and_evaluate(
                         cfg, rdir, train, test, expansion, method, split, card, path, device, progress
                     )
+                res["metrics"].update(gen_metrics)
+                res["unavailable"] = dict(gen_unavailable)
+                if rdir != todo[0][1] and (todo[0][1] / CLOSEST_PNG).is_file():
+                    copy_file(todo[0][1] / CLOSEST_PNG, rdir / CLOSEST_PNG)
                 res["metrics"]["notes"] = notes.get(seed, [])
                 res["dataset"]["check_warnings"] = len(report.warnings)
-                res["timings"].update({"fit": round(t_fit, 3), "expand": round(t_expand, 3)})
+                res["timings"].update(
+                    {"fit": round(t_fit, 3), "expand": round(t_expand, 3), "generation_metrics": round(t_metrics, 3)}
+                )
                 res["timings"]["total"] = round(sum(v for k, v in res["timings"].items() if k != "total"), 3)
                 history = {"train/loss": res.pop("_losses")}
                 res["tracking"] = tracking.log_run(res, rdir, mode, group, history)
@@ -536,9 +559,75 @@ def _train_and_evaluate(
         },
         "method_stats": getattr(method, "stats", {}),
         "timings": {"train": round(t_train, 3), "evaluate": round(t_eval, 3)},
-        "unavailable": {"fid": "FID/IS are not computed by `bench run` in this version"},
+        "unavailable": {},
         "_losses": list(fit.losses),
     }
+
+
+def _generation_metrics(
+    pl: Plan,
+    train: PairSet,
+    expansion: Expansion,
+    method: ExpansionMethod,
+    seed: int,
+    device: torch.device,
+    cache_dir: Path,
+    progress: Any,
+    closest_png: Path,
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """Generation metrics of one seed's expansion against the real training split (``bench.metrics.generation``).
+
+    Inception features of the real split are cached in ``cache_dir`` by its fingerprint. ``fid_unet`` / ``is_unet``
+    use the method's own real-data network when it has one (DiffuseExpand's stage-IV filter), else a U-Net
+    trained here on the real split with the run's downstream training config.
+    """
+    from bench.metrics.generation import METRIC_KEYS, Images, generation_metrics
+    from bench.metrics.inception import WeightsError, load_inception
+
+    if not len(expansion.records):
+        why = (
+            f"method '{pl.method_cls.name}' generates no pairs"
+            if not pl.method_cls.generates_pairs
+            else "no pairs were generated (--train-on real)"
+        )
+        return {k: None for k in METRIC_KEYS}, {k: why for k in METRIC_KEYS}
+    inception, inception_reason = None, ""
+    try:
+        inception = load_inception(None, str(device))
+    except (WeightsError, ValueError) as e:
+        inception_reason = str(e)
+    unet, unet_reason = method.real_data_network(), ""
+    if unet is None and train.num_classes > 2:
+        unet_reason = "the paper's U-Net feature metrics are defined for binary masks"
+    elif unet is None:
+        from bench.segmentation.trainer import train_segmentation
+        from methods.stages import stage_seed
+
+        unet = train_segmentation(
+            train,
+            "unet",
+            pl.train,
+            stage_seed(seed, "metrics-unet"),
+            device,
+            progress=progress,
+            description="unet for fid_unet",
+        ).model
+    generated = expansion.generated if expansion.generated is not None else expansion.pairs
+    kept = expansion.pairs if expansion.generated is not None else None
+    return generation_metrics(
+        Images(train.ids, train.images, fingerprint(train)),
+        Images(generated.ids, generated.images),
+        None if kept is None else Images(kept.ids, kept.images),
+        inception=inception,
+        inception_reason=inception_reason,
+        unet=unet,
+        unet_reason=unet_reason,
+        device=device,
+        progress=progress,
+        cache_dir=cache_dir,
+        pairs_png=closest_png,
+        seed=seed,
+    )
 
 
 def _stored(rdir: Path, key: str) -> store.Results | None:

@@ -41,6 +41,19 @@ def resolve_mode(mode: str) -> str:
     return "offline"
 
 
+GENERATION_KEYS = ("fid", "fid_kept", "kid", "kid_kept", "is", "fid_unet", "fid_unet_kept", "is_unet")
+MEMORISATION_KEYS = ("nn_distance_min", "nn_distance_median", "share_closer_than_real", "nn_ssim_max")
+
+
+def generation_summary(metrics: dict[str, Any]) -> dict[str, float]:
+    """The generation metrics a run computed, flat (``gen/fid``, ``memorisation/share_closer_than_real``...);
+    metrics that were not computed are left out of the W&B summary rather than logged as a number."""
+    out = {f"gen/{k}": metrics[k] for k in GENERATION_KEYS if isinstance(metrics.get(k), (int, float))}
+    memo = metrics.get("memorisation") or {}
+    out.update({f"memorisation/{k}": memo[k] for k in MEMORISATION_KEYS if isinstance(memo.get(k), (int, float))})
+    return out
+
+
 def log_run(results: dict[str, Any], run_dir: Path, mode: str, group: str, history: dict[str, list[float]]) -> dict:
     """Mirror one finished run to W&B.
 
@@ -88,6 +101,7 @@ def log_run(results: dict[str, Any], run_dir: Path, mode: str, group: str, histo
             {
                 "dice": results["metrics"]["dice"],
                 "dice_std": results["metrics"]["dice_std"],
+                **generation_summary(results["metrics"]),
                 **{f"counts/{k}": v for k, v in results["counts"].items()},
                 **{f"time/{k}": v for k, v in results["timings"].items()},
                 **{f"method/{k}": v for k, v in results["method_stats"].items() if isinstance(v, (int, float))},

@@ -43,10 +43,15 @@ class PairRecord:
 
 @dataclass
 class Expansion:
-    """The output of ``expand``: the pairs to train on (kept + relabelled) and one record per generated pair."""
+    """The output of ``expand``: the pairs to train on (kept + relabelled) and one record per generated pair.
+
+    ``generated`` holds every generated pair before the method's filter (dropped ones included), for methods that
+    filter; None means ``pairs`` are all that was generated. Generation metrics are computed on both.
+    """
 
     pairs: PairSet
     records: list[PairRecord]
+    generated: PairSet | None = None
 
     def counts(self) -> dict[str, int]:
         return {d: sum(r.decision == d for r in self.records) for d in DECISIONS}
@@ -144,6 +149,14 @@ class ExpansionMethod(abc.ABC):
             NotImplementedError: for a method without a speed benchmark.
         """
         raise NotImplementedError(f"method '{cls.name}' has no speed benchmark")
+
+    def real_data_network(self) -> torch.nn.Module | None:
+        """A binary segmentation network the method trained on the real training split, after ``fit``, or None.
+
+        The harness reuses it for the paper's U-Net-feature FID/IS (``fid_unet``, ``is_unet``) instead of
+        training one more network; the default None makes it train its own.
+        """
+        return None
 
     @abc.abstractmethod
     def expand(self, n: int, ctx: MethodContext) -> Expansion:

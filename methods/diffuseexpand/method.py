@@ -340,7 +340,11 @@ class DiffuseExpand(ExpansionMethod):
         key = {"role": "selection", "version": self.version, "samples": stage.digest, "eta": o.eta}
         cached_stage(ctx, {**key, "filter": f.stages["filter"].digest}, write_selection)
         self.stats = stats
-        return Expansion(pairs, records)
+        return Expansion(pairs, records, generated=samples)
+
+    def real_data_network(self) -> torch.nn.Module | None:
+        """The stage-IV filter network (trained on the real split) for ``cf+cg+cs`` after :meth:`fit`, else None."""
+        return self._fitted.filter.model if self.selects and self._fitted is not None else None
 
 
 def _foreground(mask: torch.Tensor) -> float:

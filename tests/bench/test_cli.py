@@ -100,3 +100,23 @@ def test_run_origin_end_to_end_on_real_data(montgomery, tmp_path):
     rep = runner.invoke(app, ["report", str(out), "--out", str(tmp_path / "rep")])
     assert rep.exit_code == 0, rep.output
     assert (tmp_path / "rep" / "results.md").is_file()
+
+
+def test_metrics_prints_json_for_two_folders(montgomery, tmp_path):
+    real, gen = tmp_path / "real", tmp_path / "gen"
+    for folder, files in ((real, sorted((montgomery / "images").glob("*.png"))[:6]), (gen, [])):
+        folder.mkdir()
+        for f in files:
+            (folder / f.name).symlink_to(f)
+    for f in sorted((montgomery / "images").glob("*.png"))[:3]:  # copies of training images
+        (gen / f"copy_{f.name}").symlink_to(f)
+    res = runner.invoke(app, ["metrics", "--real", str(real), "--generated", str(gen), "--image-size", "32", "--json"])
+    assert res.exit_code == 0, res.output
+    figures = json.loads(res.output)
+    assert isinstance(figures["fid"], float) and figures["is"] is None and "is" in figures["unavailable"]
+    assert figures["memorisation"]["share_closer_than_real"] == 1.0
+
+
+def test_metrics_refuses_a_missing_folder_in_one_line(tmp_path):
+    res = runner.invoke(app, ["metrics", "--real", str(tmp_path / "nope"), "--generated", str(tmp_path)])
+    assert res.exit_code == 2 and "no such folder" in res.output and "Traceback" not in res.output

@@ -72,8 +72,21 @@ def test_diffuseexpand_end_to_end_on_real_data(montgomery, tmp_path):
     assert 0.0 <= full["method_stats"]["pass_rate"] <= 1.0
     cache = tmp_path / "montgomery_lung" / "_cache" / "diffuseexpand"
     assert list(cache.glob("samples/*/records.csv")) and list(cache.glob("samples/*/gallery.png"))
+    # generation metrics: all 8 generated images and the kept ones, the filter network reused for fid_unet
+    m, gone = full["metrics"], full["unavailable"]
+    assert isinstance(m["fid"], float) and isinstance(m["fid_unet"], float) and isinstance(m["is_unet"], float)
+    assert (
+        m["generation"]["generated"] == 8
+        and m["generation"]["kept"] == c["synthetic_kept"] + c["synthetic_relabelled"]
+    )
+    assert m["is"] is None and "classifier head" in gone["is"]
+    assert 0.0 <= m["memorisation"]["share_closer_than_real"] <= 1.0
+    assert (tmp_path / "montgomery_lung" / "_cache" / "metrics").is_dir() and full["timings"]["generation_metrics"] > 0
 
     synth = run(Request(ablation="cf", train_on="synthetic", **kw)).results[0]
     assert "denoiser" in synth["method_stats"]["cached"]
     assert synth["counts"]["train_total"] == synth["counts"]["synthetic_kept"] == 8
     assert synth["counts"]["real_train"] == full["counts"]["real_train"]
+    # no filter: no *_kept figures; a U-Net is trained for fid_unet; the real features come from the cache
+    assert "fid_kept" not in synth["metrics"] and isinstance(synth["metrics"]["fid_unet"], float)
+    assert len(list((tmp_path / "montgomery_lung" / "_cache" / "metrics").glob("inception-*.pt"))) == 1

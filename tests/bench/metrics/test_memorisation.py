@@ -1,0 +1,34 @@
+import torch
+from PIL import Image
+
+from bench.metrics.memorisation import cosine_distances, nearest_real, save_closest_pairs
+
+
+def test_exact_copies_are_flagged(xrays, xray_features, tmp_path):
+    real, feats = xrays["montgomery"], xray_features["montgomery"].pool
+    copies = [3, 0, 7, 7, 12]
+    memo = nearest_real(feats[copies], feats, real.images[copies], real.images)
+    assert memo.share_close == 1.0
+    assert memo.neighbour.tolist() == copies
+    torch.testing.assert_close(memo.ssim, torch.ones(5, dtype=torch.float64), atol=1e-4, rtol=0)
+    save_closest_pairs(tmp_path / "closest.png", memo, real.images[copies], real.images, shown=4)
+    with Image.open(tmp_path / "closest.png") as im:
+        assert im.size[0] < im.size[1]  # 4 rows of generated | real
+
+
+def test_other_data_set_is_not_flagged(xrays, xray_features):
+    memo = nearest_real(
+        xray_features["shenzhen_a"].pool,
+        xray_features["montgomery"].pool,
+        xrays["shenzhen_a"].images,
+        xrays["montgomery"].images,
+    )
+    assert memo.share_close <= 0.05
+    summary = memo.summary(xrays["shenzhen_a"].ids, xrays["montgomery"].ids, shown=3)
+    assert len(summary["closest"]) == 3 and summary["closest"][0]["distance"] == round(summary["nn_distance_min"], 6)
+    assert summary["nn_ssim_max"] < 0.99
+
+
+def test_cosine_distance():
+    a = torch.tensor([[1.0, 0.0], [0.0, 2.0]])
+    torch.testing.assert_close(cosine_distances(a, a * 3), torch.tensor([[0.0, 1.0], [1.0, 0.0]], dtype=torch.float64))
