@@ -35,6 +35,12 @@ METHODS: dict[str, MethodEntry] = {
         ("cf+cg+cs", "cf+cg", "cf"),
         "Diffusion-generated image-mask pairs with segmenter guidance and Dice filtering (DiffuseExpand).",
     ),
+    "xlsor": MethodEntry(
+        "methods.xlsor:XLSor",
+        "1",
+        ("full", "geometric"),
+        "Real pairs warped jointly (affine + elastic), with simulated lung opacities in the image (XLSor).",
+    ),
 }
 
 
