@@ -41,6 +41,12 @@ METHODS: dict[str, MethodEntry] = {
         ("full", "geometric"),
         "Real pairs warped jointly (affine + elastic), with simulated lung opacities in the image (XLSor).",
     ),
+    "joint": MethodEntry(
+        "methods.joint:Joint",
+        "1",
+        ("default",),
+        "One unconditional denoiser samples image and mask together as channels (joint diffusion).",
+    ),
 }
 
 
