@@ -2,7 +2,7 @@ import dataclasses
 
 import pytest
 import torch
-from cli_checks import invoke, run_args
+from cli_checks import assert_refused, invoke, run_args
 from synthetic_pairs import disc_folder, disc_pairs
 
 from bench.config import PRESETS, TrainConfig, merge_options
@@ -116,3 +116,9 @@ def test_bench_run_smoke_real_and_synthetic(tmp_path):
     assert results["synthetic"]["counts"]["train_total"] == results["synthetic"]["counts"]["synthetic_kept"] == 8
     assert results["synthetic"]["method_stats"]["cached"] == ["denoiser", "samples"]
     assert 0 <= results["synthetic"]["metrics"]["dice"] <= 1
+
+
+def test_bench_run_refuses_a_size_the_denoiser_cannot_take(discs, tmp_path):
+    out = tmp_path / "runs"
+    res = invoke(*run_args(discs, out, "--image-size", "30", "--option", "denoiser_widths=[8,16,32]", method="joint"))
+    assert_refused(res, "--image-size 30", "denoiser_widths", "multiple of 4", out=out)

@@ -3,7 +3,7 @@ import json
 
 import pytest
 import torch
-from cli_checks import invoke, run_args
+from cli_checks import assert_refused, invoke, run_args
 from synthetic_pairs import disc_folder, disc_pairs
 
 from bench.config import PRESETS, ConfigError, TrainConfig, merge_options
@@ -125,3 +125,9 @@ def test_bench_run_smoke(tmp_path, train_on):
     assert r["counts"]["synthetic_kept"] == 8
     assert r["counts"]["train_total"] == 8 + (r["counts"]["real_train"] if train_on != "synthetic" else 0)
     assert set(r["method_stats"]["seconds"]) == {"samples"} and 0 <= r["metrics"]["dice"] <= 1
+
+
+def test_bench_run_refuses_a_bad_option_in_one_line(discs, tmp_path):
+    out = tmp_path / "runs"
+    res = invoke(*run_args(discs, out, "--option", "opacity_strength=2", method="xlsor"))
+    assert_refused(res, "opacity_strength must be in [0, 1], got 2", out=out)
