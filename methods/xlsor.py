@@ -56,6 +56,7 @@ from methods.base import (
     register_method,
     write_records,
 )
+from methods.diffuseexpand.sampler import pair_seeds
 from methods.gallery import save_gallery
 from methods.stages import cached_stage, stage_seed
 
@@ -322,8 +323,6 @@ class XLSor(ExpansionMethod):
         Raises:
             RuntimeError: before :meth:`fit`. ValueError: for ``n < 1``.
         """
-        from methods.diffuseexpand.sampler import pair_seeds
-
         if self._train is None:
             raise RuntimeError("XLSor.expand called before fit")
         if n < 1:
