@@ -71,8 +71,8 @@ class XLSorOptions:
 
     Geometry (image and mask):
         rotate_degrees: rotation in [-x, x] degrees (10).
-        scale: isotropic scale factor in [1 - x, 1 + x] (0.1).
-        translate: translation per axis in [-x, x] of the image side (0.05).
+        scale: magnification of the content in [1 - x, 1 + x] (0.1).
+        translate: shift of the content per axis in [-x, x] of the image side (0.05).
         shear: shear factor per axis in [-x, x] (0.05).
         elastic_magnitude: elastic displacement of the control points, standard deviation drawn from [0, x] of
             the image side (0.01).
@@ -147,14 +147,16 @@ def warp_pair(
 
     Returns:
         The warped image (bilinear, float ``C x H x W``), the warped mask (nearest, int64 ``H x W``, labels
-        unchanged) and the drawn parameters (degrees, fractions of the side, factors).
+        unchanged) and the drawn parameters: ``rotate`` (degrees), ``zoom`` (magnification of the content),
+        ``shift_y`` / ``shift_x`` (displacement of the content, fraction of the side), ``shear_y`` / ``shear_x``
+        (MONAI's shear factors of the sampling grid) and ``elastic`` (displacement std, fraction of the side).
     """
     size = image.shape[-1]
     p = {
         "rotate": float(rng.uniform(-o.rotate_degrees, o.rotate_degrees)),
-        "scale": float(rng.uniform(1 - o.scale, 1 + o.scale)),
-        "translate_y": float(rng.uniform(-o.translate, o.translate)),
-        "translate_x": float(rng.uniform(-o.translate, o.translate)),
+        "zoom": float(rng.uniform(1 - o.scale, 1 + o.scale)),
+        "shift_y": float(rng.uniform(-o.translate, o.translate)),
+        "shift_x": float(rng.uniform(-o.translate, o.translate)),
         "shear_y": float(rng.uniform(-o.shear, o.shear)),
         "shear_x": float(rng.uniform(-o.shear, o.shear)),
         "elastic": float(rng.uniform(0, o.elastic_magnitude)),
@@ -170,8 +172,9 @@ def warp_pair(
         prob=1.0,
         rotate_range=fixed(math.radians(p["rotate"])),
         shear_range=fixed(p["shear_y"], p["shear_x"]),
-        translate_range=fixed(p["translate_y"] * size, p["translate_x"] * size),
-        scale_range=fixed(p["scale"] - 1, p["scale"] - 1),
+        # MONAI's grid maps output to input pixels: the inverse of the content's shift and zoom
+        translate_range=fixed(-p["shift_y"] * size, -p["shift_x"] * size),
+        scale_range=fixed(1 / p["zoom"] - 1, 1 / p["zoom"] - 1),
         padding_mode="zeros",
     ).set_random_state(elastic_seed)
     warped = warp(image.float(), mode="bilinear")

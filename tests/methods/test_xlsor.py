@@ -69,6 +69,20 @@ def test_opacities_change_the_image_inside_the_foreground_only_and_never_the_mas
         assert image[0][inside].mean() < warped[0][inside].mean()
 
 
+def test_recorded_shift_and_zoom_describe_the_content():
+    mask = torch.zeros(64, 64, dtype=torch.long)
+    mask[24:40, 24:40] = 1
+    o = XLSorOptions(rotate_degrees=0, shear=0, elastic_magnitude=0, scale=0.2, translate=0.1)
+    for seed in range(3):
+        _, moved, p = transform_pair(mask[None].float(), mask, o, seed, abnormal=False)
+        ys, xs = moved.nonzero(as_tuple=True)
+        assert (
+            abs(ys.float().mean() - 31.5 - p["shift_y"] * 64) <= 1
+            and abs(xs.float().mean() - 31.5 - p["shift_x"] * 64) <= 1
+        )
+        assert abs(moved.sum() ** 0.5 / 16 - p["zoom"]) < 0.1
+
+
 def test_multi_class_masks_keep_their_labels():
     pairs = disc_pairs(2)
     labels = pairs.masks[0] + (torch.arange(32)[None, :] > 16).long() * pairs.masks[0]
@@ -85,7 +99,7 @@ def test_same_seed_same_pairs_and_records_written(tmp_path):
     assert not torch.equal(a.pairs.images, c.pairs.images)
     assert [r.info["source"] for r in a.records] == ["d00", "d01", "d02", "d03", "d00", "d01"]
     assert len({r.seed for r in a.records}) == 6 and {r.decision for r in a.records} == {"kept"}
-    for key in ("rotate", "scale", "translate_x", "elastic", "opacities", "gamma", "noise_std"):
+    for key in ("rotate", "zoom", "shift_x", "elastic", "opacities", "gamma", "noise_std"):
         assert len({r.info[key] for r in a.records}) > 1, key
     # a pair is reproduced from its record alone
     first = a.records[4]
