@@ -403,9 +403,11 @@ class Joint(ExpansionMethod):
                 save_gallery(folder / "gallery.png", pairs.images, pairs.masks)
             return {"seconds": seconds, "n": n}
 
-        sampling = stage_options(o, "solver_order", "sampling_steps", "dynamic_thresholding", "mixed_precision")
+        sampling = stage_options(
+            o, "solver_order", "sampling_steps", "dynamic_thresholding", "mixed_precision", "sample_batch"
+        )
         key = {"role": "samples", "version": self.version, "upstream": {"denoiser": denoiser.digest}}
-        key.update(sampling={**sampling, "sample_batch": o.sample_batch}, n=n, seed=ctx.seed)
+        key.update(sampling=sampling, n=n, seed=ctx.seed)
         stage = cached_stage(ctx, key, sample, everyone=True)
         pairs = load_pairs(stage.folder, data["size"], data["channels"], name="joint", synthetic=True)
         expansion = Expansion(pairs, records(pairs.masks))
