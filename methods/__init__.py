@@ -35,6 +35,18 @@ METHODS: dict[str, MethodEntry] = {
         ("cf+cg+cs", "cf+cg", "cf"),
         "Diffusion-generated image-mask pairs with segmenter guidance and Dice filtering (DiffuseExpand).",
     ),
+    "xlsor": MethodEntry(
+        "methods.xlsor:XLSor",
+        "1",
+        ("full", "geometric"),
+        "Real pairs warped jointly (affine + elastic), with simulated lung opacities in the image (XLSor).",
+    ),
+    "joint": MethodEntry(
+        "methods.joint:Joint",
+        "1",
+        ("default",),
+        "One unconditional denoiser samples image and mask together as channels (joint diffusion).",
+    ),
 }
 
 

@@ -75,6 +75,23 @@ def _require_eval(module: nn.Module | None, name: str) -> None:
         raise RuntimeError(f"the {name} is in train mode; call .eval() before sampling")
 
 
+def dpm_solver(
+    scheduler_config: dict[str, Any], solver_order: int, dynamic_thresholding: bool, thresholding_ratio: float = 0.995
+) -> DPMSolverMultistepScheduler:
+    """A fresh DPM-Solver++ multistep solver for the forward process ``scheduler_config`` (see the module notes).
+
+    It keeps a history of model outputs: one instance serves one sampling loop.
+    """
+    return DPMSolverMultistepScheduler.from_config(
+        scheduler_config,
+        algorithm_type="dpmsolver++",
+        solver_order=solver_order,
+        thresholding=dynamic_thresholding,
+        dynamic_thresholding_ratio=thresholding_ratio,
+        sample_max_value=float("inf"),
+    )
+
+
 class PairSampler:
     """Two-phase sampler of image-mask pairs (a pipeline in the diffusers sense).
 
@@ -116,14 +133,7 @@ class PairSampler:
 
     def make_scheduler(self) -> DPMSolverMultistepScheduler:
         """A fresh solver (it keeps a history of model outputs, so one instance serves one loop)."""
-        return DPMSolverMultistepScheduler.from_config(
-            self.scheduler_config,
-            algorithm_type="dpmsolver++",
-            solver_order=self.solver_order,
-            thresholding=self.dynamic_thresholding,
-            dynamic_thresholding_ratio=self.thresholding_ratio,
-            sample_max_value=float("inf"),
-        )
+        return dpm_solver(self.scheduler_config, self.solver_order, self.dynamic_thresholding, self.thresholding_ratio)
 
     def check_inputs(
         self,

@@ -1,0 +1,420 @@
+"""Joint image + mask diffusion: the one-pass alternative to DiffuseExpand's two-phase design (masks first, then
+images conditioned on them).
+
+One unconditional ε-prediction denoiser, of the architecture and training budget of DiffuseExpand's stage I
+(its ``denoiser_*`` options and per-preset values), learns image and mask stacked as channels: x₀ =
+[image, mask] in [-1, 1], ``C + 1`` channels. A pair is sampled in one DPM-Solver++ loop (DiffuseExpand's solver
+setup, :func:`methods.diffuseexpand.sampler.dpm_solver`) and its mask channel is binarised at 0. Whether mask
+and image agree is left entirely to the network: no conditioning, no guidance, no filter.
+
+======================  ============================================================================
+folder                  contents
+======================  ============================================================================
+``denoiser/<hash>``     the trained ``UNet2DModel`` (``save_pretrained``), ``scheduler_config.json``,
+                        ``train_log.json``; ``checkpoints/step_<n>/`` while training (a killed run resumes)
+``samples/<hash>``      all n pairs (``images/``, ``masks/``), ``records.csv``, ``gallery.png``
+======================  ============================================================================
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+import torch.nn.functional as F
+from accelerate import PartialState
+from diffusers import DDPMScheduler, UNet2DModel
+from diffusers.training_utils import compute_snr
+from diffusers.utils.torch_utils import randn_tensor
+
+from bench.config import ConfigError
+from bench.data import PairSet, fingerprint, load_pairs, save_pairs
+from bench.training import BatchLoss, StepCallback, TrainLog, autocast_context, train_loop
+from methods.base import (
+    Expansion,
+    ExpansionMethod,
+    MethodContext,
+    PairRecord,
+    register_method,
+    write_records,
+)
+from methods.diffuseexpand.networks import NOISE_SCHEDULE, load_model, noise_scheduler, unet_config
+from methods.diffuseexpand.options import PRESETS, DiffuseExpandOptions
+from methods.diffuseexpand.sampler import SamplerOutput, dpm_solver, pair_seeds, sample_pairs
+from methods.gallery import save_gallery
+from methods.stages import Stage, cached_stage, progress_callback, stage_options, stage_seed, train_network
+
+_DIFFUSEEXPAND = {f.name: f for f in dataclasses.fields(DiffuseExpandOptions)}
+
+
+def _shared(name: str) -> Any:
+    """DiffuseExpand's default of option ``name``: the two methods share each default, never copy it."""
+    return dataclasses.field(default=_DIFFUSEEXPAND[name].default)
+
+
+@dataclass(frozen=True)
+class JointOptions:
+    """Knobs of joint diffusion: DiffuseExpand's stage-I and sampler options, with DiffuseExpand's defaults.
+
+    See :class:`~methods.diffuseexpand.options.DiffuseExpandOptions` for each one: ``denoiser_*`` (the UNet and
+    its AdamW budget), ``ema_decay``, ``snr_gamma`` (Min-SNR-γ weighting), ``solver_order``, ``sampling_steps``
+    (one loop per pair here, two in DiffuseExpand), ``dynamic_thresholding``, ``sample_batch``,
+    ``checkpoint_every``, ``grad_accumulation``, ``mixed_precision``.
+    """
+
+    denoiser_widths: tuple[int, ...] = _shared("denoiser_widths")
+    denoiser_layers: int = _shared("denoiser_layers")
+    denoiser_attention: tuple[int, ...] = _shared("denoiser_attention")
+    denoiser_head_dim: int = _shared("denoiser_head_dim")
+    denoiser_resblock_updown: bool = _shared("denoiser_resblock_updown")
+    denoiser_steps: int = _shared("denoiser_steps")
+    denoiser_batch: int = _shared("denoiser_batch")
+    denoiser_lr: float = _shared("denoiser_lr")
+    ema_decay: float = _shared("ema_decay")
+    snr_gamma: float = _shared("snr_gamma")
+    solver_order: int = _shared("solver_order")
+    sampling_steps: int = _shared("sampling_steps")
+    dynamic_thresholding: bool = _shared("dynamic_thresholding")
+    sample_batch: int = _shared("sample_batch")
+    checkpoint_every: int = _shared("checkpoint_every")
+    grad_accumulation: int = _shared("grad_accumulation")
+    mixed_precision: bool = _shared("mixed_precision")
+
+    def __post_init__(self) -> None:
+        for name in ("denoiser_widths", "denoiser_attention"):
+            value = getattr(self, name)
+            object.__setattr__(self, name, (value,) if isinstance(value, int) else tuple(int(v) for v in value))
+        problems = []
+        for name in ("denoiser_layers", "denoiser_steps", "denoiser_batch", "sampling_steps", "sample_batch"):
+            if getattr(self, name) < 1:
+                problems.append(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.grad_accumulation < 1:
+            problems.append(f"grad_accumulation must be >= 1, got {self.grad_accumulation}")
+        if not 0 <= self.ema_decay < 1:
+            problems.append(f"ema_decay must be in [0, 1), got {self.ema_decay}")
+        if self.snr_gamma < 0:
+            problems.append(f"snr_gamma must be >= 0, got {self.snr_gamma}")
+        if self.solver_order not in (1, 2, 3):
+            problems.append(f"solver_order must be 1, 2 or 3, got {self.solver_order}")
+        if problems:
+            raise ConfigError("joint options: " + "; ".join(problems))
+
+
+JOINT_PRESETS: dict[str, dict[str, Any]] = {
+    preset: {k: v for k, v in overrides.items() if k in {f.name for f in dataclasses.fields(JointOptions)}}
+    for preset, overrides in PRESETS.items()
+}
+"""DiffuseExpand's presets restricted to the options joint diffusion shares (same network, budget, solver)."""
+
+
+def build_joint_denoiser(o: JointOptions, size: int, channels: int, seed: int) -> UNet2DModel:
+    """The unconditional UNet of ``C + 1`` channels in and out, DiffuseExpand's stage-I architecture.
+
+    Raises:
+        ValueError: for a size the network cannot halve ``len(o.denoiser_widths) - 1`` times.
+    """
+    config = unet_config(
+        size,
+        channels + 1,
+        channels + 1,
+        o.denoiser_widths,
+        o.denoiser_layers,
+        o.denoiser_attention,
+        o.denoiser_head_dim,
+        resblock_updown=o.denoiser_resblock_updown,
+        class_embedding=False,
+    )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return UNet2DModel.from_config(config)
+
+
+def joint_samples(pairs: PairSet) -> torch.Tensor:
+    """Float ``N x (C + 1) x H x W`` in [-1, 1]: each image with its binary mask as the last channel.
+
+    Raises:
+        ValueError: if the masks are not binary.
+    """
+    if len(pairs) and int(pairs.masks.max()) > 1:
+        raise ValueError(f"{pairs.name}: joint diffusion needs binary masks, found labels up to {pairs.masks.max()}")
+    return torch.cat([pairs.images.float(), pairs.masks[:, None].float()], dim=1) * 2 - 1
+
+
+def joint_loss(x0: torch.Tensor, *, batch_size: int, scheduler: DDPMScheduler, snr_gamma: float) -> BatchLoss:
+    """‖ε_θ(x_t, t) − ε‖² on a random batch of ``x0`` (Min-SNR-γ weighted when ``snr_gamma > 0``, as stage I).
+
+    Every random draw (batch, t, ε) comes from the training loop's generator.
+    """
+    n, t_max = x0.shape[0], scheduler.config.num_train_timesteps
+
+    def loss(model: torch.nn.Module, generator: torch.Generator) -> torch.Tensor:
+        index = torch.randint(0, n, (batch_size,), generator=generator).to(x0.device)
+        t = torch.randint(0, t_max, (batch_size,), generator=generator).to(x0.device)
+        noise = torch.randn((batch_size, *x0.shape[1:]), generator=generator).to(x0.device)
+        eps = model(scheduler.add_noise(x0[index], noise, t), t).sample.float()
+        if snr_gamma <= 0:
+            return F.mse_loss(eps, noise)
+        snr = compute_snr(scheduler, t)
+        return (snr.clamp(max=snr_gamma) / snr * F.mse_loss(eps, noise, reduction="none").flatten(1).mean(1)).mean()
+
+    return loss
+
+
+def fit_joint_denoiser(
+    model: UNet2DModel,
+    pairs: PairSet,
+    o: JointOptions,
+    *,
+    seed: int,
+    device: torch.device | str = "cpu",
+    checkpoint_dir: Path | None = None,
+    callback: StepCallback | None = None,
+) -> TrainLog:
+    """Train the joint denoiser on :func:`joint_samples` with :func:`bench.training.train_loop` (stage I's recipe:
+    AdamW decaying linearly to 0, EMA, resumable checkpoints in ``checkpoint_dir``); left in eval mode."""
+    device = torch.device(device)
+    loss = joint_loss(
+        joint_samples(pairs).to(device),
+        batch_size=o.denoiser_batch,
+        scheduler=noise_scheduler(),
+        snr_gamma=o.snr_gamma,
+    )
+    return train_loop(
+        model,
+        loss,
+        steps=o.denoiser_steps,
+        lr=o.denoiser_lr,
+        seed=seed,
+        device=device,
+        lr_schedule="linear",
+        ema_decay=o.ema_decay,
+        mixed_precision=o.mixed_precision,
+        grad_accumulation=o.grad_accumulation,
+        checkpoint_dir=checkpoint_dir,
+        checkpoint_every=o.checkpoint_every,
+        callback=callback,
+    )
+
+
+class JointSampler:
+    """One DPM-Solver++ loop per batch of pairs from the joint denoiser (a pipeline in the diffusers sense).
+
+    Args:
+        model (`UNet2DModel`): the joint denoiser, in eval mode.
+        scheduler_config (`dict`): its forward process (``scheduler_config.json`` of its stage).
+        solver_order (`int`), dynamic_thresholding (`bool`), mixed_precision (`bool`): as DiffuseExpand's sampler.
+    """
+
+    def __init__(
+        self,
+        model: UNet2DModel,
+        *,
+        scheduler_config: dict[str, Any],
+        solver_order: int,
+        dynamic_thresholding: bool,
+        mixed_precision: bool,
+    ) -> None:
+        self.model = model
+        self.scheduler_config = dict(scheduler_config)
+        self.solver_order = solver_order
+        self.dynamic_thresholding = dynamic_thresholding
+        self.mixed_precision = mixed_precision
+
+    @torch.no_grad()
+    def __call__(
+        self,
+        *,
+        seeds: Sequence[int],
+        num_inference_steps: int,
+        batch_size: int,
+        callback: Callable[[int], None] | None = None,
+    ) -> SamplerOutput:
+        """Generate one pair per seed (noise from the pair's own generator, so a pair can be regenerated alone).
+
+        Returns:
+            SamplerOutput with images float ``N x C x H x W`` in [0, 1] and masks int64 ``N x H x W`` in {0, 1}
+            (the last channel, binarised at 0).
+
+        Raises:
+            ValueError: for no seeds, ``num_inference_steps < 1`` or ``batch_size < 1``.
+            RuntimeError: if the model is in train mode.
+        """
+        # 1. Check inputs and mode
+        if len(seeds) == 0 or num_inference_steps < 1 or batch_size < 1:
+            raise ValueError(
+                f"need seeds, num_inference_steps >= 1 and batch_size >= 1, got {len(seeds)} seeds, "
+                f"{num_inference_steps} steps, batch_size {batch_size}"
+            )
+        if any(m.training for m in self.model.modules()):
+            raise RuntimeError("the joint denoiser is in train mode; call .eval() before sampling")
+        device = next(self.model.parameters()).device
+        channels, size = int(self.model.config.in_channels), int(self.model.config.sample_size)
+        images, masks = [], []
+        for start in range(0, len(seeds), batch_size):
+            batch = list(seeds[start : start + batch_size])
+            # 2. Noise from each pair's generator
+            generators = [torch.Generator().manual_seed(int(s)) for s in batch]
+            x = randn_tensor((len(batch), channels, size, size), generator=generators, device=device)
+            # 3. One DPM-Solver++ loop over image and mask together
+            scheduler = dpm_solver(self.scheduler_config, self.solver_order, self.dynamic_thresholding)
+            scheduler.set_timesteps(num_inference_steps, device=device)
+            for t in scheduler.timesteps:
+                with autocast_context(device, self.mixed_precision):
+                    eps = self.model(x, t).sample.float()
+                x = scheduler.step(eps, t, x).prev_sample
+            # 4. Split: image channels to [0, 1], the mask channel binarised at 0
+            images.append((x[:, :-1].float() / 2 + 0.5).clamp(0, 1).cpu())
+            masks.append((x[:, -1] > 0).long().cpu())
+            if callback is not None:
+                callback(len(batch))
+        return SamplerOutput(torch.cat(images), torch.cat(masks), [int(s) for s in seeds])
+
+
+@register_method("joint")
+class Joint(ExpansionMethod):
+    """Joint image + mask diffusion: DiffuseExpand's stage-I network and budget, unconditional, one pass per pair.
+
+    After :meth:`expand`, ``self.stats`` holds ``{"variant", "seconds": {"denoiser", "sampler"}, "counts",
+    "cached"}``.
+    """
+
+    version = "1"
+    variants = ("default",)
+    description = "One unconditional denoiser samples image and mask together as channels (joint diffusion)."
+    Options = JointOptions
+    binary_masks_only = True
+    presets: ClassVar[dict[str, dict[str, Any]]] = JOINT_PRESETS
+
+    @classmethod
+    def check_request(cls, variant: str, options: JointOptions, image_size: int, channels: int) -> None:
+        """Refuse, before any work, an image size the denoiser cannot halve often enough."""
+        halvings = len(options.denoiser_widths) - 1
+        if image_size % 2**halvings:
+            raise ConfigError(
+                f"--image-size {image_size}: joint's denoiser_widths {options.denoiser_widths} halve the image "
+                f"{halvings} times, so the size must be a multiple of {2**halvings}"
+            )
+
+    def __init__(self, variant: str | None = None, options: JointOptions | None = None) -> None:
+        super().__init__(variant, options)
+        self.stats: dict[str, Any] = {}
+        self._fitted: tuple[dict[str, Any], UNet2DModel, Stage, dict[str, Any]] | None = None
+
+    def fit(self, train: PairSet, ctx: MethodContext) -> None:
+        """Train (or reuse) the joint denoiser, data-parallel over the run's processes.
+
+        Args:
+            train: real training pairs; square images float ``N x C x S x S`` in [0, 1], binary masks int64.
+            ctx: run context; the stage is cached under ``ctx.workdir/denoiser/<hash>``.
+
+        Raises:
+            ValueError: for an empty set, non-square images or multi-class masks. ConfigError: for a size the
+                network cannot halve often enough.
+        """
+        o = self.options
+        if len(train) == 0:
+            raise ValueError(f"{train.name}: no training pairs")
+        channels, size, width = (int(v) for v in train.images.shape[1:])
+        if size != width:
+            raise ValueError(f"{train.name}: joint diffusion needs square images, got {size}x{width}")
+        if train.num_classes != 2:
+            raise ValueError(f"{train.name}: joint diffusion generates binary masks; found {train.num_classes} labels")
+        self.check_request(self.variant, o, size, channels)
+        data = {"fingerprint": fingerprint(train), "pairs": len(train), "size": size, "channels": channels}
+
+        def train_denoiser(folder):
+            model = build_joint_denoiser(o, size, channels, seed=stage_seed(ctx.seed, "denoiser"))
+            seed = stage_seed(ctx.seed, "denoiser-train")
+            record = train_network(
+                ctx,
+                folder,
+                model,
+                lambda checkpoints, callback: fit_joint_denoiser(
+                    model, train, o, seed=seed, device=ctx.device, checkpoint_dir=checkpoints, callback=callback
+                ),
+                total=o.denoiser_steps,
+            )
+            if PartialState().is_main_process:
+                noise_scheduler().save_config(folder)
+            return record
+
+        options = stage_options(
+            o, "ema_decay", "snr_gamma", "mixed_precision", "grad_accumulation", prefix="denoiser_"
+        )
+        key = {"role": "denoiser", "version": self.version, "data": data, "seed": ctx.seed}
+        key.update(processes=PartialState().num_processes, schedule=NOISE_SCHEDULE, options=options)
+        stage = cached_stage(ctx, key, train_denoiser, everyone=True)
+        config = DDPMScheduler.load_config(stage.folder)
+        schedule = {k: config[k] for k in NOISE_SCHEDULE}
+        self._fitted = (data, load_model(UNet2DModel, stage.folder, ctx.device), stage, schedule)
+
+    def expand(self, n: int, ctx: MethodContext) -> Expansion:
+        """Sample ``n`` pairs, sharded over the run's processes (the same pairs for any process count).
+
+        Returns:
+            Expansion of ``n`` pairs (ids ``syn_00000`` ...; images float in [0, 1] quantised to 8 bits as
+            stored, masks int64 {0, 1}), every record ``kept`` with ``info`` ``steps`` and ``foreground`` fraction.
+
+        Raises:
+            RuntimeError: before :meth:`fit`, or if the denoiser is in train mode. ValueError: for ``n < 1``.
+        """
+        if self._fitted is None:
+            raise RuntimeError("Joint.expand called before fit")
+        if n < 1:
+            raise ValueError(f"n must be >= 1, got {n}")
+        (data, model, denoiser, schedule), o = self._fitted, self.options
+        seeds = pair_seeds(stage_seed(ctx.seed, "samples"), n)
+        ids = [f"syn_{i:0{max(5, len(str(n - 1)))}d}" for i in range(n)]
+
+        def records(masks: torch.Tensor) -> list[PairRecord]:
+            return [
+                PairRecord(k, s, "kept", {"steps": o.sampling_steps, "foreground": round(float(m.float().mean()), 6)})
+                for k, s, m in zip(ids, seeds, masks)
+            ]
+
+        def sample(folder):
+            start = time.perf_counter()
+            advance = progress_callback(ctx, "joint sampler", n)
+            sampler = JointSampler(
+                model,
+                scheduler_config=schedule,
+                solver_order=o.solver_order,
+                dynamic_thresholding=o.dynamic_thresholding,
+                mixed_precision=o.mixed_precision,
+            )
+            out = sample_pairs(
+                sampler,
+                seeds=seeds,
+                batch_size=o.sample_batch,
+                callback=None if advance is None else lambda done: advance(done, 0.0),
+                num_inference_steps=o.sampling_steps,
+            )
+            seconds = time.perf_counter() - start
+            if PartialState().is_main_process:
+                # 8-bit images, as stored, so that fresh and cached expansions are identical
+                pairs = PairSet(ids, (out.images * 255).round() / 255, out.masks, "joint", True)
+                save_pairs(pairs, folder)
+                write_records(records(pairs.masks), folder / "records.csv")
+                save_gallery(folder / "gallery.png", pairs.images, pairs.masks)
+            return {"seconds": seconds, "n": n}
+
+        sampling = stage_options(
+            o, "solver_order", "sampling_steps", "dynamic_thresholding", "mixed_precision", "sample_batch"
+        )
+        key = {"role": "samples", "version": self.version, "upstream": {"denoiser": denoiser.digest}}
+        key.update(sampling=sampling, n=n, seed=ctx.seed)
+        stage = cached_stage(ctx, key, sample, everyone=True)
+        pairs = load_pairs(stage.folder, data["size"], data["channels"], name="joint", synthetic=True)
+        expansion = Expansion(pairs, records(pairs.masks))
+        self.stats = {
+            "variant": self.variant,
+            "seconds": {"denoiser": denoiser.done.get("seconds"), "sampler": stage.done.get("seconds")},
+            "counts": expansion.counts(),
+            "cached": [s.role for s in (denoiser, stage) if s.reused],
+        }
+        return expansion
