@@ -26,10 +26,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
-import torch.nn.functional as F
 from accelerate import PartialState
 from diffusers import DDPMScheduler, UNet2DModel
-from diffusers.training_utils import compute_snr
 from diffusers.utils.torch_utils import randn_tensor
 
 from bench.config import ConfigError
@@ -43,6 +41,7 @@ from methods.base import (
     register_method,
     write_records,
 )
+from methods.diffuseexpand.denoiser import epsilon_loss
 from methods.diffuseexpand.networks import NOISE_SCHEDULE, load_model, noise_scheduler, unet_config
 from methods.diffuseexpand.options import PRESETS, DiffuseExpandOptions
 from methods.diffuseexpand.sampler import SamplerOutput, dpm_solver, pair_seeds, sample_pairs
@@ -156,11 +155,8 @@ def joint_loss(x0: torch.Tensor, *, batch_size: int, scheduler: DDPMScheduler, s
         index = torch.randint(0, n, (batch_size,), generator=generator).to(x0.device)
         t = torch.randint(0, t_max, (batch_size,), generator=generator).to(x0.device)
         noise = torch.randn((batch_size, *x0.shape[1:]), generator=generator).to(x0.device)
-        eps = model(scheduler.add_noise(x0[index], noise, t), t).sample.float()
-        if snr_gamma <= 0:
-            return F.mse_loss(eps, noise)
-        snr = compute_snr(scheduler, t)
-        return (snr.clamp(max=snr_gamma) / snr * F.mse_loss(eps, noise, reduction="none").flatten(1).mean(1)).mean()
+        eps = model(scheduler.add_noise(x0[index], noise, t), t).sample
+        return epsilon_loss(eps, noise, t, scheduler, snr_gamma)
 
     return loss
 

@@ -75,13 +75,20 @@ def denoiser_loss(
         index, t, noise, keep = index.to(device), t.to(device), noise.to(device), keep.to(device)
         x_t = scheduler.add_noise(x0[index], noise, t)
         eps = model(x_t, t, mode[index], cond[index] * keep[:, None, None, None])
-        if snr_gamma <= 0:
-            return F.mse_loss(eps.float(), noise)
-        snr = compute_snr(scheduler, t)
-        weight = snr.clamp(max=snr_gamma) / snr
-        return (weight * F.mse_loss(eps.float(), noise, reduction="none").flatten(1).mean(1)).mean()
+        return epsilon_loss(eps, noise, t, scheduler, snr_gamma)
 
     return loss
+
+
+def epsilon_loss(
+    eps: torch.Tensor, noise: torch.Tensor, t: torch.Tensor, scheduler: DDPMScheduler, snr_gamma: float
+) -> torch.Tensor:
+    """Mean ‖ε̂ − ε‖² over a batch; with ``snr_gamma > 0`` each sample is weighted by min(SNR_t, γ) / SNR_t."""
+    if snr_gamma <= 0:
+        return F.mse_loss(eps.float(), noise)
+    snr = compute_snr(scheduler, t)
+    weight = snr.clamp(max=snr_gamma) / snr
+    return (weight * F.mse_loss(eps.float(), noise, reduction="none").flatten(1).mean(1)).mean()
 
 
 def fit_denoiser(
