@@ -27,5 +27,7 @@ def test_two_identical_runs_at_once_train_once_and_agree(discs, tmp_path):
     stored = json.loads(path.read_text())
     assert stored["method_stats"]["cached"] == []  # the stages were trained by this one run
     assert len(list(out.rglob("denoiser/*/done.json"))) == 1
-    dice = {line.split("|")[-4].strip() for o in outputs for line in o.splitlines() if line.startswith("| discs")}
+    header = next(line for line in outputs[0].splitlines() if line.startswith("| dataset"))
+    column = [cell.strip() for cell in header.split("|")].index("Dice (mean ± std)")
+    dice = {line.split("|")[column].strip() for o in outputs for line in o.splitlines() if line.startswith("| discs")}
     assert len(dice) == 1 and dice.pop().startswith(f"{stored['metrics']['dice']:.4f}")
