@@ -11,6 +11,7 @@ an output folder: the second waits, then reuses what the first finished.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.metadata as md
 import logging
 import platform
@@ -39,6 +40,7 @@ from bench.config import (
     RunConfig,
     TrainConfig,
     check_type,
+    config_hash,
     merge_options,
     preset,
     settings_tag,
@@ -397,6 +399,7 @@ def run(
                 )
                 res["timings"]["total"] = round(sum(v for k, v in res["timings"].items() if k != "total"), 3)
                 history = {"train/loss": res.pop("_losses")}
+                history.update({f"method/{k}": v for k, v in method.history.items()})
                 res["tracking"] = tracking.log_run(res, rdir, mode, group, history)
                 write_json(rdir / "results.json", res, sort_keys=False)
                 outcome.results.append(res)
@@ -600,18 +603,7 @@ def _generation_metrics(
     if unet is None and train.num_classes > 2:
         unet_reason = "the paper's U-Net feature metrics are defined for binary masks"
     elif unet is None:
-        from bench.segmentation.trainer import train_segmentation
-        from methods.stages import stage_seed
-
-        unet = train_segmentation(
-            train,
-            "unet",
-            pl.train,
-            stage_seed(seed, "metrics-unet"),
-            device,
-            progress=progress,
-            description="unet for fid_unet",
-        ).model
+        unet = _metrics_unet(pl, train, seed, device, cache_dir / "fid_unet", progress)
     generated = expansion.generated if expansion.generated is not None else expansion.pairs
     kept = expansion.pairs if expansion.generated is not None else None
     return generation_metrics(
@@ -628,6 +620,27 @@ def _generation_metrics(
         pairs_png=closest_png,
         seed=seed,
     )
+
+
+def _metrics_unet(
+    pl: Plan, train: PairSet, seed: int, device: torch.device, cache_dir: Path, progress: Any
+) -> torch.nn.Module:
+    """The U-Net of ``fid_unet`` / ``is_unet`` for a method without a real-data network of its own: trained on the
+    real split with the run's downstream config, and kept in ``cache_dir`` by everything that made it, so every
+    method and setting of a sweep measures against the same network (``model.pt`` is written last)."""
+    from methods.diffuseexpand.filter import MaskFilter
+    from methods.stages import stage_seed
+
+    key = {"data": fingerprint(train), "model": "unet", "train": dataclasses.asdict(pl.train), "seed": seed}
+    folder = cache_dir / config_hash(key)
+    with locked(cache_dir / f"{folder.name}.lock"):
+        if not (folder / "model.pt").is_file():
+            unet = MaskFilter("unet", pl.train, device)
+            unet.fit(train, stage_seed(seed, "metrics-unet"), progress=progress, description="unet for fid_unet")
+            folder.mkdir(parents=True, exist_ok=True)
+            write_json(folder / "key.json", key)
+            unet.save(folder)
+        return MaskFilter.load(folder, device).model
 
 
 def _stored(rdir: Path, key: str) -> store.Results | None:

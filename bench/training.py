@@ -17,6 +17,10 @@ What the loop adds around the loss:
   ``checkpoint_dir/step_<n>``, written under a temporary name and renamed, so a killed run resumes from the
   last complete one (``load_state``) and continues the same random stream;
 * one **callback** ``(step, loss)`` per optimiser step (progress bars, loss logs), on the main process only.
+
+Adversarial training (a generator against a discriminator) uses the same loop: ``batch_loss`` is then a mapping
+``{part: loss}`` over submodules of ``model``; each part has its own optimiser and schedule, and every step runs
+the parts' losses in the mapping's order, each followed by its own optimiser step.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import logging
 import math
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
@@ -45,6 +49,8 @@ from bench.files import storage_error
 logger = logging.getLogger(__name__)
 
 BatchLoss = Callable[[nn.Module, torch.Generator], torch.Tensor]
+PartLoss = Callable[[dict[str, nn.Module], torch.Generator], torch.Tensor]
+"""The loss of one part of a multi-part model, given every part (wrapped for the run's processes)."""
 StepCallback = Callable[[int, float], None]
 
 PROCESS_GROUP_TIMEOUT = timedelta(hours=12)
@@ -56,7 +62,9 @@ class TrainLog:
     """What a training loop did.
 
     Attributes:
-        losses: loss of every optimiser step on the main process, resumed steps included.
+        losses: loss of every optimiser step on the main process, resumed steps included (the sum over parts
+            for a multi-part model).
+        part_losses: a multi-part model's losses per part and step (empty for one model).
         seconds: wall-clock training time, summed over interrupted attempts.
         steps: optimiser steps done.
         resumed_from: the step the last call started from (0 for a fresh run).
@@ -64,6 +72,7 @@ class TrainLog:
     """
 
     losses: list[float] = field(default_factory=list)
+    part_losses: dict[str, list[float]] = field(default_factory=dict)
     seconds: float = 0.0
     steps: int = 0
     resumed_from: int = 0
@@ -98,6 +107,7 @@ class _LoopState:
             "generators": gather_object([self.generator.get_state()]),
             "step": self.log.steps,
             "losses": torch.tensor(self.log.losses, dtype=torch.float64),
+            "part_losses": {k: torch.tensor(v, dtype=torch.float64) for k, v in self.log.part_losses.items()},
             "seconds": self.log.seconds,
         }
 
@@ -105,12 +115,13 @@ class _LoopState:
         self.generator.set_state(state["generators"][PartialState().process_index])
         self.log.steps = self.log.resumed_from = int(state["step"])
         self.log.losses = [float(v) for v in state["losses"]]
+        self.log.part_losses = {k: [float(x) for x in v] for k, v in state.get("part_losses", {}).items()}
         self.log.seconds = float(state["seconds"])
 
 
 def train_loop(
     model: nn.Module,
-    batch_loss: BatchLoss,
+    batch_loss: BatchLoss | Mapping[str, PartLoss],
     *,
     steps: int,
     lr: float,
@@ -119,6 +130,7 @@ def train_loop(
     lr_schedule: str,
     ema_decay: float,
     mixed_precision: bool,
+    betas: tuple[float, float] = (0.9, 0.999),
     grad_accumulation: int = 1,
     checkpoint_dir: Path | None = None,
     checkpoint_every: int = 0,
@@ -129,14 +141,19 @@ def train_loop(
     Args:
         model: the network; moved to the process's device, left in eval mode at the end (unwrapped).
         batch_loss: ``(model, generator) -> scalar loss`` of one micro-batch; draws everything random from
-            ``generator`` (a CPU generator) so that a resumed run continues the same random stream.
+            ``generator`` (a CPU generator) so that a resumed run continues the same random stream. For
+            adversarial training, a mapping ``{part: loss}`` where each ``part`` names a submodule of ``model``
+            (e.g. ``{"discriminator": ..., "generator": ...}``) and each loss is ``(parts, generator) -> scalar``,
+            ``parts`` being ``{part: module}`` of the wrapped submodules. Gradients are cleared before each part's
+            loss, so a loss may back-propagate through another part without disturbing it.
         steps: total optimiser steps.
-        lr: peak learning rate (AdamW, weight decay 0).
+        lr: peak learning rate (AdamW, weight decay 0), the same for every part.
         seed: seeds rank 0's generator; rank r > 0 uses ``(seed, r)``.
         device: compute device of a one-process run (a multi-process run uses each process's own device).
         lr_schedule: diffusers schedule name, e.g. ``"linear"`` (decay to 0 at ``steps``) or ``"constant"``.
         ema_decay: EMA decay (warm-up ``(1 + n) / (10 + n)`` capped at the decay); ``0`` disables EMA.
         mixed_precision: bf16 autocast when the device is CUDA.
+        betas: AdamW's betas (GANs use ``(0.5, 0.999)``).
         grad_accumulation: micro-batches per optimiser step.
         checkpoint_dir: folder of ``step_<n>`` checkpoints; the newest complete one is resumed from.
         checkpoint_every: optimiser steps between checkpoints (and one at the end); ``0`` writes none.
@@ -146,7 +163,8 @@ def train_loop(
         TrainLog of the whole run (resumed steps included).
 
     Raises:
-        FloatingPointError: if the loss becomes NaN or infinite.
+        FloatingPointError: if a loss becomes NaN or infinite.
+        ValueError: if a part named in ``batch_loss`` is not a submodule of ``model``.
     """
     # 1. Processes, device, generator
     state = process_state(device)
@@ -157,15 +175,26 @@ def train_loop(
         seed if rank == 0 else int(np.random.SeedSequence([seed, rank]).generate_state(1)[0])
     )
 
-    # 2. Model, optimiser, schedule, EMA; the checkpointed state
+    # 2. Parts, optimisers, schedules, EMA; the checkpointed state
+    single = not isinstance(batch_loss, Mapping)
+    losses = {"": batch_loss} if single else dict(batch_loss)
+    modules = {"": model} if single else {name: getattr(model, name, None) for name in losses}
+    missing = [name for name, module in modules.items() if not isinstance(module, nn.Module)]
+    if missing:
+        raise ValueError(f"{type(model).__name__} has no submodule named {', '.join(missing)}")
     model.to(device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
-    ddp_model, optimizer = accelerator.prepare(model, optimizer)
-    schedule = get_scheduler(lr_schedule, optimizer.optimizer, num_warmup_steps=0, num_training_steps=steps)
+    optimizers = [torch.optim.AdamW(m.parameters(), lr=lr, betas=betas, weight_decay=0.0) for m in modules.values()]
+    prepared = accelerator.prepare(*modules.values(), *optimizers)
+    wrapped = dict(zip(modules, prepared[: len(modules)]))
+    optimizers = dict(zip(modules, prepared[len(modules) :]))
+    schedules = [
+        get_scheduler(lr_schedule, o.optimizer, num_warmup_steps=0, num_training_steps=steps)
+        for o in optimizers.values()
+    ]
     ema = EMAModel(model.parameters(), decay=ema_decay) if ema_decay > 0 else None
     log = TrainLog(processes=state.num_processes)
     loop_state = _LoopState(generator, log)
-    accelerator.register_for_checkpointing(schedule, loop_state, *([ema] if ema is not None else []))
+    accelerator.register_for_checkpointing(*schedules, loop_state, *([ema] if ema is not None else []))
     resume = latest_checkpoint(checkpoint_dir)
     if resume is not None:
         accelerator.load_state(str(resume))
@@ -173,26 +202,37 @@ def train_loop(
             ema.to(device)
         logger.info("resuming from %s at step %d/%d", resume, log.steps, steps)
 
-    # 3. Optimiser steps of `grad_accumulation` micro-batches each
-    ddp_model.train()
+    # 3. Optimiser steps of `grad_accumulation` micro-batches each, part after part
+    for module in wrapped.values():
+        module.train()
     start, seconds_before = time.perf_counter(), log.seconds
     for step in range(log.steps + 1, steps + 1):
-        total = 0.0
-        for micro in range(grad_accumulation):
-            sync = micro == grad_accumulation - 1
-            with accelerator.no_sync(ddp_model) if not sync else nullcontext():
-                with autocast_context(device, mixed_precision):
-                    loss = batch_loss(ddp_model, generator)
-                accelerator.backward(loss.float() / grad_accumulation)
-            total += float(loss.detach()) / grad_accumulation
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        schedule.step()
+        totals = {}
+        for (name, loss_fn), schedule in zip(losses.items(), schedules):
+            for optimizer in optimizers.values():
+                optimizer.zero_grad(set_to_none=True)
+            totals[name] = 0.0
+            for micro in range(grad_accumulation):
+                sync = micro == grad_accumulation - 1
+                with accelerator.no_sync(wrapped[name]) if not sync else nullcontext():
+                    with autocast_context(device, mixed_precision):
+                        loss = loss_fn(wrapped[name] if single else wrapped, generator)
+                    accelerator.backward(loss.float() / grad_accumulation)
+                totals[name] += float(loss.detach()) / grad_accumulation
+            if not math.isfinite(totals[name]):
+                part = f" of {name}" if name else ""
+                raise FloatingPointError(f"training loss{part} is {totals[name]} at step {step}")
+            optimizers[name].step()
+            schedule.step()
+        for optimizer in optimizers.values():
+            optimizer.zero_grad(set_to_none=True)
         if ema is not None:
             ema.step(model.parameters())
-        if not math.isfinite(total):
-            raise FloatingPointError(f"training loss is {total} at step {step}")
+        total = sum(totals.values())
         log.losses.append(total)
+        if not single:
+            for name, value in totals.items():
+                log.part_losses.setdefault(name, []).append(value)
         log.steps = step
         log.seconds = seconds_before + time.perf_counter() - start
         if checkpoint_dir is not None and checkpoint_every > 0 and (step % checkpoint_every == 0 or step == steps):

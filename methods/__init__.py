@@ -41,6 +41,12 @@ METHODS: dict[str, MethodEntry] = {
         ("full", "geometric"),
         "Real pairs warped jointly (affine + elastic), with simulated lung opacities in the image (XLSor).",
     ),
+    "synthmed": MethodEntry(
+        "methods.synthmed:Synthmed",
+        "1",
+        ("dual", "pix2pix"),
+        "Dual GAN: GAN-sampled masks translated into images by a pix2pix GAN (Synthmed).",
+    ),
     "joint": MethodEntry(
         "methods.joint:Joint",
         "1",

@@ -96,6 +96,9 @@ class ExpansionMethod(abc.ABC):
         presets: per-preset overrides of ``Options`` (``{"smoke": {...}, "cpu": {...}, "paper": {...}}``).
         generates_pairs: False for methods that add no pairs (``origin``): their runs train on real data only.
         binary_masks_only: True for methods that cannot learn multi-class masks; the runner refuses such sets.
+
+    Instance attributes set by ``fit`` / ``expand``: ``stats`` (what results.json stores as ``method_stats``) and
+    ``history`` (per-step training losses of the method's networks, ``<stage>/loss``..., plotted by W&B).
     """
 
     name: ClassVar[str]
@@ -128,6 +131,8 @@ class ExpansionMethod(abc.ABC):
             raise KeyError(unknown_choice("ablation", variant, self.variants, f" for method '{self.name}'"))
         self.variant = variant
         self.options = options if options is not None else self.Options()
+        self.stats: dict[str, Any] = {}
+        self.history: dict[str, list[float]] = {}
 
     @abc.abstractmethod
     def fit(self, train: PairSet, ctx: MethodContext) -> None:

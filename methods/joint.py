@@ -46,7 +46,15 @@ from methods.diffuseexpand.networks import NOISE_SCHEDULE, load_model, noise_sch
 from methods.diffuseexpand.options import PRESETS, DiffuseExpandOptions
 from methods.diffuseexpand.sampler import SamplerOutput, dpm_solver, pair_seeds, sample_pairs
 from methods.gallery import save_gallery
-from methods.stages import Stage, cached_stage, progress_callback, stage_options, stage_seed, train_network
+from methods.stages import (
+    Stage,
+    cached_stage,
+    progress_callback,
+    stage_options,
+    stage_seed,
+    train_network,
+    training_history,
+)
 
 _DIFFUSEEXPAND = {f.name: f for f in dataclasses.fields(DiffuseExpandOptions)}
 
@@ -298,7 +306,6 @@ class Joint(ExpansionMethod):
 
     def __init__(self, variant: str | None = None, options: JointOptions | None = None) -> None:
         super().__init__(variant, options)
-        self.stats: dict[str, Any] = {}
         self._fitted: tuple[dict[str, Any], UNet2DModel, Stage, dict[str, Any]] | None = None
 
     def fit(self, train: PairSet, ctx: MethodContext) -> None:
@@ -348,6 +355,7 @@ class Joint(ExpansionMethod):
         config = DDPMScheduler.load_config(stage.folder)
         schedule = {k: config[k] for k in NOISE_SCHEDULE}
         self._fitted = (data, load_model(UNet2DModel, stage.folder, ctx.device), stage, schedule)
+        self.history = training_history(stage)
 
     def expand(self, n: int, ctx: MethodContext) -> Expansion:
         """Sample ``n`` pairs, sharded over the run's processes (the same pairs for any process count).

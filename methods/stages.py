@@ -32,7 +32,7 @@ from accelerate.utils import broadcast_object_list
 from diffusers.models.modeling_utils import ModelMixin
 
 from bench.config import config_hash
-from bench.files import locked, write_json
+from bench.files import locked, write_csv, write_json
 from bench.training import StepCallback, TrainLog
 from methods.base import MethodContext
 
@@ -112,7 +112,8 @@ def train_network(
     Args:
         ctx: the run context (its progress bar gets a task named after the stage).
         folder: the stage folder; checkpoints go to ``folder/checkpoints`` while training.
-        model: a diffusers ``ModelMixin``; ``save_pretrained(folder)`` on the main process when trained.
+        model: a diffusers ``ModelMixin``; ``save_pretrained(folder)`` on the main process when trained, beside
+            ``train_log.json`` and ``losses.csv`` (the loss of every step, per part for a multi-part model).
         fit: ``(checkpoint_dir, callback) -> TrainLog``, the stage's training call.
         total: optimiser steps, for the progress bar.
 
@@ -123,8 +124,24 @@ def train_network(
     if PartialState().is_main_process:
         model.save_pretrained(folder)
         write_json(folder / "train_log.json", log.to_json())
+        parts = list(log.part_losses)
+        rows = ([i + 1, loss, *(log.part_losses[p][i] for p in parts)] for i, loss in enumerate(log.losses))
+        write_csv(folder / "losses.csv", ["step", "loss", *parts], rows)
         shutil.rmtree(folder / "checkpoints", ignore_errors=True)
     return {"seconds": log.seconds, "steps": log.steps, "processes": log.processes}
+
+
+def training_history(*stages: Stage) -> dict[str, list[float]]:
+    """The per-step losses of trained network stages, from their ``train_log.json``: ``<role>/loss`` and, for a
+    multi-part model, ``<role>/<part>`` (what W&B plots); a stage without a log adds nothing."""
+    history: dict[str, list[float]] = {}
+    for stage in stages:
+        path = stage.folder / "train_log.json"
+        if path.is_file():
+            log = json.loads(path.read_text())
+            history[f"{stage.role}/loss"] = log["losses"]
+            history.update({f"{stage.role}/{part}": v for part, v in log.get("part_losses", {}).items()})
+    return history
 
 
 def stage_options(options: Any, *names: str, prefix: str | None = None) -> dict[str, Any]:

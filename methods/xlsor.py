@@ -300,7 +300,6 @@ class XLSor(ExpansionMethod):
 
     def __init__(self, variant: str | None = None, options: XLSorOptions | None = None) -> None:
         super().__init__(variant, options)
-        self.stats: dict[str, Any] = {}
         self._train: PairSet | None = None
 
     def fit(self, train: PairSet, ctx: MethodContext) -> None:

@@ -144,10 +144,12 @@ class MaskFilter:
         self.seconds = 0.0
         self._shape: tuple[int, int] | None = None
 
-    def fit(self, train: PairSet, seed: int, progress: Any = None) -> MaskFilter:
+    def fit(
+        self, train: PairSet, seed: int, progress: Any = None, description: str = "diffuseexpand filter"
+    ) -> MaskFilter:
         """Train on the real training pairs (images float ``N x C x H x W`` in [0, 1], masks int64 ``N x H x W``)."""
         result = train_segmentation(
-            train, self.model_name, self.cfg, seed, self.device, progress=progress, description="diffuseexpand filter"
+            train, self.model_name, self.cfg, seed, self.device, progress=progress, description=description
         )
         self.model, self.seconds = result.model, result.seconds
         self._shape = (int(train.images.shape[1]), int(train.images.shape[-1]))

@@ -54,7 +54,15 @@ from methods.diffuseexpand.options import PRESETS, DiffuseExpandOptions, check_s
 from methods.diffuseexpand.sampler import PairSampler, pair_seeds, sample_pairs
 from methods.diffuseexpand.segmenter import fit_segmenter
 from methods.gallery import save_gallery
-from methods.stages import Stage, cached_stage, progress_callback, stage_options, stage_seed, train_network
+from methods.stages import (
+    Stage,
+    cached_stage,
+    progress_callback,
+    stage_options,
+    stage_seed,
+    train_network,
+    training_history,
+)
 
 
 @dataclass
@@ -110,7 +118,6 @@ class DiffuseExpand(ExpansionMethod):
 
     def __init__(self, variant: str | None = None, options: DiffuseExpandOptions | None = None) -> None:
         super().__init__(variant, options)
-        self.stats: dict[str, Any] = {}
         self._fitted: FittedStages | None = None
 
     @property
@@ -228,6 +235,7 @@ class DiffuseExpand(ExpansionMethod):
             fitted.filter = MaskFilter.load(stage.folder, ctx.device)
             fitted.stages["filter"] = stage
         self._fitted = fitted
+        self.history = training_history(*fitted.stages.values())
 
     def expand(self, n: int, ctx: MethodContext) -> Expansion:
         """Sample ``n`` pairs (stage III) and, for ``cf+cg+cs``, keep / relabel / drop them (stage IV).

@@ -90,3 +90,4 @@ def test_diffuseexpand_end_to_end_on_real_data(montgomery, tmp_path):
     # no filter: no *_kept figures; a U-Net is trained for fid_unet; the real features come from the cache
     assert "fid_kept" not in synth["metrics"] and isinstance(synth["metrics"]["fid_unet"], float)
     assert len(list((tmp_path / "montgomery_lung" / "_cache" / "metrics").glob("inception-*.pt"))) == 1
+    assert len(list((tmp_path / "montgomery_lung" / "_cache" / "metrics" / "fid_unet").glob("*/model.pt"))) == 1

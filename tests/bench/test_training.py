@@ -15,10 +15,10 @@ def _regression_loss(model: nn.Module, generator: torch.Generator) -> torch.Tens
     return ((model(x) - x.sum(1, keepdim=True)) ** 2).mean()
 
 
-def _fit(loss=_regression_loss, **overrides):
-    """A small linear regression through the loop; returns the model and the log."""
+def _fit(loss=_regression_loss, model=None, **overrides):
+    """A small linear regression through the loop (or ``model`` on ``loss``); returns the model and the log."""
     torch.manual_seed(0)
-    model = nn.Linear(4, 1)
+    model = nn.Linear(4, 1) if model is None else model
     args = {
         "steps": 12,
         "lr": 0.05,
@@ -35,6 +35,29 @@ def test_the_loss_falls_and_the_model_ends_in_eval_mode():
     model, log = _fit()
     assert log.steps == 12 and len(log.losses) == 12 and log.processes == 1
     assert log.losses[-1] < 0.5 * log.losses[0] and not model.training
+
+
+def test_parts_step_in_order_each_on_its_own_gradient():
+    """Two parts, as in a GAN: the second part's loss runs through the first, which must not move with it."""
+    torch.manual_seed(0)
+    model = nn.ModuleDict({"critic": nn.Linear(4, 1), "maker": nn.Linear(4, 4)})
+    critic = [p.detach().clone() for p in model["critic"].parameters()]
+    maker = [p.detach().clone() for p in model["maker"].parameters()]
+
+    def still(parts, generator):  # a zero loss: Adam leaves the critic where it is
+        return 0.0 * parts["critic"](torch.randn(2, 4, generator=generator)).sum()
+
+    def fooled(parts, generator):
+        return -parts["critic"](parts["maker"](torch.randn(8, 4, generator=generator))).mean()
+
+    _, log = _fit(model=model, loss={"critic": still, "maker": fooled}, lr_schedule="constant")
+    assert all(torch.equal(a, b) for a, b in zip(critic, model["critic"].parameters()))
+    assert not any(torch.equal(a, b) for a, b in zip(maker, model["maker"].parameters()))
+    assert list(log.part_losses) == ["critic", "maker"] and len(log.part_losses["maker"]) == 12
+    assert log.part_losses["maker"][-1] < log.part_losses["maker"][0]
+    assert log.losses == [a + b for a, b in zip(log.part_losses["critic"], log.part_losses["maker"])]
+    with pytest.raises(ValueError, match="no submodule named judge"):
+        _fit(model=model, loss={"judge": still})
 
 
 def test_accumulating_two_half_batches_is_one_step_per_two_micro_batches():
