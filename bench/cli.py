@@ -129,6 +129,9 @@ def run(
         bool,
         typer.Option("--allow-empty-test", help="Run even if a test split has no foreground (results.json notes it)."),
     ] = False,
+    inception_weights: Annotated[
+        Path | None, typer.Option(help="FID Inception weights file; default $BENCH_FID_WEIGHTS, hub cache, bundled.")
+    ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log details.")] = False,
 ) -> None:
     """Fit a method, expand, train and evaluate downstream models; write one results.json per run.
@@ -165,6 +168,7 @@ def run(
         force=force,
         device=device,
         allow_empty_test=allow_empty_test,
+        inception_weights=inception_weights,
     )
     main = int(os.environ.get("RANK", "0")) == 0  # under a distributed launcher only rank 0 reports
     try:

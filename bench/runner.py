@@ -97,6 +97,7 @@ class Request:
     force: bool = False
     device: str | None = None
     allow_empty_test: bool = False
+    inception_weights: Path | None = None
 
 
 @dataclass
@@ -217,6 +218,8 @@ def preflight(req: Request, pl: Plan) -> torch.device:
             )
     device = _device(req.device)
     _check_writable(Path(req.out))
+    if req.inception_weights is not None and not Path(req.inception_weights).is_file():
+        raise ConfigError(f"--inception-weights: no such file {req.inception_weights}")
     return device
 
 
@@ -379,6 +382,7 @@ def run(
                     out / dataset_name / "_cache" / "metrics",
                     progress,
                     todo[0][1] / CLOSEST_PNG,
+                    req.inception_weights,
                 )
             t_metrics = time.perf_counter() - t0
 
@@ -577,9 +581,11 @@ def _generation_metrics(
     cache_dir: Path,
     progress: Any,
     closest_png: Path,
+    inception_weights: Path | None = None,
 ) -> tuple[dict[str, Any], dict[str, str]]:
     """Generation metrics of one seed's expansion against the real training split (``bench.metrics.generation``).
 
+    Inception weights: ``inception_weights``, else as :func:`bench.metrics.inception.resolve_weights` finds them.
     Inception features of the real split are cached in ``cache_dir`` by its fingerprint. ``fid_unet`` / ``is_unet``
     use the method's own real-data network when it has one (DiffuseExpand's stage-IV filter), else a U-Net
     trained here on the real split with the run's downstream training config.
@@ -596,7 +602,7 @@ def _generation_metrics(
         return {k: None for k in METRIC_KEYS}, {k: why for k in METRIC_KEYS}
     inception, inception_reason = None, ""
     try:
-        inception = load_inception(None, str(device))
+        inception = load_inception(None if inception_weights is None else str(inception_weights), str(device))
     except (WeightsError, ValueError) as e:
         inception_reason = str(e)
     unet, unet_reason = method.real_data_network(), ""

@@ -40,6 +40,8 @@ from cli_checks import assert_refused, invoke, run_args
         (["--models", "unet,unet"], "origin", ["--models"]),
         (["--device", "meta"], "origin", ["--device meta", "only cpu and cuda"]),
         (["--device", "banana"], "origin", ["--device 'banana'"]),
+        (["--inception-weights", "/no/such/pt_inception.pth"], "xlsor", ["--inception-weights", "/no/such"]),
+        (["--option", "label_smoothing=0.7"], "synthmed", ["label_smoothing", "[0, 0.5)"]),
     ],
 )
 def test_bad_values_are_one_line_before_any_work(discs, tmp_path, extra, method, needles):
