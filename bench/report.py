@@ -57,7 +57,7 @@ def make_rows(results: Iterable[Results]) -> list[dict[str, Any]]:
                 "dice_std": statistics.pstdev(dice) if len(dice) > 1 else 0.0,
                 "synthetic_used": statistics.fmean(kept),
                 "pass_rate": statistics.fmean(passed) if passed else None,
-                "real_train": rs[0]["counts"]["real_train"],
+                "real_train": 0 if key[GROUP_KEYS.index("train_on")] == "synthetic" else rs[0]["counts"]["real_train"],
                 "test": rs[0]["counts"]["test"],
                 "training": _training_signature(rs[0]),
                 "notes": " ".join(sorted({n for r in rs for n in r["metrics"].get("notes", [])})),
@@ -112,8 +112,13 @@ def _fmt_metric(row: dict[str, Any], key: str) -> str:
     if mean is None:
         return "n/a"
     digits = 4 if key in ("kid", "memorised") else 2
-    cell = f"{mean:.{digits}f} ± {row[f'{key}_std']:.{digits}f}"
+    cell = _mean_std(mean, row[f"{key}_std"], row[f"{key}_runs"], digits)
     return cell if row[f"{key}_runs"] == row["n"] else f"{cell} ({row[f'{key}_runs']} of {row['n']} seeds)"
+
+
+def _mean_std(mean: float, std: float, n: int, digits: int) -> str:
+    """``mean ± std``; one run has no spread to show, so it says ``(n = 1)`` rather than ``± 0``."""
+    return f"{mean:.{digits}f} ± {std:.{digits}f}" if n > 1 else f"{mean:.{digits}f} (n = 1)"
 
 
 def _training_signature(r: Results) -> str:
@@ -170,7 +175,7 @@ def to_markdown(rows: list[dict[str, Any]]) -> str:
                     f"{r['train_ratio']:g}",
                     f"{r['real_train']}/{r['synthetic_used']:.0f}/{r['test']}",
                     "—" if r["pass_rate"] is None else f"{r['pass_rate']:.2f}",
-                    f"{r['dice_mean']:.4f} ± {r['dice_std']:.4f}" + (" †" if r.get("notes") else ""),
+                    _mean_std(r["dice_mean"], r["dice_std"], r["n"], 4) + (" †" if r.get("notes") else ""),
                     str(r["n"]),
                     _fmt_delta(r),
                     *(_fmt_metric(r, k) for k in GENERATION_COLUMNS),
@@ -181,7 +186,8 @@ def to_markdown(rows: list[dict[str, Any]]) -> str:
     notes = [
         "",
         "Dice: per test image at threshold 0.5, averaged; ± is the std over seeds (n runs).",
-        "real/syn/test: real training pairs / synthetic pairs used (mean over seeds) / test pairs; pass rate: "
+        "real/syn/test: real / synthetic pairs the downstream network trained on (synthetic: mean over seeds; real "
+        "is 0 for --train-on synthetic, although the generator learned from the real split) / test pairs; pass rate: "
         "share of generated pairs that passed the method's own filter (mean over seeds).",
         "settings: what the runs changed from the preset (--tau, --option, --train-option, ...).",
         "Δ vs origin: mean over seeds of Dice minus the origin (no expansion) run with the same seed, "

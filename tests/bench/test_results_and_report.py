@@ -91,6 +91,14 @@ def test_delta_is_paired_by_seed_and_says_when_seeds_are_missing():
     assert "+0.015 (2 of 3 seeds)" in report.to_markdown(list(rows.values()))
 
 
+def test_cells_say_what_was_trained_on_and_one_run_has_no_spread():
+    """A synthetic-only row trained on no real pair; one seed shows ``n = 1``, not a ``± 0`` that looks measured."""
+    only = _result("synthmed", 0, 0.85, kept=8)
+    only["run"]["train_on"] = "synthetic"
+    md = report.to_markdown(report.make_rows([only]))
+    assert "| 0/8/2 |" in md and "0.8500 (n = 1)" in md and "± 0.0000" not in md
+
+
 def test_synthetic_dataset_is_labelled_and_missing_baseline_is_na():
     md = report.to_markdown(report.make_rows([_result("diffuseexpand", 0, 0.8, synthetic=True)]))
     assert "demo (synthetic phantom)" in md
