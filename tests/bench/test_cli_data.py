@@ -32,7 +32,7 @@ def test_allow_empty_test_runs_and_says_so_in_results(tmp_path):
     assert results["dataset"]["check_warnings"] == 16
     rep = invoke("report", out, "--out", tmp_path / "rep")
     assert rep.exit_code == 0, rep.output
-    assert "± 0.0000 †" in rep.output and "†: the test split of seed 0" in rep.output
+    assert "(n = 1) †" in rep.output and "†: the test split of seed 0" in rep.output
 
 
 def test_a_clean_run_has_no_notes(discs, tmp_path):
