@@ -199,6 +199,12 @@ def unknown_choice(kind: str, given: str, available: tuple[str, ...] | list[str]
     return f"unknown {kind} '{given}'{where}.{hint} Available: {', '.join(sorted(available))}"
 
 
+def synthetic_ids(n: int) -> list[str]:
+    """Ids of ``n`` generated pairs, ``syn_00000`` ...: zero-padded so they sort in generation order, and prefixed so
+    they never collide with real ids."""
+    return [f"syn_{i:0{max(5, len(str(n - 1)))}d}" for i in range(n)]
+
+
 def write_records(records: list[PairRecord], path: Path) -> None:
     """Write records as CSV (id, seed, decision, then the union of ``info`` keys), atomically."""
     keys = sorted({k for r in records for k in r.info})

@@ -39,6 +39,7 @@ from methods.base import (
     MethodContext,
     PairRecord,
     register_method,
+    synthetic_ids,
     write_records,
 )
 from methods.diffuseexpand.denoiser import epsilon_loss
@@ -373,7 +374,7 @@ class Joint(ExpansionMethod):
             raise ValueError(f"n must be >= 1, got {n}")
         (data, model, denoiser, schedule), o = self._fitted, self.options
         seeds = pair_seeds(stage_seed(ctx.seed, "samples"), n)
-        ids = [f"syn_{i:0{max(5, len(str(n - 1)))}d}" for i in range(n)]
+        ids = synthetic_ids(n)
 
         def records(masks: torch.Tensor) -> list[PairRecord]:
             return [

@@ -48,7 +48,15 @@ from torch import nn
 from bench.config import ConfigError
 from bench.data import PairSet, fingerprint, load_pairs, save_pairs
 from bench.training import PartLoss, StepCallback, TrainLog, train_loop
-from methods.base import Expansion, ExpansionMethod, MethodContext, PairRecord, register_method, write_records
+from methods.base import (
+    Expansion,
+    ExpansionMethod,
+    MethodContext,
+    PairRecord,
+    register_method,
+    synthetic_ids,
+    write_records,
+)
 from methods.diffuseexpand.networks import load_model
 from methods.diffuseexpand.sampler import pair_seeds
 from methods.gallery import save_gallery
@@ -479,7 +487,7 @@ class Synthmed(ExpansionMethod):
             raise ValueError(f"n must be >= 1, got {n}")
         fitted, o = self._fitted, self.options
         seeds = pair_seeds(stage_seed(ctx.seed, "samples"), n)
-        ids = [f"syn_{i:0{max(5, len(str(n - 1)))}d}" for i in range(n)]
+        ids = synthetic_ids(n)
 
         def sample(folder: Path) -> dict[str, Any]:
             start = time.perf_counter()

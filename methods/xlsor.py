@@ -54,6 +54,7 @@ from methods.base import (
     PairRecord,
     options_dict,
     register_method,
+    synthetic_ids,
     write_records,
 )
 from methods.diffuseexpand.sampler import pair_seeds
@@ -335,7 +336,7 @@ class XLSor(ExpansionMethod):
         def generate(folder):
             start = time.perf_counter()
             seeds = pair_seeds(stage_seed(ctx.seed, "samples"), n)
-            ids = [f"syn_{i:0{max(5, len(str(n - 1)))}d}" for i in range(n)]
+            ids = synthetic_ids(n)
             images, masks, records = [], [], []
             for i, (key, seed) in enumerate(zip(ids, seeds)):
                 j = i % len(train)

@@ -37,6 +37,7 @@ from methods.base import (
     MethodContext,
     PairRecord,
     register_method,
+    synthetic_ids,
     write_records,
 )
 from methods.diffuseexpand.denoiser import fit_denoiser
@@ -288,7 +289,7 @@ class DiffuseExpand(ExpansionMethod):
                 mask_median=o.mask_median,
             )
             seconds = time.perf_counter() - start
-            ids = [f"syn_{i:0{max(5, len(str(n - 1)))}d}" for i in range(n)]
+            ids = synthetic_ids(n)
             # 8-bit images, as stored, so that fresh and cached expansions are identical
             samples = PairSet(ids, (out.images * 255).round() / 255, out.masks, "diffuseexpand", True)
             seeds = out.seeds
