@@ -6,13 +6,14 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from PIL import Image
+from PIL import Image, ImageDraw
 from torchvision.utils import make_grid
 
 from bench.files import atomic_path
 
 DECISION_COLOURS = {"kept": (40, 200, 40), "relabelled": (255, 160, 0), "dropped": (230, 30, 30)}
 GENERATED_COLOUR = (230, 60, 60)
+LEGEND_HEIGHT = 20
 
 
 def save_gallery(
@@ -23,7 +24,7 @@ def save_gallery(
     max_pairs: int = 64,
     nrow: int = 8,
 ) -> None:
-    """Save a grid of overlays: each image with its mask tinted and outlined.
+    """Save a grid of overlays: each image with its mask tinted and outlined, and a colour legend below.
 
     Args:
         path: PNG file, written atomically.
@@ -50,5 +51,18 @@ def save_gallery(
     tiles = F.interpolate(tiles, scale_factor=scale, mode="nearest") if scale > 1 else tiles
     grid = make_grid(tiles, nrow=nrow, padding=2, pad_value=1.0)
     array = (grid.permute(1, 2, 0).clamp(0, 1) * 255).round().to(torch.uint8).numpy()
+    legend = DECISION_COLOURS if decisions is not None else {"generated mask": GENERATED_COLOUR}
     with atomic_path(path, suffix=".png") as tmp:
-        Image.fromarray(array).save(tmp)
+        _with_legend(Image.fromarray(array), legend).save(tmp)
+
+
+def _with_legend(grid: Image.Image, colours: dict[str, tuple[int, int, int]]) -> Image.Image:
+    """The grid above a white strip naming each overlay colour, so the PNG explains itself."""
+    out = Image.new("RGB", (grid.width, grid.height + LEGEND_HEIGHT), "white")
+    out.paste(grid, (0, 0))
+    draw, x, y = ImageDraw.Draw(out), 4, grid.height + 4
+    for name, colour in colours.items():
+        draw.rectangle([x, y, x + 11, y + 11], fill=colour)
+        draw.text((x + 16, y), name, fill=(0, 0, 0))
+        x += 16 + int(draw.textlength(name)) + 14
+    return out
