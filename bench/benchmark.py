@@ -8,6 +8,9 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
+from torch import nn
+
+from bench.training import train_loop
 
 
 def timed(fn: Callable[[], Any], device: torch.device, repeats: int) -> float:
@@ -26,3 +29,19 @@ def timed(fn: Callable[[], Any], device: torch.device, repeats: int) -> float:
         sync()
         times.append(time.perf_counter() - start)
     return statistics.median(times)
+
+
+def train_step_seconds(model: nn.Module, batch_loss: Any, steps: int, device: torch.device, **options: Any) -> float:
+    """Median seconds per optimiser step of :func:`bench.training.train_loop` over ``steps`` steps after one warm-up
+    step, timed inside the real loop; ``options`` are the loop's (``ema_decay``, ``mixed_precision``, ...)."""
+    stamps: list[float] = []
+    options = {"lr": 1e-4, "seed": 0, "lr_schedule": "constant", **options}
+    train_loop(
+        model,
+        batch_loss,
+        steps=steps + 1,
+        device=device,
+        callback=lambda step, value: stamps.append(time.perf_counter()),
+        **options,
+    )
+    return statistics.median(b - a for a, b in zip(stamps, stamps[1:]))

@@ -361,6 +361,42 @@ class Synthmed(ExpansionMethod):
                 f"--image-size {image_size}: synthmed's GANs double a 4x4 map, so the size must be a power of two >= 8"
             )
 
+    @classmethod
+    def speed(cls, preset: str, device: torch.device, steps: int) -> list[dict[str, Any]]:
+        """Seconds per training step of each GAN (discriminator + generator update) at a preset's sizes, on random
+        data, timed inside the real training loop, and seconds per generated pair."""
+        from bench.benchmark import timed, train_step_seconds
+        from bench.config import PRESETS as RUN_PRESETS
+        from bench.config import merge_options
+
+        o = merge_options(SynthmedOptions, {}, cls.presets.get(preset, {}))
+        size = RUN_PRESETS[preset]["image_size"]
+        g = torch.Generator().manual_seed(0)
+        masks = (torch.rand(o.batch, 1, size, size, generator=g) > 0.5).float().mul(2).sub(1).to(device)
+        images = torch.rand(o.batch, 1, size, size, generator=g).mul(2).sub(1).to(device)
+        mask_gan, image_gan = MaskGAN(size, o.latent_dim, o.mask_gan_width), ImageGAN(size, 1, o.image_gan_width)
+        rows = []
+        for role, model, losses in (
+            ("mask_gan", mask_gan, mask_gan_losses(masks, o)),
+            ("image_gan", image_gan, image_gan_losses(images, masks, o)),
+        ):
+            params = sum(p.numel() for p in model.parameters()) / 1e6
+            seconds = train_step_seconds(
+                model, losses, steps, device, betas=(o.beta1, 0.999), ema_decay=0.0, mixed_precision=o.mixed_precision
+            )
+            what = f"train step (D + G), batch {o.batch}, {params:.1f} M params"
+            rows.append({"stage": role, "what": what, "seconds": seconds, "unit": "s/step"})
+        z = torch.randn(o.sample_batch, o.latent_dim, generator=g).to(device)
+
+        @torch.no_grad()
+        def sample() -> torch.Tensor:
+            return image_gan.translate(mask_gan.sample(z).sign())
+
+        seconds = timed(sample, torch.device(device), steps) / o.sample_batch
+        rows.append({"stage": "sampler", "what": f"pair (mask + image), batch {o.sample_batch}", "seconds": seconds,
+                     "unit": "s/pair"})  # fmt: skip
+        return rows
+
     def __init__(self, variant: str | None = None, options: SynthmedOptions | None = None) -> None:
         super().__init__(variant, options)
         self._fitted: dict[str, Any] | None = None

@@ -7,18 +7,16 @@ machine before a full ``bench run``. Training steps are timed inside the real tr
 
 from __future__ import annotations
 
-import statistics
-import time
 from typing import Any
 
 import torch
 
-from bench.benchmark import timed
+from bench.benchmark import timed, train_step_seconds
 from bench.config import PRESETS, TrainConfig, merge_options
 from bench.data import PairSet
 from bench.segmentation.models import build_model
 from bench.segmentation.trainer import predict
-from bench.training import BatchLoss, train_loop
+from bench.training import BatchLoss
 from methods.diffuseexpand.denoiser import denoiser_loss, diffusion_samples
 from methods.diffuseexpand.networks import build_denoiser, build_segmenter, noise_scheduler
 from methods.diffuseexpand.options import PRESETS as METHOD_PRESETS
@@ -30,22 +28,16 @@ from methods.diffuseexpand.segmenter import segmenter_loss
 def step_seconds(
     model: torch.nn.Module, loss: BatchLoss, o: DiffuseExpandOptions, device: torch.device, steps: int
 ) -> float:
-    """Median seconds per optimiser step of ``train_loop`` over ``steps`` steps after one warm-up step."""
-    stamps: list[float] = []
-    train_loop(
+    """Median seconds per optimiser step of ``train_loop`` with the options' EMA, precision and accumulation."""
+    return train_step_seconds(
         model,
         loss,
-        steps=steps + 1,
-        lr=1e-4,
-        seed=0,
-        device=device,
-        lr_schedule="constant",
+        steps,
+        device,
         ema_decay=o.ema_decay,
         mixed_precision=o.mixed_precision,
         grad_accumulation=o.grad_accumulation,
-        callback=lambda step, value: stamps.append(time.perf_counter()),
     )
-    return statistics.median(b - a for a, b in zip(stamps, stamps[1:]))
 
 
 def benchmark(preset_name: str, device: torch.device | str, steps: int = 3) -> list[dict[str, Any]]:

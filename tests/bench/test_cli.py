@@ -120,3 +120,12 @@ def test_metrics_prints_json_for_two_folders(montgomery, tmp_path):
 def test_metrics_refuses_a_missing_folder_in_one_line(tmp_path):
     res = runner.invoke(app, ["metrics", "--real", str(tmp_path / "nope"), "--generated", str(tmp_path)])
     assert res.exit_code == 2 and "no such folder" in res.output and "Traceback" not in res.output
+
+
+def test_speed_times_each_stage_of_a_method_and_refuses_one_without_a_benchmark():
+    res = runner.invoke(app, ["speed", "--method", "synthmed", "--preset", "smoke", "--steps", "1", "--device", "cpu"])
+    assert res.exit_code == 0, res.output
+    for stage in ("mask_gan", "image_gan", "sampler", "s/step", "s/pair"):
+        assert stage in res.output
+    res = runner.invoke(app, ["speed", "--method", "xlsor", "--preset", "smoke"])
+    assert res.exit_code == 2 and "has no speed benchmark" in res.output
