@@ -639,7 +639,7 @@ def _metrics_unet(
 
     key = {"data": fingerprint(train), "model": "unet", "train": dataclasses.asdict(pl.train), "seed": seed}
     folder = cache_dir / config_hash(key)
-    with locked(cache_dir / f"{folder.name}.lock"):
+    with locked(folder):
         if not (folder / "model.pt").is_file():
             unet = MaskFilter("unet", pl.train, device)
             unet.fit(train, stage_seed(seed, "metrics-unet"), progress=progress, description="unet for fid_unet")
