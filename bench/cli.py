@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 import typer
 import yaml
+from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -132,9 +133,15 @@ def run(
     inception_weights: Annotated[
         Path | None, typer.Option(help="FID Inception weights file; default $BENCH_FID_WEIGHTS, hub cache, bundled.")
     ] = None,
+    no_baseline: Annotated[
+        bool, typer.Option("--no-baseline", help="Do not also run origin (no expansion) for the paired Δ.")
+    ] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log details.")] = False,
 ) -> None:
     """Fit a method, expand, train and evaluate downstream models; write one results.json per run.
+
+    A method that generates pairs is compared with `origin` (no expansion) on the same seeds, splits and training,
+    run here too (or reused) unless --no-baseline, so the table says whether expansion helped.
 
     Every value is checked, and the data set too, before anything is trained; a user error ends in one line
     and exit code 2.
@@ -171,9 +178,20 @@ def run(
         inception_weights=inception_weights,
     )
     main = int(os.environ.get("RANK", "0")) == 0  # under a distributed launcher only rank 0 reports
+    baseline = None if no_baseline else runner.baseline_request(req)
     try:
         with _progress() if main else nullcontext() as progress:
-            outcome = runner.run(req, progress=progress, on_warning=_warn)
+            outcome = runner.run(req, progress=progress, on_warning=_warn, on_plan=_say_plan)
+            if baseline is not None:
+                console.print(
+                    f"baseline: origin (no expansion) with the same seeds, splits and training, for the paired Δ; "
+                    f"{'reused where finished' if not force else 'recomputed'} (--no-baseline skips it)",
+                    highlight=False,
+                )
+                done = runner.run(baseline, progress=progress, on_warning=lambda _: None)
+                outcome.results += done.results
+                outcome.paths += done.paths
+                outcome.reused += done.reused
     except (ConfigError, DatasetError, runner.RunError) as e:
         _fail(str(e))
     except OSError as e:  # disk full, read-only or missing file, met after planning
@@ -181,7 +199,9 @@ def run(
     if not main:
         return
     rows = report.make_rows(outcome.results)
-    console.print(report.to_markdown(rows), highlight=False, markup=False)
+    console.print(_results_table(rows))
+    for note in report.table_notes(rows):
+        console.print(escape(note), highlight=False, style="dim")
     for p in outcome.paths:
         tag = " (reused)" if p in outcome.reused else ""
         console.print(f"results: {p.resolve()}{tag}", highlight=False)
@@ -196,6 +216,73 @@ def run(
         console.print("W&B: " + ", ".join(u for u in urls if u))
 
 
+def _results_table(rows: list[dict[str, Any]]) -> Table:
+    """The finished runs as a rich table narrow enough for a terminal: what all rows share goes into the title,
+    and a single seed shows plain numbers under a title that says so (`bench report` writes every column)."""
+    from bench.report import _fmt_delta, _mean_std
+
+    shared = {
+        "dataset": "{}",
+        "preset": "preset {}",
+        "model": "{}",
+        "augment": "augment {}",
+        "train_ratio": "ratio {:g}",
+    }
+    constant = [k for k in shared if len({r[k] for r in rows}) == 1]
+    counts = {r["n"] for r in rows}
+    title = [shared[k].format(rows[0][k]) for k in constant] if rows else []
+    if rows and rows[0]["synthetic_data"]:
+        title[0:1] = [f"{rows[0]['dataset']} (synthetic phantom, not patient data)"] if "dataset" in constant else []
+    title.append("1 seed (no spread)" if counts == {1} else f"± std over {'/'.join(map(str, sorted(counts)))} seeds")
+
+    def number(r: dict[str, Any], key: str, digits: int) -> str:
+        mean = r.get(f"{key}_mean")
+        if mean is None:
+            return "n/a"
+        n = r.get(f"{key}_runs", r["n"])
+        return f"{mean:.{digits}f}" if counts == {1} else _mean_std(mean, r[f"{key}_std"], n, digits)
+
+    columns: dict[str, Any] = {
+        "run": lambda r: f"{r['method']} {r['ablation']}" + (f" [{r['settings']}]" if r["settings"] else ""),
+        **{k: (lambda r, k=k: shared[k].format(r[k]).split(" ")[-1]) for k in shared if k not in constant},
+        "train on": lambda r: r["train_on"],
+        "real/syn/test": lambda r: f"{r['real_train']}/{r['synthetic_used']:.0f}/{r['test']}",
+        "Dice": lambda r: number({**r, "dice_runs": r["n"]}, "dice", 4) + (" †" if r.get("notes") else ""),
+        "Δ vs origin": _fmt_delta,
+        "FID": lambda r: number(r, "fid", 1),
+        "FID-U": lambda r: number(r, "fid_unet", 1),
+        "memorised": lambda r: number(r, "memorised", 3),
+    }
+    if any(r["pass_rate"] is not None for r in rows):
+        columns["pass rate"] = lambda r: "—" if r["pass_rate"] is None else f"{r['pass_rate']:.2f}"
+    table = Table(title=" · ".join(title), title_justify="left", box=box.SIMPLE_HEAD)
+    for name in columns:
+        table.add_column(name, overflow="fold")
+    for r in rows:
+        table.add_row(
+            *(escape(cell(r)) for cell in columns.values()), style=None if r["method"] == "origin" else "bold"
+        )
+    return table
+
+
+def _say_plan(o) -> None:
+    """The lines printed before the first progress bar: what will run, on what, and what is reused."""
+    data = "synthetic phantom, not patient data" if o.synthetic_data else o.source
+    runs = f"{o.runs} run(s)" + (f", {o.finished} already finished (reused)" if o.finished else "")
+    generated = f"generate {o.n_synthetic} pairs, " if o.n_synthetic else ""
+    lines = [
+        f"[bold]{o.method}[/] ({escape(o.ablation)}) on [bold]{escape(o.dataset)}[/]",
+        f"  data    {escape(str(o.path.resolve()))} ({escape(data)}): {o.pairs} pairs at {o.image_size}×{o.image_size}"
+        f" -> {o.train} train / {o.test} test per seed",
+        f"  plan    preset {o.preset}; {generated}train {','.join(o.models)} on {o.train_on}; seeds "
+        f"{','.join(map(str, o.seeds))}; {runs}",
+        f"  device  {o.device}, {o.threads} thread(s)" + (f", {o.processes} processes" if o.processes > 1 else ""),
+        f"  cache   {escape(str(o.cache))}: {o.cached_stages} finished stage(s) from earlier runs (reused where "
+        "they match)",
+    ]
+    console.print("\n".join(lines), highlight=False)
+
+
 @app.command()
 def methods() -> None:
     """List expansion methods, their versions and ablation variants."""
@@ -207,26 +294,224 @@ def methods() -> None:
     console.print(table)
 
 
-REPORT_EPILOG = "Example:\n\n  bench report runs/ --out reports/"
+REPORT_EPILOG = """Examples:
+
+  bench report --runs runs/ --out reports/                  # every run, one row per setting
+
+  bench report table1 --runs runs/ --out reports/table1     # the paper's Table 1 (Markdown, CSV, LaTeX)
+
+  bench report fewshot --runs runs/ --out reports/fewshot   # Dice vs train ratio (PNG, CSV, Markdown)
+"""
+
+REPORT_KINDS = ("results", "table1", "table2", "fewshot", "tau-vs-s", "gallery")
 
 
 @app.command(epilog=REPORT_EPILOG)
 def report(
-    root: Annotated[Path, typer.Argument(help="Folder searched for results.json files.")] = Path("runs"),
-    out: Annotated[Path, typer.Option(help="Where results.md and results.csv are written.")] = Path("reports"),
+    kind: Annotated[
+        str, typer.Argument(help="results (all runs) | table1 | table2 | fewshot | tau-vs-s | gallery.")
+    ] = "results",
+    runs: Annotated[Path, typer.Option(help="Folder searched for results.json files.")] = Path("runs"),
+    out: Annotated[Path, typer.Option(help="Where the tables and figures are written.")] = Path("reports"),
+    wandb: Annotated[
+        str, typer.Option(help="Also log the tables and figures to W&B: disabled | auto | online | offline.")
+    ] = ("disabled"),
+    group: Annotated[str, typer.Option(help="W&B group of the report run (e.g. a sweep's group).")] = "reports",
 ) -> None:
-    """Build tables (Markdown + CSV) from stored results.json files."""
+    """Build tables and figures from stored results.json files: the flat results table or one of the paper's
+    artifacts. Missing runs show as "–" with a note, never as numbers."""
+    from bench import tracking
+
+    if kind not in REPORT_KINDS:
+        hint = f"; to read runs from {kind}, use --runs {kind}" if Path(kind).is_dir() else ""
+        _fail(f"unknown report '{kind}'; available: {', '.join(REPORT_KINDS)}{hint}")
+    if wandb not in tracking.MODES:
+        _fail(f"unknown --wandb mode '{wandb}'; available: {', '.join(tracking.MODES)}")
+    files = _build_report(kind, runs, out, tracking.resolve_mode(wandb), group)
+    if files and files[0].suffix == ".md":
+        console.print(files[0].read_text(), highlight=False, markup=False)
+    for f in files:
+        console.print(f"written: {f.resolve()}", highlight=False)
+
+
+def _build_report(kind: str, runs: Path, out: Path, mode: str, group: str) -> list[Path]:
+    """Write a report (``results`` or a paper artifact), log an artifact to W&B unless ``mode`` is disabled."""
+    from bench import artifacts, tracking
     from bench import report as rep
 
     try:
-        files = rep.build(root, out)
+        if kind == "results":
+            return rep.build(runs, out)
+        artifact = artifacts.build_artifact(kind, runs, out)
     except StorageError as e:
         _fail(_os_error(e))
     except (FileNotFoundError, ValueError) as e:
         _fail(str(e))
-    console.print(files[0].read_text(), highlight=False, markup=False)
-    for f in files:
+    for note in artifact.notes:
+        console.print(f"note: {escape(note)}", highlight=False)
+    where = tracking.log_artifact(artifact, mode, group, out)
+    if where["mode"] != "disabled":
+        console.print(f"W&B report run ({where['mode']}): {where['url'] or where['dir']}", highlight=False)
+    return artifact.files
+
+
+SWEEP_EPILOG = """Examples:
+
+  bench sweep table1 --dataset ../data/montgomery_lung --seeds 0,1,2 --dry-run
+
+  bench sweep fewshot --dataset ../data/montgomery_lung --methods diffuseexpand,xlsor --no-wandb
+
+  bench sweep table2 --preset paper --launcher submitit --launcher-option partition=gpu \\
+      --launcher-option gpus_per_node=1 --launcher-option timeout_min=720
+"""
+
+
+@app.command(epilog=SWEEP_EPILOG)
+def sweep(
+    name: Annotated[str, typer.Argument(help="table1 | table2 | fewshot | tau-vs-s.")],
+    dataset: Annotated[str, typer.Option(help="Dataset card name or a folder with images/ and masks/.")] = "demo",
+    preset: Annotated[str, typer.Option(help="smoke | cpu | paper.")] = "cpu",
+    seeds: Annotated[
+        str, typer.Option(help="Seeds, comma-separated (the paper repeats every run 3 times).")
+    ] = "0,1,2",
+    models: Annotated[
+        str | None, typer.Option(help="Downstream models; default: the artifact's (table2: all three, else unet).")
+    ] = None,
+    methods: Annotated[
+        str | None, typer.Option(help="table2 / fewshot: generating methods to include; default: all of them.")
+    ] = None,
+    ratios: Annotated[str | None, typer.Option(help="fewshot: train ratios; default 0.1,0.3,0.5,0.7,0.9.")] = None,
+    out: Annotated[Path, typer.Option(help="Output root for run folders (shared with bench run).")] = Path("runs"),
+    wandb: Annotated[str, typer.Option(help="auto (online if logged in, else offline) | online | offline.")] = "auto",
+    no_wandb: Annotated[bool, typer.Option("--no-wandb", help="Do not log to W&B.")] = False,
+    device: Annotated[str | None, typer.Option(help="cpu | cuda | cuda:1 ...; default: cuda if available.")] = None,
+    force: Annotated[bool, typer.Option(help="Recompute finished runs and cached stages.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="List the runs and their estimated time; run nothing.")
+    ] = (False),
+    launcher: Annotated[
+        str,
+        typer.Option(help="local (one run after another in this process) | submitit (Slurm, or its local executor)."),
+    ] = "local",
+    launcher_option: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="submitit KEY=VALUE (repeatable): cluster=slurm|local, partition, timeout_min, gpus_per_node, ..."
+        ),
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log details.")] = False,
+) -> None:
+    """Run every run a paper artifact needs, skipping finished ones, then build the artifact into OUT/reports/NAME.
+
+    Runs share cached method stages; a sweep that was stopped, started again, resumes where it stopped. Exit code 1
+    when some runs failed (they are listed; the artifact shows them as missing).
+    """
+    import dataclasses
+
+    from bench import runner, tracking
+    from bench import sweep as sw
+
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
+    if launcher not in sw.LAUNCHERS:
+        _fail(f"unknown --launcher '{launcher}'; available: {', '.join(sw.LAUNCHERS)}")
+    if launcher_option and launcher != "submitit":
+        _fail("--launcher-option applies to --launcher submitit")
+    base = runner.Request(
+        dataset=dataset,
+        models=_csv(models) if models else (),
+        seeds=_csv(seeds, int),
+        preset=preset,
+        out=out,
+        wandb="disabled" if no_wandb else wandb,
+        force=force,
+        device=device,
+    )
+    try:
+        plan = sw.build_sweep(name, base, _csv(methods) if methods else None, _csv(ratios, float) if ratios else None)
+        sw.check_sweep(plan)
+        statuses = sw.status(plan)
+    except (ConfigError, DatasetError) as e:
+        _fail(str(e))
+    console.print(_sweep_table(plan, statuses))
+    for m in plan.missing:
+        _warn(f"method '{m}' is not registered here; its cells of {name} will show as missing")
+    if dry_run:
+        return
+    mode = tracking.resolve_mode(base.wandb)
+    group = sw.new_group(plan)
+    plan.runs = [dataclasses.replace(r, request=dataclasses.replace(r.request, group=group)) for r in plan.runs]
+    total = len(plan.runs)
+
+    def started(i: int, r) -> None:
+        console.rule(f"[{i + 1}/{total}] {escape(r.label)}, seed {r.request.seeds[0]}")
+
+    try:
+        if launcher == "local":
+            with _progress() as progress:
+                outcome = sw.run_local(plan, progress, on_start=started, on_warning=_warn)
+        else:
+            outcome = sw.run_submitit(plan, out / "_submitit", _pairs(launcher_option, "--launcher-option"))
+    except (ConfigError, DatasetError, runner.RunError) as e:
+        _fail(str(e))
+    except OSError as e:
+        _fail(_os_error(e))
+    console.print(f"{len(outcome.paths)} results written or reused under {out.resolve()}", highlight=False)
+    if outcome.paths:
+        _sweep_report(name, out, mode, group)
+    for r, why in outcome.failed:
+        console.print(f"[red]failed:[/] {escape(r.label)}, seed {r.request.seeds[0]}: {escape(why)}", highlight=False)
+    if outcome.failed:
+        raise typer.Exit(1)
+
+
+def _sweep_report(name: str, out: Path, mode: str, group: str) -> None:
+    """Build the sweep's artifact into OUT/reports/NAME (and W&B); one that cannot be built yet is a warning."""
+    from bench import artifacts, tracking
+
+    try:
+        artifact = artifacts.build_artifact(name, out, out / "reports" / name)
+    except (FileNotFoundError, ValueError) as e:
+        _warn(f"{name} not built: {e}")
+        return
+    for note in artifact.notes:
+        console.print(f"note: {escape(note)}", highlight=False)
+    tracking.log_artifact(artifact, mode, group, out / "reports" / name)
+    for f in artifact.files:
         console.print(f"written: {f.resolve()}", highlight=False)
+
+
+def _sweep_table(plan, statuses) -> Table:
+    """The runs of a sweep with what is done and how long the rest should take."""
+    table = Table("#", "run", "seed", "models", "status", "estimate", title=f"sweep {plan.name}: {len(statuses)} runs")
+    for i, s in enumerate(statuses):
+        req = s.run.request
+        seconds = "–" if s.done else ("?" if s.estimate is None else _duration(s.estimate))
+        table.add_row(
+            str(i + 1), s.run.label, str(req.seeds[0]), ",".join(req.models), "done" if s.done else "to run", seconds
+        )
+    todo = [s for s in statuses if not s.done]
+    known = [s.estimate for s in todo if s.estimate is not None]
+    if not known:
+        estimate = "no estimate (none of them ran under --out before)" if todo else "nothing to run"
+    else:
+        unknown = len(todo) - len(known)
+        estimate = f"about {_duration(sum(known))}" + (
+            f" for {len(known)} of them ({unknown} never ran before)" if unknown else ""
+        )
+    table.caption = (
+        f"{len(statuses) - len(todo)} done, {len(todo)} to run; {estimate} "
+        "(from past runs under --out; cached stages make runs shorter)"
+    )
+    return table
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    minutes = round(seconds / 60)
+    return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"
 
 
 METRICS_EPILOG = """Examples:

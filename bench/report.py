@@ -138,53 +138,50 @@ def _fmt_delta(row: dict[str, Any]) -> str:
     return f"{d:+.3f}" if row["delta_seeds"] == row["n"] else f"{d:+.3f} ({row['delta_seeds']} of {row['n']} seeds)"
 
 
-def to_markdown(rows: list[dict[str, Any]]) -> str:
-    """A Markdown table; synthetic (phantom) datasets are marked so their numbers are never mistaken for real data."""
-    head = [
-        "dataset",
-        "preset",
-        "method",
-        "ablation",
-        "settings",
-        "model",
-        "aug",
-        "train on",
-        "ratio",
-        "real/syn/test",
-        "pass rate",
-        "Dice (mean ± std)",
-        "n",
-        "Δ vs origin",
-        *GENERATION_COLUMNS.values(),
+HEAD = [
+    "dataset",
+    "preset",
+    "method",
+    "ablation",
+    "settings",
+    "model",
+    "aug",
+    "train on",
+    "ratio",
+    "real/syn/test",
+    "pass rate",
+    "Dice (mean ± std)",
+    "n",
+    "Δ vs origin",
+    *GENERATION_COLUMNS.values(),
+]
+
+
+def row_cells(r: dict[str, Any]) -> list[str]:
+    """One row's cells, in ``HEAD``'s order; synthetic (phantom) datasets are marked so their numbers are never
+    mistaken for real data."""
+    return [
+        f"{r['dataset']} (synthetic phantom)" if r["synthetic_data"] else r["dataset"],
+        r["preset"],
+        f"{r['method']} v{r['version']}",
+        r["ablation"],
+        r["settings"] or "preset",
+        r["model"],
+        r["augment"],
+        r["train_on"],
+        f"{r['train_ratio']:g}",
+        f"{r['real_train']}/{r['synthetic_used']:.0f}/{r['test']}",
+        "—" if r["pass_rate"] is None else f"{r['pass_rate']:.2f}",
+        _mean_std(r["dice_mean"], r["dice_std"], r["n"], 4) + (" †" if r.get("notes") else ""),
+        str(r["n"]),
+        _fmt_delta(r),
+        *(_fmt_metric(r, k) for k in GENERATION_COLUMNS),
     ]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for r in rows:
-        ds = f"{r['dataset']} (synthetic phantom)" if r["synthetic_data"] else r["dataset"]
-        lines.append(
-            "| "
-            + " | ".join(
-                [
-                    ds,
-                    r["preset"],
-                    f"{r['method']} v{r['version']}",
-                    r["ablation"],
-                    r["settings"] or "preset",
-                    r["model"],
-                    r["augment"],
-                    r["train_on"],
-                    f"{r['train_ratio']:g}",
-                    f"{r['real_train']}/{r['synthetic_used']:.0f}/{r['test']}",
-                    "—" if r["pass_rate"] is None else f"{r['pass_rate']:.2f}",
-                    _mean_std(r["dice_mean"], r["dice_std"], r["n"], 4) + (" †" if r.get("notes") else ""),
-                    str(r["n"]),
-                    _fmt_delta(r),
-                    *(_fmt_metric(r, k) for k in GENERATION_COLUMNS),
-                ]
-            )
-            + " |"
-        )
+
+
+def table_notes(rows: list[dict[str, Any]]) -> list[str]:
+    """The legend under a results table, then why cells are marked (†) or missing (n/a), one line per reason."""
     notes = [
-        "",
         "Dice: per test image at threshold 0.5, averaged; ± is the std over seeds (n runs).",
         "real/syn/test: real / synthetic pairs the downstream network trained on (synthetic: mean over seeds; real "
         "is 0 for --train-on synthetic, although the generator learned from the real split) / test pairs; pass rate: "
@@ -193,8 +190,6 @@ def to_markdown(rows: list[dict[str, Any]]) -> str:
         "Δ vs origin: mean over seeds of Dice minus the origin (no expansion) run with the same seed, "
         "dataset/preset/model/aug/ratio and downstream training settings; only seeds both have are compared "
         "(and counted when fewer than n); N/A where there is none.",
-    ]
-    notes += [
         "FID/KID/IS (Inception): pytorch-fid's Inception network on all generated images vs the real training "
         "split (results.json also holds fid_kept / kid_kept for the filtered pairs); FID-U / IS-U: the paper's "
         "metrics on features of a U-Net trained on the real split, not comparable with Inception FID/IS; "
@@ -202,15 +197,22 @@ def to_markdown(rows: list[dict[str, Any]]) -> str:
         "real image is to its nearest other real image.",
     ]
     notes += sorted({f"†: {r['notes']}" for r in rows if r.get("notes")})
-    notes += sorted(
-        {
-            f"n/a in {column} ({r['method']} {r['ablation']}): {r[f'{key}_missing'] or 'not recorded'}"
-            for r in rows
-            for key, column in GENERATION_COLUMNS.items()
-            if r.get(f"{key}_mean") is None
-        }
-    )
-    return "\n".join(lines + notes) + "\n"
+    missing: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for r in rows:
+        for key, column in GENERATION_COLUMNS.items():
+            if r.get(f"{key}_mean") is None:
+                why = r.get(f"{key}_missing") or "not recorded"
+                if column not in missing[(f"{r['method']} {r['ablation']}", why)]:
+                    missing[(f"{r['method']} {r['ablation']}", why)].append(column)
+    notes += sorted(f"n/a in {', '.join(cols)} ({who}): {why}" for (who, why), cols in missing.items())
+    return notes
+
+
+def to_markdown(rows: list[dict[str, Any]]) -> str:
+    """A Markdown table of the rows with its legend and notes."""
+    lines = ["| " + " | ".join(HEAD) + " |", "|" + "---|" * len(HEAD)]
+    lines += ["| " + " | ".join(row_cells(r)) + " |" for r in rows]
+    return "\n".join([*lines, "", *table_notes(rows)]) + "\n"
 
 
 def to_csv(rows: list[dict[str, Any]]) -> str:

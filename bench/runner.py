@@ -68,6 +68,7 @@ PACKAGES = ("torch", "torchvision", "diffusers", "segmentation-models-pytorch", 
 MIN_IMAGE_SIZE = 16  # the smallest input every downstream model takes
 SHOWN_WARNINGS = 10  # dataset warnings shown before "... and N more"
 CLOSEST_PNG = "closest_pairs.png"  # generated images beside their nearest real training images
+GALLERY_PNG = "gallery.png"  # the run's generated pairs with their masks (and filter decisions)
 
 
 class RunError(RuntimeError):
@@ -98,6 +99,7 @@ class Request:
     device: str | None = None
     allow_empty_test: bool = False
     inception_weights: Path | None = None
+    group: str | None = None  # W&B group; None: one new group per invocation
 
 
 @dataclass
@@ -108,6 +110,40 @@ class Outcome:
     paths: list[Path]
     reused: list[Path]
     wandb_mode: str
+
+
+@dataclass
+class Overview:
+    """What a run is about to do, known before anything is trained: said before the first progress bar.
+
+    ``source`` is the dataset card's title (or "folder" for a plain folder); ``train`` / ``test`` are the first
+    seed's split sizes (every seed splits the same counts); ``finished`` counts the runs of the request whose
+    results.json is already there and will be reused; ``cached_stages`` counts the method's finished stage folders
+    under ``cache`` (those that match this request are reused, the others belong to other settings or seeds).
+    """
+
+    method: str
+    ablation: str
+    dataset: str
+    path: Path
+    source: str
+    synthetic_data: bool
+    pairs: int
+    image_size: int
+    train: int
+    test: int
+    preset: str
+    n_synthetic: int
+    train_on: str
+    models: tuple[str, ...]
+    seeds: tuple[int, ...]
+    device: str
+    threads: int
+    processes: int
+    runs: int
+    finished: int
+    cache: Path
+    cached_stages: int
 
 
 @dataclass
@@ -140,7 +176,7 @@ def plan(req: Request) -> Plan:
     for m in req.models:
         if m not in MODELS:
             raise ConfigError(unknown_choice("model", m, MODELS))
-    _check_values(req)
+    check_values(req)
     image_size = check_type(req.image_size if req.image_size is not None else p["image_size"], int, "--image-size")
     if image_size < MIN_IMAGE_SIZE:
         raise ConfigError(f"--image-size must be >= {MIN_IMAGE_SIZE}, got {image_size}")
@@ -176,7 +212,7 @@ def plan(req: Request) -> Plan:
     return Plan(cls, ablation, options, train, image_size, n, train_on, settings)
 
 
-def _check_values(req: Request) -> None:
+def check_values(req: Request) -> None:
     """The request's own values: seeds, models, W&B mode, train ratio, channels."""
     if not req.models or not req.seeds:
         raise ConfigError("at least one model and one seed are needed")
@@ -258,6 +294,7 @@ def run(
     progress: Any = None,
     on_result: Callable[[store.Results, Path], None] | None = None,
     on_warning: Callable[[str], None] | None = None,
+    on_plan: Callable[[Overview], None] | None = None,
 ) -> Outcome:
     """Run the benchmark a request describes.
 
@@ -266,6 +303,7 @@ def run(
         progress: an optional rich Progress shared by every stage for progress bars.
         on_result: called with each finished or reused run's results and path.
         on_warning: called with each warning about the data or the run (default: logged).
+        on_plan: called once with an :class:`Overview` after every check passed, before any work.
 
     Raises:
         ConfigError: invalid options or a machine that cannot run them. bench.data.DatasetError: the dataset
@@ -295,32 +333,43 @@ def run(
             f"'{pl.method_cls.name}' handles binary masks only"
         )
     splits, notes = _splits(req, pairs, path, warn)
-
-    group = f"{dataset_name}-{req.method}-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%S')}"
     out = Path(req.out)
-    outcome = Outcome([], [], [], mode)
-    for seed in req.seeds:
-        split = splits[seed]
-        runs = []
-        for m in req.models:
-            cfg = RunConfig(
+    if on_plan is not None and main:
+        cache = out / dataset_name / "_cache" / pl.method_cls.name
+        planned = [run for seed in req.seeds for run in run_configs(req, pl, dataset_name, seed)]
+        first = splits[req.seeds[0]]
+        on_plan(
+            Overview(
                 method=pl.method_cls.name,
                 ablation=pl.ablation,
                 dataset=dataset_name,
-                model=m,
-                seed=seed,
-                train_ratio=req.train_ratio,
-                augment=req.augment,
-                train_on=pl.train_on,
-                preset=req.preset,
+                path=path,
+                source=card.title if card else "folder",
+                synthetic_data=bool(card and card.synthetic),
+                pairs=len(pairs.ids),
                 image_size=pl.image_size,
-                channels=req.channels,
-                n_synthetic=pl.n_synthetic,
-                train=pl.train,
-                method_options=options_dict(pl.options),
-                settings=pl.settings,
+                train=len(first.train),
+                test=len(first.test),
+                preset=req.preset,
+                n_synthetic=pl.n_synthetic if pl.train_on != "real" else 0,
+                train_on=pl.train_on,
+                models=tuple(req.models),
+                seeds=tuple(req.seeds),
+                device=str(device),
+                threads=torch.get_num_threads(),
+                processes=processes.num_processes,
+                runs=len(planned),
+                finished=0 if req.force else sum(stored_result(r, c.key()) is not None for c, r in planned),
+                cache=cache,
+                cached_stages=len(list(cache.glob("*/*/done.json"))) if cache.is_dir() else 0,
             )
-            runs.append((cfg, store.run_dir(out, dataset_name, cfg.run_name, cfg.train_ratio, seed)))
+        )
+
+    group = req.group or f"{dataset_name}-{req.method}-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%S')}"
+    outcome = Outcome([], [], [], mode)
+    for seed in req.seeds:
+        split = splits[seed]
+        runs = run_configs(req, pl, dataset_name, seed)
         with ExitStack() as held:
             # 2. Lock the run folders (sorted, so two invocations cannot deadlock), then look for finished runs:
             # a run another invocation finished while this one waited is reused, not recomputed. The main
@@ -328,7 +377,7 @@ def run(
             if main:
                 for rdir in sorted(rdir for _, rdir in runs):
                     _lock(held, rdir, warn)
-            stored = broadcast_object_list([[_stored(rdir, cfg.key()) for cfg, rdir in runs]])[0]
+            stored = broadcast_object_list([[stored_result(rdir, cfg.key()) for cfg, rdir in runs]])[0]
             todo = []
             for (cfg, rdir), done in zip(runs, stored):
                 if done is not None and not req.force:
@@ -396,6 +445,7 @@ def run(
                 res["unavailable"] = dict(gen_unavailable)
                 if rdir != todo[0][1] and (todo[0][1] / CLOSEST_PNG).is_file():
                     copy_file(todo[0][1] / CLOSEST_PNG, rdir / CLOSEST_PNG)
+                _save_gallery(expansion, rdir / GALLERY_PNG)
                 res["metrics"]["notes"] = notes.get(seed, [])
                 res["dataset"]["check_warnings"] = len(report.warnings)
                 res["timings"].update(
@@ -411,6 +461,30 @@ def run(
                 if on_result:
                     on_result(res, rdir / "results.json")
     return outcome
+
+
+def _save_gallery(expansion: Expansion, path: Path) -> None:
+    """The run's generated pairs as overlays, coloured by the method's decision when it filters (``bench report
+    gallery`` assembles these); nothing for a run without generated pairs."""
+    from methods.gallery import save_gallery
+
+    generated = expansion.generated if expansion.generated is not None else expansion.pairs
+    decisions = [r.decision for r in expansion.records] if expansion.generated is not None else None
+    save_gallery(path, generated.images, (generated.masks > 0).long(), decisions)
+
+
+def baseline_request(req: Request) -> Request | None:
+    """The ``origin`` request that gives a generating method's runs their paired Δ: same seeds, splits, models,
+    augmentation and downstream training; None for a method that generates no pairs (it is its own baseline)."""
+    try:
+        generates = get_method(req.method).generates_pairs
+    except KeyError:
+        return None
+    if not generates:
+        return None
+    return dataclasses.replace(
+        req, method="origin", ablation=None, train_on="real", n_synthetic=None, method_options={}
+    )
 
 
 def _shown(warnings: list[str], more: str) -> list[str]:
@@ -649,7 +723,33 @@ def _metrics_unet(
         return MaskFilter.load(folder, device).model
 
 
-def _stored(rdir: Path, key: str) -> store.Results | None:
+def run_configs(req: Request, pl: Plan, dataset_name: str, seed: int) -> list[tuple[RunConfig, Path]]:
+    """The runs (one per downstream model) a planned request makes for one seed, with their folders."""
+    runs = []
+    for m in req.models:
+        cfg = RunConfig(
+            method=pl.method_cls.name,
+            ablation=pl.ablation,
+            dataset=dataset_name,
+            model=m,
+            seed=seed,
+            train_ratio=req.train_ratio,
+            augment=req.augment,
+            train_on=pl.train_on,
+            preset=req.preset,
+            image_size=pl.image_size,
+            channels=req.channels,
+            n_synthetic=pl.n_synthetic,
+            train=pl.train,
+            method_options=options_dict(pl.options),
+            settings=pl.settings,
+        )
+        runs.append((cfg, store.run_dir(Path(req.out), dataset_name, cfg.run_name, cfg.train_ratio, seed)))
+    return runs
+
+
+def stored_result(rdir: Path, key: str) -> store.Results | None:
+    """The finished results of the run with config ``key`` in ``rdir``, or None (missing, unreadable, other key)."""
     f = rdir / "results.json"
     if not f.is_file():
         return None

@@ -111,3 +111,49 @@ def log_run(results: dict[str, Any], run_dir: Path, mode: str, group: str, histo
     finally:
         run.finish()
     return {"mode": mode, "dir": str(Path(run_dir) / "wandb"), "url": url}
+
+
+def log_artifact(artifact: Any, mode: str, group: str, run_dir: Path) -> dict:
+    """Log a built paper artifact (``bench.artifacts.Artifact``) as one ``report`` run of ``group``: each table as a
+    ``wandb.Table``, each figure as a ``wandb.Image``, so a sweep's runs and its tables sit together in W&B.
+
+    Returns:
+        ``{"mode", "dir", "url"}`` as :func:`log_run`.
+    """
+    if mode == "disabled":
+        return {"mode": "disabled", "dir": None, "url": None}
+    import wandb
+
+    Path(run_dir).mkdir(parents=True, exist_ok=True)
+    run = wandb.init(
+        project=PROJECT,
+        dir=str(run_dir),
+        mode=mode,
+        group=group,
+        job_type="report",
+        name=f"report/{artifact.name}",
+        settings=wandb.Settings(console="off", silent=True, x_disable_stats=True),
+    )
+    try:
+        logged: dict[str, Any] = {}
+        for name, (columns, rows) in artifact.tables.items():
+            logged[f"{artifact.name}/{name}"] = wandb.Table(columns=list(columns), data=_table_cells(rows))
+        for png in artifact.figures:
+            logged[f"{artifact.name}/{Path(png).stem}"] = wandb.Image(str(png))
+        run.log(logged)
+        url = run.url if mode == "online" else None
+    finally:
+        run.finish()
+    return {"mode": mode, "dir": str(Path(run_dir) / "wandb"), "url": url}
+
+
+def _table_cells(rows: list[list[Any]]) -> list[list[Any]]:
+    """Rows for ``wandb.Table``, which wants one type per column: a column of numbers (and gaps) stays numeric,
+    any other column is text."""
+    if not rows:
+        return []
+    numeric = [
+        all(v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)) for v in column)
+        for column in zip(*rows)
+    ]
+    return [[v if numeric[i] or v is None else str(v) for i, v in enumerate(row)] for row in rows]

@@ -160,12 +160,15 @@ def stage_seed(seed: int, role: str) -> int:
 
 
 def progress_callback(ctx: MethodContext, description: str, total: int) -> Callable[[int, float], None] | None:
-    """A ``(step, loss)`` callback that moves a task of ``ctx.progress`` (None without progress)."""
+    """A ``(step, loss)`` callback that moves a task of ``ctx.progress`` and shows the loss, smoothed over about 50
+    steps because one diffusion batch's loss is mostly noise (None without progress)."""
     if ctx.progress is None:
         return None
     task = ctx.progress.add_task(description, total=total)
+    smoothed: list[float] = []
 
     def update(step: int, loss: float) -> None:
-        ctx.progress.update(task, completed=step)
+        smoothed[:] = [loss if not smoothed else 0.98 * smoothed[0] + 0.02 * loss]
+        ctx.progress.update(task, completed=step, description=f"{description} loss {smoothed[0]:.4f}")
 
     return update

@@ -20,6 +20,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import os
+import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -162,7 +163,9 @@ def map_fid_helper(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     Raises:
         ValueError: if the two layouts do not match convolution for convolution.
     """
-    source = torch.jit.load(str(path), map_location="cpu").state_dict()
+    with warnings.catch_warnings():  # the bundled file is TorchScript; only its weights are read, once
+        warnings.filterwarnings("ignore", message=".*torch.jit.load.*is deprecated", category=FutureWarning)
+        source = torch.jit.load(str(path), map_location="cpu").state_dict()
     convs = [k[: -len(".weight")] for k in source if k.endswith(".weight")]
     target = _skeleton().state_dict()
     blocks = [k[: -len(".conv.weight")] for k in target if k.endswith(".conv.weight")]

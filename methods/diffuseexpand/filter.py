@@ -98,7 +98,9 @@ class Selection:
         pairs: the kept and relabelled pairs (relabelled ones with the filter's mask).
         records: every generated pair's record with its ``decision`` and ``info["dice_loss"]``.
         stats: ``counts`` per decision, ``pass_rate``, ``mean_dice_all`` and ``mean_dice_kept`` (Dice between
-            generated masks and the filter's predictions; ``None`` when nothing was kept as generated).
+            generated masks and the filter's predictions; ``None`` when nothing was kept as generated), and
+            ``filter_dice``: every generated pair's Dice in generation order (the distributions of the paper's
+            Fig. 2 left, drawn by ``bench report tau-vs-s``).
     """
 
     pairs: PairSet
@@ -123,6 +125,7 @@ def select(samples: PairSet, records: list[PairRecord], mask_filter: MaskFilter,
         "pass_rate": result.pass_rate,
         "mean_dice_all": float(np.mean(dice)),
         "mean_dice_kept": float(np.mean(kept_dice)) if kept_dice else None,
+        "filter_dice": [round(float(d), 4) for d in dice],
     }
     return Selection(pairs, records, stats)
 

@@ -102,7 +102,7 @@ class DiffuseExpand(ExpansionMethod):
     After :meth:`expand`, ``self.stats`` holds ``{"seconds": {"denoiser", "segmenter", "sampler", "filter"},
     "pass_rate", "mean_dice_all", "mean_dice_kept", "counts", "cached"}``; the Dice values are the filter
     network's Dice between generated masks and its predictions (``None`` without stage IV), ``mean_dice_kept``
-    over the pairs kept as generated.
+    over the pairs kept as generated; with stage IV also ``filter_dice``, every generated pair's Dice.
     """
 
     version = "2"

@@ -97,7 +97,7 @@ def test_run_origin_end_to_end_on_real_data(montgomery, tmp_path):
     again = runner.invoke(app, args)
     assert again.exit_code == 0 and "(reused)" in again.output
 
-    rep = runner.invoke(app, ["report", str(out), "--out", str(tmp_path / "rep")])
+    rep = runner.invoke(app, ["report", "--runs", str(out), "--out", str(tmp_path / "rep")])
     assert rep.exit_code == 0, rep.output
     assert (tmp_path / "rep" / "results.md").is_file()
 

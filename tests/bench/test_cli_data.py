@@ -30,7 +30,7 @@ def test_allow_empty_test_runs_and_says_so_in_results(tmp_path):
     results = json.loads(path.read_text())
     assert results["metrics"]["notes"] and "not a segmentation result" in results["metrics"]["notes"][0]
     assert results["dataset"]["check_warnings"] == 16
-    rep = invoke("report", out, "--out", tmp_path / "rep")
+    rep = invoke("report", "--runs", out, "--out", tmp_path / "rep")
     assert rep.exit_code == 0, rep.output
     assert "(n = 1) †" in rep.output and "†: the test split of seed 0" in rep.output
 

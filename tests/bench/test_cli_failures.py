@@ -88,4 +88,4 @@ def test_report_into_a_read_only_folder_is_one_line(tmp_path, monkeypatch):
         raise StorageError(errno.EROFS, f"cannot write {path}: read-only file system", str(path))
 
     monkeypatch.setattr(bench.report, "write_text", read_only)
-    assert_refused(invoke("report", tmp_path / "runs", "--out", tmp_path / "rep"), "read-only file system")
+    assert_refused(invoke("report", "--runs", tmp_path / "runs", "--out", tmp_path / "rep"), "read-only file system")

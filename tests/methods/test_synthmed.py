@@ -189,7 +189,7 @@ def test_bench_run_on_two_processes_resumes_gan_training_after_a_kill(discs, tmp
     out = tmp_path / "runs"
     args = ["-m", "bench", "run", "--method", "synthmed", "--dataset", str(discs), "--preset", "smoke", "--out",
             str(out), "--option", "mask_gan_steps=8", "--option", "checkpoint_every=2", "--train-option", "epochs=1",
-            "--no-wandb"]  # fmt: skip
+            "--no-wandb", "--no-baseline"]  # fmt: skip
     assert run_processes(2, *args, kill_when=(out, "**/mask_gan/*/checkpoints/step_*")) is None
     done = run_processes(2, *args)
     assert sum(line.startswith("results: ") for line in done.stdout.splitlines()) == 1, done.stdout

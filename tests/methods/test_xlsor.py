@@ -135,7 +135,9 @@ def test_bench_run_smoke(tmp_path, train_on):
     data = disc_folder(tmp_path / "discs")
     res = invoke(*run_args(data, tmp_path / "runs", "--train-on", train_on, method="xlsor"))
     assert res.exit_code == 0, res.output
-    r = load_results(find_results(tmp_path / "runs")[0])
+    results = {r["run"]["method"]: r for r in map(load_results, find_results(tmp_path / "runs"))}
+    assert set(results) == {"xlsor", "origin"}  # origin ran beside it for the paired Δ
+    r = results["xlsor"]
     assert r["counts"]["synthetic_kept"] == 8
     assert r["counts"]["train_total"] == 8 + (r["counts"]["real_train"] if train_on != "synthetic" else 0)
     assert set(r["method_stats"]["seconds"]) == {"samples"} and 0 <= r["metrics"]["dice"] <= 1

@@ -42,8 +42,8 @@ def test_bench_run_on_two_processes_reports_once(discs, tmp_path):
     """`torchrun -m bench run`: both processes train stage I, only the main one trains downstream and writes."""
     out = tmp_path / "runs"
     done = run_processes(2, "-m", "bench", "run", "--method", "diffuseexpand", "--ablation", "cf", "--dataset",
-                         str(discs), "--preset", "smoke", "--train-option", "epochs=1", "--no-wandb", "--out",
-                         str(out))  # fmt: skip
+                         str(discs), "--preset", "smoke", "--train-option", "epochs=1", "--no-wandb", "--no-baseline",
+                         "--out", str(out))  # fmt: skip
     assert sum(line.startswith("results: ") for line in done.stdout.splitlines()) == 1, done.stdout
     (result,) = out.rglob("results.json")
     (log,) = out.rglob("denoiser/*/train_log.json")

@@ -1,0 +1,335 @@
+"""Sweeps: every run one paper artifact needs, as ``bench run`` requests, run here or handed to submitit.
+
+A sweep is a list of :class:`SweepRun`, one request and one seed each. It is resumable for free: the runner finds
+finished runs by their config key and reuses them, and method stages are cached by the config that made them, so
+runs of a sweep share the networks they can share and a sweep killed midway, started again, picks up where it
+stopped. ``launch`` runs them in this process (default) or submits each to submitit, whose Slurm executor sends
+them to a cluster and whose local executor runs them as subprocesses here; results land in the same run folders
+either way, so ``bench report`` does not care where a run ran.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import statistics
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from bench import results as store
+from bench import runner
+from bench.config import ConfigError
+from bench.data import resolve_dataset
+from methods import METHODS, get_method
+from methods.base import unknown_choice
+
+logger = logging.getLogger(__name__)
+
+SWEEPS = ("table1", "table2", "fewshot", "tau-vs-s")
+AUGMENTS = ("none", "randaugment", "cutmix")  # the paper's Dice, Dice⁺ (RandAugment) and Dice* (CutMix)
+TAUS = ((1.0, "1"), (1 / 2, "1/2"), (1 / 3, "1/3"))  # Table 1's temperatures
+SCALES = (2.0, 3.0)  # Fig. 2 left: s = 1/τ for τ = 1/2, 1/3 (s = 1 is τ = 1)
+TABLE2_METHODS = ("synthmed", "xlsor", "joint", "diffuseexpand")
+FEWSHOT_METHODS = ("diffuseexpand", "synthmed", "xlsor", "joint")
+FEWSHOT_RATIOS = (0.1, 0.3, 0.5, 0.7, 0.9)
+DEFAULT_MODELS = {
+    "table1": ("unet",),
+    "table2": ("unet", "attnunet", "transunet"),
+    "fewshot": ("unet",),
+    "tau-vs-s": ("unet",),
+}
+LAUNCHERS = ("local", "submitit")
+
+
+@dataclass(frozen=True)
+class SweepRun:
+    """One ``bench run`` of a sweep: ``label`` says which cell of the artifact it fills; one seed per request."""
+
+    label: str
+    request: runner.Request
+
+
+@dataclass
+class Sweep:
+    """The runs of one artifact, and the methods it asks for that this installation does not have."""
+
+    name: str
+    runs: list[SweepRun]
+    missing: list[str] = field(default_factory=list)
+
+
+@dataclass
+class RunStatus:
+    """What a dry run says of one sweep run: finished already, and the seconds it is expected to take."""
+
+    run: SweepRun
+    done: bool
+    estimate: float | None
+
+
+@dataclass
+class SweepOutcome:
+    """What a launched sweep did: results files of finished (or reused) runs, and the runs that failed, why."""
+
+    paths: list[Path] = field(default_factory=list)
+    failed: list[tuple[SweepRun, str]] = field(default_factory=list)
+
+
+def build_sweep(
+    name: str,
+    base: runner.Request,
+    methods: tuple[str, ...] | None = None,
+    ratios: tuple[float, ...] | None = None,
+) -> Sweep:
+    """Expand an artifact's name into its runs.
+
+    Args:
+        name: one of ``SWEEPS``.
+        base: the options every run shares (dataset, preset, seeds, models, out, W&B, device, force); its
+            ``models`` may be empty for the artifact's default models.
+        methods: for ``table2`` and ``fewshot``, the generating methods to include (default: all of the artifact's).
+        ratios: for ``fewshot``, the train ratios (default ``FEWSHOT_RATIOS``).
+
+    Raises:
+        ConfigError: an unknown sweep or method, or options the artifact does not take.
+    """
+    if name not in SWEEPS:
+        raise ConfigError(unknown_choice("sweep", name, SWEEPS))
+    if methods is not None and name not in ("table2", "fewshot"):
+        raise ConfigError(f"--methods applies to the table2 and fewshot sweeps, not {name}")
+    if ratios is not None and name != "fewshot":
+        raise ConfigError(f"--ratios applies to the fewshot sweep, not {name}")
+    base = dataclasses.replace(base, models=tuple(base.models) or DEFAULT_MODELS[name])
+    runner.check_values(base)
+    configs, missing = _CONFIGS[name](methods, ratios)
+    runs = [
+        SweepRun(label, dataclasses.replace(base, seeds=(seed,), **changes))
+        for seed in base.seeds  # seed-major: a sweep stopped early still holds whole artifacts for its first seeds
+        for label, changes in configs
+    ]
+    return Sweep(name, runs, missing)
+
+
+Configs = list[tuple[str, dict[str, Any]]]
+
+
+def _table1(methods, ratios) -> tuple[Configs, list[str]]:
+    configs: Configs = []
+    for aug in AUGMENTS:
+        shared = {"augment": aug, "train_on": "real+synthetic"}
+        configs.append((f"Origin, augment {aug}", {**shared, "method": "origin", "train_on": "real"}))
+        configs.append((f"CF, augment {aug}", {**shared, "method": "diffuseexpand", "ablation": "cf"}))
+        for ablation, label in (("cf+cg", "CF+CG"), ("cf+cg+cs", "CF+CG+CS")):
+            for tau, shown in TAUS:
+                configs.append(
+                    (
+                        f"{label} τ={shown}, augment {aug}",
+                        {**shared, "method": "diffuseexpand", "ablation": ablation, "method_options": {"tau": tau}},
+                    )
+                )
+    return configs, []
+
+
+def _chosen(wanted: tuple[str, ...], methods: tuple[str, ...] | None) -> tuple[list[str], list[str]]:
+    """The artifact's methods (restricted to ``methods``) that are registered, and those that are not."""
+    for m in methods or ():
+        if m not in METHODS:
+            raise ConfigError(unknown_choice("method", m, tuple(METHODS)))
+        if not get_method(m).generates_pairs:
+            raise ConfigError(f"--methods lists generating methods; '{m}' is the baseline every sweep runs anyway")
+    names = [m for m in wanted if methods is None or m in methods]
+    names += [m for m in methods or () if m not in names]
+    return [m for m in names if m in METHODS], [m for m in names if m not in METHODS]
+
+
+def _label(method: str) -> str:
+    return "diffuseexpand (cf+cg+cs)" if method == "diffuseexpand" else method
+
+
+def _variant(method: str) -> dict[str, Any]:
+    """DiffuseExpand with all four stages; every other method at its default variant."""
+    return {"method": method, "ablation": "cf+cg+cs" if method == "diffuseexpand" else None}
+
+
+def _table2(methods, ratios) -> tuple[Configs, list[str]]:
+    present, missing = _chosen(TABLE2_METHODS, methods)
+    configs: Configs = [("Origin (real pairs, for Δ)", {"method": "origin", "train_on": "real"})]
+    configs += [(f"{_label(m)}, synthetic only", {**_variant(m), "train_on": "synthetic"}) for m in present]
+    return configs, missing
+
+
+def _fewshot(methods, ratios) -> tuple[Configs, list[str]]:
+    present, missing = _chosen(FEWSHOT_METHODS, methods)
+    configs: Configs = []
+    for ratio in ratios or FEWSHOT_RATIOS:
+        configs.append((f"Origin, ratio {ratio:g}", {"method": "origin", "train_on": "real", "train_ratio": ratio}))
+        configs += [
+            (f"{_label(m)}, ratio {ratio:g}", {**_variant(m), "train_on": "real+synthetic", "train_ratio": ratio})
+            for m in present
+        ]
+    return configs, missing
+
+
+def _tau_vs_s(methods, ratios) -> tuple[Configs, list[str]]:
+    configs: Configs = [(f"1/τ = {shown.split('/')[-1]}", {"method_options": {"tau": tau}}) for tau, shown in TAUS]
+    configs += [(f"s = {s:g}", {"method_options": {"tau": 1.0, "guidance_scale": s}}) for s in SCALES]
+    shared = {"method": "diffuseexpand", "ablation": "cf+cg+cs", "train_on": "real+synthetic"}
+    return [(label, {**shared, **changes}) for label, changes in configs], []
+
+
+_CONFIGS: dict[str, Callable[..., tuple[Configs, list[str]]]] = {
+    "table1": _table1,
+    "table2": _table2,
+    "fewshot": _fewshot,
+    "tau-vs-s": _tau_vs_s,
+}
+
+
+def check_sweep(sweep: Sweep) -> None:
+    """Plan and preflight every run (options, machine, output folder) before the first one trains anything."""
+    for r in sweep.runs:
+        pl = runner.plan(r.request)
+        runner.preflight(r.request, pl)
+
+
+def status(sweep: Sweep) -> list[RunStatus]:
+    """Which runs are finished, and an estimate of the others' seconds from past runs under the same ``--out``.
+
+    The estimate of a run is, per downstream model, the median ``timings.total`` of past runs of the same dataset,
+    preset, method, variant, train-on and model (any seed, ratio or setting); None when there is none. Runs that
+    share cached stages take less than their estimate.
+    """
+    past: dict[tuple, list[float]] = defaultdict(list)
+    names: dict[str, str] = {}
+    out: list[RunStatus] = []
+    for r in sweep.runs:
+        req = r.request
+        pl = runner.plan(req)
+        if req.dataset not in names:
+            path, card = resolve_dataset(req.dataset)
+            names[req.dataset] = card.name if card else path.name
+            _index_past(Path(req.out) / names[req.dataset], past)
+        configs = runner.run_configs(req, pl, names[req.dataset], req.seeds[0])
+        done = all(runner.stored_result(rdir, cfg.key()) is not None for cfg, rdir in configs) and not req.force
+        seconds = [_median(past.get(_past_key(cfg))) for cfg, _ in configs]
+        estimate = 0.0 if done else (None if None in seconds else sum(seconds))
+        out.append(RunStatus(r, done, estimate))
+    return out
+
+
+def _past_key(cfg: Any) -> tuple:
+    return (cfg.dataset, cfg.preset, cfg.method, cfg.ablation, cfg.train_on, cfg.model)
+
+
+def _index_past(root: Path, past: dict[tuple, list[float]]) -> None:
+    if not root.is_dir():
+        return
+    for f in store.find_results(root):
+        try:
+            r = store.load_results(f)
+        except (ValueError, OSError):
+            continue
+        ident = r["run"]
+        key = tuple(ident[k] for k in ("dataset", "preset", "method", "ablation", "train_on", "model"))
+        if isinstance(r["timings"].get("total"), (int, float)):
+            past[key].append(float(r["timings"]["total"]))
+
+
+def _median(values: list[float] | None) -> float | None:
+    return statistics.median(values) if values else None
+
+
+def new_group(sweep: Sweep) -> str:
+    """The W&B group of one launch of a sweep: its runs and its report run are shown together."""
+    dataset = Path(sweep.runs[0].request.dataset).name if sweep.runs else "none"
+    return f"sweep-{sweep.name}-{dataset}-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%S')}"
+
+
+def run_local(
+    sweep: Sweep,
+    progress: Any = None,
+    on_start: Callable[[int, SweepRun], None] | None = None,
+    on_warning: Callable[[str], None] | None = None,
+) -> SweepOutcome:
+    """Run every run of the sweep in this process, in order, finished ones reused.
+
+    A run that fails for its own reasons (out of memory, a method that kept no pair to train on) is recorded and the
+    sweep goes on; a bad request or data set (ConfigError, DatasetError) stops it, since every run would meet it.
+    """
+    seen: set[str] = set()
+
+    def warn_once(msg: str) -> None:
+        if msg not in seen:
+            seen.add(msg)
+            (on_warning or logger.warning)(msg)
+
+    outcome = SweepOutcome()
+    for i, r in enumerate(sweep.runs):
+        if on_start:
+            on_start(i, r)
+        try:
+            done = runner.run(r.request, progress=progress, on_warning=warn_once)
+        except (runner.RunError, RuntimeError) as e:
+            outcome.failed.append((r, str(e)))
+            continue
+        outcome.paths += done.paths
+    return outcome
+
+
+def run_request(request: runner.Request) -> list[str]:
+    """One sweep run in a submitit job (module level, so that it pickles): the results files it wrote or reused."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    return [str(p) for p in runner.run(request).paths]
+
+
+def run_submitit(sweep: Sweep, folder: Path, options: dict[str, Any]) -> SweepOutcome:
+    """Submit every unfinished run as one submitit job and wait for them all.
+
+    Args:
+        sweep: the sweep.
+        folder: where submitit keeps job scripts and logs (``%j`` is the job id).
+        options: ``cluster`` (``slurm``, ``local`` or ``debug``; default: Slurm where ``sbatch`` exists, else
+            local) and submitit's executor parameters (``timeout_min``, ``gpus_per_node``, ``cpus_per_task``,
+            ``mem_gb``, ``slurm_partition`` — ``partition`` is taken as ``slurm_partition`` —, ...).
+    Raises:
+        ConfigError: options submitit does not accept.
+    """
+    import submitit
+
+    params = dict(options)
+    cluster = params.pop("cluster", None)
+    if "partition" in params:
+        params["slurm_partition"] = params.pop("partition")
+    try:
+        executor = submitit.AutoExecutor(folder=str(folder / "%j"), cluster=cluster)
+        executor.update_parameters(name=f"bench-{sweep.name}", **params)
+    except (ValueError, NameError, TypeError, RuntimeError) as e:
+        raise ConfigError(f"--launcher-option: {e}") from None
+    statuses = status(sweep)
+    outcome = SweepOutcome()
+    for s in statuses:
+        if s.done:
+            outcome.paths += _result_paths(s.run)
+    todo = [s.run for s in statuses if not s.done]
+    jobs = []
+    if todo:
+        with executor.batch():
+            jobs = [executor.submit(run_request, r.request) for r in todo]
+    for r, job in zip(todo, jobs):
+        try:
+            outcome.paths += [Path(p) for p in job.result()]
+        except Exception as e:  # submitit re-raises the job's exception, or says how the scheduler ended it
+            lines = str(e).strip().splitlines()
+            outcome.failed.append((r, f"job {job.job_id}: {lines[-1] if lines else repr(e)}"))
+    return outcome
+
+
+def _result_paths(r: SweepRun) -> list[Path]:
+    req = r.request
+    path, card = resolve_dataset(req.dataset)
+    configs = runner.run_configs(req, runner.plan(req), card.name if card else path.name, req.seeds[0])
+    return [rdir / "results.json" for _, rdir in configs]

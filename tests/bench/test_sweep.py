@@ -1,0 +1,227 @@
+"""Sweeps: which runs each artifact needs, what a dry run says, and that a killed sweep resumes without redoing."""
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from cli_checks import assert_refused, invoke
+from PIL import Image
+from synthetic_pairs import disc_folder
+
+from bench import sweep as sw
+from bench.runner import Request
+from methods import METHODS
+
+
+def _runs(name, seeds=(0,), **kw):
+    return sw.build_sweep(name, Request(dataset="demo", seeds=seeds, models=()), **kw)
+
+
+def _shape(run):
+    r = run.request
+    return (r.method, r.ablation, r.augment, r.train_on, r.train_ratio, tuple(sorted(r.method_options.items())))
+
+
+def test_table1_has_origin_cf_and_both_guided_variants_at_three_temperatures_per_augmentation():
+    sweep = _runs("table1", seeds=(0, 1))
+    assert len(sweep.runs) == 2 * 3 * 8 and not sweep.missing
+    first_seed = [_shape(r) for r in sweep.runs if r.request.seeds == (0,)]
+    assert len(set(first_seed)) == 24
+    for aug in ("none", "randaugment", "cutmix"):
+        assert ("origin", None, aug, "real", 0.9, ()) in first_seed
+        assert ("diffuseexpand", "cf", aug, "real+synthetic", 0.9, ()) in first_seed
+        for ablation in ("cf+cg", "cf+cg+cs"):
+            taus = sorted(dict(s[5])["tau"] for s in first_seed if s[1] == ablation and s[2] == aug)
+            assert taus == pytest.approx([1 / 3, 1 / 2, 1])
+    assert {r.request.models for r in sweep.runs} == {("unet",)}
+    assert [r.request.seeds for r in sweep.runs[:24]] == [(0,)] * 24  # seed-major
+
+
+def test_table2_trains_every_generator_on_synthetic_pairs_only_with_three_models_and_origin_for_delta():
+    sweep = _runs("table2")
+    shapes = {(r.request.method, r.request.ablation, r.request.train_on) for r in sweep.runs}
+    assert shapes == {
+        ("origin", None, "real"),
+        ("synthmed", None, "synthetic"),
+        ("xlsor", None, "synthetic"),
+        ("joint", None, "synthetic"),
+        ("diffuseexpand", "cf+cg+cs", "synthetic"),
+    }
+    assert {r.request.models for r in sweep.runs} == {("unet", "attnunet", "transunet")}
+
+
+def test_table2_lists_an_unregistered_method_as_missing_not_as_an_error(monkeypatch):
+    monkeypatch.delitem(METHODS, "joint")
+    sweep = _runs("table2")
+    assert sweep.missing == ["joint"]
+    assert "joint" not in {r.request.method for r in sweep.runs}
+
+
+def test_fewshot_runs_origin_and_each_generator_at_each_ratio_and_methods_restrict_it():
+    sweep = _runs("fewshot")
+    ratios = sorted({r.request.train_ratio for r in sweep.runs})
+    assert ratios == [0.1, 0.3, 0.5, 0.7, 0.9] and len(sweep.runs) == 5 * 5
+    assert all(
+        r.request.train_on == ("real" if r.request.method == "origin" else "real+synthetic") for r in sweep.runs
+    )
+    small = _runs("fewshot", methods=("xlsor",), ratios=(0.3, 0.9))
+    assert [(r.request.method, r.request.train_ratio) for r in small.runs] == [
+        ("origin", 0.3),
+        ("xlsor", 0.3),
+        ("origin", 0.9),
+        ("xlsor", 0.9),
+    ]
+
+
+def test_tau_vs_s_pairs_each_temperature_with_its_gradient_scale():
+    sweep = _runs("tau-vs-s")
+    options = [r.request.method_options for r in sweep.runs]
+    assert options == [
+        {"tau": 1.0},
+        {"tau": 0.5},
+        {"tau": pytest.approx(1 / 3)},
+        {"tau": 1.0, "guidance_scale": 2.0},
+        {"tau": 1.0, "guidance_scale": 3.0},
+    ]
+    assert {(r.request.ablation, r.request.train_on) for r in sweep.runs} == {("cf+cg+cs", "real+synthetic")}
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (("table3",), "unknown sweep 'table3'"),
+        (("table1", "--methods", "xlsor"), "--methods applies to the table2 and fewshot sweeps"),
+        (("fewshot", "--methods", "nosuch"), "unknown method 'nosuch'"),
+        (("fewshot", "--methods", "origin"), "baseline every sweep runs anyway"),
+        (("table2", "--ratios", "0.5"), "--ratios applies to the fewshot sweep"),
+        (("fewshot", "--ratios", "0.95"), "--train-ratio must be in"),
+        (("table1", "--launcher", "slurm"), "unknown --launcher 'slurm'"),
+        (("table1", "--launcher-option", "partition=gpu"), "--launcher-option applies to --launcher submitit"),
+        (("table1", "--seeds", "0,0"), "given more than once"),
+    ],
+)
+def test_bad_sweep_options_are_refused_in_one_line(tmp_path, args, needle):
+    res = invoke("sweep", *args, "--preset", "smoke", "--out", tmp_path / "runs", "--dry-run")
+    assert_refused(res, needle)
+    assert not (tmp_path / "runs").exists()
+
+
+def test_dry_run_lists_runs_and_marks_finished_ones_with_estimates_from_past_runs(tmp_path):
+    data = disc_folder(tmp_path / "discs", n=24)
+    out = tmp_path / "runs"
+    args = ("sweep", "fewshot", "--dataset", data, "--preset", "smoke", "--seeds", "0", "--out", out)
+    args += ("--methods", "xlsor", "--ratios", "0.5,0.9", "--no-wandb")
+    res = invoke(*args, "--dry-run")
+    assert res.exit_code == 0, res.output
+    assert res.output.count("to run") == 5 and "no estimate" in res.output  # 4 rows + the caption
+    assert not out.exists()
+
+    res = invoke(*args[:-5], "--methods", "xlsor", "--ratios", "0.5", "--no-wandb")  # runs ratio 0.5 only
+    assert res.exit_code == 0, res.output
+    assert "warning: fewshot not built" in res.output  # one ratio is not a curve
+    res = invoke(*args, "--dry-run")
+    assert res.exit_code == 0, res.output
+    assert res.output.count("done") == 3  # two rows and the caption's "2 done"
+    assert "2 done, 2 to run; about" in res.output
+
+
+def test_submitit_local_executor_runs_the_same_runs_into_the_same_folders(tmp_path):
+    data = disc_folder(tmp_path / "discs", n=24)
+    out = tmp_path / "runs"
+    res = invoke(
+        "sweep",
+        "fewshot",
+        "--dataset",
+        data,
+        "--preset",
+        "smoke",
+        "--seeds",
+        "0",
+        "--out",
+        out,
+        "--no-wandb",
+        "--methods",
+        "xlsor",
+        "--ratios",
+        "0.5,0.9",
+        "--launcher",
+        "submitit",
+        "--launcher-option",
+        "cluster=local",
+        "--launcher-option",
+        "timeout_min=20",
+    )
+    assert res.exit_code == 0, res.output
+    found = sorted(p.relative_to(out).parts[1] + "/" + p.parts[-3] for p in out.rglob("results.json"))
+    assert found == [
+        "origin__none__unet__none__real/ratio_0.5",
+        "origin__none__unet__none__real/ratio_0.9",
+        "xlsor__full__unet__none__real+synthetic/ratio_0.5",
+        "xlsor__full__unet__none__real+synthetic/ratio_0.9",
+    ]
+    assert list((out / "_submitit").rglob("*_result.pkl")), "the runs went through submitit"
+    assert (out / "reports" / "fewshot" / "fewshot.png").stat().st_size > 0
+    assert (out / "reports" / "fewshot" / "fewshot.csv").read_text().count("\n") >= 5
+
+
+def test_a_sweep_killed_midway_resumes_without_redoing_finished_runs(tmp_path):
+    data = disc_folder(tmp_path / "discs", n=24)
+    out = tmp_path / "runs"
+    cmd = [sys.executable, "-m", "bench", "sweep", "fewshot", "--dataset", str(data), "--preset", "smoke"]
+    cmd += ["--seeds", "0", "--out", str(out), "--no-wandb", "--methods", "xlsor", "--ratios", "0.5,0.9"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while not list(out.rglob("results.json")) and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    first = list(out.rglob("results.json"))
+    assert len(first) == 1, "killed after its first run"
+    stamp = {p: (p.stat().st_mtime_ns, json.loads(p.read_text())["date"]) for p in first}
+
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert len(list(out.rglob("results.json"))) == 4
+    assert {p: (p.stat().st_mtime_ns, json.loads(p.read_text())["date"]) for p in first} == stamp
+
+
+def test_run_local_records_a_failed_run_and_goes_on(monkeypatch, tmp_path):
+    sweep = _runs("fewshot", methods=("xlsor",), ratios=(0.9,))
+    calls = []
+
+    def fake_run(req, progress=None, on_warning=None):
+        calls.append(req.method)
+        if req.method == "origin":
+            raise RuntimeError("kept no synthetic pairs")
+        return type("O", (), {"paths": [Path("x/results.json")]})()
+
+    monkeypatch.setattr(sw.runner, "run", fake_run)
+    outcome = sw.run_local(sweep)
+    assert calls == ["origin", "xlsor"]
+    assert [(r.request.method, why) for r, why in outcome.failed] == [("origin", "kept no synthetic pairs")]
+    assert outcome.paths == [Path("x/results.json")]
+
+
+def test_smoke_fewshot_sweep_runs_every_method_at_every_ratio_and_reports_the_curves(tmp_path):
+    data = disc_folder(tmp_path / "discs", n=40)
+    out = tmp_path / "runs"
+    res = invoke(
+        "sweep", "fewshot", "--dataset", data, "--preset", "smoke", "--seeds", "0", "--out", out, "--no-wandb"
+    )
+    assert res.exit_code == 0, res.output
+    found = {(p.parts[-4].split("__")[0], p.parts[-3]) for p in out.rglob("results.json")}
+    methods = {"origin", "diffuseexpand", "synthmed", "xlsor", "joint"}
+    assert found == {(m, f"ratio_{r:g}") for m in methods for r in sw.FEWSHOT_RATIOS}
+    report = out / "reports" / "fewshot"
+    with (report / "fewshot.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 25 and {float(r["train_ratio"]) for r in rows} == set(sw.FEWSHOT_RATIOS)
+    assert Image.open(report / "fewshot.png").size[0] > 100
+    assert (out / "reports" / "fewshot" / "fewshot.md").is_file()
