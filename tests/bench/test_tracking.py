@@ -1,15 +1,17 @@
 """W&B mirror: what a run carries (tags, name, summary), without touching W&B itself."""
 
 import wandb
+from PIL import Image
 
-from bench.tracking import log_run
+from bench.artifacts import Artifact
+from bench.tracking import log_artifact, log_run
 
 
 class _FakeRun:
     def __init__(self):
         self.logged, self.summary, self.url, self.finished = [], {}, None, False
 
-    def log(self, data, step):
+    def log(self, data, step=None):
         self.logged.append((step, data))
 
     def finish(self):
@@ -53,3 +55,23 @@ def test_run_carries_identity_settings_and_method_stats(monkeypatch, tmp_path):
     assert run.summary["method/pass_rate"] == 0.1 and "method/counts" not in run.summary
     assert [s for s, _ in run.logged] == [0, 1] and run.finished
     assert out == {"mode": "offline", "dir": str(tmp_path / "wandb"), "url": None}
+
+
+def test_an_artifact_becomes_one_report_run_with_typed_tables_and_images(monkeypatch, tmp_path):
+    seen = {}
+    run = _FakeRun()
+    monkeypatch.setattr(wandb, "init", lambda **kwargs: seen.update(kwargs) or run)
+    png = tmp_path / "fewshot.png"
+    Image.new("RGB", (8, 8)).save(png)
+    rows = [["origin", 0.9, 0.95], ["xlsor", 0.9, None], ["joint", "–", 0.9]]
+    artifact = Artifact("fewshot", [png], {"points": (["method", "ratio", "dice"], rows)}, [png])
+
+    where = log_artifact(artifact, "offline", "sweep-fewshot-x", tmp_path / "rep")
+    assert seen["group"] == "sweep-fewshot-x" and seen["job_type"] == "report" and seen["name"] == "report/fewshot"
+    ((_, logged),) = run.logged
+    table = logged["fewshot/points"]
+    assert isinstance(table, wandb.Table) and isinstance(logged["fewshot/fewshot"], wandb.Image)
+    # a column of numbers and gaps stays numeric; a column with any text becomes text
+    assert table.data == [["origin", "0.9", 0.95], ["xlsor", "0.9", None], ["joint", "–", 0.9]]
+    assert run.finished and where["mode"] == "offline"
+    assert log_artifact(artifact, "disabled", "g", tmp_path / "rep")["mode"] == "disabled"
