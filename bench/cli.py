@@ -30,6 +30,8 @@ app = typer.Typer(
 )
 datasets_app = typer.Typer(no_args_is_help=True, help="List, check and prepare datasets.")
 app.add_typer(datasets_app, name="datasets")
+export_app = typer.Typer(no_args_is_help=True, help="Write real + generated pairs in another tool's layout.")
+app.add_typer(export_app, name="export")
 console = Console(soft_wrap=True)
 
 
@@ -591,8 +593,12 @@ def speed(
     preset: Annotated[str, typer.Option(help="smoke | cpu | paper.")] = "cpu",
     steps: Annotated[int, typer.Option(help="Timed repetitions per measurement.")] = 3,
     device: Annotated[str | None, typer.Option(help="Default: cuda if available.")] = None,
+    flops_only: Annotated[
+        bool, typer.Option("--flops-only", help="Only count FLOPs (meta device: any preset in seconds, on a CPU).")
+    ] = False,
 ) -> None:
-    """Print seconds per training step and per generated pair for each stage of a method."""
+    """Print seconds per training step and per generated pair for each stage of a method, and the FLOPs and
+    network calls a generated pair costs under several sampling configurations."""
     import torch
 
     from bench.config import preset as check_preset
@@ -601,15 +607,32 @@ def speed(
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     try:
         check_preset(preset)
-        rows = get_method(method).speed(preset, dev, steps)
+        cls = get_method(method)
+        rows = [] if flops_only else cls.speed(preset, dev, steps)
+        tables = cls.flops(preset)
     except KeyError as e:
         _fail(e.args[0])
     except (ConfigError, NotImplementedError, ValueError) as e:
         _fail(str(e))
-    table = Table("stage", "what", "seconds", "unit", title=f"{method}, preset {preset} on {dev}")
-    for r in rows:
-        table.add_row(r["stage"], r["what"], f"{r['seconds']:.4f}", r["unit"])
-    console.print(table)
+    if flops_only and not tables:
+        _fail(f"method '{method}' has no FLOP accounting")
+    if rows:
+        table = Table("stage", "what", "seconds", "unit", title=f"{method}, preset {preset} on {dev}")
+        for r in rows:
+            table.add_row(r["stage"], r["what"], f"{r['seconds']:.4f}", r["unit"])
+        console.print(table)
+    for title, trows in tables.items():
+        table = Table(title=f"{method}, preset {preset}: {title}")
+        for column in trows[0]:
+            table.add_column(column, overflow="fold")
+        for r in trows:
+            table.add_row(
+                *(
+                    (f"{v:.3g}" if abs(v) < 100 else f"{v:,.0f}") if isinstance(v, float) else str(v)
+                    for v in r.values()
+                )
+            )
+        console.print(table)
 
 
 @datasets_app.command("list")
@@ -693,6 +716,50 @@ def datasets_prepare(
         _fail(str(e))
     console.print(f"kept {rep.kept} pairs; skipped: {rep.skipped_by_reason or 'none'}", highlight=False)
     console.print(f"written: {Path(dest).resolve()}", highlight=False)
+
+
+@export_app.command(
+    "nnunet",
+    epilog="""Example:
+
+  bench export nnunet --real ../data/montgomery_lung --synthetic expanded/ --dataset-id 501 --name Lungs \\
+      --labels lung --out $nnUNet_raw
+""",
+)
+def export_nnunet(
+    real: Annotated[Path, typer.Option(help="Real pairs (images/ + masks/): the only cases nnU-Net validates on.")],
+    dataset_id: Annotated[int, typer.Option(help="nnU-Net data set number, 1..999.")],
+    name: Annotated[str, typer.Option(help="Data set name: DatasetXXX_<name>.")],
+    out: Annotated[Path, typer.Option(help="The nnUNet_raw folder.")],
+    synthetic: Annotated[
+        Path | None, typer.Option(help="Generated pairs (e.g. a `bench expand` folder); training folds only.")
+    ] = None,
+    labels: Annotated[str | None, typer.Option(help="Names of labels 1..K, comma-separated (e.g. lung).")] = None,
+    folds: Annotated[int, typer.Option(help="Folds over the real cases.")] = 5,
+    seed: Annotated[int, typer.Option(help="Seed of the fold assignment.")] = 0,
+) -> None:
+    """nnU-Net v2 raw data set (imagesTr/, labelsTr/, dataset.json) plus splits_final.json whose validation folds
+    hold real cases only, so nnU-Net's validation Dice is never measured on generated images."""
+    from bench.export import export_nnunet as export
+
+    try:
+        done = export(real, synthetic, dataset_id, name, out, _csv(labels) if labels else (), folds, seed)
+    except StorageError as e:
+        _fail(_os_error(e))
+    except (DatasetError, ValueError) as e:
+        _fail(str(e))
+    console.print(
+        f"written: {done.folder.resolve()} ({done.real} real + {done.synthetic} generated cases, labels "
+        f"{done.labels}, {done.folds} folds)",
+        highlight=False,
+    )
+    console.print(
+        "next: nnUNetv2_plan_and_preprocess -d {id} --verify_dataset_integrity, then copy {split} to "
+        "$nnUNet_preprocessed/{name}/ before training, so no fold validates on generated cases".format(
+            id=dataset_id, split=done.folder / "splits_final.json", name=done.folder.name
+        ),
+        highlight=False,
+    )
 
 
 def main() -> None:

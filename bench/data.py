@@ -46,7 +46,7 @@ class DatasetError(ValueError):
 # ----------------------------------------------------------------------------------------------------------
 
 
-def _read_array(path: Path) -> np.ndarray:
+def read_array(path: Path) -> np.ndarray:
     """Raw pixel array (H x W or H x W x C) of an image file, in its native dtype."""
     with Image.open(path) as im:
         im.load()
@@ -71,7 +71,7 @@ def read_image(path: Path, size: int, channels: int = 1, scale: float | None = N
     file's own peak decides (:func:`scale16`). The image is resized with an antialiased bilinear filter; the
     aspect ratio is not kept (as in the paper's loaders).
     """
-    arr = _read_array(path)
+    arr = read_array(path)
     if arr.dtype == np.uint8:
         divisor = 255.0
     else:
@@ -95,7 +95,7 @@ def read_mask(path: Path, size: int) -> torch.Tensor:
     Binary masks (values within {0, 255} or {0, 1}) are resized by area averaging and thresholded at 0.5;
     multi-class masks use nearest-neighbour resizing so no label is invented.
     """
-    arr = _read_array(path)
+    arr = read_array(path)
     if arr.ndim == 3:
         arr = arr[..., 0]
     values = np.unique(arr)
@@ -278,12 +278,12 @@ def check(root: str | Path) -> CheckReport:
     for k in sorted(set(images) & set(masks)):
         ip, mp = images[k][0], masks[k][0]
         try:
-            img = _read_array(ip)
+            img = read_array(ip)
         except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as e:
             rep.errors.append(f"images/{ip.name}: unreadable or corrupt image ({type(e).__name__}: {e})")
             img = None
         try:
-            msk = _read_array(mp)
+            msk = read_array(mp)
         except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as e:
             rep.errors.append(f"masks/{mp.name}: unreadable or corrupt mask ({type(e).__name__}: {e})")
             msk = None

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import statistics
+import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -294,7 +295,8 @@ def run_submitit(sweep: Sweep, folder: Path, options: dict[str, Any]) -> SweepOu
         folder: where submitit keeps job scripts and logs (``%j`` is the job id).
         options: ``cluster`` (``slurm``, ``local`` or ``debug``; default: Slurm where ``sbatch`` exists, else
             local) and submitit's executor parameters (``timeout_min``, ``gpus_per_node``, ``cpus_per_task``,
-            ``mem_gb``, ``slurm_partition`` — ``partition`` is taken as ``slurm_partition`` —, ...).
+            ``mem_gb``, ``slurm_partition`` — ``partition`` is taken as ``slurm_partition`` —, ...), and
+            ``max_parallel``: at most this many jobs at once (default: 1 on the local executor, all on a cluster).
     Raises:
         ConfigError: options submitit does not accept.
     """
@@ -302,6 +304,7 @@ def run_submitit(sweep: Sweep, folder: Path, options: dict[str, Any]) -> SweepOu
 
     params = dict(options)
     cluster = params.pop("cluster", None)
+    limit = params.pop("max_parallel", None)
     if "partition" in params:
         params["slurm_partition"] = params.pop("partition")
     try:
@@ -309,22 +312,36 @@ def run_submitit(sweep: Sweep, folder: Path, options: dict[str, Any]) -> SweepOu
         executor.update_parameters(name=f"bench-{sweep.name}", **params)
     except (ValueError, NameError, TypeError, RuntimeError) as e:
         raise ConfigError(f"--launcher-option: {e}") from None
+    if limit is None and executor.cluster in ("local", "debug"):
+        limit = 1  # local jobs share this machine: all at once would each want every core and their own memory
+    if limit is not None and (not isinstance(limit, int) or limit < 1):
+        raise ConfigError(f"--launcher-option max_parallel must be a whole number >= 1, got {limit!r}")
     statuses = status(sweep)
     outcome = SweepOutcome()
     for s in statuses:
         if s.done:
             outcome.paths += _result_paths(s.run)
-    todo = [s.run for s in statuses if not s.done]
-    jobs = []
-    if todo:
+    pending = [s.run for s in statuses if not s.done]
+    if limit is None:  # a cluster queues them all; its scheduler decides what runs when
         with executor.batch():
-            jobs = [executor.submit(run_request, r.request) for r in todo]
-    for r, job in zip(todo, jobs):
-        try:
-            outcome.paths += [Path(p) for p in job.result()]
-        except Exception as e:  # submitit re-raises the job's exception, or says how the scheduler ended it
-            lines = str(e).strip().splitlines()
-            outcome.failed.append((r, f"job {job.job_id}: {lines[-1] if lines else repr(e)}"))
+            running = [(r, executor.submit(run_request, r.request)) for r in pending]
+        pending = []
+    else:
+        running = []
+    while pending or running:
+        while pending and len(running) < limit:
+            r = pending.pop(0)
+            running.append((r, executor.submit(run_request, r.request)))
+        finished = [(r, job) for r, job in running if job.done()]
+        if not finished:
+            time.sleep(1.0)
+        for r, job in finished:
+            running.remove((r, job))
+            try:
+                outcome.paths += [Path(p) for p in job.result()]
+            except Exception as e:  # submitit re-raises the job's exception, or says how the scheduler ended it
+                lines = str(e).strip().splitlines()
+                outcome.failed.append((r, f"job {job.job_id}: {lines[-1] if lines else repr(e)}"))
     return outcome
 
 

@@ -155,6 +155,15 @@ class ExpansionMethod(abc.ABC):
         """
         raise NotImplementedError(f"method '{cls.name}' has no speed benchmark")
 
+    @classmethod
+    def flops(cls, preset: str) -> dict[str, list[dict[str, Any]]]:
+        """What the method's networks cost at a preset's sizes, counted without running them, for ``bench speed``.
+
+        Returns:
+            Tables, title -> rows (dicts of column -> value); none by default.
+        """
+        return {}
+
     def real_data_network(self) -> torch.nn.Module | None:
         """A binary segmentation network the method trained on the real training split, after ``fit``, or None.
 

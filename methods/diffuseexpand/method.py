@@ -65,6 +65,9 @@ from methods.stages import (
     training_history,
 )
 
+THINNING = ("guidance_every", "guidance_until", "guide_mask_phase", "guide_image_phase")
+"""Options that thin out the guidance (see :mod:`.guidance`); they change samples only when guidance is on."""
+
 
 @dataclass
 class FittedStages:
@@ -137,6 +140,13 @@ class DiffuseExpand(ExpansionMethod):
         from methods.diffuseexpand.speed import benchmark
 
         return benchmark(preset, device, steps)
+
+    @classmethod
+    def flops(cls, preset: str) -> dict[str, list[dict[str, Any]]]:
+        """FLOPs per network call and per generated pair under several sampling configurations (see :mod:`.speed`)."""
+        from methods.diffuseexpand.speed import sampling_costs
+
+        return sampling_costs(preset)
 
     def fit(self, train: PairSet, ctx: MethodContext) -> None:
         """Train (or reuse) the denoiser, the segmenter (guided variants) and the filter (``cf+cg+cs``).
@@ -287,6 +297,7 @@ class DiffuseExpand(ExpansionMethod):
                 cf_weight=o.cf_weight,
                 image_objective=o.image_objective,
                 mask_median=o.mask_median,
+                **stage_options(o, *THINNING),
             )
             seconds = time.perf_counter() - start
             ids = synthetic_ids(n)
@@ -306,6 +317,7 @@ class DiffuseExpand(ExpansionMethod):
             "guidance_scale": scale,
             "tau": o.tau if scale else None,
             "image_objective": o.image_objective if scale else None,
+            **(_set_options(o, *THINNING) if scale else {}),
         }
         upstream = {role: f.stages[role].digest for role in (("denoiser", "segmenter") if scale else ("denoiser",))}
         key = {"role": "samples", "version": self.version, "upstream": upstream, "sampling": sampling}
@@ -354,6 +366,19 @@ class DiffuseExpand(ExpansionMethod):
     def real_data_network(self) -> torch.nn.Module | None:
         """The stage-IV filter network (trained on the real split) for ``cf+cg+cs`` after :meth:`fit`, else None."""
         return self._fitted.filter.model if self.selects and self._fitted is not None else None
+
+
+def _set_options(o: DiffuseExpandOptions, *names: str) -> dict[str, Any]:
+    """The options among ``names`` that differ from their defaults.
+
+    For options added after sample folders were first cached: at their default they change nothing, so leaving
+    them out of the samples key then keeps the hash, and the folder, of every sample set cached before them.
+    """
+    return {
+        f.name: getattr(o, f.name)
+        for f in dataclasses.fields(o)
+        if f.name in names and getattr(o, f.name) != f.default
+    }
 
 
 def _foreground(mask: torch.Tensor) -> float:

@@ -41,7 +41,12 @@ class DiffuseExpandOptions:
         solver_order, sampling_steps: DPM-Solver++ 3M, 30 steps per phase.
         dynamic_thresholding: Imagen dynamic thresholding (ratio 0.995) of every x̂₀.
         tau: guidance temperature τ; guidance_scale: gradient scale s (the ``cf`` variant uses 0).
-        cf_weight: classifier-free weight of the mask condition (1 = conditional prediction only).
+        guidance_every, guidance_until, guide_mask_phase, guide_image_phase: where the guidance gradient is
+            computed, to cut its cost (a segmenter forward + backward per step): a fresh gradient every k-th solver
+            step, the last one reused in between (1: every step); only at steps with t >= guidance_until · T (0:
+            all); in the mask and the image phase (both: the paper).
+        cf_weight: classifier-free weight of the mask condition (1 = conditional prediction only; otherwise two
+            denoiser evaluations per image step).
         image_objective: image-phase guidance, ``"likelihood"`` (paper) or ``"wiou-wbce"`` (released CGMH script).
         mask_median: median-filter window for each binarised mask before the image phase (0: none, as in the
             paper); at small training budgets it removes the isolated pixels the denoiser leaves in masks.
@@ -80,6 +85,10 @@ class DiffuseExpandOptions:
     dynamic_thresholding: bool = True
     tau: float = 1.0
     guidance_scale: float = 1.0
+    guidance_every: int = 1
+    guidance_until: float = 0.0
+    guide_mask_phase: bool = True
+    guide_image_phase: bool = True
     cf_weight: float = 1.0
     image_objective: str = "likelihood"
     mask_median: int = 0
@@ -111,6 +120,8 @@ class DiffuseExpandOptions:
             problems.append(f"guidance_scale and cf_weight must be >= 0, got {self.guidance_scale}, {self.cf_weight}")
         if self.mask_median < 0 or (self.mask_median > 1 and self.mask_median % 2 == 0):
             problems.append(f"mask_median must be 0, 1 or an odd window size, got {self.mask_median}")
+        if not 0 <= self.guidance_until < 1:
+            problems.append(f"guidance_until must be in [0, 1), got {self.guidance_until}")
         if self.solver_order not in (1, 2, 3):
             problems.append(f"solver_order must be 1, 2 or 3, got {self.solver_order}")
         for name in (
@@ -123,6 +134,7 @@ class DiffuseExpandOptions:
             "denoiser_layers",
             "segmenter_layers",
             "grad_accumulation",
+            "guidance_every",
         ):
             if getattr(self, name) < 1:
                 problems.append(f"{name} must be >= 1, got {getattr(self, name)}")

@@ -7,7 +7,9 @@ multistep, order 3, 30 steps in the paper, dynamic thresholding at the 0.995 qua
 2. an image from fresh noise (y1 = image), conditioned on that mask (y2).
 
 With a segmenter and a non-zero guidance scale both loops are classifier-guided
-(:mod:`methods.diffuseexpand.guidance`); without, this is the paper's "CF" ablation. Every pair has its own
+(:mod:`methods.diffuseexpand.guidance`); without, this is the paper's "CF" ablation. Guidance can be thinned out
+to cut its cost (:mod:`methods.diffuseexpand.cost`): one phase only, a fresh gradient every k-th step, or the
+high-noise steps only; the defaults guide every step of both phases. Every pair has its own
 seed and ``torch.Generator`` (mask noise first, then image noise), so a pair can be regenerated alone.
 :func:`sample_pairs` shares the batches out over the processes of a multi-process run; every batch is the
 one a single process would sample, so the pair set is the same whatever the process count.
@@ -35,7 +37,7 @@ from diffusers.utils.torch_utils import randn_tensor
 from torch import nn
 
 from bench.training import autocast_context
-from methods.diffuseexpand.guidance import EpsFn, SegmenterGuidance, make_guided_eps_fn
+from methods.diffuseexpand.guidance import EpsFn, SegmenterGuidance, guided_steps, make_guided_eps_fn
 from methods.diffuseexpand.networks import MODE_IMAGE, MODE_MASK, NOISE_SCHEDULE, Denoiser
 from methods.diffuseexpand.options import IMAGE_OBJECTIVES
 
@@ -145,6 +147,8 @@ class PairSampler:
         image_objective: str,
         batch_size: int,
         mask_median: int,
+        guidance_every: int = 1,
+        guidance_until: float = 0.0,
     ) -> None:
         """Raise ``ValueError`` for unusable arguments."""
         if len(seeds) == 0:
@@ -165,6 +169,10 @@ class PairSampler:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if mask_median < 0 or (mask_median > 1 and mask_median % 2 == 0):
             raise ValueError(f"mask_median must be 0, 1 or an odd window size, got {mask_median}")
+        if guidance_every < 1:
+            raise ValueError(f"guidance_every must be >= 1, got {guidance_every}")
+        if not 0 <= guidance_until < 1:
+            raise ValueError(f"guidance_until must be in [0, 1), got {guidance_until}")
 
     @torch.no_grad()
     def __call__(
@@ -178,6 +186,10 @@ class PairSampler:
         image_objective: str,
         mask_median: int,
         batch_size: int,
+        guidance_every: int = 1,
+        guidance_until: float = 0.0,
+        guide_mask_phase: bool = True,
+        guide_image_phase: bool = True,
         callback: Callable[[int], None] | None = None,
     ) -> SamplerOutput:
         """Generate one pair per seed.
@@ -193,6 +205,10 @@ class PairSampler:
             mask_median: size of a median filter applied to each binarised mask before the image phase (0: none,
                 as in the paper); removes the isolated pixels an undertrained denoiser leaves.
             batch_size: pairs per batch.
+            guidance_every: a fresh guidance gradient every k-th solver step, the last one reused in between
+                (1: every step).
+            guidance_until: guide only the steps with t >= guidance_until · T, the high-noise ones (0: every step).
+            guide_mask_phase, guide_image_phase: whether each phase is guided (when ``guidance_scale > 0``).
             callback: called with the number of pairs finished after each batch.
 
         Returns:
@@ -214,7 +230,16 @@ class PairSampler:
         """
         # 1. Check inputs and modes
         self.check_inputs(
-            seeds, num_inference_steps, tau, guidance_scale, cf_weight, image_objective, batch_size, mask_median
+            seeds,
+            num_inference_steps,
+            tau,
+            guidance_scale,
+            cf_weight,
+            image_objective,
+            batch_size,
+            mask_median,
+            guidance_every,
+            guidance_until,
         )
         _require_eval(self.denoiser, "denoiser")
         guided = guidance_scale > 0
@@ -222,7 +247,7 @@ class PairSampler:
             _require_eval(self.segmenter, "segmenter")
         device = self.device
         c, size = self.denoiser.channels, self.denoiser.size
-        alphas_cumprod = self.make_scheduler().alphas_cumprod
+        steps = {"num_inference_steps": num_inference_steps, "every": guidance_every, "until": guidance_until}
         images, masks = [], []
         for start in range(0, len(seeds), batch_size):
             batch = list(seeds[start : start + batch_size])
@@ -235,10 +260,12 @@ class PairSampler:
             # 3. Mask phase: y1 = mask, guided towards log p_τ(y1 = mask | x_t)
             mode = torch.full((n,), MODE_MASK, dtype=torch.long, device=device)
             eps_fn = self._eps_fn(mode, None, 1.0)
-            guidance = SegmenterGuidance(self.segmenter, "mask", tau=tau, scale=guidance_scale) if guided else None
-            x_mask = self._denoise(
-                noise_mask, make_guided_eps_fn(eps_fn, guidance, alphas_cumprod), num_inference_steps
+            guidance = (
+                SegmenterGuidance(self.segmenter, "mask", tau=tau, scale=guidance_scale)
+                if guided and guide_mask_phase
+                else None
             )
+            x_mask = self._denoise(noise_mask, eps_fn, guidance, **steps)
             mask = (x_mask.float().mean(1, keepdim=True) > 0).float()
             if mask_median > 1:
                 mask = binary_median(mask, mask_median)
@@ -250,12 +277,10 @@ class PairSampler:
                 SegmenterGuidance(
                     self.segmenter, "image", mask=mask, tau=tau, scale=guidance_scale, image_objective=image_objective
                 )
-                if guided
+                if guided and guide_image_phase
                 else None
             )
-            x_image = self._denoise(
-                noise_image, make_guided_eps_fn(eps_fn, guidance, alphas_cumprod), num_inference_steps
-            )
+            x_image = self._denoise(noise_image, eps_fn, guidance, **steps)
 
             # 5. Post-process to [0, 1] images and {0, 1} masks
             images.append((x_image.float() / 2 + 0.5).clamp(0, 1).cpu())
@@ -279,10 +304,21 @@ class PairSampler:
 
         return eps
 
-    def _denoise(self, x: torch.Tensor, eps_fn: EpsFn, num_inference_steps: int) -> torch.Tensor:
-        """One DPM-Solver++ loop from noise ``x`` (x_T) to x_0 in [-1, 1]."""
+    def _denoise(
+        self,
+        x: torch.Tensor,
+        eps_fn: EpsFn,
+        guidance: SegmenterGuidance | None,
+        num_inference_steps: int,
+        every: int,
+        until: float,
+    ) -> torch.Tensor:
+        """One DPM-Solver++ loop from noise ``x`` (x_T) to x_0 in [-1, 1], guided at the steps of
+        :func:`~methods.diffuseexpand.guidance.guided_steps`."""
         scheduler = self.make_scheduler()
         scheduler.set_timesteps(num_inference_steps, device=x.device)
+        plan = guided_steps(scheduler.timesteps.tolist(), every, until, scheduler.config.num_train_timesteps)
+        eps_fn = make_guided_eps_fn(eps_fn, guidance, scheduler.alphas_cumprod, plan)
         for t in scheduler.timesteps:
             x = scheduler.step(eps_fn(x, t), t, x).prev_sample
         return x

@@ -2,11 +2,14 @@
 
 ``bench speed --method diffuseexpand`` prints it, so that a user can predict what a preset costs on their
 machine before a full ``bench run``. Training steps are timed inside the real training loop
-(:func:`bench.training.train_loop`, EMA included), sampling through the real pipeline.
+(:func:`bench.training.train_loop`, EMA included), sampling through the real pipeline. :func:`sampling_costs`
+adds what a pair costs in FLOPs and network calls under the released, the preset's and a few cheaper sampling
+configurations (:mod:`.cost`); it runs on the meta device, so the paper preset is counted on any CPU.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -17,6 +20,7 @@ from bench.data import PairSet
 from bench.segmentation.models import build_model
 from bench.segmentation.trainer import predict
 from bench.training import BatchLoss
+from methods.diffuseexpand.cost import RELEASED, SamplingConfig, flops_per_pair, meta_networks, network_costs, nfe
 from methods.diffuseexpand.denoiser import denoiser_loss, diffusion_samples
 from methods.diffuseexpand.networks import build_denoiser, build_segmenter, noise_scheduler
 from methods.diffuseexpand.options import PRESETS as METHOD_PRESETS
@@ -141,3 +145,61 @@ def benchmark(preset_name: str, device: torch.device | str, steps: int = 3) -> l
         }
     )
     return rows
+
+
+def sampling_configs(o: DiffuseExpandOptions) -> dict[str, SamplingConfig]:
+    """The configurations ``bench speed`` compares: the released one, the options' own, and cheaper variants of
+    the latter."""
+    own = SamplingConfig.from_options(o)
+    return {
+        "released": RELEASED,
+        "preset": own,
+        "order 2, 15 steps": replace(own, solver_order=2, steps=15),
+        "guide every 2nd": replace(own, guidance_every=2),
+        "guide t >= 0.5T": replace(own, guidance_until=0.5),
+        "no mask guidance": replace(own, guide_mask_phase=False),
+    }
+
+
+def sampling_costs(preset_name: str) -> dict[str, list[dict[str, Any]]]:
+    """FLOPs per network call and per generated pair at a preset's sizes, counted on the meta device.
+
+    Returns:
+        Two tables, title -> rows: the networks (parameters, GFLOP of a forward and of a forward + backward to
+        the input, per sample) and the sampling configurations of :func:`sampling_configs` (network calls and
+        GFLOP per pair, and the ratio to the released configuration).
+    """
+    o = merge_options(DiffuseExpandOptions, {}, METHOD_PRESETS.get(preset_name, {}))
+    size = PRESETS[preset_name]["image_size"]
+    flops = network_costs(o, size)
+    params = [sum(p.numel() for p in net.parameters()) / 1e6 for net in meta_networks(o, size)]
+    networks = [
+        {"network": "denoiser", "M params": params[0], "GFLOP fwd": flops["denoiser"] / 1e9, "GFLOP fwd+bwd": "-"},
+        {
+            "network": "segmenter",
+            "M params": params[1],
+            "GFLOP fwd": flops["segmenter_fwd"] / 1e9,
+            "GFLOP fwd+bwd": (flops["segmenter_fwd"] + flops["segmenter_bwd"]) / 1e9,
+        },
+    ]
+    per_call = {f"{k}_flops": v for k, v in flops.items()}
+    released = flops_per_pair(RELEASED, **per_call)
+    configs = []
+    for label, config in sampling_configs(o).items():
+        calls = nfe(config)["total"]
+        pair = flops_per_pair(config, **per_call)
+        configs.append(
+            {
+                "configuration": label,
+                "options": config.name,
+                "denoiser": calls["denoiser"],
+                "seg fwd": calls["segmenter_fwd"],
+                "seg bwd": calls["segmenter_bwd"],
+                "GFLOP/pair": pair / 1e9,
+                "x released": pair / released,
+            }
+        )
+    return {
+        f"FLOPs per call at {size}x{size}, batch 1": networks,
+        "network calls and FLOPs per generated pair (mask + image)": configs,
+    }

@@ -112,6 +112,16 @@ def test_bad_sweep_options_are_refused_in_one_line(tmp_path, args, needle):
     assert not (tmp_path / "runs").exists()
 
 
+@pytest.mark.parametrize(("name", "rows"), [("table1", 24), ("table2", 5), ("fewshot", 25), ("tau-vs-s", 5)])
+def test_every_sweep_dry_run_lists_its_runs_and_writes_nothing(tmp_path, name, rows):
+    data = disc_folder(tmp_path / "discs", n=24)
+    out = tmp_path / "runs"
+    res = invoke("sweep", name, "--dataset", data, "--preset", "smoke", "--seeds", "3", "--out", out, "--dry-run")
+    assert res.exit_code == 0, res.output
+    assert f"sweep {name}: {rows} runs" in res.output and res.output.count("to run") == rows + 1
+    assert not out.exists()
+
+
 def test_dry_run_lists_runs_and_marks_finished_ones_with_estimates_from_past_runs(tmp_path):
     data = disc_folder(tmp_path / "discs", n=24)
     out = tmp_path / "runs"
@@ -156,6 +166,8 @@ def test_submitit_local_executor_runs_the_same_runs_into_the_same_folders(tmp_pa
         "cluster=local",
         "--launcher-option",
         "timeout_min=20",
+        "--launcher-option",
+        "max_parallel=2",
     )
     assert res.exit_code == 0, res.output
     found = sorted(p.relative_to(out).parts[1] + "/" + p.parts[-3] for p in out.rglob("results.json"))

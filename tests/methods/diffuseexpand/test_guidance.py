@@ -7,7 +7,11 @@ import torch
 from torch import nn
 
 from methods.diffuseexpand.guidance import (
+    FRESH,
+    OFF,
+    REUSE,
     SegmenterGuidance,
+    guided_steps,
     make_guided_eps_fn,
     mask_log_likelihood,
     weighted_iou_minus_bce,
@@ -99,3 +103,22 @@ def test_invalid_settings_raise():
         SegmenterGuidance(toy, "mask", tau=0.0)
     with pytest.raises(ValueError, match="mask"):
         SegmenterGuidance(toy, "image")
+
+
+def test_guided_steps_thin_out_the_gradient():
+    timesteps = [999, 856, 714, 571, 428, 285, 143]  # DPM-Solver++, 7 steps
+    assert guided_steps(timesteps) == [FRESH] * 7
+    assert guided_steps(timesteps, every=3) == [FRESH, REUSE, REUSE, FRESH, REUSE, REUSE, FRESH]
+    assert guided_steps(timesteps, every=2, until=0.5) == [FRESH, REUSE, FRESH, REUSE, OFF, OFF, OFF]
+
+
+def test_a_reused_gradient_is_the_last_fresh_one_at_the_current_sigma():
+    guidance = SegmenterGuidance(ToySegmenter(2.0), "mask", scale=1.5)
+    x0, x1 = torch.full((1, 1, 4, 4), 0.1), torch.full((1, 1, 4, 4), -0.3)
+    t0, t1, t2 = torch.tensor(800), torch.tensor(400), torch.tensor(100)
+    guided = make_guided_eps_fn(_zero_eps, guidance, ALPHAS, [FRESH, REUSE, OFF])
+    grad = guidance.gradient(x0, t0)
+    assert not torch.allclose(guidance.gradient(x1, t1), grad)
+    assert torch.allclose(guided(x0, t0), -(1 - ALPHAS[t0]).sqrt() * grad)
+    assert torch.allclose(guided(x1, t1), -(1 - ALPHAS[t1]).sqrt() * grad)
+    assert torch.equal(guided(x1, t2), torch.zeros_like(x1))

@@ -165,6 +165,19 @@ def test_options_are_validated_and_normalised():
     assert DiffuseExpand.Options().eta == 0.065 and DiffuseExpand.Options().cfg_dropout == 0.5
 
 
+def test_guidance_thinning_options_are_checked_and_keyed_only_when_set():
+    for bad in ({"guidance_every": 0}, {"guidance_until": 1.0}):
+        with pytest.raises(ConfigError, match=next(iter(bad))):
+            _smoke(**bad)
+    # at their defaults they stay out of the samples key, so sample sets cached before they existed are reused
+    assert method_module._set_options(_smoke(), *method_module.THINNING) == {}
+    thinned = _smoke(guidance_every=2, guidance_until=0, guide_mask_phase=False)
+    assert method_module._set_options(thinned, *method_module.THINNING) == {
+        "guidance_every": 2,
+        "guide_mask_phase": False,
+    }
+
+
 def test_misuse_raises(tmp_path):
     method = DiffuseExpand("cf", _smoke())
     with pytest.raises(RuntimeError, match="before fit"):

@@ -99,6 +99,9 @@ def test_networks_in_train_mode_are_refused(nets):
         ({"image_objective": "dice"}, "image_objective"),
         ({"batch_size": 0}, "batch_size"),
         ({"mask_median": 4}, "mask_median"),
+        ({"guidance_every": 0}, "guidance_every"),
+        ({"guidance_until": 1.0}, "guidance_until"),
+        ({"guidance_until": -0.1}, "guidance_until"),
     ],
 )
 def test_check_inputs(nets, kwargs, match):

@@ -1,0 +1,197 @@
+"""What sampling one image-mask pair costs: network calls and FLOPs per sampling configuration.
+
+A pair is two DPM-Solver++ loops (mask, then image) of one denoiser call per step; a guided step adds a segmenter
+forward and a backward pass to its input, and a classifier-free weight ≠ 1 doubles the image phase's denoiser
+batch. Which of these a configuration makes is counted exactly (:func:`nfe`), from the rule the sampler itself
+follows (:func:`~methods.diffuseexpand.guidance.guided_steps`) on the solver's own timesteps; the FLOPs of one
+call are counted by :class:`torch.utils.flop_counter.FlopCounterMode` on the meta device, so the paper's
+553 M-parameter denoiser is counted on any CPU in a second, without allocating its weights.
+
+Convention: FlopCounterMode counts 2 FLOPs per multiply-add of convolutions, matrix products and attention, and
+nothing for element-wise operations, normalisations or the solver itself. Counts are per sample (batch 1).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from methods.diffuseexpand.guidance import FRESH, SegmenterGuidance, guided_steps
+from methods.diffuseexpand.networks import (
+    MODE_IMAGE,
+    NOISE_SCHEDULE,
+    Denoiser,
+    NoisySegmenter,
+    build_denoiser,
+    build_segmenter,
+)
+from methods.diffuseexpand.options import DiffuseExpandOptions
+from methods.diffuseexpand.sampler import dpm_solver
+
+PHASES = ("mask", "image")
+CALLS = ("denoiser", "segmenter_fwd", "segmenter_bwd")
+
+
+@dataclass(frozen=True)
+class SamplingConfig:
+    """A stage-III sampling configuration, by the options that set its cost.
+
+    Args:
+        solver_order (`int`): DPM-Solver++ multistep order.
+        steps (`int`): solver steps per phase (one denoiser call each).
+        guidance_scale (`float`): gradient scale s; 0 is no guidance.
+        guide_mask_phase, guide_image_phase (`bool`): which phases are guided.
+        guidance_every (`int`): a fresh guidance gradient every k-th step, the last one reused in between.
+        guidance_until (`float`): guide only the steps with t >= guidance_until · T (0: all).
+        cf_weight (`float`): classifier-free weight; 1 is one denoiser evaluation per image step, else two.
+    """
+
+    solver_order: int = 3
+    steps: int = 30
+    guidance_scale: float = 1.0
+    guide_mask_phase: bool = True
+    guide_image_phase: bool = True
+    guidance_every: int = 1
+    guidance_until: float = 0.0
+    cf_weight: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.solver_order not in (1, 2, 3) or self.steps < 1 or self.guidance_every < 1:
+            raise ValueError(f"solver_order must be 1-3, steps and guidance_every >= 1: {self}")
+        if self.guidance_scale < 0 or self.cf_weight < 0 or not 0 <= self.guidance_until < 1:
+            raise ValueError(f"guidance_scale and cf_weight must be >= 0, guidance_until in [0, 1): {self}")
+
+    @classmethod
+    def from_options(cls, o: DiffuseExpandOptions) -> SamplingConfig:
+        """The configuration a run with options ``o`` samples with."""
+        names = {f.name for f in dataclasses.fields(cls)} - {"steps"}
+        return cls(steps=o.sampling_steps, **{k: getattr(o, k) for k in names})
+
+    @property
+    def guided(self) -> dict[str, bool]:
+        """Whether each phase is guided."""
+        on = self.guidance_scale > 0
+        return {"mask": on and self.guide_mask_phase, "image": on and self.guide_image_phase}
+
+    @property
+    def name(self) -> str:
+        """Its options spelled compactly, e.g. ``o3-30s-g1-every1-cfg2`` (``-until0.5``, ``-imageonly`` when set)."""
+        guided = self.guided
+        if not any(guided.values()):
+            guidance = "g0"
+        else:
+            only = "" if all(guided.values()) else f"-{'mask' if guided['mask'] else 'image'}only"
+            until = f"-until{self.guidance_until:g}" if self.guidance_until else ""
+            guidance = f"g{self.guidance_scale:g}{only}-every{self.guidance_every}{until}"
+        return f"o{self.solver_order}-{self.steps}s-{guidance}-cfg{self.cf_weight:g}"
+
+    def sampler_kwargs(self) -> dict[str, Any]:
+        """Its arguments of :meth:`~methods.diffuseexpand.sampler.PairSampler.__call__` (the solver order is the
+        sampler's own)."""
+        return {
+            "num_inference_steps": self.steps,
+            "guidance_scale": self.guidance_scale,
+            "cf_weight": self.cf_weight,
+            "guidance_every": self.guidance_every,
+            "guidance_until": self.guidance_until,
+            "guide_mask_phase": self.guide_mask_phase,
+            "guide_image_phase": self.guide_image_phase,
+        }
+
+
+RELEASED = SamplingConfig(solver_order=3, steps=30, guidance_scale=1.0, cf_weight=2.0)
+"""The authors' CGMH script: DPM-Solver++ order 3, 30 steps, guidance at every step of both phases, and a
+classifier-free image phase that evaluates the denoiser on a doubled batch (conditional + unconditional). Its
+classifier-free weight was the guidance scale, s = 1, which reduces the combination to ε_c, yet both halves were
+computed; this sampler only doubles the batch for a weight ≠ 1, so 2 stands in for that cost."""
+
+
+def nfe(config: SamplingConfig) -> dict[str, dict[str, int]]:
+    """Network evaluations per pair: ``{phase: {"denoiser", "segmenter_fwd", "segmenter_bwd"}}`` for the
+    ``"mask"`` and ``"image"`` phases and their ``"total"``; a doubled classifier-free batch counts twice."""
+    scheduler = dpm_solver(NOISE_SCHEDULE, config.solver_order, dynamic_thresholding=False)
+    scheduler.set_timesteps(config.steps)
+    steps = guided_steps(
+        scheduler.timesteps.tolist(),
+        config.guidance_every,
+        config.guidance_until,
+        scheduler.config.num_train_timesteps,
+    )
+    counts = {}
+    for phase in PHASES:
+        segmenter = steps.count(FRESH) if config.guided[phase] else 0
+        per_step = 2 if phase == "image" and config.cf_weight != 1 else 1
+        counts[phase] = {"denoiser": per_step * len(steps), "segmenter_fwd": segmenter, "segmenter_bwd": segmenter}
+    counts["total"] = {k: sum(counts[p][k] for p in PHASES) for k in CALLS}
+    return counts
+
+
+def flops_per_pair(
+    config: SamplingConfig, denoiser_flops: float, segmenter_fwd_flops: float, segmenter_bwd_flops: float
+) -> float:
+    """FLOPs of one generated pair from the FLOPs of one call of each network (per sample)."""
+    total = nfe(config)["total"]
+    return (
+        total["denoiser"] * denoiser_flops
+        + total["segmenter_fwd"] * segmenter_fwd_flops
+        + total["segmenter_bwd"] * segmenter_bwd_flops
+    )
+
+
+def network_flops(model: nn.Module, *args: Any, **kwargs: Any) -> int:
+    """Forward FLOPs of ``model(*args, **kwargs)`` (no autograd graph is built)."""
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        model(*args, **kwargs)
+    return counter.get_total_flops()
+
+
+def guidance_flops(
+    segmenter: nn.Module, x: torch.Tensor, t: torch.Tensor, phase: str = "mask", **guidance: Any
+) -> int:
+    """Forward + backward-to-input FLOPs of one :meth:`SegmenterGuidance.gradient` call at ``x``, ``t``.
+
+    ``phase`` and ``guidance`` are the :class:`SegmenterGuidance` arguments (``mask=`` for the image phase).
+    Only the gradient with respect to the input is taken, so no weight gradient is counted.
+    """
+
+    # FlopCounterMode's module tracker hooks each module's inputs and fails on autograd.grad into a leaf ("A leaf
+    # node was passed to _will_engine_execute_node"): hand the segmenter a view of x, which is none and costs
+    # no FLOPs.
+    def segment(x_t: torch.Tensor, t: torch.Tensor) -> Any:
+        return segmenter(x_t.view_as(x_t), t)
+
+    guide = SegmenterGuidance(segment, phase, **guidance)
+    with FlopCounterMode(display=False) as counter:
+        guide.gradient(x, t)
+    return counter.get_total_flops()
+
+
+def meta_networks(o: DiffuseExpandOptions, size: int, channels: int = 1) -> tuple[Denoiser, NoisySegmenter]:
+    """The denoiser and segmenter of ``o`` on the meta device: shapes only, no weights allocated."""
+    with torch.device("meta"):
+        return build_denoiser(o, size, channels, seed=0).eval(), build_segmenter(o, size, channels, seed=0).eval()
+
+
+def network_costs(o: DiffuseExpandOptions, size: int, channels: int = 1) -> dict[str, int]:
+    """FLOPs per sample of one call of each network of ``o`` at ``size``, counted on the meta device.
+
+    Returns ``{"denoiser", "segmenter_fwd", "segmenter_bwd"}``: an image-phase denoiser call (the mask phase's
+    costs the same), the segmenter forward, and the backward of an image-phase guidance gradient (the mask
+    phase's skips the backward of the pixel head's last convolution, a fraction of a percent less).
+    """
+    denoiser, segmenter = meta_networks(o, size, channels)
+    x = torch.zeros(1, channels, size, size, device="meta")
+    mask = torch.zeros(1, 1, size, size, device="meta")
+    t = torch.tensor(NOISE_SCHEDULE["num_train_timesteps"] - 1, device="meta")
+    mode = torch.full((1,), MODE_IMAGE, device="meta")
+    forward = network_flops(segmenter, x, t)
+    return {
+        "denoiser": network_flops(denoiser, x, t, mode, mask),
+        "segmenter_fwd": forward,
+        "segmenter_bwd": guidance_flops(segmenter, x, t, phase="image", mask=mask) - forward,
+    }
