@@ -17,7 +17,10 @@ Stage IV   ``filter.py``                   keep / relabel / drop by the Dice los
 —          ``options.py``                  every option with its one default, and the per-preset overrides
 —          ``method.py``                   :class:`DiffuseExpand`: the stages composed behind
                                            ``ExpansionMethod``, each a cached stage folder
-—          ``speed.py``                    seconds per step / per pair of each stage (``bench speed``)
+—          ``cost.py``                     network calls and FLOPs per generated pair of a sampling
+                                           configuration, counted on the meta device
+—          ``speed.py``                    seconds per step / per pair of each stage, FLOPs per pair
+                                           (``bench speed``)
 =========  ==============================  ================================================================
 
 Ablation variants (paper Table 1): ``cf`` = classifier-free conditioning only, ``cf+cg`` = + segmenter

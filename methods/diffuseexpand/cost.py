@@ -13,8 +13,7 @@ nothing for element-wise operations, normalisations or the solver itself. Counts
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import torch
@@ -69,7 +68,7 @@ class SamplingConfig:
     @classmethod
     def from_options(cls, o: DiffuseExpandOptions) -> SamplingConfig:
         """The configuration a run with options ``o`` samples with."""
-        names = {f.name for f in dataclasses.fields(cls)} - {"steps"}
+        names = {f.name for f in fields(cls)} - {"steps"}
         return cls(steps=o.sampling_steps, **{k: getattr(o, k) for k in names})
 
     @property
@@ -160,8 +159,7 @@ def guidance_flops(
     """
 
     # FlopCounterMode's module tracker hooks each module's inputs and fails on autograd.grad into a leaf ("A leaf
-    # node was passed to _will_engine_execute_node"): hand the segmenter a view of x, which is none and costs
-    # no FLOPs.
+    # node was passed to _will_engine_execute_node"): the segmenter gets a view of x instead, no leaf and no FLOPs.
     def segment(x_t: torch.Tensor, t: torch.Tensor) -> Any:
         return segmenter(x_t.view_as(x_t), t)
 

@@ -78,23 +78,22 @@ def _sample(nets, solver_order: int, seeds: list[int], **kwargs):
     return sampler(seeds=seeds, tau=0.5, image_objective="likelihood", mask_median=0, batch_size=2, **kwargs)
 
 
-@pytest.mark.parametrize(
-    "config",
-    [
-        SamplingConfig(steps=5, cf_weight=2.0),
-        SamplingConfig(steps=5),
-        SamplingConfig(steps=5, guidance_scale=0.0, cf_weight=2.0),
-        SamplingConfig(steps=7, guidance_every=2),
-        SamplingConfig(steps=7, guidance_every=3, cf_weight=2.0),
-        SamplingConfig(steps=7, guidance_until=0.5),
-        SamplingConfig(steps=7, guidance_every=2, guidance_until=0.5),
-        SamplingConfig(steps=5, guide_mask_phase=False),
-        SamplingConfig(steps=5, guide_image_phase=False),
-        SamplingConfig(solver_order=2, steps=7),
-    ],
-    ids=lambda c: c.name,
-)
-def test_nfe_counts_the_calls_a_sampler_makes(nets, config):
+CALLS = [  # configuration, (denoiser evaluations, segmenter forwards) per pair
+    (SamplingConfig(steps=5, cf_weight=2.0), (15, 10)),  # released-like: the image phase's batch doubled
+    (SamplingConfig(steps=5), (10, 10)),
+    (SamplingConfig(steps=5, guidance_scale=0.0, cf_weight=2.0), (15, 0)),
+    (SamplingConfig(steps=7, guidance_every=2), (14, 8)),  # fresh at steps 0, 2, 4, 6
+    (SamplingConfig(steps=7, guidance_every=3, cf_weight=2.0), (21, 6)),  # 0, 3, 6
+    (SamplingConfig(steps=7, guidance_until=0.5), (14, 8)),  # t = 999, 856, 714, 571
+    (SamplingConfig(steps=7, guidance_every=2, guidance_until=0.5), (14, 4)),  # 999, 714
+    (SamplingConfig(steps=5, guide_mask_phase=False), (10, 5)),
+    (SamplingConfig(steps=5, guide_image_phase=False), (10, 5)),
+    (SamplingConfig(solver_order=2, steps=7), (14, 14)),
+]
+
+
+@pytest.mark.parametrize("config,totals", CALLS, ids=[c.name for c, _ in CALLS])
+def test_nfe_counts_the_calls_a_sampler_makes(nets, config, totals):
     denoiser, segmenter = nets
     counts = {p: {"denoiser": 0, "segmenter_fwd": 0, "segmenter_bwd": 0} for p in ("mask", "image")}
     phase = []
@@ -120,6 +119,7 @@ def test_nfe_counts_the_calls_a_sampler_makes(nets, config):
     for p in ("mask", "image"):
         assert {k: v / 2 for k, v in counts[p].items()} == expected[p], p  # samples counted, two pairs
     assert expected["total"] == {k: expected["mask"][k] + expected["image"][k] for k in expected["total"]}
+    assert (expected["total"]["denoiser"], expected["total"]["segmenter_fwd"]) == totals
 
 
 def test_default_options_reproduce_the_unthinned_sampler_bit_for_bit(nets):
@@ -155,10 +155,12 @@ def _reference(nets, seeds, steps, tau):
 def test_paper_preset_is_counted_on_the_meta_device():
     o = DiffuseExpandOptions()
     denoiser, segmenter = meta_networks(o, 256)
-    costs = network_costs(o, 256)
-    assert costs["denoiser"] > 1e11 and 0 < costs["segmenter_bwd"] and 0 < costs["segmenter_fwd"] < costs["denoiser"]
+    x, t = torch.zeros(1, 1, 256, 256, device="meta"), torch.tensor(999, device="meta")
+    flops = network_flops(denoiser, x, t, torch.zeros(1, dtype=torch.long, device="meta"), x)
+    assert flops > 1e11 and guidance_flops(segmenter, x, t) > network_flops(segmenter, x, t) > 0
     assert all(p.is_meta for net in (denoiser, segmenter) for p in net.parameters())
     assert sum(p.numel() for p in denoiser.parameters()) > 5e8
+    assert network_costs(o, 256)["denoiser"] == flops
 
 
 def test_bench_speed_flops_only_prints_each_configuration_and_its_ratio():
@@ -167,3 +169,5 @@ def test_bench_speed_flops_only_prints_each_configuration_and_its_ratio():
     for text in ("released", "o3-30s-g1-every1-cfg2", "o2-4s-g1-every1-cfg1", "until0.5", "imageonly", "x released"):
         assert text in res.output
     assert "s/pair" not in res.output  # nothing timed
+    res = CliRunner().invoke(app, ["speed", "--method", "synthmed", "--preset", "smoke", "--flops-only"])
+    assert res.exit_code == 2 and "no FLOP accounting" in res.output
