@@ -1,6 +1,9 @@
 import pytest
 import torch
 
+from methods.diffuseexpand.networks import build_denoiser, build_segmenter
+from methods.diffuseexpand.options import DiffuseExpandOptions
+
 
 @pytest.fixture(autouse=True)
 def _one_thread():
@@ -9,3 +12,17 @@ def _one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def nets():
+    """A tiny stage-I denoiser and stage-II segmenter at 16 x 16, in eval mode, for sampling tests."""
+    o = DiffuseExpandOptions(
+        denoiser_widths=(8, 16),
+        denoiser_layers=1,
+        denoiser_attention=(),
+        denoiser_head_dim=8,
+        segmenter_widths=(8, 16),
+        segmenter_layers=1,
+    )
+    return build_denoiser(o, 16, 1, seed=1).eval(), build_segmenter(o, 16, 1, seed=2).eval()

@@ -18,7 +18,7 @@ from methods.diffuseexpand.cost import (
     nfe,
 )
 from methods.diffuseexpand.guidance import SegmenterGuidance
-from methods.diffuseexpand.networks import MODE_IMAGE, MODE_MASK, SegmenterOutput, build_denoiser, build_segmenter
+from methods.diffuseexpand.networks import MODE_IMAGE, MODE_MASK, SegmenterOutput
 from methods.diffuseexpand.options import DiffuseExpandOptions
 from methods.diffuseexpand.sampler import PairSampler
 
@@ -58,19 +58,6 @@ def test_flops_per_pair_weighs_each_call():
     assert flops_per_pair(RELEASED, 10.0, 2.0, 3.0) == 90 * 10 + 60 * 2 + 60 * 3
     assert RELEASED.name == "o3-30s-g1-every1-cfg2"
     assert SamplingConfig.from_options(DiffuseExpandOptions()) == SamplingConfig()
-
-
-@pytest.fixture(scope="module")
-def nets():
-    o = DiffuseExpandOptions(
-        denoiser_widths=(8, 16),
-        denoiser_layers=1,
-        denoiser_attention=(),
-        denoiser_head_dim=8,
-        segmenter_widths=(8, 16),
-        segmenter_layers=1,
-    )
-    return build_denoiser(o, 16, 1, seed=1).eval(), build_segmenter(o, 16, 1, seed=2).eval()
 
 
 def _sample(nets, solver_order: int, seeds: list[int], **kwargs):

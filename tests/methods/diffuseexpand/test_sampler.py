@@ -3,24 +3,7 @@
 import pytest
 import torch
 
-from methods.diffuseexpand.networks import build_denoiser, build_segmenter
-from methods.diffuseexpand.options import DiffuseExpandOptions
 from methods.diffuseexpand.sampler import PairSampler, binary_median, pair_seeds
-
-
-@pytest.fixture(scope="module")
-def nets():
-    o = DiffuseExpandOptions(
-        denoiser_widths=(8, 16),
-        denoiser_layers=1,
-        denoiser_attention=(),
-        denoiser_head_dim=8,
-        segmenter_widths=(8, 16),
-        segmenter_layers=1,
-    )
-    denoiser = build_denoiser(o, 16, 1, seed=1).eval()
-    segmenter = build_segmenter(o, 16, 1, seed=2).eval()
-    return denoiser, segmenter
 
 
 def _sample(nets, seeds, **kwargs):
