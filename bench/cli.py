@@ -285,6 +285,139 @@ def _say_plan(o) -> None:
     console.print("\n".join(lines), highlight=False)
 
 
+EXPAND_EPILOG = """Examples:
+
+  bench expand --method diffuseexpand --ablation cf+cg+cs --dataset ../data/my_lungs --n 200 --out my_lungs_x/
+
+  bench expand --method xlsor --dataset montgomery --n 100 --out montgomery_xlsor/ --preset cpu
+
+  bench export nnunet --real ../data/my_lungs --synthetic my_lungs_x/ --dataset-id 501 --name Lungs --out nnUNet_raw/
+"""
+
+
+@app.command(epilog=EXPAND_EPILOG)
+def expand(
+    method: Annotated[str, typer.Option(help="Expansion method that generates pairs (see `bench methods`).")],
+    dataset: Annotated[str, typer.Option(help="Dataset card name or a folder with images/ and masks/.")],
+    n: Annotated[int, typer.Option("--n", help="Pairs to generate (before the method's filter).")],
+    out: Annotated[Path, typer.Option(help="Output folder: new, empty, or an earlier `bench expand` output.")],
+    ablation: Annotated[str | None, typer.Option(help="Method variant; default: the method's first.")] = None,
+    preset: Annotated[str, typer.Option(help="smoke | cpu | paper.")] = "cpu",
+    seed: Annotated[int, typer.Option(help="Seed of every stage and of the generated pairs.")] = 0,
+    option: Annotated[list[str] | None, typer.Option(help="Method option KEY=VALUE (repeatable).")] = None,
+    cache: Annotated[
+        Path, typer.Option(help="Root of cached method stages, shared with `bench run --out`: CACHE/<dataset>/_cache.")
+    ] = Path("runs"),
+    device: Annotated[str | None, typer.Option(help="cpu | cuda | cuda:1 ...; default: cuda if available.")] = None,
+    force: Annotated[bool, typer.Option(help="Recompute cached stages and replace an earlier output.")] = False,
+    inception_weights: Annotated[
+        Path | None, typer.Option(help="FID Inception weights file; default $BENCH_FID_WEIGHTS, hub cache, bundled.")
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log details.")] = False,
+) -> None:
+    """Expand a folder of image-mask pairs into a new pair set to train your own segmenter on.
+
+    Fits the method on ALL pairs of --dataset (production use: no test split is held back, so nothing here
+    measures whether the pairs help a segmenter; `bench run` does), generates N pairs, applies the method's
+    filter (DiffuseExpand cf+cg+cs: stage IV) and writes OUT: images/ + masks/ (the pairs to use), records.csv
+    (every generated pair and its decision), expansion.json, gallery.png, closest_pairs.png and report.html.
+    Ends with a verdict.
+
+    Method stages are cached under CACHE (a stopped expansion resumes from them); the same request into the same
+    OUT reuses it. Every value and the data are checked first; a user error ends in one line and exit code 2.
+    """
+    from bench import runner
+    from bench.expand import ExpandRequest
+    from bench.expand import expand as run_expansion
+
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
+    req = ExpandRequest(
+        method=method,
+        dataset=dataset,
+        n=n,
+        out=out,
+        ablation=ablation,
+        preset=preset,
+        seed=seed,
+        method_options=_pairs(option, "--option"),
+        device=device,
+        force=force,
+        cache=cache,
+        inception_weights=inception_weights,
+    )
+    progress = _progress()
+
+    def planned(overview) -> None:  # progress bars only once every check passed
+        _say_expand_plan(overview)
+        progress.start()
+
+    def done() -> None:
+        if progress.live.is_started:
+            progress.stop()
+
+    try:
+        outcome = run_expansion(req, progress=progress, on_warning=_warn, on_plan=planned)
+    except (ConfigError, DatasetError, runner.RunError, OSError) as e:
+        done()
+        _fail(_os_error(e) if isinstance(e, OSError) else str(e))
+    finally:
+        done()
+    s, where = outcome.summary, outcome.out.resolve()
+    if outcome.reused:
+        console.print(
+            f"exists: {where} holds this expansion already (same request, data and method version); reused, "
+            "nothing recomputed (--force recomputes)",
+            highlight=False,
+        )
+    c = s.get("counts", {})
+    if c:
+        console.print(
+            f"counts: {c['generated']} generated: {c['kept']} kept, {c['relabelled']} relabelled, {c['dropped']} "
+            f"dropped -> {c['written']} pairs written",
+            highlight=False,
+        )
+    console.print("verdict:", highlight=False)
+    for line in s.get("verdict", {}).get("lines", []):
+        console.print(f"  {escape(line)}", highlight=False)
+    if not outcome.reused:
+        console.print(
+            "timings: " + ", ".join(f"{k} {v:.1f} s" for k, v in s["timings"].items()),
+            highlight=False,
+        )
+    if c and not c["written"]:
+        _warn(f"no pair passed the method's filter: {where} holds the report, records and galleries only")
+    console.print(f"written: {where} (images/ + masks/: {c.get('written', '?')} pairs; records.csv)", highlight=False)
+    console.print(f"report: {where / 'report.html'}", highlight=False)
+    console.print(f"summary: {where / 'expansion.json'}", highlight=False)
+    real = escape(str(s.get("source", {}).get("path", dataset)))
+    console.print(
+        f"next: train your segmenter on {real} + {escape(str(out))}, or: bench export nnunet --real {real} "
+        f"--synthetic {escape(str(out))} --dataset-id 501 --name NAME --out nnUNet_raw/",
+        highlight=False,
+    )
+
+
+def _say_expand_plan(o) -> None:
+    """The lines `bench expand` prints before the first progress bar."""
+    data = "synthetic phantom, not patient data" if o.synthetic_data else o.source
+    then = ", then the method's filter keeps, relabels or drops each" if o.filters else " (no filter: all are written)"
+    lines = [
+        f"[bold]{o.method}[/] ({escape(o.ablation)}) expanding [bold]{escape(o.dataset)}[/] for use: fitted on all "
+        "pairs, no test split held back",
+        f"  data    {escape(str(o.path.resolve()))} ({escape(data)}): {o.pairs} pairs at "
+        f"{o.image_size}×{o.image_size}",
+        f"  plan    preset {o.preset}, seed {o.seed}; generate {o.n} pairs{then}",
+        f"  device  {o.device}, {o.threads} thread(s)",
+        f"  cache   {escape(str(o.cache))}: {o.cached_stages} finished stage(s)"
+        + (", recomputed (--force)" if o.force else " (reused where they match)"),
+        f"  out     {escape(str(o.out.resolve()))}"
+        + (" (replaces the earlier expansion: --force)" if o.replaces else ""),
+    ]
+    console.print("\n".join(lines), highlight=False)
+
+
 @app.command()
 def methods() -> None:
     """List expansion methods, their versions and ablation variants."""

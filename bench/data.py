@@ -143,17 +143,27 @@ def save_pairs(pairs: PairSet, root: str | Path) -> Path:
         bench.files.StorageError: the disk is full or the folder cannot be written.
     """
     root = Path(root)
-    binary = pairs.num_classes == 2
     with atomic_dir(root) as tmp:
-        (tmp / "images").mkdir()
-        (tmp / "masks").mkdir()
-        for i, k in enumerate(pairs.ids):
-            img = (pairs.images[i].clamp(0, 1) * 255).round().to(torch.uint8).numpy()
-            img = img[0] if img.shape[0] == 1 else np.moveaxis(img, 0, -1)
-            Image.fromarray(img).save(tmp / "images" / f"{k}.png")
-            m = pairs.masks[i].numpy().astype(np.uint8)
-            Image.fromarray(m * 255 if binary else m).save(tmp / "masks" / f"{k}.png")
+        write_pairs(pairs, tmp)
     return root
+
+
+def write_pairs(pairs: PairSet, folder: str | Path, binary: bool | None = None) -> None:
+    """Write ``images/<id>.png`` + ``masks/<id>.png`` into an existing folder (no staging; see :func:`save_pairs`).
+
+    Images are 8-bit grey or RGB; masks 0/255 when ``binary`` (default: the set has two labels), else labels 0..K
+    (pass ``binary=False`` for a subset of a multi-class set that happens to hold label 1 only).
+    """
+    folder = Path(folder)
+    binary = pairs.num_classes == 2 if binary is None else binary
+    (folder / "images").mkdir(exist_ok=True)
+    (folder / "masks").mkdir(exist_ok=True)
+    for i, k in enumerate(pairs.ids):
+        img = (pairs.images[i].clamp(0, 1) * 255).round().to(torch.uint8).numpy()
+        img = img[0] if img.shape[0] == 1 else np.moveaxis(img, 0, -1)
+        Image.fromarray(img).save(folder / "images" / f"{k}.png")
+        m = pairs.masks[i].numpy().astype(np.uint8)
+        Image.fromarray(m * 255 if binary else m).save(folder / "masks" / f"{k}.png")
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -47,6 +47,7 @@ from bench.config import (
 )
 from bench.data import (
     TEST_FRACTION,
+    CheckReport,
     DatasetCard,
     DatasetError,
     PairSet,
@@ -252,14 +253,15 @@ def preflight(req: Request, pl: Plan) -> torch.device:
                 f"--image-size {pl.image_size}: model '{m}' needs a multiple of {MODEL_STRIDES[m]} "
                 f"(e.g. {max(MODEL_STRIDES[m], pl.image_size // MODEL_STRIDES[m] * MODEL_STRIDES[m])})"
             )
-    device = _device(req.device)
-    _check_writable(Path(req.out))
+    device = resolve_device(req.device)
+    check_writable(Path(req.out))
     if req.inception_weights is not None and not Path(req.inception_weights).is_file():
         raise ConfigError(f"--inception-weights: no such file {req.inception_weights}")
     return device
 
 
-def _device(name: str | None) -> torch.device:
+def resolve_device(name: str | None) -> torch.device:
+    """The device ``--device`` names (default: cuda if available); ConfigError for one this machine lacks."""
     if name is None:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
@@ -277,16 +279,67 @@ def _device(name: str | None) -> torch.device:
     return device
 
 
-def _check_writable(out: Path) -> None:
-    """Refuse an output folder that cannot be written, by a probe file in its nearest existing folder."""
+def check_writable(out: Path, flag: str = "--out") -> None:
+    """Refuse an output folder that cannot be written, by a probe file in its nearest existing folder.
+
+    Raises:
+        ConfigError: naming ``flag``, when that folder is a file or cannot be written.
+    """
     existing = next(p for p in (out, *out.parents) if p.exists())
     if not existing.is_dir():
-        raise ConfigError(f"--out {out}: {existing} is not a folder")
+        raise ConfigError(f"{flag} {out}: {existing} is not a folder")
     try:
         with tempfile.TemporaryFile(dir=existing):
             pass
     except OSError as e:
-        raise ConfigError(f"--out {out}: cannot write in {existing} ({e.strerror or e})") from None
+        raise ConfigError(f"{flag} {out}: cannot write in {existing} ({e.strerror or e})") from None
+
+
+@dataclass
+class LoadedData:
+    """A data set read for a planned request: its folder, card (None for a plain folder), name, the integrity
+    check's report and the pairs at the planned size."""
+
+    path: Path
+    card: DatasetCard | None
+    name: str
+    report: CheckReport
+    pairs: PairSet
+
+
+def load_data(dataset: str, pl: Plan, channels: int, warn: Callable[[str], None]) -> LoadedData:
+    """Find, check and read ``--dataset`` (a card name or a folder) for a planned request.
+
+    The check's warnings go to ``warn`` (the first ``SHOWN_WARNINGS``, then a count).
+
+    Raises:
+        bench.data.DatasetError: a missing data set, one that fails its integrity check, or multi-class masks for
+            a method that handles binary masks only.
+    """
+    path, card = resolve_dataset(dataset)
+    name = card.name if card else path.name
+    report = check(path)
+    for w in _shown(report.warnings, f"`bench datasets check {path}` lists them all"):
+        warn(f"{name}: {w}")
+    report.raise_for_errors()
+    pairs = read_pairs(report, pl.image_size, channels, name, synthetic=bool(card and card.synthetic))
+    if pl.method_cls.binary_masks_only and pairs.num_classes > 2:
+        raise DatasetError(
+            f"{path}: masks hold labels 0..{pairs.num_classes - 1} (multi-class), but method "
+            f"'{pl.method_cls.name}' handles binary masks only"
+        )
+    return LoadedData(path, card, name, report, pairs)
+
+
+def method_cache(out: Path, dataset_name: str, method: str) -> Path:
+    """Where a method's cached stages for a data set live under an output root: ``<out>/<dataset>/_cache/<method>``
+    (``MethodContext.workdir``); every command that fits methods there shares them."""
+    return Path(out) / dataset_name / "_cache" / method
+
+
+def metrics_cache(out: Path, dataset_name: str) -> Path:
+    """Where real-image features of a data set are cached under an output root: ``<out>/<dataset>/_cache/metrics``."""
+    return Path(out) / dataset_name / "_cache" / "metrics"
 
 
 def run(
@@ -320,22 +373,12 @@ def run(
         device = processes.device
     main = processes.is_main_process
     mode = tracking.resolve_mode(req.wandb)
-    path, card = resolve_dataset(req.dataset)
-    dataset_name = card.name if card else path.name
-    report = check(path)
-    for w in _shown(report.warnings, f"`bench datasets check {path}` lists them all"):
-        warn(f"{dataset_name}: {w}")
-    report.raise_for_errors()
-    pairs = read_pairs(report, pl.image_size, req.channels, dataset_name, synthetic=bool(card and card.synthetic))
-    if pl.method_cls.binary_masks_only and pairs.num_classes > 2:
-        raise DatasetError(
-            f"{path}: masks hold labels 0..{pairs.num_classes - 1} (multi-class), but method "
-            f"'{pl.method_cls.name}' handles binary masks only"
-        )
+    data = load_data(req.dataset, pl, req.channels, warn)
+    path, card, dataset_name, report, pairs = data.path, data.card, data.name, data.report, data.pairs
     splits, notes = _splits(req, pairs, path, warn)
     out = Path(req.out)
     if on_plan is not None and main:
-        cache = out / dataset_name / "_cache" / pl.method_cls.name
+        cache = method_cache(out, dataset_name, pl.method_cls.name)
         planned = [run for seed in req.seeds for run in run_configs(req, pl, dataset_name, seed)]
         first = splits[req.seeds[0]]
         on_plan(
@@ -397,7 +440,7 @@ def run(
             # one (methods.stages), so two runs that share a cached stage never train it twice.
             method = pl.method_cls(pl.ablation, pl.options)
             ctx = MethodContext(
-                workdir=out / dataset_name / "_cache" / pl.method_cls.name,
+                workdir=method_cache(out, dataset_name, pl.method_cls.name),
                 seed=seed,
                 device=device,
                 train=pl.train,
@@ -406,11 +449,11 @@ def run(
                 progress=progress if main else None,
             )
             t0 = time.perf_counter()
-            with _stage(f"fitting {pl.method_cls.name} ({pl.ablation}, seed {seed})", device):
+            with oom_as_run_error(f"fitting {pl.method_cls.name} ({pl.ablation}, seed {seed})", device):
                 method.fit(train, ctx)
             t_fit = time.perf_counter() - t0
             t0 = time.perf_counter()
-            with _stage(f"generating pairs with {pl.method_cls.name} (seed {seed})", device):
+            with oom_as_run_error(f"generating pairs with {pl.method_cls.name} (seed {seed})", device):
                 expansion = (
                     method.expand(pl.n_synthetic, ctx) if pl.train_on != "real" else Expansion(_empty_like(train), [])
                 )
@@ -420,7 +463,7 @@ def run(
 
             # 4. Generation metrics (FID, KID, IS, U-Net FID/IS, memorisation), once per seed for every model's run.
             t0 = time.perf_counter()
-            with _stage(f"computing generation metrics (seed {seed})", device):
+            with oom_as_run_error(f"computing generation metrics (seed {seed})", device):
                 gen_metrics, gen_unavailable = _generation_metrics(
                     pl,
                     train,
@@ -428,7 +471,7 @@ def run(
                     method,
                     seed,
                     device,
-                    out / dataset_name / "_cache" / "metrics",
+                    metrics_cache(out, dataset_name),
                     progress,
                     todo[0][1] / CLOSEST_PNG,
                     req.inception_weights,
@@ -437,7 +480,7 @@ def run(
 
             # 5. Downstream training and evaluation, one run per model.
             for cfg, rdir in todo:
-                with _stage(f"training {cfg.model} (seed {seed})", device):
+                with oom_as_run_error(f"training {cfg.model} (seed {seed})", device):
                     res = _train_and_evaluate(
                         cfg, rdir, train, test, expansion, method, split, card, path, device, progress
                     )
@@ -534,7 +577,7 @@ def _lock(stack: ExitStack, path: Path, warn: Callable[[str], None]) -> None:
 
 
 @contextmanager
-def _stage(what: str, device: torch.device) -> Iterator[None]:
+def oom_as_run_error(what: str, device: torch.device) -> Iterator[None]:
     """Turn running out of memory during ``what`` into a RunError that names the stage and the device."""
     try:
         yield

@@ -35,25 +35,53 @@ def save_gallery(
         max_pairs: at most this many pairs, the first ones.
         nrow: pairs per row.
     """
+    image = gallery_image(images, masks, decisions, max_pairs, nrow)
+    if image is None:
+        return
+    with atomic_path(path, suffix=".png") as tmp:
+        image.save(tmp)
+
+
+def gallery_image(
+    images: torch.Tensor,
+    masks: torch.Tensor,
+    decisions: list[str] | None = None,
+    max_pairs: int = 64,
+    nrow: int = 8,
+) -> Image.Image | None:
+    """The grid :func:`save_gallery` saves, as an RGB image; None for no pairs. Arguments as there."""
     k = min(max_pairs, len(images))
     if k == 0:
-        return
-    rgb = images[:k].float().clamp(0, 1)
-    rgb = rgb.expand(-1, 3, -1, -1) if rgb.shape[1] == 1 else rgb[:, :3]
-    m = masks[:k, None].float()
-    edge = m - (1 - F.max_pool2d(1 - m, 3, stride=1, padding=1))
-    names = decisions[:k] if decisions is not None else [None] * k
-    colour = torch.tensor([DECISION_COLOURS.get(d, GENERATED_COLOUR) for d in names], dtype=torch.float32) / 255
-    colour = colour[:, :, None, None]
-    tiles = rgb * (1 - 0.3 * m) + colour * 0.3 * m
-    tiles = tiles * (1 - edge) + colour * edge
+        return None
+    tiles = overlays(images[:k], masks[:k], decisions[:k] if decisions is not None else None)
     scale = max(1, 128 // tiles.shape[-1])
     tiles = F.interpolate(tiles, scale_factor=scale, mode="nearest") if scale > 1 else tiles
     grid = make_grid(tiles, nrow=nrow, padding=2, pad_value=1.0)
     array = (grid.permute(1, 2, 0).clamp(0, 1) * 255).round().to(torch.uint8).numpy()
     legend = DECISION_COLOURS if decisions is not None else {"generated mask": GENERATED_COLOUR}
-    with atomic_path(path, suffix=".png") as tmp:
-        _with_legend(Image.fromarray(array), legend).save(tmp)
+    return _with_legend(Image.fromarray(array), legend)
+
+
+def overlays(images: torch.Tensor, masks: torch.Tensor, decisions: list[str] | None = None) -> torch.Tensor:
+    """Each image with its mask tinted (30 %) and outlined in its decision's colour (red without decisions).
+
+    Args:
+        images: float ``N x C x H x W`` in [0, 1] (grey is repeated to RGB; only the first 3 channels are used).
+        masks: int ``N x H x W`` in {0, 1}.
+        decisions: optional decision per pair (see :data:`DECISION_COLOURS`).
+
+    Returns:
+        float ``N x 3 x H x W`` in [0, 1].
+    """
+    rgb = images.float().clamp(0, 1)
+    rgb = rgb.expand(-1, 3, -1, -1) if rgb.shape[1] == 1 else rgb[:, :3]
+    m = masks[:, None].float()
+    edge = m - (1 - F.max_pool2d(1 - m, 3, stride=1, padding=1))
+    names = decisions if decisions is not None else [None] * len(images)
+    colour = torch.tensor([DECISION_COLOURS.get(d, GENERATED_COLOUR) for d in names], dtype=torch.float32) / 255
+    colour = colour[:, :, None, None]
+    tiles = rgb * (1 - 0.3 * m) + colour * 0.3 * m
+    return tiles * (1 - edge) + colour * edge
 
 
 def _with_legend(grid: Image.Image, colours: dict[str, tuple[int, int, int]]) -> Image.Image:

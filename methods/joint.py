@@ -396,7 +396,7 @@ class Joint(ExpansionMethod):
                 sampler,
                 seeds=seeds,
                 batch_size=o.sample_batch,
-                callback=None if advance is None else lambda done: advance(done, 0.0),
+                callback=advance,
                 num_inference_steps=o.sampling_steps,
             )
             seconds = time.perf_counter() - start

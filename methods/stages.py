@@ -159,15 +159,18 @@ def stage_seed(seed: int, role: str) -> int:
     return int(np.random.SeedSequence([seed, zlib.crc32(role.encode())]).generate_state(1)[0] >> 1)
 
 
-def progress_callback(ctx: MethodContext, description: str, total: int) -> Callable[[int, float], None] | None:
-    """A ``(step, loss)`` callback that moves a task of ``ctx.progress`` and shows the loss, smoothed over about 50
-    steps because one diffusion batch's loss is mostly noise (None without progress)."""
+def progress_callback(ctx: MethodContext, description: str, total: int) -> Callable[[int, float | None], None] | None:
+    """A ``(step, loss)`` callback that moves a task of ``ctx.progress`` and, for training (a loss given), shows the
+    loss smoothed over about 50 steps because one diffusion batch's loss is mostly noise (None without progress)."""
     if ctx.progress is None:
         return None
     task = ctx.progress.add_task(description, total=total)
     smoothed: list[float] = []
 
-    def update(step: int, loss: float) -> None:
+    def update(step: int, loss: float | None = None) -> None:
+        if loss is None:
+            ctx.progress.update(task, completed=step)
+            return
         smoothed[:] = [loss if not smoothed else 0.98 * smoothed[0] + 0.02 * loss]
         ctx.progress.update(task, completed=step, description=f"{description} loss {smoothed[0]:.4f}")
 

@@ -88,6 +88,7 @@ def generation_metrics(
     cache_dir: Path | None = None,
     pairs_png: Path | None = None,
     seed: int = 0,
+    per_image: bool = False,
 ) -> tuple[dict[str, Any], dict[str, str]]:
     """Compute every generation metric that can be computed; explain the others.
 
@@ -105,6 +106,8 @@ def generation_metrics(
         cache_dir: folder where the real set's Inception features are cached by ``real.key``; None: no cache.
         pairs_png: where to save the closest generated/real pairs, or None.
         seed: seed of KID's subset draws.
+        per_image: also give every generated image's nearest real image, as ``memorisation["per_image"]`` (see
+            :meth:`.Memorisation.per_image`); ``bench expand`` writes it per pair.
 
     Returns:
         ``(metrics, unavailable)``: ``metrics`` has every key of the module table (``None`` where not computed)
@@ -146,7 +149,7 @@ def generation_metrics(
         else:
             attempt("is", lambda: inception_score(feats[""].logits))
             metrics["is"], metrics["is_std"] = metrics["is"] if metrics["is"] else (None, None)
-        attempt("memorisation", lambda: _memorisation(real, generated, feats[""], ref, pairs_png))
+        attempt("memorisation", lambda: _memorisation(real, generated, feats[""], ref, pairs_png, per_image))
 
     # 2. The paper's U-Net features.
     if unet is None:
@@ -177,12 +180,20 @@ def generation_metrics(
 
 
 def _memorisation(
-    real: Images, generated: Images, gen: InceptionOutput, ref: InceptionOutput, pairs_png: Path | None
+    real: Images,
+    generated: Images,
+    gen: InceptionOutput,
+    ref: InceptionOutput,
+    pairs_png: Path | None,
+    per_image: bool = False,
 ) -> dict[str, Any]:
     memo = nearest_real(gen.pool, ref.pool, generated.images, real.images)
     if pairs_png is not None:
         save_closest_pairs(pairs_png, memo, generated.images, real.images)
-    return memo.summary(generated.ids, real.ids)
+    summary = memo.summary(generated.ids, real.ids)
+    if per_image:
+        summary["per_image"] = memo.per_image(generated.ids, real.ids)
+    return summary
 
 
 def _cached(

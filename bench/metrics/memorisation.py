@@ -66,6 +66,20 @@ class Memorisation:
             ],
         }
 
+    def per_image(self, generated_ids: list[str], real_ids: list[str]) -> list[dict[str, Any]]:
+        """Every generated image's nearest real image, in generation order: ``{"generated", "real", "distance",
+        "ssim", "close"}`` (``close``: nearer than ``real_threshold``, the images ``share_close`` counts)."""
+        return [
+            {
+                "generated": k,
+                "real": real_ids[int(j)],
+                "distance": round(float(d), 6),
+                "ssim": round(float(s), 6),
+                "close": bool(d < self.real_threshold),
+            }
+            for k, j, d, s in zip(generated_ids, self.neighbour.tolist(), self.distance, self.ssim)
+        ]
+
 
 def cosine_distances(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Pairwise cosine distances ``1 - cos`` (float64 ``N x M``) between rows of ``a`` (N x D) and ``b`` (M x D)."""

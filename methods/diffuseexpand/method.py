@@ -290,7 +290,7 @@ class DiffuseExpand(ExpansionMethod):
                 ),
                 seeds=pair_seeds(stage_seed(ctx.seed, "samples"), n),
                 batch_size=o.sample_batch,
-                callback=None if advance is None else lambda done: advance(done, 0.0),
+                callback=advance,
                 num_inference_steps=o.sampling_steps,
                 tau=o.tau,
                 guidance_scale=scale,

@@ -1,4 +1,5 @@
-"""What a wheel install needs: dataset cards inside the package, a light ``bench methods``, no import cycle."""
+"""What a wheel install needs: dataset cards and the report template inside the package, a light ``bench methods``,
+no import cycle."""
 
 from __future__ import annotations
 
@@ -17,8 +18,16 @@ HEAVY = ("diffusers", "segmentation_models_pytorch", "timm", "monai", "wandb")
 def test_dataset_cards_live_in_the_package_and_ship_as_package_data():
     assert CARDS_DIR.parent == Path(bench.__file__).resolve().parent
     assert {"demo", "montgomery", "shenzhen", "covid19", "cgmh-pelvis"} <= set(load_cards())
-    assert '[tool.setuptools.package-data]\nbench = ["datasets/*.yaml"]' in (ROOT / "pyproject.toml").read_text()
+    package_data = '[tool.setuptools.package-data]\nbench = ["datasets/*.yaml", "templates/*.j2"]'
+    assert package_data in (ROOT / "pyproject.toml").read_text()
     assert not (ROOT / "datasets" / "__init__.py").exists()  # would shadow Hugging Face `datasets`
+
+
+def test_report_template_lives_in_the_package():
+    from bench.expand import TEMPLATE, TEMPLATES_DIR
+
+    assert TEMPLATES_DIR.parent == Path(bench.__file__).resolve().parent
+    assert (TEMPLATES_DIR / TEMPLATE).is_file()
 
 
 def test_bench_methods_imports_no_method_dependencies():
