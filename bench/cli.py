@@ -720,28 +720,136 @@ def metrics(
         console.print(f"written: {closest_png.resolve()}", highlight=False)
 
 
-@app.command()
+@app.command(
+    epilog="""Examples:
+
+  bench speed --preset paper --flops-only        # FLOPs per generated pair, any preset, on a CPU
+
+  bench speed --compare released,preset,every2,order2-15 \\
+      --run runs/demo/diffuseexpand__cf+cg+cs__unet__none__real+synthetic/ratio_0.9/seed_0
+
+  bench speed --compare released,solver_order=2+steps=10+guidance_every=2 --run RUN_FOLDER --n 64 --device cuda
+"""
+)
 def speed(
     method: Annotated[str, typer.Option(help="Expansion method (see `bench methods`).")] = "diffuseexpand",
-    preset: Annotated[str, typer.Option(help="smoke | cpu | paper.")] = "cpu",
-    steps: Annotated[int, typer.Option(help="Timed repetitions per measurement.")] = 3,
+    preset: Annotated[str | None, typer.Option(help="smoke | cpu | paper (default cpu; not with --compare).")] = None,
+    steps: Annotated[int | None, typer.Option(help="Timed repetitions per measurement (default 3).")] = None,
     device: Annotated[str | None, typer.Option(help="Default: cuda if available.")] = None,
     flops_only: Annotated[
         bool, typer.Option("--flops-only", help="Only count FLOPs (meta device: any preset in seconds, on a CPU).")
     ] = False,
+    compare: Annotated[
+        str | None,
+        typer.Option(
+            help="Sampling configurations to compare on the networks of --run, comma-separated: released, preset "
+            "(the run's own), orderN-S, everyK, untilU, imageonly, maskonly, or KEY=VALUE+KEY=VALUE of "
+            "SamplingConfig fields (e.g. solver_order=2+steps=10); variants change the run's own configuration."
+        ),
+    ] = None,
+    run_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--run",
+            help="A finished `bench run --method diffuseexpand --ablation cf+cg+cs` run folder (with results.json); "
+            "its cached networks are loaded, never trained.",
+        ),
+    ] = None,
+    n: Annotated[
+        int | None, typer.Option("--n", help="Pairs per configuration with --compare, the same seeds for each (32).")
+    ] = None,
 ) -> None:
     """Print seconds per training step and per generated pair for each stage of a method, and the FLOPs and
-    network calls a generated pair costs under several sampling configurations."""
+    network calls a generated pair costs under several sampling configurations.
+
+    With --compare and --run: sample the same pairs under each configuration on a finished DiffuseExpand run's
+    networks, filter them with its stage IV, and print what a generated and a kept pair cost (GFLOP per kept pair
+    = GFLOP per pair / pass rate), against the authors' released sampler.
+    """
+    import math
+
     import torch
 
     from bench.config import preset as check_preset
     from methods import get_method
 
+    if compare is not None or run_dir is not None:
+        # Sampling configurations compared on a finished run's networks
+        from bench.runner import RunError
+        from methods.diffuseexpand.compare import compare as compare_configs
+        from methods.diffuseexpand.compare import load_run, sampling_configs
+        from methods.diffuseexpand.cost import SamplingConfig
+
+        if compare is None or run_dir is None:
+            _fail("--compare and --run go together: --compare CONFIGS --run RUN_FOLDER")
+        for flag, value in (("--preset", preset), ("--steps", steps), ("--flops-only", flops_only)):
+            if value not in (None, False):
+                _fail(f"{flag}: not with --compare, which uses the run's own preset and networks")
+        if method != "diffuseexpand":
+            _fail(f"--compare: compares sampling configurations of diffuseexpand runs, not of method '{method}'")
+        pairs = 32 if n is None else n
+        if pairs < 1:
+            _fail(f"--n must be >= 1 (pairs per configuration), got {pairs}")
+        try:
+            loaded = load_run(run_dir, device, warn=_warn)
+            configs = sampling_configs(_csv(compare), SamplingConfig.from_options(loaded.method.options))
+            with _progress() as progress:
+                rows = compare_configs(loaded, configs, pairs, progress)
+        except (ConfigError, DatasetError, RunError) as e:
+            _fail(str(e))
+        except OSError as e:
+            _fail(_os_error(e))
+
+        def cell(value: float | None, spec: str) -> str:
+            return "n/a" if value is None else "∞" if math.isinf(value) else format(value, spec)
+
+        o, size = loaded.method.options, loaded.config["image_size"]
+        table = Table(
+            "configuration",
+            "options",
+            "NFE/pair (denoiser / seg fwd / seg bwd)",
+            "GFLOP/pair",
+            "pass rate",
+            "kept as generated",
+            "mean filter Dice",
+            "GFLOP/kept pair",
+            "× released",
+            "s/pair",
+            title=f"{run_dir}: {pairs} pairs per configuration, the same seeds ({size}x{size}, τ {o.tau:g}, "
+            f"η {o.eta:g}, {loaded.device})",
+        )
+        table.columns[0].overflow = "fold"
+        for r in rows:
+            calls = r["nfe"]
+            table.add_row(
+                r["configuration"],
+                r["options"],
+                f"{calls['denoiser']} / {calls['segmenter_fwd']} / {calls['segmenter_bwd']}",
+                cell(r["gflop_per_pair"], ",.4g"),
+                cell(r["pass_rate"], ".3f"),
+                cell(r["kept_share"], ".3f"),
+                cell(r["mean_dice"], ".3f"),
+                cell(r["gflop_per_kept"], ",.4g"),
+                cell(r["vs_released"], ".2f"),
+                cell(r["seconds_per_pair"], ".4f"),
+            )
+        console.print(table)
+        console.print(
+            "pass rate: kept + relabelled share; GFLOP/kept pair = GFLOP/pair ÷ pass rate (∞: nothing passed); "
+            "× released: GFLOP per kept pair against `released` (n/a: not compared, or none of its pairs passed)",
+            style="dim",
+            highlight=False,
+        )
+        return
+
+    if n is not None:
+        _fail("--n: only with --compare (pairs per configuration)")
+    preset = preset or "cpu"
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     try:
         check_preset(preset)
         cls = get_method(method)
-        rows = [] if flops_only else cls.speed(preset, dev, steps)
+        rows = [] if flops_only else cls.speed(preset, dev, 3 if steps is None else steps)
         tables = cls.flops(preset)
     except KeyError as e:
         _fail(e.args[0])

@@ -69,6 +69,8 @@ class MethodContext:
         preset: the preset name (methods may pick their own preset overrides by it).
         force: recompute cached stages.
         progress: a rich Progress to add tasks to, or None for silence.
+        cached_only: load finished stages only, writing nothing; a stage that is not complete raises
+            :class:`methods.stages.StageNotCached` (for commands that inspect a finished run and must never train).
     """
 
     workdir: Path
@@ -78,6 +80,7 @@ class MethodContext:
     preset: str = "cpu"
     force: bool = False
     progress: Any = None
+    cached_only: bool = False
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,8 @@ Concurrency: the main process holds a file lock (``<workdir>/.locks/<role>-<hash
 computes, so a second run that needs the same stage (another terminal, a sweep started twice) waits and then
 reuses it. Processes:
 a data-parallel stage is computed by every process of the run (``everyone=True``), any other by the main
-process alone while the others wait; only the main process writes.
+process alone while the others wait; only the main process writes. A ``cached_only`` context
+(:class:`~methods.base.MethodContext`) takes no lock and writes nothing: it loads complete stages or refuses.
 """
 
 from __future__ import annotations
@@ -39,6 +40,10 @@ from methods.base import MethodContext
 logger = logging.getLogger(__name__)
 
 DONE = "done.json"
+
+
+class StageNotCached(LookupError):
+    """A stage a ``cached_only`` context needs is not complete in its cache folder."""
 
 
 @dataclass
@@ -75,10 +80,17 @@ def cached_stage(
 
     Returns:
         The Stage, complete on every process.
+
+    Raises:
+        StageNotCached: with ``ctx.cached_only``, when the stage is not complete (nothing is created or written).
     """
     state = PartialState()
     digest = config_hash(key)
     folder = Path(ctx.workdir) / key["role"] / digest
+    if ctx.cached_only:
+        if not (folder / DONE).is_file():
+            raise StageNotCached(f"its {key['role']} is not in the cache {Path(ctx.workdir)}")
+        return Stage(key["role"], digest, folder, True, json.loads((folder / DONE).read_text()))
     lock = Path(ctx.workdir) / ".locks" / f"{key['role']}-{digest}"
     with locked(lock) if state.is_main_process else nullcontext():
         reused = False

@@ -182,7 +182,25 @@ def network_costs(o: DiffuseExpandOptions, size: int, channels: int = 1) -> dict
     costs the same), the segmenter forward, and the backward of an image-phase guidance gradient (the mask
     phase's skips the backward of the pixel head's last convolution, a fraction of a percent less).
     """
-    denoiser, segmenter = meta_networks(o, size, channels)
+    return _call_costs(*meta_networks(o, size, channels))
+
+
+def model_costs(denoiser: Denoiser, segmenter: NoisySegmenter) -> dict[str, int]:
+    """:func:`network_costs` of two built (e.g. trained) networks at the denoiser's size: counted on meta-device
+    copies made from their configs, so no weight is copied and nothing runs on their device."""
+    # The constructor, not ``from_config``: diffusers lists arguments given by position among
+    # ``_use_default_values`` and ``from_config`` then drops them.
+    with torch.device("meta"):
+        copies = [
+            type(net)(**{k: v for k, v in net.config.items() if not k.startswith("_")})
+            for net in (denoiser, segmenter)
+        ]
+    return _call_costs(*(net.eval() for net in copies))
+
+
+def _call_costs(denoiser: Denoiser, segmenter: NoisySegmenter) -> dict[str, int]:
+    """:func:`network_costs` of two networks on the meta device."""
+    size, channels = denoiser.size, denoiser.channels
     x = torch.zeros(1, channels, size, size, device="meta")
     mask = torch.zeros(1, 1, size, size, device="meta")
     t = torch.tensor(NOISE_SCHEDULE["num_train_timesteps"] - 1, device="meta")

@@ -125,6 +125,13 @@ class DiffuseExpand(ExpansionMethod):
         self._fitted: FittedStages | None = None
 
     @property
+    def fitted(self) -> FittedStages:
+        """The stages :meth:`fit` trained or loaded (networks in eval mode); RuntimeError before :meth:`fit`."""
+        if self._fitted is None:
+            raise RuntimeError("DiffuseExpand.fitted read before fit")
+        return self._fitted
+
+    @property
     def guided(self) -> bool:
         """Stage II guidance is used (``cf+cg``, ``cf+cg+cs``)."""
         return "cg" in self.variant.split("+")
