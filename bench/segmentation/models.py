@@ -6,7 +6,13 @@ masks and ``O = num_classes`` otherwise. No network applies sigmoid or softmax: 
 
 from __future__ import annotations
 
-import timm
+import warnings
+
+# timm's hrnet uses torch.jit.interface, deprecated in recent torch: a warning on every command, not ours to fix
+with warnings.catch_warnings():
+    warnings.filterwarnings("ignore", message=".*torch.jit.interface.*is deprecated", category=FutureWarning)
+    import timm
+
 import torch
 from monai.networks.blocks import Convolution
 from monai.networks.nets import AttentionUnet
