@@ -48,6 +48,8 @@ class SamplingConfig:
         guidance_every (`int`): a fresh guidance gradient every k-th step, the last one reused in between.
         guidance_until (`float`): guide only the steps with t >= guidance_until · T (0: all).
         cf_weight (`float`): classifier-free weight; 1 is one denoiser evaluation per image step, else two.
+        cf_double (`bool`): evaluate both classifier-free halves even at weight 1 (the released sampler's cost; its
+            pairs are those of weight 1).
     """
 
     solver_order: int = 3
@@ -58,6 +60,7 @@ class SamplingConfig:
     guidance_every: int = 1
     guidance_until: float = 0.0
     cf_weight: float = 1.0
+    cf_double: bool = False
 
     def __post_init__(self) -> None:
         if self.solver_order not in (1, 2, 3) or self.steps < 1 or self.guidance_every < 1:
@@ -68,7 +71,7 @@ class SamplingConfig:
     @classmethod
     def from_options(cls, o: DiffuseExpandOptions) -> SamplingConfig:
         """The configuration a run with options ``o`` samples with."""
-        names = {f.name for f in fields(cls)} - {"steps"}
+        names = {f.name for f in fields(cls)} - {"steps", "cf_double"}
         return cls(steps=o.sampling_steps, **{k: getattr(o, k) for k in names})
 
     @property
@@ -79,7 +82,7 @@ class SamplingConfig:
 
     @property
     def name(self) -> str:
-        """Its options spelled compactly, e.g. ``o3-30s-g1-every1-cfg2`` (``-until0.5``, ``-imageonly`` when set)."""
+        """Its options spelled compactly, e.g. ``o3-30s-g1-every1-cfg1x2`` (``-until0.5``, ``-imageonly`` when set)."""
         guided = self.guided
         if not any(guided.values()):
             guidance = "g0"
@@ -87,7 +90,8 @@ class SamplingConfig:
             only = "" if all(guided.values()) else f"-{'mask' if guided['mask'] else 'image'}only"
             until = f"-until{self.guidance_until:g}" if self.guidance_until else ""
             guidance = f"g{self.guidance_scale:g}{only}-every{self.guidance_every}{until}"
-        return f"o{self.solver_order}-{self.steps}s-{guidance}-cfg{self.cf_weight:g}"
+        doubled = "x2" if self.cf_double and self.cf_weight == 1 else ""
+        return f"o{self.solver_order}-{self.steps}s-{guidance}-cfg{self.cf_weight:g}{doubled}"
 
     def sampler_kwargs(self) -> dict[str, Any]:
         """Its arguments of :meth:`~methods.diffuseexpand.sampler.PairSampler.__call__` (the solver order is the
@@ -100,14 +104,15 @@ class SamplingConfig:
             "guidance_until": self.guidance_until,
             "guide_mask_phase": self.guide_mask_phase,
             "guide_image_phase": self.guide_image_phase,
+            "cf_double": self.cf_double,
         }
 
 
-RELEASED = SamplingConfig(solver_order=3, steps=30, guidance_scale=1.0, cf_weight=2.0)
+RELEASED = SamplingConfig(solver_order=3, steps=30, guidance_scale=1.0, cf_weight=1.0, cf_double=True)
 """The authors' CGMH script: DPM-Solver++ order 3, 30 steps, guidance at every step of both phases, and a
 classifier-free image phase that evaluates the denoiser on a doubled batch (conditional + unconditional). Its
 classifier-free weight was the guidance scale, s = 1, which reduces the combination to ε_c, yet both halves were
-computed; this sampler only doubles the batch for a weight ≠ 1, so 2 stands in for that cost."""
+computed: ``cf_double`` samples the pairs of weight 1 at that doubled cost."""
 
 
 def nfe(config: SamplingConfig) -> dict[str, dict[str, int]]:
@@ -124,7 +129,7 @@ def nfe(config: SamplingConfig) -> dict[str, dict[str, int]]:
     counts = {}
     for phase in PHASES:
         segmenter = steps.count(FRESH) if config.guided[phase] else 0
-        per_step = 2 if phase == "image" and config.cf_weight != 1 else 1
+        per_step = 2 if phase == "image" and (config.cf_weight != 1 or config.cf_double) else 1
         counts[phase] = {"denoiser": per_step * len(steps), "segmenter_fwd": segmenter, "segmenter_bwd": segmenter}
     counts["total"] = {k: sum(counts[p][k] for p in PHASES) for k in CALLS}
     return counts

@@ -190,6 +190,7 @@ class PairSampler:
         guidance_until: float = 0.0,
         guide_mask_phase: bool = True,
         guide_image_phase: bool = True,
+        cf_double: bool = False,
         callback: Callable[[int], None] | None = None,
     ) -> SamplerOutput:
         """Generate one pair per seed.
@@ -209,6 +210,8 @@ class PairSampler:
                 (1: every step).
             guidance_until: guide only the steps with t >= guidance_until · T, the high-noise ones (0: every step).
             guide_mask_phase, guide_image_phase: whether each phase is guided (when ``guidance_scale > 0``).
+            cf_double: evaluate both classifier-free halves even at ``cf_weight`` 1 (the released sampler's cost;
+                the same pairs as without).
             callback: called with the number of pairs finished after each batch.
 
         Returns:
@@ -272,7 +275,7 @@ class PairSampler:
 
             # 4. Image phase: y1 = image, y2 = the binary mask
             mode = torch.full((n,), MODE_IMAGE, dtype=torch.long, device=device)
-            eps_fn = self._eps_fn(mode, mask, cf_weight)
+            eps_fn = self._eps_fn(mode, mask, cf_weight, cf_double)
             guidance = (
                 SegmenterGuidance(
                     self.segmenter, "image", mask=mask, tau=tau, scale=guidance_scale, image_objective=image_objective
@@ -289,13 +292,17 @@ class PairSampler:
                 callback(n)
         return SamplerOutput(torch.cat(images), torch.cat(masks), [int(s) for s in seeds])
 
-    def _eps_fn(self, mode: torch.Tensor, cond: torch.Tensor | None, cf_weight: float) -> EpsFn:
-        """ε(x_t, t) of the denoiser for one phase, with classifier-free weighting of the mask condition."""
+    def _eps_fn(
+        self, mode: torch.Tensor, cond: torch.Tensor | None, cf_weight: float, cf_double: bool = False
+    ) -> EpsFn:
+        """ε(x_t, t) of the denoiser for one phase, with classifier-free weighting of the mask condition; a weight of
+        1 needs only the conditional call, unless ``cf_double`` makes it evaluate both halves as the released
+        sampler did (same result, twice the cost: what its timing must include)."""
         device = self.device
 
         def eps(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
             with autocast_context(device, self.mixed_precision):
-                if cond is None or cf_weight == 1:
+                if cond is None or (cf_weight == 1 and not cf_double):
                     return self.denoiser(x, t, mode, cond).float()
                 null = torch.zeros_like(cond)
                 both = self.denoiser(torch.cat([x, x]), t, torch.cat([mode, mode]), torch.cat([cond, null])).float()

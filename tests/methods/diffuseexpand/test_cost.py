@@ -56,7 +56,7 @@ def test_flops_per_pair_weighs_each_call():
     calls = nfe(RELEASED)["total"]
     assert calls == {"denoiser": 90, "segmenter_fwd": 60, "segmenter_bwd": 60}
     assert flops_per_pair(RELEASED, 10.0, 2.0, 3.0) == 90 * 10 + 60 * 2 + 60 * 3
-    assert RELEASED.name == "o3-30s-g1-every1-cfg2"
+    assert RELEASED.name == "o3-30s-g1-every1-cfg1x2" and RELEASED.cf_weight == 1  # released pairs, doubled cost
     assert SamplingConfig.from_options(DiffuseExpandOptions()) == SamplingConfig()
 
 
@@ -68,6 +68,7 @@ def _sample(nets, solver_order: int, seeds: list[int], **kwargs):
 CALLS = [  # configuration, (denoiser evaluations, segmenter forwards) per pair
     (SamplingConfig(steps=5, cf_weight=2.0), (15, 10)),  # released-like: the image phase's batch doubled
     (SamplingConfig(steps=5), (10, 10)),
+    (SamplingConfig(steps=5, cf_double=True), (15, 10)),  # the released sampler: weight 1, both halves computed
     (SamplingConfig(steps=5, guidance_scale=0.0, cf_weight=2.0), (15, 0)),
     (SamplingConfig(steps=7, guidance_every=2), (14, 8)),  # fresh at steps 0, 2, 4, 6
     (SamplingConfig(steps=7, guidance_every=3, cf_weight=2.0), (21, 6)),  # 0, 3, 6
@@ -153,8 +154,15 @@ def test_paper_preset_is_counted_on_the_meta_device():
 def test_bench_speed_flops_only_prints_each_configuration_and_its_ratio():
     res = CliRunner().invoke(app, ["speed", "--preset", "smoke", "--flops-only"], env={"COLUMNS": "200"})
     assert res.exit_code == 0, res.output
-    for text in ("released", "o3-30s-g1-every1-cfg2", "o2-4s-g1-every1-cfg1", "until0.5", "imageonly", "x released"):
+    for text in ("released", "o3-30s-g1-every1-cfg1x2", "o2-4s-g1-every1-cfg1", "until0.5", "imageonly", "x released"):
         assert text in res.output
     assert "s/pair" not in res.output  # nothing timed
     res = CliRunner().invoke(app, ["speed", "--method", "synthmed", "--preset", "smoke", "--flops-only"])
     assert res.exit_code == 2 and "no FLOP accounting" in res.output
+
+
+def test_doubling_the_classifier_free_batch_at_weight_1_costs_twice_and_changes_nothing(nets):
+    single = _sample(nets, 3, [5, 6], num_inference_steps=4, guidance_scale=1.0, cf_weight=1.0)
+    doubled = _sample(nets, 3, [5, 6], num_inference_steps=4, guidance_scale=1.0, cf_weight=1.0, cf_double=True)
+    assert torch.equal(single.masks, doubled.masks)
+    assert torch.allclose(single.images, doubled.images, atol=1e-4)
