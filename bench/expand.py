@@ -358,12 +358,7 @@ def expand(
             "schema_version": SCHEMA_VERSION,
             "request": identity,
             "method": cls.name,
-            "ablation": pl.ablation,
-            "options": options_dict(pl.options),
-            "preset": req.preset,
-            "seed": req.seed,
-            "n": pl.n_synthetic,
-            "image_size": pl.image_size,
+            **{k: identity[k] for k in ("ablation", "options", "preset", "seed", "n", "image_size")},
             "versions": {
                 "package": _version("diffuseexpand-bench"),
                 "method": cls.version,
