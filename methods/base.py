@@ -225,4 +225,13 @@ def write_records(records: list[PairRecord], path: Path) -> None:
 
 
 def options_dict(options: Any) -> dict[str, Any]:
-    return dataclasses.asdict(options)
+    """Options as run keys and ``config.json`` store them.
+
+    An option added to a method after runs were stored is left out while it holds the value that reproduces those
+    runs (the options class's ``KEYED_ONLY_IF_NOT``), so adding a knob does not invalidate finished results.
+    """
+    d = dataclasses.asdict(options)
+    for name, neutral in getattr(options, "KEYED_ONLY_IF_NOT", {}).items():
+        if d.get(name) == neutral:
+            del d[name]
+    return d

@@ -36,6 +36,7 @@ from methods.base import (
     ExpansionMethod,
     MethodContext,
     PairRecord,
+    options_dict,
     register_method,
     synthetic_ids,
     write_records,
@@ -324,7 +325,8 @@ class DiffuseExpand(ExpansionMethod):
             "guidance_scale": scale,
             "tau": o.tau if scale else None,
             "image_objective": o.image_objective if scale else None,
-            **(_set_options(o, *THINNING) if scale else {}),
+            # at their neutral values the thinning options sample as before they existed: left out then
+            **({k: v for k, v in options_dict(o).items() if k in THINNING} if scale else {}),
         }
         upstream = {role: f.stages[role].digest for role in (("denoiser", "segmenter") if scale else ("denoiser",))}
         key = {"role": "samples", "version": self.version, "upstream": upstream, "sampling": sampling}
@@ -373,19 +375,6 @@ class DiffuseExpand(ExpansionMethod):
     def real_data_network(self) -> torch.nn.Module | None:
         """The stage-IV filter network (trained on the real split) for ``cf+cg+cs`` after :meth:`fit`, else None."""
         return self._fitted.filter.model if self.selects and self._fitted is not None else None
-
-
-def _set_options(o: DiffuseExpandOptions, *names: str) -> dict[str, Any]:
-    """The options among ``names`` that differ from their defaults.
-
-    For options added after sample folders were first cached: at their default they change nothing, so leaving
-    them out of the samples key then keeps the hash, and the folder, of every sample set cached before them.
-    """
-    return {
-        f.name: getattr(o, f.name)
-        for f in dataclasses.fields(o)
-        if f.name in names and getattr(o, f.name) != f.default
-    }
 
 
 def _foreground(mask: torch.Tensor) -> float:

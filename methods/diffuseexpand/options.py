@@ -7,7 +7,7 @@ paper is silent); :data:`PRESETS` names the overrides of the ``smoke``, ``cpu`` 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from bench.config import MODEL_STRIDES, MODELS, ConfigError
 
@@ -98,6 +98,14 @@ class DiffuseExpandOptions:
     checkpoint_every: int = 1000
     grad_accumulation: int = 1
     mixed_precision: bool = True
+
+    KEYED_ONLY_IF_NOT: ClassVar[dict[str, Any]] = {
+        "guidance_every": 1,
+        "guidance_until": 0.0,
+        "guide_mask_phase": True,
+        "guide_image_phase": True,
+    }
+    """Options added in 0.4.0, out of run keys at the values that sample as 0.3.0 did (see ``options_dict``)."""
 
     def __post_init__(self) -> None:
         for name in _TUPLES:

@@ -12,7 +12,7 @@ from synthetic_pairs import disc_pairs
 from bench.config import PRESETS, ConfigError, TrainConfig, merge_options
 from bench.data import PairSet
 from methods import get_method
-from methods.base import DECISIONS, MethodContext
+from methods.base import DECISIONS, MethodContext, options_dict
 from methods.diffuseexpand import DiffuseExpand
 from methods.diffuseexpand import method as method_module
 
@@ -169,10 +169,11 @@ def test_guidance_thinning_options_are_checked_and_keyed_only_when_set():
     for bad in ({"guidance_every": 0}, {"guidance_until": 1.0}):
         with pytest.raises(ConfigError, match=next(iter(bad))):
             _smoke(**bad)
-    # at their defaults they stay out of the samples key, so sample sets cached before they existed are reused
-    assert method_module._set_options(_smoke(), *method_module.THINNING) == {}
+    # at their neutral values they stay out of run and samples keys, so results stored before they existed are reused
+    assert set(DiffuseExpand.Options.KEYED_ONLY_IF_NOT) == set(method_module.THINNING)
+    assert not set(options_dict(_smoke())) & set(method_module.THINNING)
     thinned = _smoke(guidance_every=2, guidance_until=0, guide_mask_phase=False)
-    assert method_module._set_options(thinned, *method_module.THINNING) == {
+    assert {k: v for k, v in options_dict(thinned).items() if k in method_module.THINNING} == {
         "guidance_every": 2,
         "guide_mask_phase": False,
     }
