@@ -13,14 +13,15 @@ from torch import nn
 from bench.training import train_loop
 
 
-def timed(fn: Callable[[], Any], device: torch.device, repeats: int) -> float:
-    """Median wall time of ``fn`` over ``repeats`` calls after one warm-up call."""
+def timed(fn: Callable[[], Any], device: torch.device, repeats: int, warmup: Callable[[], Any] | None = None) -> float:
+    """Median wall time of ``fn`` over ``repeats`` calls after one warm-up call (of ``warmup`` if given: a cheaper
+    call on the same shapes, e.g. fewer solver steps, where one more full call would cost minutes)."""
 
     def sync() -> None:
         if device.type == "cuda":
             torch.cuda.synchronize(device)
 
-    fn()
+    (warmup or fn)()
     sync()
     times = []
     for _ in range(repeats):

@@ -31,8 +31,10 @@ that depend on the data, differ.
 The verdict (:func:`make_verdict`) says how well generated images follow their masks (the method's own
 real-data network, DiffuseExpand ``cf+cg+cs``'s stage-IV filter: its Dice on the generated pairs against its
 Dice on the real pairs it was trained on), how many generated images are near-copies of real ones, and whether the
-filter kept enough pairs. It never says whether the expansion helps a segmenter: nothing is held back to measure
-that, which ``bench run`` does.
+filter kept enough pairs. Whether the expansion helps a segmenter needs held-back data: with ``evaluate`` seeds
+(:func:`evaluate_downstream`) the method is also fitted per seed on a 90 % split, as ``bench run`` does, and the
+verdict gives the paired Dice Δ against ``origin`` on the other 10 %. It recommends the expansion only when that Δ
+is positive beyond its seed spread and no generated image is a near-copy of a real one.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ import io
 import json
 import logging
 import shlex
+import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -84,7 +87,7 @@ FAR_DICE_GAP = 0.15  # further than this: "much less well"
 LOW_PASS_RATE = 0.1  # a filter passing fewer is said to keep few pairs
 WEAK_NETWORK_DICE = 0.7  # a real-data network below this Dice on its own training pairs checks little
 MANY_COPIES = 0.5  # a share of near-copies from which the verdict warns
-DOWNSTREAM = "downstream benefit not measured: run `bench run` with the same method to measure Δ vs origin"
+DOWNSTREAM = "downstream: benefit not measured (--evaluate SEEDS measures the paired Δ vs origin on held-back splits)"
 
 
 @dataclass
@@ -103,6 +106,7 @@ class ExpandRequest:
     force: bool = False
     cache: Path = Path("runs")
     inception_weights: Path | None = None
+    evaluate: tuple[int, ...] = ()
 
 
 @dataclass
@@ -128,6 +132,7 @@ class ExpandOverview:
     cache: Path
     cached_stages: int
     force: bool
+    evaluate: tuple[int, ...] = ()
 
 
 @dataclass
@@ -156,6 +161,8 @@ def plan_expansion(req: ExpandRequest) -> tuple[runner.Plan, torch.device]:
     seed = check_type(req.seed, int, "--seed")
     if seed < 0:
         raise ConfigError(f"--seed must be >= 0, got {seed}")
+    if any(s < 0 for s in req.evaluate) or len(set(req.evaluate)) != len(req.evaluate):
+        raise ConfigError(f"--evaluate: distinct seeds >= 0, got {','.join(map(str, req.evaluate))}")
     pl = runner.plan(_run_request(req))
     if not pl.method_cls.generates_pairs:
         raise ConfigError(f"method '{pl.method_cls.name}' generates no pairs: there is nothing to expand with it")
@@ -226,6 +233,8 @@ def request_identity(req: ExpandRequest, pl: runner.Plan, real: PairSet) -> dict
         "train": dataclasses.asdict(pl.train),
         "data": {"fingerprint": fingerprint(real), "pairs": len(real)},
     }
+    if req.evaluate:
+        identity["evaluate"] = list(req.evaluate)
     return json.loads(json.dumps(identity, default=str))
 
 
@@ -267,12 +276,17 @@ def expand(
             logger.info("reusing the expansion in %s", out)
             return ExpandOutcome(out, previous, reused=True)
         asked = previous.get("request")
-        changed = sorted(k for k in identity if asked.get(k) != identity[k]) if isinstance(asked, dict) else []
-        what = f"differs in {', '.join(changed)}" if changed else f"its {SUMMARY_JSON} is unreadable or older"
-        raise ConfigError(
-            f"--out {out} holds an expansion of another request ({what}); "
-            "pass --force to replace it (recomputing the method's cached stages too), or choose another --out"
+        changed = (
+            sorted(k for k in set(identity) | set(asked) if asked.get(k) != identity.get(k))
+            if isinstance(asked, dict)
+            else []
         )
+        if changed != ["evaluate"]:  # the same pairs under another evaluation are rewritten without --force
+            what = f"differs in {', '.join(changed)}" if changed else f"its {SUMMARY_JSON} is unreadable or older"
+            raise ConfigError(
+                f"--out {out} holds an expansion of another request ({what}); "
+                "pass --force to replace it (recomputing the method's cached stages too), or choose another --out"
+            )
     workdir = runner.method_cache(Path(req.cache), data.name, cls.name)
     method = cls(pl.ablation, pl.options)
     if on_plan is not None:
@@ -297,6 +311,7 @@ def expand(
                 cache=workdir,
                 cached_stages=len(list(workdir.glob("*/*/done.json"))) if workdir.is_dir() else 0,
                 force=req.force,
+                evaluate=tuple(req.evaluate),
             )
         )
 
@@ -319,6 +334,11 @@ def expand(
     with runner.oom_as_run_error(f"generating {pl.n_synthetic} pairs with {cls.name}", device):
         expansion = method.expand(pl.n_synthetic, ctx)
     timings["expand"] = time.perf_counter() - t0
+    evaluation = None
+    if req.evaluate:
+        t0 = time.perf_counter()
+        evaluation = evaluate_downstream(req, progress)
+        timings["evaluate"] = time.perf_counter() - t0
 
     # 3. Metrics and files, in a staging folder that replaces `out` only when everything is written.
     with atomic_dir(out) as tmp:
@@ -346,6 +366,7 @@ def expand(
             real_dice=real_dice,
             memorisation=metrics.get("memorisation"),
             memorisation_reason=unavailable.get("memorisation", ""),
+            evaluation=evaluation,
         )
         write_pairs(expansion.pairs, tmp, binary=real.num_classes == 2)
         _write_records(rows, tmp / RECORDS_CSV)
@@ -383,6 +404,7 @@ def expand(
             "metrics": metrics,
             "unavailable": unavailable,
             "real_data_dice": real_dice,
+            "evaluation": evaluation,
             "method_stats": stats,
             "verdict": verdict,
             "files": {
@@ -447,6 +469,45 @@ def _generation_metrics(
     return metrics, unavailable
 
 
+def evaluate_downstream(req: ExpandRequest, progress: Any = None) -> dict[str, Any]:
+    """Paired downstream Dice of the request's method against ``origin`` on held-back test splits.
+
+    ``bench run``'s protocol, one seed of ``req.evaluate`` at a time: the folder is split 90/10 by the seed, the
+    method is fitted on the 90 % alone (not on every pair, as the expansion is), and the preset's U-Net is trained
+    on those real pairs with and without the generated ones and scored on the 10 %. Runs and stages are kept under
+    ``req.cache`` as ``bench run --out`` keeps them, so finished ones are reused.
+
+    Returns:
+        ``seeds``, ``model``, ``train_ratio``, ``train_pairs``, ``test_pairs``, per-seed ``dice_origin``,
+        ``dice_expanded`` and ``delta`` (expanded − origin), their ``delta_mean`` and ``delta_std`` (None for one
+        seed), and the ``runs`` (results files).
+    """
+    request = dataclasses.replace(_run_request(req), seeds=tuple(req.evaluate))
+    expanded = runner.run(request, progress=progress, on_warning=lambda _: None)
+    origin = runner.run(runner.baseline_request(request), progress=progress, on_warning=lambda _: None)
+
+    def dice(outcome: runner.Outcome) -> dict[int, float]:
+        return {r["run"]["seed"]: float(r["metrics"]["dice"]) for r in outcome.results}
+
+    with_pairs, without = dice(expanded), dice(origin)
+    seeds = sorted(with_pairs)
+    deltas = [with_pairs[s] - without[s] for s in seeds]
+    counts = expanded.results[0]["counts"]
+    return {
+        "seeds": seeds,
+        "model": request.models[0],
+        "train_ratio": request.train_ratio,
+        "train_pairs": counts["real_train"],
+        "test_pairs": counts["test"],
+        "dice_origin": [round(without[s], 4) for s in seeds],
+        "dice_expanded": [round(with_pairs[s], 4) for s in seeds],
+        "delta": [round(d, 4) for d in deltas],
+        "delta_mean": round(statistics.fmean(deltas), 4),
+        "delta_std": round(statistics.stdev(deltas), 4) if len(deltas) > 1 else None,
+        "runs": [str(p) for p in [*expanded.paths, *origin.paths]],
+    }
+
+
 def _real_dice(network: torch.nn.Module | None, real: PairSet, device: torch.device) -> float | None:
     """Mean Dice of the method's real-data network on the real pairs it was trained on, or None without one."""
     if network is None:
@@ -508,8 +569,9 @@ def make_verdict(
     real_dice: float | None,
     memorisation: dict[str, Any] | None,
     memorisation_reason: str = "",
+    evaluation: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """What an expansion's numbers say, in four parts, each with its figures and a ``text`` line.
+    """What an expansion's numbers say, in five parts, each with its figures and a ``text`` line.
 
     Args:
         method, ablation, dataset, preset: the request (for the ``bench run`` command it suggests).
@@ -520,9 +582,13 @@ def make_verdict(
         real_dice: the same network's mean Dice on the real pairs it was trained on, or None without one.
         memorisation: the memorisation figures (``bench.metrics.memorisation``), or None.
         memorisation_reason: why they are missing.
+        evaluation: the paired downstream Dice of :func:`evaluate_downstream`, or None when not asked for.
 
     Returns:
-        ``{"masks", "copies", "filter", "downstream", "lines"}``; ``lines`` are the four texts in that order.
+        ``{"masks", "copies", "filter", "downstream", "recommendation", "lines"}``; ``lines`` are the five texts in
+        that order. ``recommendation["recommended"]`` is True only when the paired Δ is positive beyond its seed
+        spread (mean Δ > its standard deviation, over two seeds or more), no generated image is a near-copy, and
+        the filter passed pairs; otherwise ``failed`` lists the checks that did not pass.
 
     Notes:
         The real-data Dice is measured on the network's own training images, so it is an optimistic reference:
@@ -594,10 +660,60 @@ def make_verdict(
         enough = None
         text = f"filter: {method} ({ablation}) has no filter: all {n} generated pairs are written unchecked"
     command = f"bench run --method {method} --ablation {ablation} --dataset {shlex.quote(dataset)} --preset {preset}"
-    downstream = {"measured": False, "command": command, "text": f"{DOWNSTREAM} (e.g. `{command}`)"}
+    if evaluation is None:
+        downstream = {"measured": False, "command": command, "text": f"{DOWNSTREAM} (e.g. `{command}`)"}
+    else:
+        downstream = _downstream_part(evaluation, command)
     filtered = {"filters": filters, "written": usable, "pass_rate": round(rate, 4), "enough": enough, "text": text}
-    parts = {"masks": masks, "copies": copies, "filter": filtered, "downstream": downstream}
+    failed = []
+    if not downstream["measured"]:
+        failed.append("the downstream benefit was not measured (--evaluate SEEDS measures it)")
+    elif not downstream["helps"]:
+        failed.append("the paired downstream Δ is not positive beyond the seed spread")
+    if not copies["available"]:
+        failed.append("memorisation was not measured")
+    elif copies["near_copies"]:
+        failed.append(f"{copies['near_copies']} generated image(s) are near-copies of real ones")
+    if filters and not usable:
+        failed.append("the filter passed no pair")
+    recommendation = {
+        "recommended": not failed,
+        "failed": failed,
+        "text": "recommendation: RECOMMENDED: the generated pairs improved the held-back Dice beyond the seed spread "
+        "and none is a near-copy"
+        if not failed
+        else "recommendation: not recommended: " + "; ".join(failed),
+    }
+    parts = {
+        "masks": masks,
+        "copies": copies,
+        "filter": filtered,
+        "downstream": downstream,
+        "recommendation": recommendation,
+    }
     return {**parts, "lines": [p["text"] for p in parts.values()]}
+
+
+def _downstream_part(e: dict[str, Any], command: str) -> dict[str, Any]:
+    """The verdict's downstream part from :func:`evaluate_downstream`'s figures."""
+    mean, std, k = e["delta_mean"], e["delta_std"], len(e["seeds"])
+    helps = std is not None and mean > std
+    if std is None:
+        how = "one seed gives no spread to compare Δ with: evaluate two or more seeds"
+    elif helps:
+        how = "a gain beyond the seed spread"
+    elif mean < -std:
+        how = "a loss beyond the seed spread"
+    else:
+        how = "no difference beyond the seed spread"
+    spread = "" if std is None else f" ± {std:.4f}"
+    text = (
+        f"downstream: {e['model']} trained on {e['train_pairs']} real pairs with and without the generated ones, "
+        f"Dice on {e['test_pairs']} held-back pairs, seed(s) {','.join(map(str, e['seeds']))}: origin "
+        f"{statistics.fmean(e['dice_origin']):.4f}, expanded {statistics.fmean(e['dice_expanded']):.4f}, paired Δ "
+        f"{mean:+.4f}{spread} over {k} seed(s): {how}"
+    )
+    return {"measured": True, "helps": helps, "command": command, **e, "text": text}
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -21,6 +21,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from bench import results as store
 from bench import runner
 from bench.config import ConfigError
@@ -44,6 +46,7 @@ DEFAULT_MODELS = {
     "tau-vs-s": ("unet",),
 }
 LAUNCHERS = ("local", "submitit")
+LOCAL_TIMEOUT_MIN = 7 * 24 * 60  # a run on the local executor is never cut short by submitit
 
 
 @dataclass(frozen=True)
@@ -297,6 +300,8 @@ def run_submitit(sweep: Sweep, folder: Path, options: dict[str, Any]) -> SweepOu
             local) and submitit's executor parameters (``timeout_min``, ``gpus_per_node``, ``cpus_per_task``,
             ``mem_gb``, ``slurm_partition`` — ``partition`` is taken as ``slurm_partition`` —, ...), and
             ``max_parallel``: at most this many jobs at once (default: 1 on the local executor, all on a cluster).
+            On the local executor ``timeout_min`` defaults to :data:`LOCAL_TIMEOUT_MIN` and ``gpus_per_node`` to
+            every visible GPU (submitit's own defaults are 2 minutes and none).
     Raises:
         ConfigError: options submitit does not accept.
     """
@@ -312,8 +317,12 @@ def run_submitit(sweep: Sweep, folder: Path, options: dict[str, Any]) -> SweepOu
         executor.update_parameters(name=f"bench-{sweep.name}", **params)
     except (ValueError, NameError, TypeError, RuntimeError) as e:
         raise ConfigError(f"--launcher-option: {e}") from None
-    if limit is None and executor.cluster in ("local", "debug"):
-        limit = 1  # local jobs share this machine: all at once would each want every core and their own memory
+    if executor.cluster in ("local", "debug"):
+        # submitit's local executor kills a job after 2 minutes and hides every GPU unless told otherwise
+        local = {"timeout_min": LOCAL_TIMEOUT_MIN, "gpus_per_node": torch.cuda.device_count()}
+        executor.update_parameters(**{k: v for k, v in local.items() if k not in params})
+        if limit is None:
+            limit = 1  # local jobs share this machine: all at once would each want every core and their own memory
     if limit is not None and (not isinstance(limit, int) or limit < 1):
         raise ConfigError(f"--launcher-option max_parallel must be a whole number >= 1, got {limit!r}")
     statuses = status(sweep)

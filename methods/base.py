@@ -235,3 +235,9 @@ def options_dict(options: Any) -> dict[str, Any]:
         if d.get(name) == neutral:
             del d[name]
     return d
+
+
+def stored_options(options_cls: type, stored: dict[str, Any]) -> dict[str, Any]:
+    """The options of a stored ``config.json`` again, with those :func:`options_dict` left out at their neutral value
+    put back (a preset's own value for them may differ, and must not fill the gap)."""
+    return {**getattr(options_cls, "KEYED_ONLY_IF_NOT", {}), **stored}

@@ -42,10 +42,11 @@ from bench import runner
 from bench.config import ConfigError, check_type
 from bench.data import DatasetError, PairSet, fingerprint, make_split
 from bench.results import load_results
-from methods.base import MethodContext, PairRecord, synthetic_ids
+from methods.base import MethodContext, PairRecord, stored_options, synthetic_ids
 from methods.diffuseexpand.cost import RELEASED, SamplingConfig, flops_per_pair, model_costs, nfe
 from methods.diffuseexpand.filter import select
 from methods.diffuseexpand.method import DiffuseExpand
+from methods.diffuseexpand.options import DiffuseExpandOptions
 from methods.diffuseexpand.sampler import PairSampler, pair_seeds
 from methods.stages import StageNotCached, stage_seed
 
@@ -172,7 +173,7 @@ def _request(results: dict[str, Any], config: dict[str, Any], out: Path, device:
         n_synthetic=config["n_synthetic"],
         image_size=config["image_size"],
         channels=config["channels"],
-        method_options=config["method_options"],
+        method_options=stored_options(DiffuseExpandOptions, config["method_options"]),
         train_options=config["train"],
         wandb="disabled",
         device=device,

@@ -9,6 +9,8 @@ configurations (:mod:`.cost`); it runs on the meta device, so the paper preset i
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -51,12 +53,13 @@ def benchmark(preset_name: str, device: torch.device | str, steps: int = 3) -> l
         preset_name: ``smoke``, ``cpu`` or ``paper``; sets the image size, the method options and the
             downstream (filter) config.
         device: where to run.
-        steps: timed repetitions of each measurement (after one warm-up); the sampler runs ``steps`` solver
-            steps per phase and the time is scaled to the preset's ``sampling_steps``.
+        steps: timed repetitions of each training step and filter measurement (after one warm-up).
 
     Returns:
-        Rows ``{"stage", "what", "seconds", "unit"}``: denoiser and segmenter training step, seconds per
-        generated pair (mask + image) without and with guidance, filter prediction per pair.
+        Rows ``{"stage", "what", "seconds", "unit", "peak_gib"}`` (see :func:`measured`): denoiser and segmenter
+        training step, seconds per generated pair (mask + image) under each configuration of
+        :func:`sampling_configs` (one timed batch at full step counts, after a 2-step warm-up on the same shapes),
+        filter prediction per pair.
 
     Raises:
         ValueError: if ``steps < 1``.
@@ -80,78 +83,79 @@ def benchmark(preset_name: str, device: torch.device | str, steps: int = 3) -> l
         x0, mode, cond, batch_size=o.denoiser_batch, cfg_dropout=o.cfg_dropout, scheduler=scheduler, snr_gamma=0
     )
     params = sum(p.numel() for p in denoiser.parameters()) / 1e6
-    rows.append(
-        {
-            "stage": "denoiser",
-            "what": f"train step, batch {o.denoiser_batch}, {params:.1f} M params",
-            "seconds": step_seconds(denoiser, loss, o, device, steps),
-            "unit": "s/step",
-        }
-    )
+    what = f"train step, batch {o.denoiser_batch}, {params:.1f} M params"
+    rows.append(measured("denoiser", what, "s/step", lambda: step_seconds(denoiser, loss, o, device, steps), device))
 
     segmenter = build_segmenter(o, size, 1, seed=0)
     loss = segmenter_loss(x0, mode, cond, batch_size=o.segmenter_batch, scheduler=scheduler)
     params = sum(p.numel() for p in segmenter.parameters()) / 1e6
-    rows.append(
-        {
-            "stage": "segmenter",
-            "what": f"train step, batch {o.segmenter_batch}, {params:.1f} M params",
-            "seconds": step_seconds(segmenter, loss, o, device, steps),
-            "unit": "s/step",
-        }
-    )
+    what = f"train step, batch {o.segmenter_batch}, {params:.1f} M params"
+    rows.append(measured("segmenter", what, "s/step", lambda: step_seconds(segmenter, loss, o, device, steps), device))
 
-    sampler = PairSampler(
-        denoiser.eval(),
-        segmenter.eval(),
-        solver_order=o.solver_order,
-        dynamic_thresholding=o.dynamic_thresholding,
-        mixed_precision=o.mixed_precision,
-    )
     seeds = pair_seeds(0, o.sample_batch)
-    scale = o.sampling_steps / steps
-    for label, guidance in (("unguided (cf)", 0.0), ("guided (cf+cg)", max(o.guidance_scale, 1e-3))):
-        seconds = timed(
-            lambda s=guidance: sampler(
-                seeds=seeds,
-                num_inference_steps=steps,
-                tau=o.tau,
-                guidance_scale=s,
-                cf_weight=o.cf_weight,
-                image_objective=o.image_objective,
-                mask_median=o.mask_median,
-                batch_size=o.sample_batch,
-            ),
-            device,
-            1,
-        )
+    samplers: dict[int, PairSampler] = {}
+    for label, config in sampling_configs(o).items():
+        if config.solver_order not in samplers:
+            samplers[config.solver_order] = PairSampler(
+                denoiser.eval(),
+                segmenter.eval(),
+                solver_order=config.solver_order,
+                dynamic_thresholding=o.dynamic_thresholding,
+                mixed_precision=o.mixed_precision,
+            )
+        kwargs = {
+            "seeds": seeds,
+            "tau": o.tau,
+            "image_objective": o.image_objective,
+            "mask_median": o.mask_median,
+            "batch_size": o.sample_batch,
+            **config.sampler_kwargs(),
+        }
+        run = samplers[config.solver_order]
+        short = {**kwargs, "num_inference_steps": min(2, config.steps)}
+        what = f"pair (mask + image), {label}: {config.name}, batch {o.sample_batch}"
         rows.append(
-            {
-                "stage": "sampler",
-                "what": f"pair {label}, {o.sampling_steps} steps x 2 phases, batch {o.sample_batch}",
-                "seconds": seconds * scale / len(seeds),
-                "unit": "s/pair",
-            }
+            measured(
+                "sampler",
+                what,
+                "s/pair",
+                lambda k=kwargs, r=run, w=short: timed(lambda: r(**k), device, 1, warmup=lambda: r(**w)) / len(seeds),
+                device,
+            )
         )
 
     model = build_model(o.filter_model, 1, 2, size, train_cfg).to(device).eval()
-    seconds = timed(lambda: predict(model, images[: o.sample_batch], device), device, steps)
+    predict_one = lambda: timed(lambda: predict(model, images[: o.sample_batch], device), device, steps)  # noqa: E731
     rows.append(
-        {
-            "stage": "filter",
-            "what": f"{o.filter_model} prediction",
-            "seconds": seconds / o.sample_batch,
-            "unit": "s/pair",
-        }
+        measured("filter", f"{o.filter_model} prediction", "s/pair", lambda: predict_one() / o.sample_batch, device)
     )
     return rows
 
 
+def measured(stage: str, what: str, unit: str, seconds: Callable[[], float], device: torch.device) -> dict[str, Any]:
+    """A row of :func:`benchmark`: ``seconds()`` and, on CUDA, the peak GiB allocated while measuring; a measurement
+    that runs out of memory is a row saying so (``seconds`` None), so the others are still measured."""
+    cuda = device.type == "cuda"
+    if cuda:
+        torch.cuda.reset_peak_memory_stats(device)
+    try:
+        value = seconds()
+    except torch.OutOfMemoryError:
+        value = None
+    finally:
+        gc.collect()
+        if cuda:
+            torch.cuda.empty_cache()
+    peak = torch.cuda.max_memory_allocated(device) / 2**30 if cuda else None
+    return {"stage": stage, "what": what, "seconds": value, "unit": unit, "peak_gib": peak}
+
+
 def sampling_configs(o: DiffuseExpandOptions) -> dict[str, SamplingConfig]:
-    """The configurations ``bench speed`` compares: the released one, the options' own, and cheaper variants of
-    the latter."""
+    """The configurations ``bench speed`` compares: the released one, the options' own, cheaper variants of the
+    latter, and the ``cpu`` preset's (the measured cheaper default) where it differs."""
     own = SamplingConfig.from_options(o)
-    return {
+    cpu = SamplingConfig.from_options(merge_options(DiffuseExpandOptions, {}, METHOD_PRESETS["cpu"]))
+    configs = {
         "released": RELEASED,
         "preset": own,
         "order 2, 15 steps": replace(own, solver_order=2, steps=15),
@@ -159,6 +163,7 @@ def sampling_configs(o: DiffuseExpandOptions) -> dict[str, SamplingConfig]:
         "guide t >= 0.5T": replace(own, guidance_until=0.5),
         "no mask guidance": replace(own, guide_mask_phase=False),
     }
+    return configs if cpu == own else {**configs, "cpu preset's sampler": cpu}
 
 
 def sampling_costs(preset_name: str) -> dict[str, list[dict[str, Any]]]:

@@ -91,7 +91,7 @@ def test_filtered_expansion_is_a_clean_pair_set(filtered, folder):
     assert isinstance(s["real_data_dice"], float)
     verdict = s["verdict"]
     assert verdict["masks"]["available"] and verdict["copies"]["available"] and verdict["filter"]["filters"]
-    assert DOWNSTREAM in verdict["downstream"]["text"] and len(verdict["lines"]) == 4
+    assert DOWNSTREAM in verdict["downstream"]["text"] and len(verdict["lines"]) == 5
     assert "verdict:" in filtered.output and DOWNSTREAM in " ".join(filtered.output.split())
 
     # stages cached in bench run's layout, so a later run or expansion on the same data reuses them
@@ -168,6 +168,24 @@ def test_identical_request_is_reused_and_another_one_refused(filtered):
     assert summary.stat().st_mtime_ns == before[0]
 
 
+def test_evaluate_adds_the_paired_downstream_delta_to_the_same_pairs(filtered):
+    images = sorted(p.name for p in (filtered.out / "images").iterdir())
+    res = invoke(*filtered.args, "--evaluate", "0,1")
+    assert res.exit_code == 0, res.output
+    assert "evaluate: per seed 0,1" in res.output and "downstream: unet trained on" in res.output
+    s = json.loads((filtered.out / "expansion.json").read_text())
+    e = s["evaluation"]
+    assert e["seeds"] == [0, 1] and sorted(p.name for p in (filtered.out / "images").iterdir()) == images
+    assert e["delta"] == pytest.approx([x - o for x, o in zip(e["dice_expanded"], e["dice_origin"])], abs=2e-4)
+    assert all(Path(p).is_file() for p in e["runs"]) and len(e["runs"]) == 4  # two seeds, with and without
+    v = s["verdict"]
+    assert len(v["lines"]) == 5 and v["downstream"]["measured"] and "paired Δ" in v["lines"][3]
+    beyond = e["delta_mean"] > e["delta_std"] and not v["copies"]["near_copies"] and s["counts"]["written"]
+    assert v["recommendation"]["recommended"] == bool(beyond)
+    assert ("RECOMMENDED" in v["lines"][4]) == bool(beyond)
+    assert "--evaluate" not in (filtered.out / "report.html").read_text().split("Verdict")[0]
+
+
 def test_interrupted_expansion_leaves_no_folder_and_resumes_from_its_stages(filtered, folder, tmp_path, monkeypatch):
     out = tmp_path / "again"
     req = ExpandRequest(
@@ -231,6 +249,7 @@ def test_a_foreign_folder_is_never_written_into(folder, tmp_path):
         (("--method", "xlsor", "--n", "4", "--preset", "huge"), ("unknown preset",)),
         (("--method", "xlsor", "--n", "4", "--seed", "-1"), ("--seed must be >= 0",)),
         (("--method", "xlsor", "--n", "4", "--inception-weights", "nope.pt"), ("--inception-weights",)),
+        (("--method", "xlsor", "--n", "4", "--evaluate", "0,0"), ("--evaluate", "distinct seeds")),
     ],
 )
 def test_bad_requests_are_refused_in_one_line_before_any_work(folder, tmp_path, extra, needles):
@@ -278,6 +297,22 @@ def test_rows_and_verdict_of_a_filtered_expansion():
     assert v["copies"]["near_copies"] == 2 and "near-copies" in v["copies"]["text"]
     assert v["filter"]["enough"] and "1 kept + 1 relabelled of 3" in v["filter"]["text"]
     assert v["downstream"]["text"].startswith(DOWNSTREAM) and "bench run --method diffuseexpand" in v["lines"][3]
+
+    assert not v["recommendation"]["recommended"] and "not measured (--evaluate" in v["lines"][4]
+    assert "2 generated image(s) are near-copies" in v["lines"][4]
+
+    gain = {"seeds": [0, 1, 2], "model": "unet", "train_pairs": 18, "test_pairs": 2, "dice_origin": [0.8, 0.8, 0.8]}
+    gain |= {"dice_expanded": [0.85, 0.86, 0.84], "delta": [0.05, 0.06, 0.04], "delta_mean": 0.05, "delta_std": 0.01}
+    clean = {"share_closer_than_real": 0.0}
+    v = make_verdict(counts=counts, generated_dice=[0.9], real_dice=0.9, memorisation=clean, evaluation=gain, **kw)
+    assert v["recommendation"] == {"recommended": True, "failed": [], "text": v["lines"][4]}
+    assert "paired Δ +0.0500 ± 0.0100 over 3 seed(s): a gain beyond the seed spread" in v["lines"][3]
+    noise = gain | {"delta_mean": 0.005, "delta_std": 0.02}
+    v = make_verdict(counts=counts, generated_dice=[0.9], real_dice=0.9, memorisation=clean, evaluation=noise, **kw)
+    assert v["recommendation"]["failed"] == ["the paired downstream Δ is not positive beyond the seed spread"]
+    one = gain | {"seeds": [0], "delta_std": None}
+    v = make_verdict(counts=counts, generated_dice=[0.9], real_dice=0.9, memorisation=clean, evaluation=one, **kw)
+    assert not v["recommendation"]["recommended"] and "evaluate two or more seeds" in v["lines"][3]
 
     nothing = {"generated": 3, "kept": 0, "relabelled": 0, "dropped": 3, "written": 0}
     v = make_verdict(counts=nothing, generated_dice=[0.1] * 3, real_dice=0.5, memorisation=None, **kw)

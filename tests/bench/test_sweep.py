@@ -165,8 +165,6 @@ def test_submitit_local_executor_runs_the_same_runs_into_the_same_folders(tmp_pa
         "--launcher-option",
         "cluster=local",
         "--launcher-option",
-        "timeout_min=20",
-        "--launcher-option",
         "max_parallel=2",
     )
     assert res.exit_code == 0, res.output

@@ -12,7 +12,7 @@ from synthetic_pairs import disc_pairs
 from bench.config import PRESETS, ConfigError, TrainConfig, merge_options
 from bench.data import PairSet
 from methods import get_method
-from methods.base import DECISIONS, MethodContext, options_dict
+from methods.base import DECISIONS, MethodContext, options_dict, stored_options
 from methods.diffuseexpand import DiffuseExpand
 from methods.diffuseexpand import method as method_module
 
@@ -172,6 +172,10 @@ def test_guidance_thinning_options_are_checked_and_keyed_only_when_set():
     # at their neutral values they stay out of run and samples keys, so results stored before they existed are reused
     assert set(DiffuseExpand.Options.KEYED_ONLY_IF_NOT) == set(method_module.THINNING)
     assert not set(options_dict(_smoke())) & set(method_module.THINNING)
+    # read back under a preset that sets one of them, a stored config keeps its own (neutral) value
+    stored = stored_options(DiffuseExpand.Options, options_dict(_smoke()))
+    assert merge_options(DiffuseExpand.Options, {}, {"guidance_every": 2}, stored).guidance_every == 1
+    assert merge_options(DiffuseExpand.Options, {}, {"guidance_every": 2}, options_dict(_smoke())).guidance_every == 2
     thinned = _smoke(guidance_every=2, guidance_until=0, guide_mask_phase=False)
     assert {k: v for k, v in options_dict(thinned).items() if k in method_module.THINNING} == {
         "guidance_every": 2,
