@@ -3,7 +3,8 @@
 import pytest
 import torch
 
-from methods.diffuseexpand.sampler import PairSampler, binary_median, pair_seeds
+from methods.diffuseexpand.labels import binary_median
+from methods.diffuseexpand.sampler import PairSampler, pair_seeds
 
 
 def _sample(nets, seeds, **kwargs):
@@ -103,17 +104,6 @@ def test_pair_seeds_are_stable_and_distinct():
     assert seeds == pair_seeds(0, 50) and len(set(seeds)) == 50
     assert pair_seeds(0, 10, start=40) == seeds[40:]
     assert pair_seeds(1, 5) != seeds[:5]
-
-
-def test_binary_median_removes_isolated_pixels_and_keeps_regions():
-    mask = torch.zeros(1, 1, 12, 12)
-    mask[0, 0, 2:9, 2:9] = 1
-    mask[0, 0, 5, 5] = 0  # a hole inside the region
-    mask[0, 0, 10, 1] = 1  # a lone pixel outside it
-    out = binary_median(mask, 3)
-    assert out[0, 0, 5, 5] == 1 and out[0, 0, 10, 1] == 0
-    assert out.sum() == 7 * 7 - 4  # the square, hole filled, minus its four corners
-    assert torch.equal(binary_median(torch.ones(1, 1, 5, 5), 5), torch.ones(1, 1, 5, 5))
 
 
 def test_mask_median_changes_only_the_masks_it_cleans(nets):
