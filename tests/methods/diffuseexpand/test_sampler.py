@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from methods.diffuseexpand.labels import binary_median
+from methods.diffuseexpand.labels import binary_median, mode_filter
 from methods.diffuseexpand.sampler import PairSampler, pair_seeds
 
 
@@ -110,3 +110,21 @@ def test_mask_median_changes_only_the_masks_it_cleans(nets):
     base = _sample(nets, [7, 8], guidance_scale=0.0)
     cleaned = _sample(nets, [7, 8], guidance_scale=0.0, mask_median=3)
     assert torch.equal(cleaned.masks, binary_median(base.masks[:, None].float(), 3)[:, 0].long())
+
+
+def test_multiclass_pairs_have_labels_and_image_channels(multiclass_nets):
+    out = _sample(multiclass_nets, [1, 2, 3])
+    assert out.images.shape == (3, 1, 16, 16) and out.masks.shape == (3, 16, 16)
+    assert out.masks.dtype == torch.int64 and set(out.masks.unique().tolist()) <= {0, 1, 2}
+    again = _sample(multiclass_nets, [1, 2, 3])
+    assert torch.equal(out.images, again.images) and torch.equal(out.masks, again.masks)
+    cleaned = _sample(multiclass_nets, [1, 2, 3], guidance_scale=0.0, mask_median=3)
+    raw = _sample(multiclass_nets, [1, 2, 3], guidance_scale=0.0)
+    assert torch.equal(cleaned.masks, mode_filter(raw.masks, 2, 3))
+
+
+def test_wiou_wbce_is_refused_for_multiclass_masks(multiclass_nets, nets):
+    with pytest.raises(ValueError, match="image_objective 'wiou-wbce'.*binary"):
+        _sample(multiclass_nets, [1], image_objective="wiou-wbce")
+    assert _sample(multiclass_nets, [1], image_objective="wiou-wbce", guidance_scale=0.0).masks.shape == (1, 16, 16)
+    assert _sample(nets, [1], image_objective="wiou-wbce").masks.shape == (1, 16, 16)
