@@ -185,7 +185,7 @@ class Denoiser(ModelMixin, ConfigMixin):
         """Predict the noise.
 
         Args:
-            sample: float ``N x C x H x W``, the noised sample x_t in diffusion space ([-1, 1] at t = 0).
+            sample: float ``N x D x H x W``, the noised sample x_t in diffusion space ([-1, 1] at t = 0).
             timestep: int timestep(s) in [0, T), scalar or ``N``.
             mode: int64 ``N``, :data:`MODE_IMAGE` or :data:`MODE_MASK` (y1).
             cond: float ``N x K x H x W`` masks in {0, 1} (y2, :func:`.labels.one_hot`) for image samples; zeros
