@@ -29,7 +29,7 @@ def save_gallery(
     Args:
         path: PNG file, written atomically.
         images: float ``N x C x H x W`` in [0, 1].
-        masks: int ``N x H x W`` in {0, 1}.
+        masks: int ``N x H x W``, {0, 1} or labels 0..K (every label > 0 is foreground).
         decisions: optional stage-IV decision per pair; colours the overlay green (kept), orange
             (relabelled) or red (dropped); without, every mask is red.
         max_pairs: at most this many pairs, the first ones.
@@ -67,7 +67,7 @@ def overlays(images: torch.Tensor, masks: torch.Tensor, decisions: list[str] | N
 
     Args:
         images: float ``N x C x H x W`` in [0, 1] (grey is repeated to RGB; only the first 3 channels are used).
-        masks: int ``N x H x W`` in {0, 1}.
+        masks: int ``N x H x W``, {0, 1} or labels 0..K (every label > 0 is foreground).
         decisions: optional decision per pair (see :data:`DECISION_COLOURS`).
 
     Returns:
@@ -75,7 +75,7 @@ def overlays(images: torch.Tensor, masks: torch.Tensor, decisions: list[str] | N
     """
     rgb = images.float().clamp(0, 1)
     rgb = rgb.expand(-1, 3, -1, -1) if rgb.shape[1] == 1 else rgb[:, :3]
-    m = masks[:, None].float()
+    m = (masks[:, None] > 0).float()
     edge = m - (1 - F.max_pool2d(1 - m, 3, stride=1, padding=1))
     names = decisions if decisions is not None else [None] * len(images)
     colour = torch.tensor([DECISION_COLOURS.get(d, GENERATED_COLOUR) for d in names], dtype=torch.float32) / 255

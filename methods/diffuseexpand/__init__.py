@@ -12,6 +12,8 @@ Stage II   ``segmenter.py``                train the noise-aware segmenter f_ψ 
 Stage III  ``guidance.py``, ``sampler.py`` segmenter guidance ε̃ = ε − s·σ_t·∇ log p_τ and the two-phase
                                            DPM-Solver++ sampler (§3.4, Eq. 5, Lemma 3.3)
 Stage IV   ``filter.py``                   keep / relabel / drop by the Dice loss of a real-data network (§3.5)
+—          ``labels.py``                   masks in diffusion space: binary ones on the image channels, labels
+                                           0..K as K one-hot channels decoded by argmax; the mask filters
 —          ``networks.py``                 the denoiser and segmenter networks (diffusers models) and the
                                            noise schedule they share
 —          ``options.py``                  every option with its one default, and the per-preset overrides

@@ -207,12 +207,13 @@ def _call_costs(denoiser: Denoiser, segmenter: NoisySegmenter) -> dict[str, int]
     """:func:`network_costs` of two networks on the meta device."""
     size, channels = denoiser.size, denoiser.channels
     x = torch.zeros(1, channels, size, size, device="meta")
-    mask = torch.zeros(1, 1, size, size, device="meta")
+    mask = torch.zeros(1, denoiser.mask_channels, size, size, device="meta")
+    labels = torch.zeros(1, 1, size, size, device="meta")
     t = torch.tensor(NOISE_SCHEDULE["num_train_timesteps"] - 1, device="meta")
     mode = torch.full((1,), MODE_IMAGE, device="meta")
     forward = network_flops(segmenter, x, t)
     return {
         "denoiser": network_flops(denoiser, x, t, mode, mask),
         "segmenter_fwd": forward,
-        "segmenter_bwd": guidance_flops(segmenter, x, t, phase="image", mask=mask) - forward,
+        "segmenter_bwd": guidance_flops(segmenter, x, t, phase="image", mask=labels) - forward,
     }

@@ -4,7 +4,8 @@ Every real pair gives two training samples: its mask (y1 = mask) and its image (
 mask (y2). The network (:class:`~methods.diffuseexpand.networks.Denoiser`) predicts the noise ε of x_t; the
 mask condition of image samples is dropped with probability ``cfg_dropout`` (0.5) for classifier-free
 sampling. Training runs on :func:`bench.training.train_loop` (EMA, bf16 on CUDA, resumable checkpoints,
-several processes), which the released code lacked.
+several processes), which the released code lacked. Masks with K > 1 foreground classes are K one-hot
+channels (:mod:`.labels`), so the one loss serves binary and multi-class sets.
 """
 
 from __future__ import annotations
@@ -19,28 +20,31 @@ from torch import nn
 
 from bench.data import PairSet
 from bench.training import BatchLoss, StepCallback, TrainLog, train_loop
+from methods.diffuseexpand.labels import data_channels, encode_images, encode_masks, one_hot
 from methods.diffuseexpand.networks import MODE_IMAGE, MODE_MASK, Denoiser, noise_scheduler
 from methods.diffuseexpand.options import DiffuseExpandOptions
 
 
-def diffusion_samples(pairs: PairSet) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """The 2N stage-I training samples of N pairs (paper Eq. 3).
+def diffusion_samples(pairs: PairSet, mask_channels: int = 1) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The 2N stage-I training samples of N pairs (paper Eq. 3) whose masks have ``mask_channels`` = K
+    foreground classes (labels 0..K).
 
     Returns:
-        ``x0`` float ``2N x C x H x W`` in [-1, 1] (N masks replicated to C channels, then N images), ``mode``
-        int64 ``2N`` (:data:`MODE_MASK` then :data:`MODE_IMAGE`) and ``cond`` float ``2N x 1 x H x W`` in {0, 1}
-        (each sample's pair mask).
+        ``x0`` float ``2N x D x H x W`` in [-1, 1] (N masks, then N images, laid out by :mod:`.labels`;
+        D = C for binary masks), ``mode`` int64 ``2N`` (:data:`MODE_MASK` then :data:`MODE_IMAGE`) and ``cond``
+        float ``2N x K x H x W`` in {0, 1} (each sample's pair mask, one-hot).
 
     Raises:
-        ValueError: if the masks are not binary.
+        ValueError: if a mask holds a label above K.
     """
-    if len(pairs) and int(pairs.masks.max()) > 1:
+    if len(pairs) and int(pairs.masks.max()) > mask_channels:
+        built = "binary masks" if mask_channels == 1 else f"labels 0..{mask_channels}"
         raise ValueError(
-            f"{pairs.name}: DiffuseExpand needs binary masks, found labels up to {int(pairs.masks.max())}"
+            f"{pairs.name}: DiffuseExpand was set up for {built}, found labels up to {int(pairs.masks.max())}"
         )
-    masks = pairs.masks[:, None].float()
-    c = pairs.images.shape[1]
-    x0 = torch.cat([masks.expand(-1, c, -1, -1), pairs.images.float()]) * 2 - 1
+    channels = data_channels(pairs.images.shape[1], mask_channels)
+    masks = one_hot(pairs.masks, mask_channels)
+    x0 = torch.cat([encode_masks(pairs.masks, mask_channels, channels), encode_images(pairs.images, channels)])
     n = len(pairs)
     mode = torch.cat([torch.full((n,), MODE_MASK), torch.full((n,), MODE_IMAGE)]).long()
     return x0, mode, torch.cat([masks, masks])
@@ -106,20 +110,21 @@ def fit_denoiser(
     Args:
         denoiser: from :func:`~methods.diffuseexpand.networks.build_denoiser`; left in eval mode with its EMA
             weights.
-        pairs: real training pairs; images float ``N x C x H x W`` in [0, 1], masks int64 ``N x H x W`` in {0, 1}.
+        pairs: real training pairs; images float ``N x C x H x W`` in [0, 1], masks int64 ``N x H x W`` with
+            labels 0..K (K the denoiser's ``mask_channels``).
         o: the options (``denoiser_steps``, ``denoiser_batch``, ``denoiser_lr``, ``cfg_dropout``, ``ema_decay``,
             ``snr_gamma``, ``mixed_precision``, ``grad_accumulation``, ``checkpoint_every``).
         seed, device, checkpoint_dir, callback: see :func:`bench.training.train_loop`.
 
     Raises:
-        ValueError: for non-binary masks or a channel / size mismatch.
+        ValueError: for labels above K or a channel / size mismatch.
     """
-    if pairs.images.shape[1] != denoiser.channels or pairs.images.shape[-1] != denoiser.size:
+    if pairs.images.shape[1] != denoiser.image_channels or pairs.images.shape[-1] != denoiser.size:
         raise ValueError(
             f"pairs are {tuple(pairs.images.shape[1:])}, the denoiser expects "
-            f"{denoiser.channels} x {denoiser.size} x {denoiser.size}"
+            f"{denoiser.image_channels} x {denoiser.size} x {denoiser.size}"
         )
-    samples = diffusion_samples(pairs)
+    samples = diffusion_samples(pairs, denoiser.mask_channels)
     device = torch.device(device)
     x0, mode, cond = (t.to(device) for t in samples)
     loss = denoiser_loss(

@@ -9,7 +9,9 @@ d < η           ``kept``: the pair is used as generated
 d ≥ 2η          ``dropped``
 ==============  =================================================================
 
-η = 0.065 in the paper. The relabel band is the released code's (the paper only describes keep/drop).
+η = 0.065 in the paper. The relabel band is the released code's (the paper only describes keep/drop). For K > 1
+foreground classes the Dice is the mean over the foreground classes (``bench.metrics.dice``), the harness's own
+multi-class score, so η keeps its meaning of "how far from the real-data network's mask" whatever K is.
 
 Notes:
     Released code: a separate 31 M parameter U-Net trained by the evaluation script (whose save lines were
@@ -46,7 +48,7 @@ class FilterOutput:
     """Stage-IV decisions for N generated pairs.
 
     Attributes:
-        dice_loss: float ``N``, 1 − Dice(prediction, generated mask).
+        dice_loss: float ``N``, 1 − Dice(prediction, generated mask) (foreground-mean Dice for K > 1).
         decisions: ``kept`` / ``relabelled`` / ``dropped`` per pair.
         masks: int64 ``N x H x W``, the masks to train on (the prediction for relabelled pairs).
         predictions: int64 ``N x H x W``, the filter network's masks.
@@ -70,20 +72,21 @@ def decide(dice_loss: torch.Tensor, eta: float) -> list[str]:
     return ["kept" if d < eta else "relabelled" if d < 2 * eta else "dropped" for d in dice_loss.tolist()]
 
 
-def select_pairs(predictions: torch.Tensor, masks: torch.Tensor, eta: float) -> FilterOutput:
+def select_pairs(predictions: torch.Tensor, masks: torch.Tensor, eta: float, num_classes: int = 2) -> FilterOutput:
     """Apply the stage-IV rule to predicted and generated masks.
 
     Args:
-        predictions: int64 ``N x H x W`` in {0, 1}, the filter network's masks of the generated images.
-        masks: int64 ``N x H x W`` in {0, 1}, the generated masks.
+        predictions: int64 ``N x H x W`` with labels 0..K, the filter network's masks of the generated images.
+        masks: int64 ``N x H x W`` with labels 0..K, the generated masks.
         eta: the threshold η (paper: 0.065, the ``eta`` option's default).
+        num_classes: labels including background, K + 1 (2 for binary masks).
 
     Raises:
         ValueError: on shape mismatch or ``eta <= 0``.
     """
     if predictions.shape != masks.shape:
         raise ValueError(f"predictions {tuple(predictions.shape)} and masks {tuple(masks.shape)} differ in shape")
-    loss = dice_loss(predictions.long(), masks.long(), num_classes=2)
+    loss = dice_loss(predictions.long(), masks.long(), num_classes=num_classes)
     decisions = decide(loss, eta)
     relabel = torch.tensor([d == "relabelled" for d in decisions], dtype=torch.bool)
     final = torch.where(relabel[:, None, None], predictions.long(), masks.long())
@@ -110,7 +113,7 @@ class Selection:
 
 def select(samples: PairSet, records: list[PairRecord], mask_filter: MaskFilter, eta: float) -> Selection:
     """Apply stage IV to generated pairs with a trained filter; ``records`` are the pairs' records, in order."""
-    result = select_pairs(mask_filter.predict(samples.images), samples.masks, eta)
+    result = select_pairs(mask_filter.predict(samples.images), samples.masks, eta, mask_filter.num_classes)
     dice = (1 - result.dice_loss).tolist()
     records = [
         dataclasses.replace(r, decision=d, info={**r.info, "dice_loss": round(float(loss), 6)})
@@ -131,7 +134,8 @@ def select(samples: PairSet, records: list[PairRecord], mask_filter: MaskFilter,
 
 
 class MaskFilter:
-    """The stage-IV network: train on real pairs, predict generated images' masks.
+    """The stage-IV network: train on real pairs, predict generated images' masks (one logit for binary masks,
+    K + 1 for labels 0..K, as ``bench.segmentation`` builds it for the training pairs).
 
     Args:
         model_name: a downstream model of ``bench.config.MODELS`` (paper: ``unet``).
@@ -145,6 +149,7 @@ class MaskFilter:
         self.device = torch.device(device)
         self.model: nn.Module | None = None
         self.seconds = 0.0
+        self.num_classes = 2
         self._shape: tuple[int, int] | None = None
 
     def fit(
@@ -155,6 +160,7 @@ class MaskFilter:
             train, self.model_name, self.cfg, seed, self.device, progress=progress, description=description
         )
         self.model, self.seconds = result.model, result.seconds
+        self.num_classes = train.num_classes
         self._shape = (int(train.images.shape[1]), int(train.images.shape[-1]))
         return self
 
@@ -166,10 +172,11 @@ class MaskFilter:
 
     def __call__(self, pairs: PairSet, eta: float) -> FilterOutput:
         """Predict the masks of ``pairs.images`` and apply :func:`select_pairs` against ``pairs.masks``."""
-        return select_pairs(self.predict(pairs.images), pairs.masks, eta)
+        return select_pairs(self.predict(pairs.images), pairs.masks, eta, self.num_classes)
 
     def save(self, folder: Path) -> None:
-        """Write ``filter.json`` and ``model.pt`` (last)."""
+        """Write ``filter.json`` (with ``num_classes`` for multi-class masks only, as binary filters were written
+        before those existed) and ``model.pt`` (last)."""
         if self.model is None or self._shape is None:
             raise RuntimeError("MaskFilter.save called before fit")
         channels, size = self._shape
@@ -181,6 +188,7 @@ class MaskFilter:
                 "size": size,
                 "train": dataclasses.asdict(self.cfg),
                 "seconds": self.seconds,
+                **({"num_classes": self.num_classes} if self.num_classes > 2 else {}),
             },
         )
         save_torch(folder / "model.pt", {k: v.detach().cpu() for k, v in self.model.state_dict().items()})
@@ -191,7 +199,8 @@ class MaskFilter:
         meta = json.loads((folder / "filter.json").read_text())
         cfg = TrainConfig(**meta["train"])
         self = cls(meta["model_name"], cfg, device)
-        model = build_model(meta["model_name"], meta["channels"], 2, meta["size"], cfg)
+        self.num_classes = meta.get("num_classes", 2)
+        model = build_model(meta["model_name"], meta["channels"], self.num_classes, meta["size"], cfg)
         model.load_state_dict(torch.load(folder / "model.pt", map_location="cpu", weights_only=True))
         self.model = model.to(self.device).eval()
         self._shape, self.seconds = (meta["channels"], meta["size"]), meta["seconds"]

@@ -12,8 +12,11 @@ The two phases of a pair use (paper Eq. 5, Lemma 3.2, y1 and y2 dependent):
   ``image_objective``:
 
   - ``"likelihood"`` (default): the mean pixel log-likelihood of the conditioning mask m under
-    sigmoid(f_ψ/τ), i.e. mean(m·log σ(f/τ) + (1 − m)·log σ(−f/τ)) - the paper's p_ψ(y2 | x_t, y1);
+    sigmoid(f_ψ/τ), i.e. mean(m·log σ(f/τ) + (1 − m)·log σ(−f/τ)) - the paper's p_ψ(y2 | x_t, y1). For K > 1
+    foreground classes it is the mean pixel log-likelihood of the label map under softmax(f_ψ/τ), which is the
+    same quantity: two-class softmax logits (0, f) give the sigmoid formula;
   - ``"wiou-wbce"`` (released CGMH script): weighted soft IoU minus weighted BCE with pixel weight ω = 1 + 10m.
+    Its foreground weighting has no one multi-class form, so it is refused for K > 1.
 
 τ vs s (Lemma 3.3): s multiplies the gradient of log p at τ = 1, τ reshapes p itself; with 1/τ = s ≥ 1 the
 s-gradient is the larger one when the target logit is large (close to the target) and the smaller one when
@@ -57,16 +60,19 @@ def mode_log_prob(mode_logits: torch.Tensor, mode: int, tau: float = 1.0) -> tor
 
 
 def mask_log_likelihood(logits: torch.Tensor, mask: torch.Tensor, tau: float = 1.0) -> torch.Tensor:
-    """Mean pixel log-likelihood of ``mask`` under sigmoid(logits / τ).
+    """Mean pixel log-likelihood of ``mask`` under sigmoid(logits / τ), or softmax(logits / τ) for class logits.
 
     Args:
-        logits: float ``N x 1 x H x W`` pixel logits f_ψ.
-        mask: float ``N x 1 x H x W`` in {0, 1}.
+        logits: float ``N x 1 x H x W`` pixel logits f_ψ, or ``N x (K+1) x H x W`` class logits.
+        mask: ``N x 1 x H x W`` label map: {0, 1} for one logit, 0..K for class logits.
         tau: temperature.
 
     Returns:
-        float ``N``, mean over pixels of m·log σ(f/τ) + (1 − m)·log σ(−f/τ) (≤ 0).
+        float ``N``, mean over pixels of m·log σ(f/τ) + (1 − m)·log σ(−f/τ), or of log softmax(f/τ)[m] (≤ 0).
     """
+    if logits.shape[1] > 1:
+        log_p = F.log_softmax(logits.float() / tau, dim=1).gather(1, mask.long())
+        return log_p.flatten(1).mean(1)
     bce = F.binary_cross_entropy_with_logits(logits.float() / tau, mask.float(), reduction="none")
     return -bce.flatten(1).mean(1)
 
@@ -74,8 +80,16 @@ def mask_log_likelihood(logits: torch.Tensor, mask: torch.Tensor, tau: float = 1
 def weighted_iou_minus_bce(logits: torch.Tensor, mask: torch.Tensor, tau: float = 1.0) -> torch.Tensor:
     """The released image objective: weighted soft IoU − weighted BCE, pixel weight ω = 1 + 10m.
 
-    Args and shapes as :func:`mask_log_likelihood`; returns float ``N``.
+    Args and shapes as :func:`mask_log_likelihood` for one logit; returns float ``N``.
+
+    Raises:
+        ValueError: for class logits (multi-class masks).
     """
+    if logits.shape[1] > 1:
+        raise ValueError(
+            f"image_objective 'wiou-wbce' is defined for binary masks; the segmenter has {logits.shape[1]} class "
+            "logits (multi-class masks): use 'likelihood'"
+        )
     mask = mask.float()
     z = logits.float() / tau
     w = 1 + 10 * mask
@@ -93,9 +107,11 @@ class SegmenterGuidance:
 
     Args:
         segmenter: a :class:`~methods.diffuseexpand.networks.NoisySegmenter` (or any ``(x_t, t)`` callable returning
-            an object with ``logits`` ``N x 1 x H x W`` and ``mode_logits`` ``N x 2``), in eval mode.
+            an object with ``logits`` ``N x 1 x H x W`` or ``N x (K+1) x H x W`` and ``mode_logits`` ``N x 2``), in
+            eval mode.
         phase (`str`): ``"mask"`` (target y1 = mask) or ``"image"`` (targets y1 = image and y2 = ``mask``).
-        mask (`torch.Tensor`, *optional*): float ``N x 1 x H x W`` in {0, 1}, the image phase's condition.
+        mask (`torch.Tensor`, *optional*): ``N x 1 x H x W`` label map (0..K, {0, 1} when binary), the image
+            phase's condition.
         tau (`float`, *optional*, defaults to 1.0): temperature dividing every logit (paper τ).
         scale (`float`, *optional*, defaults to 1.0): gradient scale s; 0 turns guidance off.
         image_objective (`str`, *optional*, defaults to ``"likelihood"``): see the module docstring.

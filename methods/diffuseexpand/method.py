@@ -2,7 +2,8 @@
 
 ``fit`` trains (or reuses) the stages the variant needs, ``expand`` samples and filters. Every stage is a
 :func:`methods.stages.cached_stage` folder ``ctx.workdir/<role>/<hash>/`` (``key.json``, then ``done.json``
-when complete), so another variant or another τ reuses whatever it shares.
+when complete), so another variant or another τ reuses whatever it shares. Masks may have labels 0..K
+(:mod:`.labels`); K enters the keys only for K > 1, so binary stage folders keep the keys they were stored under.
 
 ======================  ============================================================================
 folder                  contents
@@ -29,6 +30,7 @@ import torch
 from accelerate import PartialState
 from diffusers import DDPMScheduler
 
+from bench.config import ConfigError
 from bench.data import PairSet, fingerprint, load_pairs, save_pairs
 from bench.files import write_csv
 from methods.base import (
@@ -113,7 +115,7 @@ class DiffuseExpand(ExpansionMethod):
     variants = ("cf+cg+cs", "cf+cg", "cf")
     description = "Diffusion-generated image-mask pairs with segmenter guidance and Dice filtering (DiffuseExpand)."
     Options = DiffuseExpandOptions
-    binary_masks_only = True
+    binary_masks_only = False
     presets: ClassVar[dict[str, dict[str, Any]]] = PRESETS
 
     @classmethod
@@ -160,13 +162,13 @@ class DiffuseExpand(ExpansionMethod):
         """Train (or reuse) the denoiser, the segmenter (guided variants) and the filter (``cf+cg+cs``).
 
         Args:
-            train: real training pairs; square images float ``N x C x S x S`` in [0, 1], binary masks int64
-                ``N x S x S``.
+            train: real training pairs; square images float ``N x C x S x S`` in [0, 1], masks int64
+                ``N x S x S`` with labels 0..K (K >= 1 foreground classes).
             ctx: run context; stages are cached under ``ctx.workdir``.
 
         Raises:
-            ValueError: for an empty set, non-square images or multi-class masks. ConfigError: for a size the
-                networks cannot halve often enough.
+            ValueError: for an empty set or non-square images. ConfigError: for a size the networks cannot halve
+                often enough, or the binary-only ``image_objective`` "wiou-wbce" on multi-class masks.
         """
         o = self.options
         if len(train) == 0:
@@ -174,16 +176,24 @@ class DiffuseExpand(ExpansionMethod):
         channels, size, width = (int(v) for v in train.images.shape[1:])
         if size != width:
             raise ValueError(f"{train.name}: DiffuseExpand needs square images, got {size}x{width}")
-        if train.num_classes != 2:
-            raise ValueError(f"{train.name}: DiffuseExpand generates binary masks; found {train.num_classes} labels")
+        num_classes = train.num_classes
+        if num_classes > 2 and self.guided and o.image_objective == "wiou-wbce":
+            raise ConfigError(
+                f"--option image_objective: 'wiou-wbce' is defined for binary masks, but {train.name} has labels "
+                f"0..{num_classes - 1}; use 'likelihood'"
+            )
         check_size(self.variant, o, size)
         data = {"fingerprint": fingerprint(train), "pairs": len(train), "size": size, "channels": channels}
+        if num_classes > 2:
+            data["num_classes"] = num_classes
         common = {"version": self.version, "data": data, "seed": ctx.seed}
         processes = PartialState().num_processes
 
         # Stage I: the denoiser, data-parallel over the run's processes.
         def train_denoiser(folder):
-            denoiser = build_denoiser(o, size, channels, seed=stage_seed(ctx.seed, "denoiser"))
+            denoiser = build_denoiser(
+                o, size, channels, seed=stage_seed(ctx.seed, "denoiser"), num_classes=num_classes
+            )
             seed = stage_seed(ctx.seed, "denoiser-train")
             record = train_network(
                 ctx,
@@ -215,7 +225,9 @@ class DiffuseExpand(ExpansionMethod):
         if self.guided:
 
             def train_segmenter(folder):
-                segmenter = build_segmenter(o, size, channels, seed=stage_seed(ctx.seed, "segmenter"))
+                segmenter = build_segmenter(
+                    o, size, channels, seed=stage_seed(ctx.seed, "segmenter"), num_classes=num_classes
+                )
                 seed = stage_seed(ctx.seed, "segmenter-train")
                 return train_network(
                     ctx,
@@ -261,7 +273,8 @@ class DiffuseExpand(ExpansionMethod):
 
         Returns:
             Expansion whose pairs (ids ``syn_00000`` ...) are the kept and relabelled pairs at the training
-            pairs' size and channels (images float in [0, 1], masks int64 {0, 1}), with one record per
+            pairs' size and channels (images float in [0, 1], masks int64 with the training labels 0..K), with one
+            record per
             generated pair (``info``: ``tau`` (empty when unguided), ``guidance_scale``, ``cf_weight``,
             ``steps``, ``foreground`` fraction, and ``dice_loss`` with stage IV).
 
@@ -373,12 +386,15 @@ class DiffuseExpand(ExpansionMethod):
         return Expansion(pairs, records, generated=samples)
 
     def real_data_network(self) -> torch.nn.Module | None:
-        """The stage-IV filter network (trained on the real split) for ``cf+cg+cs`` after :meth:`fit`, else None."""
-        return self._fitted.filter.model if self.selects and self._fitted is not None else None
+        """The stage-IV filter network (trained on the real split) for ``cf+cg+cs`` on binary masks after
+        :meth:`fit`, else None (the harness's U-Net-feature metrics need a binary network)."""
+        if not self.selects or self._fitted is None or self._fitted.filter.num_classes != 2:
+            return None
+        return self._fitted.filter.model
 
 
 def _foreground(mask: torch.Tensor) -> float:
-    return round(float(mask.float().mean()), 6)
+    return round(float((mask > 0).float().mean()), 6)
 
 
 def _read_seeds(path, ids: list[str]) -> list[int]:

@@ -47,9 +47,11 @@ class DiffuseExpandOptions:
             all); in the mask and the image phase (both: the paper).
         cf_weight: classifier-free weight of the mask condition (1 = conditional prediction only; otherwise two
             denoiser evaluations per image step).
-        image_objective: image-phase guidance, ``"likelihood"`` (paper) or ``"wiou-wbce"`` (released CGMH script).
+        image_objective: image-phase guidance, ``"likelihood"`` (paper) or ``"wiou-wbce"`` (released CGMH script;
+            binary masks only).
         mask_median: median-filter window for each binarised mask before the image phase (0: none, as in the
-            paper); at small training budgets it removes the isolated pixels the denoiser leaves in masks.
+            paper; the majority label for multi-class masks); at small training budgets it removes the isolated
+            pixels the denoiser leaves in masks.
         sample_batch: pairs sampled together.
     Stage IV (filter, §3.5):
         eta: Dice-loss threshold η (keep < η, relabel < 2η, drop otherwise).

@@ -3,7 +3,8 @@
 Each pair is made in two sampling loops of diffusers' ``DPMSolverMultistepScheduler`` (``dpmsolver++``,
 multistep, order 3, 30 steps in the paper, dynamic thresholding at the 0.995 quantile):
 
-1. a mask from Gaussian noise (y1 = mask), binarised at 0 in [-1, 1] space;
+1. a mask from Gaussian noise (y1 = mask), binarised at 0 in [-1, 1] space (for K > 1 foreground classes:
+   the argmax over background and the K one-hot channels, see :mod:`.labels`);
 2. an image from fresh noise (y1 = image), conditioned on that mask (y2).
 
 With a segmenter and a non-zero guidance scale both loops are classifier-guided
@@ -38,6 +39,7 @@ from torch import nn
 
 from bench.training import autocast_context
 from methods.diffuseexpand.guidance import EpsFn, SegmenterGuidance, guided_steps, make_guided_eps_fn
+from methods.diffuseexpand.labels import decode_masks, mode_filter, one_hot
 from methods.diffuseexpand.networks import MODE_IMAGE, MODE_MASK, NOISE_SCHEDULE, Denoiser
 from methods.diffuseexpand.options import IMAGE_OBJECTIVES
 
@@ -50,7 +52,7 @@ class SamplerOutput:
 
     Attributes:
         images: float ``N x C x H x W`` in [0, 1].
-        masks: int64 ``N x H x W`` in {0, 1}.
+        masks: int64 ``N x H x W`` with labels 0..K ({0, 1} for binary masks).
         seeds: the seed of each pair.
     """
 
@@ -62,14 +64,6 @@ class SamplerOutput:
 def pair_seeds(seed: int, n: int, start: int = 0) -> list[int]:
     """Seeds of pairs ``start .. start + n - 1`` of a run: independent 31-bit streams keyed by (run seed, index)."""
     return [int(np.random.SeedSequence([seed, i]).generate_state(1)[0] >> 1) for i in range(start, start + n)]
-
-
-def binary_median(mask: torch.Tensor, size: int) -> torch.Tensor:
-    """Median filter of a {0, 1} mask ``N x 1 x H x W`` with an odd window (a majority vote; borders replicate)."""
-    if size % 2 == 0:
-        raise ValueError(f"median window must be odd, got {size}")
-    padded = torch.nn.functional.pad(mask, [size // 2] * 4, mode="replicate")
-    return (torch.nn.functional.avg_pool2d(padded, size, stride=1) > 0.5).to(mask.dtype)
 
 
 def _require_eval(module: nn.Module | None, name: str) -> None:
@@ -165,6 +159,11 @@ class PairSampler:
             raise ValueError(f"cf_weight must be >= 0, got {cf_weight}")
         if image_objective not in IMAGE_OBJECTIVES:
             raise ValueError(f"image_objective must be one of {IMAGE_OBJECTIVES}, got {image_objective!r}")
+        if image_objective == "wiou-wbce" and guidance_scale > 0 and self.denoiser.mask_channels > 1:
+            raise ValueError(
+                f"image_objective 'wiou-wbce' is defined for binary masks; the denoiser generates "
+                f"{self.denoiser.mask_channels} foreground classes: use 'likelihood'"
+            )
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if mask_median < 0 or (mask_median > 1 and mask_median % 2 == 0):
@@ -202,9 +201,10 @@ class PairSampler:
             guidance_scale: gradient scale s; 0 is the "CF" ablation (no segmenter).
             cf_weight: classifier-free weight w of the mask condition, ε = ε_u + w(ε_c − ε_u); 1 uses the
                 conditional prediction only (one network call).
-            image_objective: image-phase guidance objective, ``"likelihood"`` or ``"wiou-wbce"``.
+            image_objective: image-phase guidance objective, ``"likelihood"`` or ``"wiou-wbce"`` (binary masks only).
             mask_median: size of a median filter applied to each binarised mask before the image phase (0: none,
-                as in the paper); removes the isolated pixels an undertrained denoiser leaves.
+                as in the paper; a per-pixel majority label for K > 1); removes the isolated pixels an
+                undertrained denoiser leaves.
             batch_size: pairs per batch.
             guidance_every: a fresh guidance gradient every k-th solver step, the last one reused in between
                 (1: every step).
@@ -215,7 +215,8 @@ class PairSampler:
             callback: called with the number of pairs finished after each batch.
 
         Returns:
-            SamplerOutput with images float ``N x C x H x W`` in [0, 1] and masks int64 ``N x H x W`` in {0, 1}.
+            SamplerOutput with images float ``N x C x H x W`` in [0, 1] and masks int64 ``N x H x W`` with labels
+            0..K ({0, 1} for binary masks).
 
         Raises:
             ValueError: from :meth:`check_inputs`.
@@ -250,6 +251,7 @@ class PairSampler:
             _require_eval(self.segmenter, "segmenter")
         device = self.device
         c, size = self.denoiser.channels, self.denoiser.size
+        k, image_channels = self.denoiser.mask_channels, self.denoiser.image_channels
         steps = {"num_inference_steps": num_inference_steps, "every": guidance_every, "until": guidance_until}
         images, masks = [], []
         for start in range(0, len(seeds), batch_size):
@@ -269,25 +271,30 @@ class PairSampler:
                 else None
             )
             x_mask = self._denoise(noise_mask, eps_fn, guidance, **steps)
-            mask = (x_mask.float().mean(1, keepdim=True) > 0).float()
+            labels = decode_masks(x_mask, k)
             if mask_median > 1:
-                mask = binary_median(mask, mask_median)
+                labels = mode_filter(labels, k, mask_median)
 
-            # 4. Image phase: y1 = image, y2 = the binary mask
+            # 4. Image phase: y1 = image, y2 = the mask (one-hot for K > 1), guided towards its label map
             mode = torch.full((n,), MODE_IMAGE, dtype=torch.long, device=device)
-            eps_fn = self._eps_fn(mode, mask, cf_weight, cf_double)
+            eps_fn = self._eps_fn(mode, one_hot(labels, k), cf_weight, cf_double)
             guidance = (
                 SegmenterGuidance(
-                    self.segmenter, "image", mask=mask, tau=tau, scale=guidance_scale, image_objective=image_objective
+                    self.segmenter,
+                    "image",
+                    mask=labels[:, None].float(),
+                    tau=tau,
+                    scale=guidance_scale,
+                    image_objective=image_objective,
                 )
                 if guided and guide_image_phase
                 else None
             )
             x_image = self._denoise(noise_image, eps_fn, guidance, **steps)
 
-            # 5. Post-process to [0, 1] images and {0, 1} masks
-            images.append((x_image.float() / 2 + 0.5).clamp(0, 1).cpu())
-            masks.append(mask[:, 0].long().cpu())
+            # 5. Post-process to [0, 1] images (the first C sample channels) and label masks
+            images.append((x_image[:, :image_channels].float() / 2 + 0.5).clamp(0, 1).cpu())
+            masks.append(labels.cpu())
             if callback is not None:
                 callback(n)
         return SamplerOutput(torch.cat(images), torch.cat(masks), [int(s) for s in seeds])

@@ -3,7 +3,9 @@
 The network (:class:`~methods.diffuseexpand.networks.NoisySegmenter`) sees noised samples x_t of the denoiser's
 forward process. Loss (Eq. 4): soft Dice + BCE of the pixel head against the clean mask on image samples, plus
 the cross-entropy of g_ω against y1 on all samples (the paper writes it as a BCE; with two logits it is the
-same loss).
+same loss). For K > 1 foreground classes the pixel head has K + 1 logits and the Dice + BCE pair becomes the
+foreground-mean soft Dice + cross-entropy under softmax, the multi-class form of the same loss, and what the
+guidance's softmax likelihood (:mod:`.guidance`) needs the head to be calibrated for.
 
 Notes:
     Released code: a 14 M parameter ADM UNet (width 64, mult 1, 2, 2, 4, one residual block per level,
@@ -28,6 +30,7 @@ from torch import nn
 from bench.data import PairSet
 from bench.training import BatchLoss, StepCallback, TrainLog, train_loop
 from methods.diffuseexpand.denoiser import diffusion_samples
+from methods.diffuseexpand.labels import from_one_hot
 from methods.diffuseexpand.networks import MODE_IMAGE, NoisySegmenter, noise_scheduler
 from methods.diffuseexpand.options import DiffuseExpandOptions
 
@@ -40,11 +43,14 @@ def segmenter_loss(
     Args:
         x0: float ``2N x C x H x W`` clean samples in [-1, 1] (masks and images).
         mode: int64 ``2N`` y1 of each sample.
-        masks: float ``2N x 1 x H x W`` clean masks in {0, 1} (the pixel-head target).
+        masks: float ``2N x K x H x W`` clean one-hot masks in {0, 1} (the pixel-head target); K = 1 trains one
+            sigmoid logit, K > 1 K + 1 softmax logits.
         batch_size: samples per step.
         scheduler: the denoiser's noise schedule (its ``add_noise``).
     """
-    dice = DiceLoss(sigmoid=True)
+    binary = masks.shape[1] == 1
+    dice = DiceLoss(sigmoid=True) if binary else DiceLoss(softmax=True, to_onehot_y=True, include_background=False)
+    labels = None if binary else from_one_hot(masks)[:, None]
     n = x0.shape[0]
     t_max = scheduler.config.num_train_timesteps
 
@@ -56,9 +62,12 @@ def segmenter_loss(
         y1 = mode[index]
         total = F.cross_entropy(out.mode_logits.float(), y1)
         image = y1 == MODE_IMAGE
-        if image.any():
+        if image.any() and binary:
             logits, target = out.logits[image].float(), masks[index][image]
             total = total + dice(logits, target) + F.binary_cross_entropy_with_logits(logits, target)
+        elif image.any():
+            logits, target = out.logits[image].float(), labels[index][image]
+            total = total + dice(logits, target) + F.cross_entropy(logits, target[:, 0])
         return total
 
     return loss
@@ -79,14 +88,15 @@ def fit_segmenter(
 
     Args:
         segmenter: from :func:`~methods.diffuseexpand.networks.build_segmenter`; left in eval mode.
-        pairs: real training pairs; images float ``N x C x H x W`` in [0, 1], masks int64 ``N x H x W`` in {0, 1}.
+        pairs: real training pairs; images float ``N x C x H x W`` in [0, 1], masks int64 ``N x H x W`` with
+            labels 0..K (K + 1 the segmenter's ``num_classes``).
         o: the options (``segmenter_steps``, ``segmenter_batch``, ``segmenter_lr``, ``mixed_precision``,
             ``grad_accumulation``, ``checkpoint_every``).
         scheduler_config: the denoiser's noise schedule, so that x_t matches what sampling feeds.
         seed, device, checkpoint_dir, callback: see :func:`bench.training.train_loop`.
     """
     device = torch.device(device)
-    x0, mode, masks = (t.to(device) for t in diffusion_samples(pairs))
+    x0, mode, masks = (t.to(device) for t in diffusion_samples(pairs, segmenter.num_classes - 1))
     loss = segmenter_loss(x0, mode, masks, batch_size=o.segmenter_batch, scheduler=noise_scheduler(scheduler_config))
     return train_loop(
         segmenter,

@@ -62,8 +62,8 @@ def test_train_ratio_leaving_one_training_pair_is_refused(discs, tmp_path):
 def test_multiclass_masks_are_refused_by_a_binary_only_method(tmp_path):
     data = disc_folder(tmp_path / "rings", labels=2)
     out = tmp_path / "runs"
-    res = invoke(*run_args(data, out, "--ablation", "cf", method="diffuseexpand"))
-    assert_refused(res, str(data), "multi-class", "'diffuseexpand'", "binary masks only", out=out)
+    res = invoke(*run_args(data, out, method="joint"))
+    assert_refused(res, str(data), "multi-class", "'joint'", "binary masks only", out=out)
 
 
 def test_dangling_symlink_is_reported_as_a_broken_link(discs, tmp_path):

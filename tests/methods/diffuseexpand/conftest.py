@@ -14,15 +14,26 @@ def _one_thread():
     torch.set_num_threads(before)
 
 
+TINY = DiffuseExpandOptions(
+    denoiser_widths=(8, 16),
+    denoiser_layers=1,
+    denoiser_attention=(),
+    denoiser_head_dim=8,
+    segmenter_widths=(8, 16),
+    segmenter_layers=1,
+)
+
+
 @pytest.fixture(scope="module")
 def nets():
     """A tiny stage-I denoiser and stage-II segmenter at 16 x 16, in eval mode, for sampling tests."""
-    o = DiffuseExpandOptions(
-        denoiser_widths=(8, 16),
-        denoiser_layers=1,
-        denoiser_attention=(),
-        denoiser_head_dim=8,
-        segmenter_widths=(8, 16),
-        segmenter_layers=1,
+    return build_denoiser(TINY, 16, 1, seed=1).eval(), build_segmenter(TINY, 16, 1, seed=2).eval()
+
+
+@pytest.fixture(scope="module")
+def multiclass_nets():
+    """:func:`nets` for masks with labels 0, 1, 2 (two foreground classes)."""
+    return (
+        build_denoiser(TINY, 16, 1, seed=1, num_classes=3).eval(),
+        build_segmenter(TINY, 16, 1, seed=2, num_classes=3).eval(),
     )
-    return build_denoiser(o, 16, 1, seed=1).eval(), build_segmenter(o, 16, 1, seed=2).eval()

@@ -165,3 +165,47 @@ def test_min_snr_weighting_only_lowers_the_loss():
         with torch.no_grad():
             values.append(float(loss(denoiser, torch.Generator().manual_seed(0))))
     assert values[1] < values[0]
+
+
+@pytest.mark.parametrize("conditioning", ["embedding", "concat"])
+def test_multiclass_denoiser_takes_one_hot_conditions(conditioning, tmp_path):
+    denoiser = build_denoiser(_tiny(conditioning=conditioning), 16, 1, seed=0, num_classes=3).eval()
+    assert (denoiser.channels, denoiser.image_channels, denoiser.mask_channels) == (2, 1, 2)
+    assert denoiser.unet.config.in_channels == (4 if conditioning == "concat" else 2)
+    x, t = torch.randn(2, 2, 16, 16, generator=torch.Generator().manual_seed(0)), torch.tensor([500, 500])
+    left, right = torch.zeros(2, 2, 16, 16), torch.zeros(2, 2, 16, 16)
+    left[:, 0, 4:12, 2:8] = 1
+    right[:, 1, 4:12, 2:8] = 1  # the same region, the other class
+    image = torch.full((2,), MODE_IMAGE)
+    with torch.no_grad():
+        out = denoiser(x, t, image, left)
+        assert out.shape == (2, 2, 16, 16)
+        assert not torch.allclose(out, denoiser(x, t, image, right))
+        assert torch.equal(denoiser(x, t, image, None), denoiser(x, t, image, torch.zeros_like(left)))
+    denoiser.save_pretrained(tmp_path / "d")
+    loaded = load_model(Denoiser, tmp_path / "d")
+    assert (loaded.mask_channels, loaded.image_channels) == (2, 1)
+    with torch.no_grad():
+        assert torch.equal(loaded(x, t, image, left), out)
+
+
+def test_binary_denoiser_config_has_no_class_entries():
+    """Binary configs are the ones written before multi-class masks, so their stage folders stay valid."""
+    config = build_denoiser(TINY, 16, 1, seed=0).config
+    assert set(config) - {"_use_default_values"} == {"unet_config", "conditioning", "mask_pool"}
+    multi = build_denoiser(TINY, 16, 1, seed=0, num_classes=3).config
+    assert (multi["mask_channels"], multi["image_channels"]) == (2, 1)
+
+
+def test_multiclass_diffusion_samples():
+    pairs = disc_pairs(3, size=16)
+    labels = pairs.masks.clone()
+    labels[:, :, 8:] *= 2  # the right half of each disc is class 2
+    multi = PairSet(pairs.ids, pairs.images, labels, "multi")
+    x0, mode, cond = diffusion_samples(multi, mask_channels=2)
+    assert x0.shape == (6, 2, 16, 16) and cond.shape == (6, 2, 16, 16)
+    assert torch.equal(x0[:3], cond[:3] * 2 - 1)
+    assert torch.equal(x0[3:, 0], pairs.images[:, 0] * 2 - 1) and torch.all(x0[3:, 1] == -1)
+    assert torch.equal(cond[3:, 1], (labels == 2).float())
+    with pytest.raises(ValueError, match="labels up to 2"):
+        diffusion_samples(multi, mask_channels=1)

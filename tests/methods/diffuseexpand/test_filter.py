@@ -63,3 +63,17 @@ def test_filter_network_trains_saves_and_loads(tmp_path):
     assert len(out.decisions) == len(pairs) and out.predictions.shape == pairs.masks.shape
     with pytest.raises(RuntimeError, match="before fit"):
         MaskFilter("unet", cfg).predict(pairs.images)
+
+
+def test_multiclass_selection_uses_the_per_class_dice():
+    generated = torch.zeros(2, 20, 20, dtype=torch.long)
+    generated[:, 5:15, 2:10] = 1
+    generated[:, 5:15, 10:18] = 2  # two classes of 80 pixels each
+    swapped = generated.clone()
+    swapped[1][generated[1] > 0] = 3 - generated[1][generated[1] > 0]  # pair 1: left and right swapped
+    out = select_pairs(swapped, generated, eta=0.065, num_classes=3)
+    assert out.decisions == ["kept", "dropped"]
+    assert torch.allclose(out.dice_loss, torch.tensor([0.0, 1.0]), atol=1e-4)
+    # a prediction missing class 2 altogether: Dice 1 on class 1, 0 on class 2, mean 0.5
+    no_right = torch.where(generated == 2, 0, generated)
+    assert torch.allclose(select_pairs(no_right, generated, 0.065, 3).dice_loss, torch.tensor([0.5, 0.5]), atol=1e-4)

@@ -122,3 +122,35 @@ def test_a_reused_gradient_is_the_last_fresh_one_at_the_current_sigma():
     assert torch.allclose(guided(x0, t0), -(1 - ALPHAS[t0]).sqrt() * grad)
     assert torch.allclose(guided(x1, t1), -(1 - ALPHAS[t1]).sqrt() * grad)
     assert torch.equal(guided(x1, t2), torch.zeros_like(x1))
+
+
+def test_multiclass_likelihood_is_the_binary_one_at_two_classes():
+    """Softmax over logits (0, f) is sigmoid(f): the K + 1 class formula at K = 1 is today's binary one."""
+    f = torch.randn(2, 1, 8, 8, generator=torch.Generator().manual_seed(0)) * 3
+    for tau in (1.0, 0.5):
+        two = torch.cat([torch.zeros_like(f), f], 1)
+        assert torch.allclose(mask_log_likelihood(two, MASK, tau), mask_log_likelihood(f, MASK, tau), atol=1e-6)
+
+
+def test_multiclass_likelihood_and_guidance():
+    labels = MASK.long().clone()
+    labels[:, :, :, 4:] *= 2  # labels 0, 1, 2
+    logits = torch.randn(2, 3, 8, 8, generator=torch.Generator().manual_seed(1))
+    manual = torch.log_softmax(logits / 0.5, 1).gather(1, labels).flatten(1).mean(1)
+    assert torch.allclose(mask_log_likelihood(logits, labels.float(), 0.5), manual)
+    good = 8.0 * torch.nn.functional.one_hot(labels[:, 0], 3).permute(0, 3, 1, 2).float()
+    assert torch.all(mask_log_likelihood(good, labels) > mask_log_likelihood(good.roll(1, dims=1), labels))
+
+    class ThreeClass(nn.Module):
+        def forward(self, x, t):
+            return SegmenterOutput(torch.cat([torch.zeros_like(x[:, :1]), 3 * x], 1), torch.zeros(len(x), 2))
+
+    guidance = SegmenterGuidance(ThreeClass(), "image", mask=labels.float(), tau=0.5)
+    x = torch.randn(2, 2, 8, 8, generator=torch.Generator().manual_seed(2))
+    t = torch.tensor(400)
+    assert torch.all(guidance.log_prob(x + 0.05 * guidance.gradient(x, t), t) > guidance.log_prob(x, t))
+
+
+def test_wiou_wbce_is_refused_for_class_logits():
+    with pytest.raises(ValueError, match="wiou-wbce.*binary"):
+        weighted_iou_minus_bce(torch.zeros(2, 3, 8, 8), MASK)

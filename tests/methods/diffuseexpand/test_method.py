@@ -188,5 +188,17 @@ def test_misuse_raises(tmp_path):
     with pytest.raises(RuntimeError, match="before fit"):
         method.expand(2, _ctx(tmp_path))
     real = disc_pairs(4)
-    with pytest.raises(ValueError, match="binary"):
-        method.fit(PairSet(real.ids, real.images, real.masks * 2, "multi"), _ctx(tmp_path))
+    labels = real.masks.clone()
+    labels[:, :, 16:] *= 2
+    multi = PairSet(real.ids, real.images, labels, "multi")
+    with pytest.raises(ConfigError, match="image_objective: 'wiou-wbce' is defined for binary masks"):
+        DiffuseExpand("cf+cg", _smoke(image_objective="wiou-wbce")).fit(multi, _ctx(tmp_path))
+    assert not (tmp_path / "denoiser").exists()
+
+
+def test_binary_stage_keys_hold_no_class_count(runs):
+    """Binary stage keys are those stored before multi-class masks existed, so cached stages stay valid."""
+    workdir = runs[0]
+    for role in ("denoiser", "segmenter", "filter"):
+        key = json.loads((next((workdir / role).iterdir()) / "key.json").read_text())
+        assert set(key["data"]) == {"fingerprint", "pairs", "size", "channels"}

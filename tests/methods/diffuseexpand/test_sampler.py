@@ -3,7 +3,8 @@
 import pytest
 import torch
 
-from methods.diffuseexpand.sampler import PairSampler, binary_median, pair_seeds
+from methods.diffuseexpand.labels import binary_median, mode_filter
+from methods.diffuseexpand.sampler import PairSampler, pair_seeds
 
 
 def _sample(nets, seeds, **kwargs):
@@ -105,18 +106,25 @@ def test_pair_seeds_are_stable_and_distinct():
     assert pair_seeds(1, 5) != seeds[:5]
 
 
-def test_binary_median_removes_isolated_pixels_and_keeps_regions():
-    mask = torch.zeros(1, 1, 12, 12)
-    mask[0, 0, 2:9, 2:9] = 1
-    mask[0, 0, 5, 5] = 0  # a hole inside the region
-    mask[0, 0, 10, 1] = 1  # a lone pixel outside it
-    out = binary_median(mask, 3)
-    assert out[0, 0, 5, 5] == 1 and out[0, 0, 10, 1] == 0
-    assert out.sum() == 7 * 7 - 4  # the square, hole filled, minus its four corners
-    assert torch.equal(binary_median(torch.ones(1, 1, 5, 5), 5), torch.ones(1, 1, 5, 5))
-
-
 def test_mask_median_changes_only_the_masks_it_cleans(nets):
     base = _sample(nets, [7, 8], guidance_scale=0.0)
     cleaned = _sample(nets, [7, 8], guidance_scale=0.0, mask_median=3)
     assert torch.equal(cleaned.masks, binary_median(base.masks[:, None].float(), 3)[:, 0].long())
+
+
+def test_multiclass_pairs_have_labels_and_image_channels(multiclass_nets):
+    out = _sample(multiclass_nets, [1, 2, 3])
+    assert out.images.shape == (3, 1, 16, 16) and out.masks.shape == (3, 16, 16)
+    assert out.masks.dtype == torch.int64 and set(out.masks.unique().tolist()) <= {0, 1, 2}
+    again = _sample(multiclass_nets, [1, 2, 3])
+    assert torch.equal(out.images, again.images) and torch.equal(out.masks, again.masks)
+    cleaned = _sample(multiclass_nets, [1, 2, 3], guidance_scale=0.0, mask_median=3)
+    raw = _sample(multiclass_nets, [1, 2, 3], guidance_scale=0.0)
+    assert torch.equal(cleaned.masks, mode_filter(raw.masks, 2, 3))
+
+
+def test_wiou_wbce_is_refused_for_multiclass_masks(multiclass_nets, nets):
+    with pytest.raises(ValueError, match="image_objective 'wiou-wbce'.*binary"):
+        _sample(multiclass_nets, [1], image_objective="wiou-wbce")
+    assert _sample(multiclass_nets, [1], image_objective="wiou-wbce", guidance_scale=0.0).masks.shape == (1, 16, 16)
+    assert _sample(nets, [1], image_objective="wiou-wbce").masks.shape == (1, 16, 16)

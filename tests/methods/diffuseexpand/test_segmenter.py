@@ -4,10 +4,19 @@ import dataclasses
 
 import torch
 import torch.nn.functional as F
+from monai.losses import DiceLoss
 from synthetic_pairs import disc_pairs
 
+from bench.data import PairSet
 from methods.diffuseexpand.denoiser import diffusion_samples
-from methods.diffuseexpand.networks import MODE_MASK, NoisySegmenter, build_segmenter, load_model, noise_scheduler
+from methods.diffuseexpand.networks import (
+    MODE_IMAGE,
+    MODE_MASK,
+    NoisySegmenter,
+    build_segmenter,
+    load_model,
+    noise_scheduler,
+)
 from methods.diffuseexpand.options import DiffuseExpandOptions
 from methods.diffuseexpand.segmenter import fit_segmenter, segmenter_loss
 
@@ -65,3 +74,29 @@ def test_save_and_load_round_trip(tmp_path):
     with torch.no_grad():
         a, b = segmenter(x, t), loaded(x, t)
     assert torch.equal(a.logits, b.logits) and torch.equal(a.mode_logits, b.mode_logits)
+
+
+def test_multiclass_outputs_and_loss():
+    """K = 2: three softmax logits; the loss on image samples is the mode CE + foreground Dice + CE."""
+    segmenter = build_segmenter(TINY, 16, 1, seed=0, num_classes=3).eval()
+    assert segmenter.num_classes == 3 and build_segmenter(TINY, 16, 1, seed=0).num_classes == 2
+    out = segmenter(torch.randn(2, 2, 16, 16), torch.tensor([0, 999]))
+    assert out.logits.shape == (2, 3, 16, 16) and out.mode_logits.shape == (2, 2)
+
+    pairs = disc_pairs(4, size=16, seed=1)
+    labels = pairs.masks.clone()
+    labels[:, :, 8:] *= 2
+    x0, mode, masks = diffusion_samples(PairSet(pairs.ids, pairs.images, labels, "multi"), mask_channels=2)
+    images = mode == MODE_IMAGE
+    loss = segmenter_loss(x0[images], mode[images], masks[images], batch_size=4, scheduler=noise_scheduler())
+    with torch.no_grad():
+        value = loss(segmenter, torch.Generator().manual_seed(0))
+        g = torch.Generator().manual_seed(0)
+        index = torch.randint(0, 4, (4,), generator=g)
+        t = torch.randint(0, 1000, (4,), generator=g)
+        noise = torch.randn((4, 2, 16, 16), generator=g)
+        out = segmenter(noise_scheduler().add_noise(x0[images][index], noise, t), t)
+    target = labels[index]
+    dice = DiceLoss(softmax=True, to_onehot_y=True, include_background=False)(out.logits, target[:, None])
+    expected = F.cross_entropy(out.mode_logits, mode[images][index]) + dice + F.cross_entropy(out.logits, target)
+    assert torch.allclose(value, expected)
