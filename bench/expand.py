@@ -623,8 +623,9 @@ def make_verdict(
     else:
         masks = {
             "available": False,
-            "text": f"masks: not available for {method} ({ablation}): it trains no segmentation network on the real "
-            "pairs to check generated pairs with (DiffuseExpand cf+cg+cs does: its stage-IV filter)",
+            "text": f"masks: not available for {method} ({ablation}) on these masks: no segmentation network trained "
+            "on the real pairs to check generated pairs with (DiffuseExpand cf+cg+cs on binary masks has one: its "
+            "stage-IV filter)",
         }
     if memorisation:
         share = float(memorisation["share_closer_than_real"])
