@@ -94,7 +94,7 @@ def fewshot(runs: list[_Run], out: Path) -> Artifact:
             for label in labels
         }
         ratios = sorted({x for c in cells.values() for x in c})
-        lines, table = [], []
+        lines, table, lone = [], [], []
         for label in labels:
             points, shown = [], {}
             for x, cell in cells[label].items():
@@ -105,10 +105,15 @@ def fewshot(runs: list[_Run], out: Path) -> Artifact:
                 )
                 points.append((x, cell.mean, cell.std, cell.n))
                 shown[x] = _Entry(ds, preset, label, f"{x:g}", cell, 4, d, k).text()
-            lines.append((label, points))
+            if len(points) >= 2:
+                lines.append((label, points))
+            else:
+                lone.append(f"{label} (ratio {points[0][0]:g})")
             table.append([label, *(shown.get(x, DASH) for x in ratios)])
-        if any(len(c) >= 2 for c in cells.values()):
+        if lines:
             panels.append((block, lines))
+            if lone:
+                notes.append(f"{block}: in the table, not drawn (one train ratio only): {', '.join(lone)}")
         else:
             single.append(f"{block} (ratio {', '.join(f'{x:g}' for x in ratios)})")
         sections += [f"## {block}", "", *_md_table(["method", *(f"ratio {x:g}" for x in ratios)], table), ""]

@@ -258,6 +258,7 @@ def test_fewshot_curves_csv_and_png(tmp_path):
             _run(runs, "origin", seed, base + 0.01 * seed, ratio=ratio)
             _run(runs, "diffuseexpand", seed, base + 0.05 + 0.02 * seed, ratio=ratio)
     _run(runs, "diffuseexpand", 0, 0.1, ratio=0.1, augment="cutmix")  # other augmentation: not a point
+    _run(runs, "xlsor", 0, 0.93, ratio=0.5, ablation="full")  # one ratio: in the table, not drawn
     art = build_artifact("fewshot", runs, tmp_path / "out")
     assert [p.name for p in art.files] == ["fewshot.md", "fewshot.csv", "fewshot.png"]
     with Image.open(art.figures[0]) as im:
@@ -268,7 +269,9 @@ def test_fewshot_curves_csv_and_png(tmp_path):
         ("origin", "0.5"),
         ("diffuseexpand (cf+cg+cs)", "0.1"),
         ("diffuseexpand (cf+cg+cs)", "0.5"),
+        ("xlsor (full)", "0.5"),
     ]
+    assert "in the table, not drawn (one train ratio only): xlsor (full) (ratio 0.5)" in " ".join(art.notes)
     point = rows[2]
     assert float(point["mean"]) == pytest.approx(0.76) and float(point["std"]) == pytest.approx(0.01)
     assert point["n"] == "2" and point["seeds"] == "0 1" and point["delta_seeds"] == "2"
