@@ -173,7 +173,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "checkpoint_every": 10,
         "eta": 0.3,
     },
-    # Demo at 64 x 64 on two CPU cores: the whole `bench run` in about 13 minutes. Small networks, few
+    # Demo at 64 x 64 on two CPU cores: the whole `bench run` in about 9.5 minutes. Small networks, few
     # steps. Four departures from the paper, each measured at this budget (stage-IV pass rate of guided pairs):
     # the mask enters as an input channel ("concat"), because the paper's global mask embedding learned no
     # mask-image alignment in 600-1000 steps (demo: 0.00); a 5 x 5 median filter on generated masks removes stray
