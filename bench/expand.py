@@ -34,7 +34,8 @@ Dice on the real pairs it was trained on), how many generated images are near-co
 filter kept enough pairs. Whether the expansion helps a segmenter needs held-back data: with ``evaluate`` seeds
 (:func:`evaluate_downstream`) the method is also fitted per seed on a 90 % split, as ``bench run`` does, and the
 verdict gives the paired Dice Δ against ``origin`` on the other 10 %. It recommends the expansion only when that Δ
-is positive beyond its seed spread and no generated image is a near-copy of a real one.
+is positive beyond its seed spread (a one-sided paired t-test over the seeds, p < 0.05) and no generated image is
+a near-copy of a real one.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import scipy.stats
 import torch
 import torch.nn.functional as F
 
@@ -87,6 +89,7 @@ FAR_DICE_GAP = 0.15  # further than this: "much less well"
 LOW_PASS_RATE = 0.1  # a filter passing fewer is said to keep few pairs
 WEAK_NETWORK_DICE = 0.7  # a real-data network below this Dice on its own training pairs checks little
 MANY_COPIES = 0.5  # a share of near-copies from which the verdict warns
+SIGNIFICANCE = 0.05  # one-sided paired t-test level for "a gain beyond the seed spread"
 DOWNSTREAM = "downstream: benefit not measured (--evaluate SEEDS measures the paired Δ vs origin on held-back splits)"
 
 
@@ -479,8 +482,9 @@ def evaluate_downstream(req: ExpandRequest, progress: Any = None) -> dict[str, A
 
     Returns:
         ``seeds``, ``model``, ``train_ratio``, ``train_pairs``, ``test_pairs``, per-seed ``dice_origin``,
-        ``dice_expanded`` and ``delta`` (expanded − origin), their ``delta_mean`` and ``delta_std`` (None for one
-        seed), and the ``runs`` (results files).
+        ``dice_expanded`` and ``delta`` (expanded − origin), their ``delta_mean`` and ``delta_std`` (sample std;
+        None for one seed), ``p_value`` of a one-sided paired t-test of Δ > 0 over the seeds (None for one seed),
+        and the ``runs`` (results files).
     """
     request = dataclasses.replace(_run_request(req), seeds=tuple(req.evaluate))
     expanded = runner.run(request, progress=progress, on_warning=lambda _: None)
@@ -504,8 +508,23 @@ def evaluate_downstream(req: ExpandRequest, progress: Any = None) -> dict[str, A
         "delta": [round(d, 4) for d in deltas],
         "delta_mean": round(statistics.fmean(deltas), 4),
         "delta_std": round(statistics.stdev(deltas), 4) if len(deltas) > 1 else None,
+        "p_value": gain_p_value(deltas),
         "runs": [str(p) for p in [*expanded.paths, *origin.paths]],
     }
+
+
+def gain_p_value(deltas: list[float]) -> float | None:
+    """One-sided p-value of a paired t-test that the mean Δ over seeds is > 0 (None for fewer than two seeds).
+
+    The seeds' Δ are paired differences on the same splits, so their spread is the noise a gain must exceed; with
+    few seeds the t distribution asks for a larger margin than "mean above one standard deviation" would.
+    """
+    if len(deltas) < 2:
+        return None
+    mean, std = statistics.fmean(deltas), statistics.stdev(deltas)
+    if std == 0:
+        return 0.0 if mean > 0 else 1.0
+    return float(scipy.stats.t.sf(mean / (std / len(deltas) ** 0.5), len(deltas) - 1))
 
 
 def _real_dice(network: torch.nn.Module | None, real: PairSet, device: torch.device) -> float | None:
@@ -587,8 +606,8 @@ def make_verdict(
     Returns:
         ``{"masks", "copies", "filter", "downstream", "recommendation", "lines"}``; ``lines`` are the five texts in
         that order. ``recommendation["recommended"]`` is True only when the paired Δ is positive beyond its seed
-        spread (mean Δ > its standard deviation, over two seeds or more), no generated image is a near-copy, and
-        the filter passed pairs; otherwise ``failed`` lists the checks that did not pass.
+        spread (one-sided paired t-test over two seeds or more, p < :data:`SIGNIFICANCE`), no generated image is a
+        near-copy, and the filter passed pairs; otherwise ``failed`` lists the checks that did not pass.
 
     Notes:
         The real-data Dice is measured on the network's own training images, so it is an optimistic reference:
@@ -697,16 +716,16 @@ def make_verdict(
 
 def _downstream_part(e: dict[str, Any], command: str) -> dict[str, Any]:
     """The verdict's downstream part from :func:`evaluate_downstream`'s figures."""
-    mean, std, k = e["delta_mean"], e["delta_std"], len(e["seeds"])
-    helps = std is not None and mean > std
-    if std is None:
+    mean, std, p, k = e["delta_mean"], e["delta_std"], e["p_value"], len(e["seeds"])
+    helps = p is not None and p < SIGNIFICANCE
+    if p is None:
         how = "one seed gives no spread to compare Δ with: evaluate two or more seeds"
     elif helps:
-        how = "a gain beyond the seed spread"
-    elif mean < -std:
-        how = "a loss beyond the seed spread"
+        how = f"a gain beyond the seed spread (one-sided paired t-test p = {p:.3f} < {SIGNIFICANCE})"
+    elif mean <= 0:
+        how = f"no gain (paired t-test p = {p:.2f})"
     else:
-        how = "no difference beyond the seed spread"
+        how = f"no gain beyond the seed spread (one-sided paired t-test p = {p:.2f}, needs < {SIGNIFICANCE})"
     spread = "" if std is None else f" ± {std:.4f}"
     text = (
         f"downstream: {e['model']} trained on {e['train_pairs']} real pairs with and without the generated ones, "

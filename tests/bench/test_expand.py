@@ -20,7 +20,7 @@ from synthetic_pairs import disc_folder, disc_pairs
 
 import bench.expand
 from bench.data import PairSet, fingerprint, load_pairs
-from bench.expand import DOWNSTREAM, RECORD_COLUMNS, ExpandRequest, expand, make_verdict, pair_rows
+from bench.expand import DOWNSTREAM, RECORD_COLUMNS, ExpandRequest, expand, gain_p_value, make_verdict, pair_rows
 from methods.base import DECISIONS, Expansion, PairRecord
 
 
@@ -180,7 +180,8 @@ def test_evaluate_adds_the_paired_downstream_delta_to_the_same_pairs(filtered):
     assert all(Path(p).is_file() for p in e["runs"]) and len(e["runs"]) == 4  # two seeds, with and without
     v = s["verdict"]
     assert len(v["lines"]) == 5 and v["downstream"]["measured"] and "paired Δ" in v["lines"][3]
-    beyond = e["delta_mean"] > e["delta_std"] and not v["copies"]["near_copies"] and s["counts"]["written"]
+    assert e["p_value"] == pytest.approx(gain_p_value(e["delta"]), abs=0.05)
+    beyond = e["p_value"] < 0.05 and not v["copies"]["near_copies"] and s["counts"]["written"]
     assert v["recommendation"]["recommended"] == bool(beyond)
     assert ("RECOMMENDED" in v["lines"][4]) == bool(beyond)
     assert "--evaluate" not in (filtered.out / "report.html").read_text().split("Verdict")[0]
@@ -303,14 +304,20 @@ def test_rows_and_verdict_of_a_filtered_expansion():
 
     gain = {"seeds": [0, 1, 2], "model": "unet", "train_pairs": 18, "test_pairs": 2, "dice_origin": [0.8, 0.8, 0.8]}
     gain |= {"dice_expanded": [0.85, 0.86, 0.84], "delta": [0.05, 0.06, 0.04], "delta_mean": 0.05, "delta_std": 0.01}
+    gain["p_value"] = gain_p_value(gain["delta"])
+    assert gain["p_value"] == pytest.approx(0.0065, abs=1e-4)  # t = 0.05 / (0.01 / sqrt 3) = 8.66, 2 dof
     clean = {"share_closer_than_real": 0.0}
     v = make_verdict(counts=counts, generated_dice=[0.9], real_dice=0.9, memorisation=clean, evaluation=gain, **kw)
     assert v["recommendation"] == {"recommended": True, "failed": [], "text": v["lines"][4]}
     assert "paired Δ +0.0500 ± 0.0100 over 3 seed(s): a gain beyond the seed spread" in v["lines"][3]
-    noise = gain | {"delta_mean": 0.005, "delta_std": 0.02}
+    # mean above one std is not enough with three seeds: t = 0.0015 / (0.0011 / sqrt 3) = 2.3, p = 0.08
+    small = [0.0005, 0.0027, 0.0012]
+    noise = gain | {"delta": small, "delta_mean": 0.0015, "delta_std": 0.0011, "p_value": gain_p_value(small)}
     v = make_verdict(counts=counts, generated_dice=[0.9], real_dice=0.9, memorisation=clean, evaluation=noise, **kw)
     assert v["recommendation"]["failed"] == ["the paired downstream Δ is not positive beyond the seed spread"]
-    one = gain | {"seeds": [0], "delta_std": None}
+    assert "needs < 0.05" in v["lines"][3] and 0.05 < noise["p_value"] < 0.1
+    assert gain_p_value([0.01, 0.01]) == 0.0 and gain_p_value([-0.01, -0.01]) == 1.0 and gain_p_value([0.1]) is None
+    one = gain | {"seeds": [0], "delta_std": None, "p_value": None}
     v = make_verdict(counts=counts, generated_dice=[0.9], real_dice=0.9, memorisation=clean, evaluation=one, **kw)
     assert not v["recommendation"]["recommended"] and "evaluate two or more seeds" in v["lines"][3]
 
