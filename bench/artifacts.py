@@ -217,6 +217,19 @@ def _generation_cell(runs: list[_Run], key: str, kept: bool, where: str, notes: 
     return cell
 
 
+def _set_bold(entries: list[_Entry], higher: bool, where: str, notes: list[str]) -> None:
+    """Bold the best of ``entries`` when they average the same seeds; when they do not, their means are not
+    comparable: each shows its seed count, nothing is bold, and a note points to the paired Δ."""
+    seeds = {tuple(sorted(e.cell.values)) for e in entries if _present(e.cell)}
+    if len(seeds) > 1:
+        for e in entries:
+            e.show_n = True
+        notes.append(f"{where}: means over different seeds (n shown), so none is bold; compare the paired Δ")
+        return
+    for e, bold in zip(entries, _best([e.cell for e in entries], higher, entries[0].digits)):
+        e.bold = bold
+
+
 def _best(cells: list[_Cell | None], higher: bool, digits: int) -> list[bool]:
     """Bold flags: the best displayed mean (ties all), only when at least two cells are present."""
     shown = [round(c.mean, digits) if _present(c) else None for c in cells]
@@ -277,11 +290,14 @@ class _Entry:
     delta: float | None = None
     delta_seeds: int = 0
     bold: bool = False
+    show_n: bool = False  # its row or column mixes seed sets: say how many seeds this mean is over
 
     def text(self, tex: bool = False, markup: bool = True) -> str:
         if not _present(self.cell):
             return "--" if tex else DASH
         s = _mean_std(self.cell.mean, self.cell.std, self.cell.n, self.digits)
+        if self.show_n and self.cell.n > 1:
+            s += f" (n = {self.cell.n})"
         if self.delta is not None:
             s += f" ({self.delta:+.{self.digits}f})"
         if tex:
@@ -479,8 +495,7 @@ def _table1(runs: list[_Run], out: Path) -> Artifact:
             for e in grid[row][1:]:
                 e.delta, e.delta_seeds = _delta(e.cell, origin, f"{block}, {e.column}, {row[:-1]}", notes)
         for row, es in grid.items():
-            for e, bold in zip(es, _best([e.cell for e in es], higher="↑" in row, digits=es[0].digits)):
-                e.bold = bold
+            _set_bold(es, "↑" in row, f"{block}, {row[:-1]}", notes)
             entries += es
             md_rows.append([block if row == "FID↓" else "", row, *(e.text() for e in es)])
             plain.append([ds, preset, row, *(e.text(markup=False) for e in es)])
@@ -595,8 +610,7 @@ def _table2(runs: list[_Run], out: Path) -> Artifact:
     for j in range(len(blocks) * width):
         column = [grid[n][j] for n in variants]
         higher = (j % width) < len(MODELS)  # Dice columns; the last of each block is FID
-        for e, bold in zip(column, _best([e.cell for e in column], higher, column[0].digits)):
-            e.bold = bold
+        _set_bold(column, higher, f"{column[0].dataset}, {column[0].column}", notes)
     notes = _dedup(notes)
     entries = [e for b in range(len(blocks)) for n in variants for e in grid[n][b * width : (b + 1) * width]]
     head = ["Method", *(f"{b}: {c}" for b in block_names for c in [*(f"{v} Dice↑" for v in MODELS.values()), "FID↓"])]

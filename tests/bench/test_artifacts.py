@@ -129,9 +129,10 @@ def test_table1_cells_delta_bold_missing_columns_and_tau_columns(tmp_path):
     head = _md_row(md, ["Dataset", "Metric"])
     col = {name: i for i, name in enumerate(head)}
     dice = _md_row(md, ["", "Dice↑"])
-    assert dice[col["CF+CG+CS τ=1"]] == "**0.9520 ± 0.0020 (+0.0070)**"  # best of the row, Δ paired by seed
-    assert dice[col["CF+CG τ=1/2"]] == "0.9470 ± 0.0010 (+0.0020)"
-    assert dice[col["Origin"]] == "0.9450 ± 0.0050"
+    # CF has seed 0 only: the row's means are over different seeds, so each says n and none is bold
+    assert dice[col["CF+CG+CS τ=1"]] == "0.9520 ± 0.0020 (n = 2) (+0.0070)"  # Δ paired by seed
+    assert dice[col["CF+CG τ=1/2"]] == "0.9470 ± 0.0010 (n = 2) (+0.0020)"
+    assert dice[col["Origin"]] == "0.9450 ± 0.0050 (n = 2)"
     assert dice[col["CF"]] == "0.9300 (n = 1) (-0.0100)"
     assert dice[col["CF+CG τ=1"]] == "–"
     assert "0.99" not in md
@@ -144,24 +145,26 @@ def test_table1_cells_delta_bold_missing_columns_and_tau_columns(tmp_path):
     assert "CF+CG+CS τ=1/3: no run (montgomery_lung, cpu)" in art.notes
     assert "CF+CG+CS τ=1, Dice⁺: no run (montgomery_lung, cpu)" in art.notes
     assert "- CF+CG+CS τ=1/3: no run (montgomery_lung, cpu)" in md
-    # a tie is bold twice; FID: the kept pairs of CF+CG+CS, lowest in bold; origin has no FID
+    # a tie is bold twice; FID: the kept pairs of CF+CG+CS; origin has no FID
     plus = _md_row(md, ["", "Dice⁺↑"])
     assert plus[col["Origin"]] == "**0.9300 (n = 1)**" and plus[col["CF"]] == "**0.9300 (n = 1) (+0.0000)**"
     fid = _md_row(md, ["montgomery_lung, cpu", "FID↓"])
-    assert fid[col["CF+CG+CS τ=1"]] == "**4.500 ± 0.000**" and fid[col["CF"]] == "8.000 (n = 1)"
+    assert fid[col["CF+CG+CS τ=1"]] == "4.500 ± 0.000 (n = 2)" and fid[col["CF"]] == "8.000 (n = 1)"
+    assert "montgomery_lung, cpu, Dice: means over different seeds (n shown), so none is bold" in " ".join(art.notes)
     assert fid[col["Origin"]] == "–"
     assert _md_row(md, ["", "IS-U↑"])[col["CF+CG+CS τ=1"]] == "1.010 ± 0.000"  # alone in its row: not bold
 
     rows = _csv_rows(art.files[1])
     assert len(rows) == 6 * 8  # one line per cell, missing ones included
     cell = next(r for r in rows if r["row"] == "Dice↑" and r["column"] == "CF+CG+CS τ=1")
-    assert cell["n"] == "2" and cell["seeds"] == "0 1" and cell["delta_seeds"] == "2" and cell["bold"] == "True"
+    assert cell["n"] == "2" and cell["seeds"] == "0 1" and cell["delta_seeds"] == "2" and cell["bold"] == "False"
     assert float(cell["delta_vs_origin"]) == pytest.approx(0.007)
     assert next(r for r in rows if r["row"] == "Dice↑" and r["column"] == "CF+CG+CS τ=1/3")["n"] == "0"
 
     tex = art.files[2].read_text()
     assert r"\toprule" in tex and r"\bottomrule" in tex and r"\begin{tabular}{llcccccccc}" in tex
-    assert r"\textbf{0.9520 $\pm$ 0.0020 (+0.0070)}" in tex and r"CF+CG $\tau=\frac{1}{2}$" in tex
+    assert r"0.9520 $\pm$ 0.0020 (n = 2) (+0.0070)" in tex and r"CF+CG $\tau=\frac{1}{2}$" in tex
+    assert r"\textbf{0.9300 (n = 1)}" in tex
     assert r"montgomery\_lung" in tex and r"Dice$^{+} \uparrow$" in tex
     body = [line for line in tex.splitlines() if line.endswith(r"\\")]
     assert len(body) == 1 + 6 and all(line.count("&") == 9 for line in body)
@@ -216,21 +219,25 @@ def test_table2_rows_delta_bold_and_methods_not_run(tmp_path):
     ]
     de = _md_row(md, ["diffuseexpand (cf+cg+cs)"])
     # mean over three seeds; Δ paired over the two seeds origin has: ((0.95 - 0.93) + (0.96 - 0.94)) / 2
-    assert de[col["UNet Dice↑"]] == "**0.9667 ± 0.0170 (+0.0200)**"
-    assert de[col["FID↓"]] == "4.600 ± 0.000"  # the pairs stage IV kept
+    # its three seeds against the others' two: means over different seeds, so each says n and none is bold
+    assert de[col["UNet Dice↑"]] == "0.9667 ± 0.0170 (n = 3) (+0.0200)"
+    assert de[col["FID↓"]] == "4.600 ± 0.000 (n = 3)"  # the pairs stage IV kept
     assert any("diffuseexpand (cf+cg+cs), UNet: Δ paired over 2 of 3 seeds" in n for n in art.notes)
     xlsor = _md_row(md, ["xlsor (full)"])
-    assert xlsor[col["UNet Dice↑"]] == "0.9450 ± 0.0050 (+0.0100)" and xlsor[col["FID↓"]] == "**1.200 ± 0.000**"
+    assert (
+        xlsor[col["UNet Dice↑"]] == "0.9450 ± 0.0050 (n = 2) (+0.0100)"
+        and xlsor[col["FID↓"]] == "1.200 ± 0.000 (n = 2)"
+    )
     synthmed = _md_row(md, ["synthmed (dual)"])
     assert synthmed[col["AttnUNet Dice↑"]] == "0.5100 (n = 1)"  # no origin AttnUNet run: no Δ, and alone: no bold
-    assert synthmed[col["UNet Dice↑"]] == "0.5700 ± 0.0100 (-0.3650)"
+    assert synthmed[col["UNet Dice↑"]] == "0.5700 ± 0.0100 (n = 2) (-0.3650)"
     assert _md_row(md, ["joint (default)"])[1:] == ["–"] * 4 and "joint: not run" in art.notes
     assert "0.9000" not in md
     rows = _csv_rows(art.files[1])
-    assert len(rows) == 4 * 4 and sum(r["bold"] == "True" for r in rows) == 2
+    assert len(rows) == 4 * 4 and sum(r["bold"] == "True" for r in rows) == 0
     tex = art.files[2].read_text()
     assert r"\multicolumn{4}{c}{montgomery\_lung, cpu}" in tex and r"\cmidrule(lr){2-5}" in tex
-    assert r"\textbf{1.200 $\pm$ 0.000}" in tex and r"\begin{tabular}{lcccc}" in tex
+    assert r"1.200 $\pm$ 0.000 (n = 2)" in tex and r"\begin{tabular}{lcccc}" in tex
 
 
 def test_table2_refuses_a_cell_that_mixes_training_signatures(tmp_path):
