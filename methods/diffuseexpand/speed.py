@@ -125,10 +125,12 @@ def benchmark(preset_name: str, device: torch.device | str, steps: int = 3) -> l
         )
 
     model = build_model(o.filter_model, 1, 2, size, train_cfg).to(device).eval()
-    predict_one = lambda: timed(lambda: predict(model, images[: o.sample_batch], device), device, steps)  # noqa: E731
-    rows.append(
-        measured("filter", f"{o.filter_model} prediction", "s/pair", lambda: predict_one() / o.sample_batch, device)
-    )
+    batch = images[: o.sample_batch]
+
+    def per_pair() -> float:
+        return timed(lambda: predict(model, batch, device), device, steps) / len(batch)
+
+    rows.append(measured("filter", f"{o.filter_model} prediction", "s/pair", per_pair, device))
     return rows
 
 
