@@ -112,10 +112,12 @@ def load_pairs(
 ) -> PairSet:
     """Check a pair-set folder and load it at ``size x size``.
 
+    A ``synthetic`` (generated) set may leave a label unused: a generator of masks 0..K need not draw every class.
+
     Raises:
         DatasetError: if :func:`check` finds any error (all of them are listed in the message).
     """
-    report = check(root)
+    report = check(root, label_gaps=synthetic)
     report.raise_for_errors()
     return read_pairs(report, size, channels, name, synthetic)
 
@@ -199,9 +201,9 @@ class CheckReport:
             raise DatasetError(f"{self.root}: {len(self.errors)} problem(s) found by the integrity check:\n{lines}")
 
 
-def _check_labels(rep: CheckReport, binary255: list[str], labels: dict[str, set[int]]) -> None:
+def _check_labels(rep: CheckReport, binary255: list[str], labels: dict[str, set[int]], gaps: bool) -> None:
     """Folder-level mask rules: 0/1 and 0/255 masks are binary; labels > 1 must be consecutive 0..K folder-wide
-    (one mask may miss a class) and cannot be mixed with 0/255 masks."""
+    (one mask may miss a class; with ``gaps`` the folder may too) and cannot be mixed with 0/255 masks."""
     multi = {name: v for name, v in labels.items() if not v <= {0, 1}}
     if not multi:
         return
@@ -215,7 +217,7 @@ def _check_labels(rep: CheckReport, binary255: list[str], labels: dict[str, set[
         return
     union = set().union(*labels.values())
     missing = sorted(set(range(max(union) + 1)) - union)
-    if missing:
+    if missing and not gaps:
         for name, v in multi.items():
             above = sorted(x for x in v if x > missing[0])
             if above:
@@ -225,8 +227,9 @@ def _check_labels(rep: CheckReport, binary255: list[str], labels: dict[str, set[
                 )
 
 
-def check(root: str | Path) -> CheckReport:
-    """Validate a pair-set folder and collect every problem at once.
+def check(root: str | Path, label_gaps: bool = False) -> CheckReport:
+    """Validate a pair-set folder and collect every problem at once (``label_gaps``: labels 0..K need not all be
+    used, as in a generated set; see :func:`load_pairs`).
 
     Errors: missing ``images/`` or ``masks/``; images without masks and masks without images; broken symbolic
     links; unreadable or corrupt files; image/mask size mismatch; mask values that are neither binary (0/255 or
@@ -340,7 +343,7 @@ def check(root: str | Path) -> CheckReport:
             rep.ids.append(k)
             rep.image_files[k] = ip.name
             rep.mask_files[k] = mp.name
-    _check_labels(rep, binary255, labels)
+    _check_labels(rep, binary255, labels, label_gaps)
     if depths["8-bit"] and depths["16-bit"]:
         rep.warnings.append(
             f"images: {len(depths['8-bit'])} 8-bit image(s) (e.g. {depths['8-bit'][0]}) and {len(depths['16-bit'])} "

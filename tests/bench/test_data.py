@@ -410,6 +410,11 @@ def test_check_label_masks_may_miss_a_class_but_not_leave_a_folder_gap(tmp_path:
     _put(tmp_path / "ok", "masks", "gap.png", m)
     rep = check(tmp_path / "ok")
     assert len(rep.errors) == 1 and "gap.png" in rep.errors[0] and "consecutive" in rep.errors[0]
+    # a generated set need not draw every class: loaded as synthetic, the gap is no error
+    assert check(tmp_path / "ok", label_gaps=True).ok
+    assert int(load_pairs(tmp_path / "ok", SIZE, synthetic=True).masks.max()) == 5
+    with pytest.raises(DatasetError, match="consecutive"):
+        load_pairs(tmp_path / "ok", SIZE)
 
 
 def test_check_mixed_0_1_and_0_255_binary_masks_are_fine(tmp_path: Path) -> None:
