@@ -97,6 +97,10 @@ def log_run(results: dict[str, Any], run_dir: Path, mode: str, group: str, histo
         n = max((len(v) for v in history.values()), default=0)
         for step in range(n):
             run.log({k: v[step] for k, v in history.items() if step < len(v)}, step=step)
+        guidance = results["method_stats"].get("guidance")
+        if guidance:  # per solver step: how much of ε the guidance term changes (methods.diffuseexpand.guidance)
+            rows = [[p, i, t, r] for p, g in guidance.items() for i, (t, r) in enumerate(zip(g["t"], g["ratio"]))]
+            run.log({"method/guidance": wandb.Table(columns=["phase", "step", "t", "ratio"], data=rows)})
         run.summary.update(
             {
                 "dice": results["metrics"]["dice"],

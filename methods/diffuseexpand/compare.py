@@ -18,9 +18,11 @@ Configurations (:func:`sampling_config`), comma-separated in ``--compare``:
                        ``solver_order=2+steps=10+guidance_every=2``
 =====================  ==============================================================================
 
-Every configuration samples with the run's τ, image objective, mask median, dynamic thresholding, precision and
-batch size, on the seeds of the run's first ``n`` pairs, so ``preset`` regenerates the run's own pairs and
-differences between rows are the configuration's, not the noise's.
+Every configuration samples with the run's image objective, mask median, dynamic thresholding, precision and
+batch size (and, unless it sets them, the run's τ and guidance reduction: ``released`` takes the run's τ), on the
+seeds of the run's first ``n`` pairs, so ``preset`` regenerates the run's own pairs and differences between rows
+are the configuration's, not the noise's. Each row also says how strongly guidance acted (the mean ratio
+‖s·σ_t·∇ₓ log p‖ / ‖ε‖ per phase, :mod:`.guidance`).
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ from methods.diffuseexpand.cost import RELEASED, SamplingConfig, flops_per_pair,
 from methods.diffuseexpand.filter import select
 from methods.diffuseexpand.method import DiffuseExpand
 from methods.diffuseexpand.options import DiffuseExpandOptions
-from methods.diffuseexpand.sampler import PairSampler, pair_seeds
+from methods.diffuseexpand.sampler import PairSampler, guidance_stats, pair_seeds
 from methods.stages import StageNotCached, stage_seed
 
 VARIANT = "cf+cg+cs"
@@ -188,7 +190,7 @@ def sampling_config(name: str, own: SamplingConfig) -> SamplingConfig:
     """
     where = f"--compare {name!r}"
     if name == "released":
-        return RELEASED
+        return replace(RELEASED, tau=own.tau)
     if name == "preset":
         return own
     if name in ("imageonly", "maskonly"):
@@ -244,8 +246,9 @@ def compare(
         ``pass_rate`` (kept + relabelled share), ``kept_share`` (kept as generated), ``mean_dice`` (the filter's
         Dice over all pairs), ``filter_dice`` (per pair), ``gflop_per_kept`` (``gflop_per_pair / pass_rate``;
         ``math.inf`` when nothing passes), ``vs_released`` (``gflop_per_kept`` over that of the first
-        ``released`` row; ``None`` without one, or when nothing of it passes) and ``seconds_per_pair`` (wall
-        seconds of sampling on ``run.device``).
+        ``released`` row; ``None`` without one, or when nothing of it passes), ``seconds_per_pair`` (wall
+        seconds of sampling on ``run.device``) and the guidance strength (``guidance``, ``guidance_ratio_mask``,
+        ``guidance_ratio_image``: :func:`.sampler.guidance_stats`).
 
     Raises:
         ConfigError: ``n < 1``. bench.runner.RunError: out of memory, naming the configuration.
@@ -274,7 +277,6 @@ def compare(
         kwargs = {**config.sampler_kwargs(), **changes}
         return sampler(config)(
             seeds=pairs,
-            tau=o.tau,
             image_objective=o.image_objective,
             mask_median=o.mask_median,
             batch_size=batch,
@@ -316,6 +318,7 @@ def compare(
                 "filter_dice": stats["filter_dice"],
                 "gflop_per_kept": pair / passed if passed > 0 else math.inf,
                 "seconds_per_pair": seconds / n,
+                **guidance_stats(out.guidance),
             }
         )
 

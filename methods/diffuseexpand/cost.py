@@ -29,7 +29,7 @@ from methods.diffuseexpand.networks import (
     build_denoiser,
     build_segmenter,
 )
-from methods.diffuseexpand.options import DiffuseExpandOptions
+from methods.diffuseexpand.options import GUIDANCE_REDUCTIONS, DiffuseExpandOptions
 from methods.diffuseexpand.sampler import dpm_solver
 
 PHASES = ("mask", "image")
@@ -50,6 +50,8 @@ class SamplingConfig:
         cf_weight (`float`): classifier-free weight; 1 is one denoiser evaluation per image step, else two.
         cf_double (`bool`): evaluate both classifier-free halves even at weight 1 (the released sampler's cost; its
             pairs are those of weight 1).
+        tau (`float`): guidance temperature τ, and guidance_reduction (`str`): the image objective's ``"mean"`` or
+            ``"sum"`` over the pixels; neither changes the cost, both change the pairs.
     """
 
     solver_order: int = 3
@@ -61,12 +63,16 @@ class SamplingConfig:
     guidance_until: float = 0.0
     cf_weight: float = 1.0
     cf_double: bool = False
+    tau: float = 1.0
+    guidance_reduction: str = "mean"
 
     def __post_init__(self) -> None:
         if self.solver_order not in (1, 2, 3) or self.steps < 1 or self.guidance_every < 1:
             raise ValueError(f"solver_order must be 1-3, steps and guidance_every >= 1: {self}")
         if self.guidance_scale < 0 or self.cf_weight < 0 or not 0 <= self.guidance_until < 1:
             raise ValueError(f"guidance_scale and cf_weight must be >= 0, guidance_until in [0, 1): {self}")
+        if self.tau <= 0 or self.guidance_reduction not in GUIDANCE_REDUCTIONS:
+            raise ValueError(f"tau must be > 0, guidance_reduction one of {GUIDANCE_REDUCTIONS}: {self}")
 
     @classmethod
     def from_options(cls, o: DiffuseExpandOptions) -> SamplingConfig:
@@ -82,14 +88,17 @@ class SamplingConfig:
 
     @property
     def name(self) -> str:
-        """Its options spelled compactly, e.g. ``o3-30s-g1-every1-cfg1x2`` (``-until0.5``, ``-imageonly`` when set)."""
+        """Its options spelled compactly, e.g. ``o3-30s-g1-every1-cfg1x2`` (``-until0.5``, ``-imageonly``,
+        ``-tau0.5``, ``-sum`` when set)."""
         guided = self.guided
         if not any(guided.values()):
             guidance = "g0"
         else:
             only = "" if all(guided.values()) else f"-{'mask' if guided['mask'] else 'image'}only"
             until = f"-until{self.guidance_until:g}" if self.guidance_until else ""
-            guidance = f"g{self.guidance_scale:g}{only}-every{self.guidance_every}{until}"
+            tau = f"-tau{self.tau:.3g}" if self.tau != 1 else ""
+            reduction = "-sum" if self.guidance_reduction == "sum" and guided["image"] else ""
+            guidance = f"g{self.guidance_scale:g}{only}-every{self.guidance_every}{until}{tau}{reduction}"
         doubled = "x2" if self.cf_double and self.cf_weight == 1 else ""
         return f"o{self.solver_order}-{self.steps}s-{guidance}-cfg{self.cf_weight:g}{doubled}"
 
@@ -105,6 +114,8 @@ class SamplingConfig:
             "guide_mask_phase": self.guide_mask_phase,
             "guide_image_phase": self.guide_image_phase,
             "cf_double": self.cf_double,
+            "tau": self.tau,
+            "guidance_reduction": self.guidance_reduction,
         }
 
 

@@ -55,7 +55,7 @@ from methods.diffuseexpand.networks import (
     noise_scheduler,
 )
 from methods.diffuseexpand.options import PRESETS, DiffuseExpandOptions, check_size
-from methods.diffuseexpand.sampler import PairSampler, pair_seeds, sample_pairs
+from methods.diffuseexpand.sampler import PairSampler, guidance_stats, pair_seeds, sample_pairs
 from methods.diffuseexpand.segmenter import fit_segmenter
 from methods.gallery import save_gallery
 from methods.stages import (
@@ -70,6 +70,8 @@ from methods.stages import (
 
 THINNING = ("guidance_every", "guidance_until", "guide_mask_phase", "guide_image_phase")
 """Options that thin out the guidance (see :mod:`.guidance`); they change samples only when guidance is on."""
+GUIDANCE_KEYED = (*THINNING, "guidance_reduction")
+"""Guidance options that enter the samples key when guidance is on, and only away from their neutral values."""
 
 
 @dataclass
@@ -106,7 +108,9 @@ class DiffuseExpand(ExpansionMethod):
     (sampling with the denoiser's classifier-free conditioning only, no segmenter).
 
     After :meth:`expand`, ``self.stats`` holds ``{"seconds": {"denoiser", "segmenter", "sampler", "filter"},
-    "pass_rate", "mean_dice_all", "mean_dice_kept", "counts", "cached"}``; the Dice values are the filter
+    "pass_rate", "mean_dice_all", "mean_dice_kept", "counts", "cached"}`` and the guidance strength per solver
+    step (``guidance``, with its means ``guidance_ratio_mask`` / ``guidance_ratio_image``: see
+    :func:`.sampler.guidance_stats`; absent for samples cached before it was recorded); the Dice values are the filter
     network's Dice between generated masks and its predictions (``None`` without stage IV), ``mean_dice_kept``
     over the pairs kept as generated; with stage IV also ``filter_dice``, every generated pair's Dice.
     """
@@ -318,7 +322,7 @@ class DiffuseExpand(ExpansionMethod):
                 cf_weight=o.cf_weight,
                 image_objective=o.image_objective,
                 mask_median=o.mask_median,
-                **stage_options(o, *THINNING),
+                **stage_options(o, *GUIDANCE_KEYED),
             )
             seconds = time.perf_counter() - start
             ids = synthetic_ids(n)
@@ -330,7 +334,7 @@ class DiffuseExpand(ExpansionMethod):
                 rows = [[k, s, *info.values(), _foreground(m)] for k, s, m in zip(samples.ids, seeds, samples.masks)]
                 write_csv(folder / "records.csv", ["id", "seed", *info, "foreground"], rows)
                 save_gallery(folder / "gallery.png", samples.images, samples.masks)
-            return {"seconds": seconds, "n": n}
+            return {"seconds": seconds, "n": n, **guidance_stats(out.guidance)}
 
         sampling = {
             **stage_options(o, "solver_order", "sampling_steps", "dynamic_thresholding", "cf_weight"),
@@ -339,7 +343,7 @@ class DiffuseExpand(ExpansionMethod):
             "tau": o.tau if scale else None,
             "image_objective": o.image_objective if scale else None,
             # at their neutral values the thinning options sample as before they existed: left out then
-            **({k: v for k, v in options_dict(o).items() if k in THINNING} if scale else {}),
+            **({k: v for k, v in options_dict(o).items() if k in GUIDANCE_KEYED} if scale else {}),
         }
         upstream = {role: f.stages[role].digest for role in (("denoiser", "segmenter") if scale else ("denoiser",))}
         key = {"role": "samples", "version": self.version, "upstream": upstream, "sampling": sampling}
@@ -361,6 +365,7 @@ class DiffuseExpand(ExpansionMethod):
             "mean_dice_kept": None,
             "counts": Expansion(samples, records).counts(),
             "cached": f.cached(),
+            **{k: v for k, v in stage.done.items() if k.startswith("guidance")},
         }
         if not self.selects:
             self.stats = stats

@@ -15,6 +15,8 @@ CONDITIONING = ("embedding", "concat")
 """How the mask condition enters the denoiser (see :mod:`.networks`)."""
 IMAGE_OBJECTIVES = ("likelihood", "wiou-wbce")
 """Image-phase guidance objectives (see :mod:`.guidance`)."""
+GUIDANCE_REDUCTIONS = ("mean", "sum")
+"""How an image objective spans the pixels: their mean (released code) or their sum (the paper's log p of the mask)."""
 _TUPLES = ("denoiser_widths", "denoiser_attention", "segmenter_widths", "segmenter_attention")
 
 
@@ -49,6 +51,8 @@ class DiffuseExpandOptions:
             denoiser evaluations per image step).
         image_objective: image-phase guidance, ``"likelihood"`` (paper) or ``"wiou-wbce"`` (released CGMH script;
             binary masks only).
+        guidance_reduction: the image objective over the pixels, ``"sum"`` (paper Eq. 5: log p of the whole mask)
+            or ``"mean"`` (released code: per-pixel normalised, an H·W times weaker gradient; see :mod:`.guidance`).
         mask_median: median-filter window for each binarised mask before the image phase (0: none, as in the
             paper; the majority label for multi-class masks); at small training budgets it removes the isolated
             pixels the denoiser leaves in masks.
@@ -93,6 +97,7 @@ class DiffuseExpandOptions:
     guide_image_phase: bool = True
     cf_weight: float = 1.0
     image_objective: str = "likelihood"
+    guidance_reduction: str = "mean"
     mask_median: int = 0
     sample_batch: int = 16
     eta: float = 0.065
@@ -106,8 +111,9 @@ class DiffuseExpandOptions:
         "guidance_until": 0.0,
         "guide_mask_phase": True,
         "guide_image_phase": True,
+        "guidance_reduction": "mean",
     }
-    """Options added in 0.4.0, out of run keys at the values that sample as 0.3.0 did (see ``options_dict``)."""
+    """Options added after 0.3.0, out of run keys at the values that sample as 0.3.0 did (see ``options_dict``)."""
 
     def __post_init__(self) -> None:
         for name in _TUPLES:
@@ -118,6 +124,10 @@ class DiffuseExpandOptions:
             problems.append(f"conditioning must be one of {CONDITIONING}, got {self.conditioning!r}")
         if self.image_objective not in IMAGE_OBJECTIVES:
             problems.append(f"image_objective must be one of {IMAGE_OBJECTIVES}, got {self.image_objective!r}")
+        if self.guidance_reduction not in GUIDANCE_REDUCTIONS:
+            problems.append(
+                f"guidance_reduction must be one of {GUIDANCE_REDUCTIONS}, got {self.guidance_reduction!r}"
+            )
         if not 0 <= self.cfg_dropout <= 1:
             problems.append(f"cfg_dropout must be in [0, 1], got {self.cfg_dropout}")
         if self.snr_gamma < 0:

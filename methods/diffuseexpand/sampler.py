@@ -10,7 +10,8 @@ multistep, order 3, 30 steps in the paper, dynamic thresholding at the 0.995 qua
 With a segmenter and a non-zero guidance scale both loops are classifier-guided
 (:mod:`methods.diffuseexpand.guidance`); without, this is the paper's "CF" ablation. Guidance can be thinned out
 to cut its cost (:mod:`methods.diffuseexpand.cost`): one phase only, a fresh gradient every k-th step, or the
-high-noise steps only; the defaults guide every step of both phases. Every pair has its own
+high-noise steps only; the defaults guide every step of both phases. How much guidance changes the predicted noise
+is recorded per step and phase (:attr:`SamplerOutput.guidance`). Every pair has its own
 seed and ``torch.Generator`` (mask noise first, then image noise), so a pair can be regenerated alone.
 :func:`sample_pairs` shares the batches out over the processes of a multi-process run; every batch is the
 one a single process would sample, so the pair set is the same whatever the process count.
@@ -26,7 +27,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -38,10 +39,10 @@ from diffusers.utils.torch_utils import randn_tensor
 from torch import nn
 
 from bench.training import autocast_context
-from methods.diffuseexpand.guidance import EpsFn, SegmenterGuidance, guided_steps, make_guided_eps_fn
+from methods.diffuseexpand.guidance import PHASES, EpsFn, SegmenterGuidance, guided_steps, make_guided_eps_fn
 from methods.diffuseexpand.labels import decode_masks, mode_filter, one_hot
 from methods.diffuseexpand.networks import MODE_IMAGE, MODE_MASK, NOISE_SCHEDULE, Denoiser
-from methods.diffuseexpand.options import IMAGE_OBJECTIVES
+from methods.diffuseexpand.options import GUIDANCE_REDUCTIONS, IMAGE_OBJECTIVES
 
 logger = logging.getLogger(__name__)
 
@@ -54,11 +55,39 @@ class SamplerOutput:
         images: float ``N x C x H x W`` in [0, 1].
         masks: int64 ``N x H x W`` with labels 0..K ({0, 1} for binary masks).
         seeds: the seed of each pair.
+        guidance: per phase (``"mask"``, ``"image"``), ``{"t": [...], "ratio": [...]}``: each solver step's
+            timestep and the mean over the pairs of ‖s·σ_t·∇ₓ log p‖ / ‖ε‖ (0 at unguided steps); see
+            :func:`guidance_stats`.
     """
 
     images: torch.Tensor
     masks: torch.Tensor
     seeds: list[int]
+    guidance: dict[str, dict[str, list]] = field(default_factory=dict)
+
+
+def merge_guidance(parts: Sequence[tuple[int, dict[str, dict[str, list]]]]) -> dict[str, dict[str, list]]:
+    """The guidance record of several batches, ``(pairs, record)`` each: per-step ratios weighted by pair count."""
+    parts = [(n, g) for n, g in parts if g]
+    if not parts:
+        return {}
+    total = sum(n for n, _ in parts)
+    merged = {}
+    for phase, first in parts[0][1].items():
+        steps = len(first["ratio"])
+        ratio = [sum(n * g[phase]["ratio"][i] for n, g in parts) / total for i in range(steps)]
+        merged[phase] = {"t": list(first["t"]), "ratio": ratio}
+    return merged
+
+
+def guidance_stats(guidance: dict[str, dict[str, list]]) -> dict[str, Any]:
+    """What a pair set records of its guidance: per phase the per-step ratios (``guidance``) and their mean over the
+    steps (``guidance_ratio_mask``, ``guidance_ratio_image``, scalars for tables and W&B summaries)."""
+    if not guidance:
+        return {}
+    rounded = {p: {"t": g["t"], "ratio": [float(f"{r:.4g}") for r in g["ratio"]]} for p, g in guidance.items()}
+    means = {f"guidance_ratio_{p}": float(f"{np.mean(g['ratio']):.4g}") for p, g in guidance.items()}
+    return {"guidance": rounded, **means}
 
 
 def pair_seeds(seed: int, n: int, start: int = 0) -> list[int]:
@@ -143,6 +172,7 @@ class PairSampler:
         mask_median: int,
         guidance_every: int = 1,
         guidance_until: float = 0.0,
+        guidance_reduction: str = "mean",
     ) -> None:
         """Raise ``ValueError`` for unusable arguments."""
         if len(seeds) == 0:
@@ -159,6 +189,8 @@ class PairSampler:
             raise ValueError(f"cf_weight must be >= 0, got {cf_weight}")
         if image_objective not in IMAGE_OBJECTIVES:
             raise ValueError(f"image_objective must be one of {IMAGE_OBJECTIVES}, got {image_objective!r}")
+        if guidance_reduction not in GUIDANCE_REDUCTIONS:
+            raise ValueError(f"guidance_reduction must be one of {GUIDANCE_REDUCTIONS}, got {guidance_reduction!r}")
         if image_objective == "wiou-wbce" and guidance_scale > 0 and self.denoiser.mask_channels > 1:
             raise ValueError(
                 f"image_objective 'wiou-wbce' is defined for binary masks; the denoiser generates "
@@ -189,6 +221,7 @@ class PairSampler:
         guidance_until: float = 0.0,
         guide_mask_phase: bool = True,
         guide_image_phase: bool = True,
+        guidance_reduction: str = "mean",
         cf_double: bool = False,
         callback: Callable[[int], None] | None = None,
     ) -> SamplerOutput:
@@ -210,13 +243,15 @@ class PairSampler:
                 (1: every step).
             guidance_until: guide only the steps with t >= guidance_until · T, the high-noise ones (0: every step).
             guide_mask_phase, guide_image_phase: whether each phase is guided (when ``guidance_scale > 0``).
+            guidance_reduction: the image objective's sum over the pixels (``"sum"``, the paper's log p of the
+                mask) or their ``"mean"`` (see :mod:`~methods.diffuseexpand.guidance`).
             cf_double: evaluate both classifier-free halves even at ``cf_weight`` 1 (the released sampler's cost;
                 the same pairs as without).
             callback: called with the number of pairs finished after each batch.
 
         Returns:
-            SamplerOutput with images float ``N x C x H x W`` in [0, 1] and masks int64 ``N x H x W`` with labels
-            0..K ({0, 1} for binary masks).
+            SamplerOutput with images float ``N x C x H x W`` in [0, 1], masks int64 ``N x H x W`` with labels
+            0..K ({0, 1} for binary masks) and the guidance strength per step and phase.
 
         Raises:
             ValueError: from :meth:`check_inputs`.
@@ -244,6 +279,7 @@ class PairSampler:
             mask_median,
             guidance_every,
             guidance_until,
+            guidance_reduction,
         )
         _require_eval(self.denoiser, "denoiser")
         guided = guidance_scale > 0
@@ -253,7 +289,10 @@ class PairSampler:
         c, size = self.denoiser.channels, self.denoiser.size
         k, image_channels = self.denoiser.mask_channels, self.denoiser.image_channels
         steps = {"num_inference_steps": num_inference_steps, "every": guidance_every, "until": guidance_until}
-        images, masks = [], []
+        solver = self.make_scheduler()
+        solver.set_timesteps(num_inference_steps)
+        timesteps = [int(t) for t in solver.timesteps]
+        images, masks, traces = [], [], []
         for start in range(0, len(seeds), batch_size):
             batch = list(seeds[start : start + batch_size])
             n = len(batch)
@@ -270,7 +309,8 @@ class PairSampler:
                 if guided and guide_mask_phase
                 else None
             )
-            x_mask = self._denoise(noise_mask, eps_fn, guidance, **steps)
+            trace = {phase: [] for phase in PHASES}
+            x_mask = self._denoise(noise_mask, eps_fn, guidance, trace=trace["mask"], **steps)
             labels = decode_masks(x_mask, k)
             if mask_median > 1:
                 labels = mode_filter(labels, k, mask_median)
@@ -286,18 +326,20 @@ class PairSampler:
                     tau=tau,
                     scale=guidance_scale,
                     image_objective=image_objective,
+                    reduction=guidance_reduction,
                 )
                 if guided and guide_image_phase
                 else None
             )
-            x_image = self._denoise(noise_image, eps_fn, guidance, **steps)
+            x_image = self._denoise(noise_image, eps_fn, guidance, trace=trace["image"], **steps)
 
             # 5. Post-process to [0, 1] images (the first C sample channels) and label masks
             images.append((x_image[:, :image_channels].float() / 2 + 0.5).clamp(0, 1).cpu())
             masks.append(labels.cpu())
+            traces.append((n, {p: {"t": timesteps, "ratio": r} for p, r in trace.items()}))
             if callback is not None:
                 callback(n)
-        return SamplerOutput(torch.cat(images), torch.cat(masks), [int(s) for s in seeds])
+        return SamplerOutput(torch.cat(images), torch.cat(masks), [int(s) for s in seeds], merge_guidance(traces))
 
     def _eps_fn(
         self, mode: torch.Tensor, cond: torch.Tensor | None, cf_weight: float, cf_double: bool = False
@@ -326,13 +368,14 @@ class PairSampler:
         num_inference_steps: int,
         every: int,
         until: float,
+        trace: list[float] | None = None,
     ) -> torch.Tensor:
         """One DPM-Solver++ loop from noise ``x`` (x_T) to x_0 in [-1, 1], guided at the steps of
-        :func:`~methods.diffuseexpand.guidance.guided_steps`."""
+        :func:`~methods.diffuseexpand.guidance.guided_steps`; ``trace`` gets each step's guidance ratio."""
         scheduler = self.make_scheduler()
         scheduler.set_timesteps(num_inference_steps, device=x.device)
         plan = guided_steps(scheduler.timesteps.tolist(), every, until, scheduler.config.num_train_timesteps)
-        eps_fn = make_guided_eps_fn(eps_fn, guidance, scheduler.alphas_cumprod, plan)
+        eps_fn = make_guided_eps_fn(eps_fn, guidance, scheduler.alphas_cumprod, plan, trace)
         for t in scheduler.timesteps:
             x = scheduler.step(eps_fn(x, t), t, x).prev_sample
         return x
@@ -363,13 +406,14 @@ def sample_pairs(
     done, finished = [], 0
     for start in starts:
         out = sampler(seeds=seeds[start : start + batch_size], batch_size=batch_size, **kwargs)
-        done.append((start, out.images, out.masks))
+        done.append((start, out.images, out.masks, out.guidance))
         finished += len(out.seeds) * state.num_processes
         if callback is not None and state.is_main_process:
             callback(min(finished, len(seeds)))
     gathered = sorted(gather_object(done), key=lambda item: item[0])
     return SamplerOutput(
-        torch.cat([images for _, images, _ in gathered]),
-        torch.cat([masks for _, _, masks in gathered]),
+        torch.cat([images for _, images, _, _ in gathered]),
+        torch.cat([masks for _, _, masks, _ in gathered]),
         [int(s) for s in seeds],
+        merge_guidance([(len(masks), guidance) for _, _, masks, guidance in gathered]),
     )

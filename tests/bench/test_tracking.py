@@ -75,3 +75,25 @@ def test_an_artifact_becomes_one_report_run_with_typed_tables_and_images(monkeyp
     assert table.data == [["origin", "0.9", 0.95], ["xlsor", "0.9", None], ["joint", "–", 0.9]]
     assert run.finished and where["mode"] == "offline"
     assert log_artifact(artifact, "disabled", "g", tmp_path / "rep")["mode"] == "disabled"
+
+
+def test_a_run_logs_its_guidance_strength_per_step_as_a_table(monkeypatch, tmp_path):
+    run = _FakeRun()
+    monkeypatch.setattr(wandb, "init", lambda **kwargs: run)
+    guidance = {"mask": {"t": [999, 500], "ratio": [0.0, 0.0]}, "image": {"t": [999, 500], "ratio": [0.8, 1.2]}}
+    results = {
+        "run": {k: "x" for k in ("method", "ablation", "dataset", "model", "augment", "train_on", "preset", "key")}
+        | {"seed": 0, "train_ratio": 0.9},
+        "dataset": {},
+        "config": {},
+        "metrics": {"dice": 0.9, "dice_std": 0.0},
+        "counts": {},
+        "timings": {},
+        "method_stats": {"guidance": guidance, "guidance_ratio_image": 1.0, "guidance_ratio_mask": 0.0},
+    }
+    log_run(results, tmp_path, "offline", "g", {})
+    ((_, logged),) = run.logged
+    table = logged["method/guidance"]
+    assert table.columns == ["phase", "step", "t", "ratio"]
+    assert table.data[2:] == [["image", 0, 999, 0.8], ["image", 1, 500, 1.2]]
+    assert run.summary["method/guidance_ratio_image"] == 1.0 and "method/guidance" not in run.summary

@@ -62,7 +62,8 @@ def test_flops_per_pair_weighs_each_call():
 
 def _sample(nets, solver_order: int, seeds: list[int], **kwargs):
     sampler = PairSampler(*nets, solver_order=solver_order, dynamic_thresholding=True, mixed_precision=True)
-    return sampler(seeds=seeds, tau=0.5, image_objective="likelihood", mask_median=0, batch_size=2, **kwargs)
+    kwargs = {"tau": 0.5, **kwargs}
+    return sampler(seeds=seeds, image_objective="likelihood", mask_median=0, batch_size=2, **kwargs)
 
 
 CALLS = [  # configuration, (denoiser evaluations, segmenter forwards) per pair
@@ -111,7 +112,7 @@ def test_nfe_counts_the_calls_a_sampler_makes(nets, config, totals):
 
 
 def test_default_options_reproduce_the_unthinned_sampler_bit_for_bit(nets):
-    explicit = _sample(nets, 3, [5, 6], **SamplingConfig(steps=4).sampler_kwargs())
+    explicit = _sample(nets, 3, [5, 6], **SamplingConfig(steps=4, tau=0.5).sampler_kwargs())
     implicit = _sample(nets, 3, [5, 6], num_inference_steps=4, guidance_scale=1.0, cf_weight=1.0)
     images, masks = _reference(nets, [5, 6], steps=4, tau=0.5)
     for out in (explicit, implicit):

@@ -154,3 +154,73 @@ def test_multiclass_likelihood_and_guidance():
 def test_wiou_wbce_is_refused_for_class_logits():
     with pytest.raises(ValueError, match="wiou-wbce.*binary"):
         weighted_iou_minus_bce(torch.zeros(2, 3, 8, 8), MASK)
+
+
+class ConstantModeSegmenter(nn.Module):
+    """Pixel logits 3·x; mode logits [0, 1] whatever x is, so that only the pixel term has a gradient."""
+
+    def forward(self, x, t):
+        return SegmenterOutput(3 * x[:, :1], torch.tensor([[0.0, 1.0]]).expand(len(x), 2))
+
+
+def test_sum_reduction_is_the_log_likelihood_of_the_whole_mask():
+    tau = 0.5
+    x = torch.randn(2, 1, 8, 8, generator=torch.Generator().manual_seed(3))
+    t = torch.tensor(300)
+    grads = {
+        r: SegmenterGuidance(ConstantModeSegmenter(), "image", mask=MASK, tau=tau, reduction=r).gradient(x, t)
+        for r in ("mean", "sum")
+    }
+    # d/dx Σ_pixels [m·log σ(3x/τ) + (1 − m)·log σ(−3x/τ)] = (3/τ)·(m − σ(3x/τ)), pixel by pixel
+    by_hand = (3 / tau) * (MASK - torch.sigmoid(3 * x / tau))
+    assert torch.allclose(grads["sum"], by_hand, atol=1e-6)
+    assert torch.allclose(grads["sum"], 64 * grads["mean"], atol=1e-6)  # H·W = 8·8
+    values = {r: mask_log_likelihood(3 * x, MASK, tau, r) for r in ("mean", "sum")}
+    assert torch.allclose(values["sum"], 64 * values["mean"], atol=1e-5)
+
+
+def test_sum_reduction_scales_the_released_objective_by_the_pixel_count():
+    logits = torch.randn(2, 1, 8, 8, generator=torch.Generator().manual_seed(4))
+    mean, total = (weighted_iou_minus_bce(logits, MASK, 0.5, r) for r in ("mean", "sum"))
+    assert torch.allclose(total, 64 * mean, atol=1e-5)
+
+
+def test_the_mode_term_is_the_same_under_either_reduction():
+    x = torch.randn(2, 1, 8, 8, generator=torch.Generator().manual_seed(5))
+    t = torch.tensor(500)
+    mask_phase = [SegmenterGuidance(ToySegmenter(2.0), "mask", tau=0.5, reduction=r) for r in ("mean", "sum")]
+    assert torch.equal(mask_phase[0].gradient(x, t), mask_phase[1].gradient(x, t))
+
+    class ModeOnly(nn.Module):  # pixel logits constant in x: only the mode term log p(y1 = image | x) moves
+        def forward(self, x, t):
+            y = 2.0 * x.flatten(1).mean(1)
+            return SegmenterOutput(torch.ones_like(x[:, :1]), torch.stack([y, torch.zeros_like(y)], 1))
+
+    image_phase = [SegmenterGuidance(ModeOnly(), "image", mask=MASK, reduction=r) for r in ("mean", "sum")]
+    assert torch.equal(image_phase[0].gradient(x, t), image_phase[1].gradient(x, t))
+    assert image_phase[0].gradient(x, t).abs().sum() > 0
+
+
+def test_an_unknown_reduction_is_refused():
+    with pytest.raises(ValueError, match="reduction"):
+        SegmenterGuidance(ToySegmenter(), "image", mask=MASK, reduction="median")
+
+
+def test_the_trace_records_the_share_of_eps_guidance_changes():
+    guidance = SegmenterGuidance(ToySegmenter(), "image", mask=MASK, tau=0.5, scale=2.0, reduction="sum")
+    x = torch.randn(2, 1, 8, 8, generator=torch.Generator().manual_seed(6))
+    t = torch.tensor(600)
+
+    def eps_fn(x_t, t):
+        return torch.ones_like(x_t)
+
+    trace: list[float] = []
+    guided = make_guided_eps_fn(eps_fn, guidance, ALPHAS, [FRESH, OFF], trace)
+    shift = eps_fn(x, t) - guided(x, t)
+    guided(x, t)
+    expected = float((shift.flatten(1).norm(dim=1) / 8).mean())  # ‖ε‖ = sqrt(64) = 8 per sample
+    assert trace == [pytest.approx(expected, rel=1e-6), 0.0] and expected > 0
+
+    unguided: list[float] = []
+    plain = make_guided_eps_fn(eps_fn, None, ALPHAS, trace=unguided)
+    assert torch.equal(plain(x, t), eps_fn(x, t)) and unguided == [0.0]

@@ -170,8 +170,8 @@ def test_guidance_thinning_options_are_checked_and_keyed_only_when_set():
         with pytest.raises(ConfigError, match=next(iter(bad))):
             _smoke(**bad)
     # at their neutral values they stay out of run and samples keys, so results stored before they existed are reused
-    assert set(DiffuseExpand.Options.KEYED_ONLY_IF_NOT) == set(method_module.THINNING)
-    assert not set(options_dict(_smoke())) & set(method_module.THINNING)
+    assert set(DiffuseExpand.Options.KEYED_ONLY_IF_NOT) == set(method_module.GUIDANCE_KEYED)
+    assert not set(options_dict(_smoke())) & set(method_module.GUIDANCE_KEYED)
     # read back under a preset that sets one of them, a stored config keeps its own (neutral) value
     stored = stored_options(DiffuseExpand.Options, options_dict(_smoke()))
     assert merge_options(DiffuseExpand.Options, {}, {"guidance_every": 2}, stored).guidance_every == 1
@@ -202,3 +202,21 @@ def test_binary_stage_keys_hold_no_class_count(runs):
     for role in ("denoiser", "segmenter", "filter"):
         key = json.loads((next((workdir / role).iterdir()) / "key.json").read_text())
         assert set(key["data"]) == {"fingerprint", "pairs", "size", "channels"}
+
+
+def test_guidance_reduction_is_checked_and_keyed_only_when_it_changes_the_pairs():
+    with pytest.raises(ConfigError, match="guidance_reduction"):
+        _smoke(guidance_reduction="median")
+    assert "guidance_reduction" not in options_dict(_smoke())  # "mean": the pairs stored before the option existed
+    assert options_dict(_smoke(guidance_reduction="sum"))["guidance_reduction"] == "sum"
+
+
+def test_each_expansion_records_how_strongly_guidance_acted(runs):
+    _, _, out = runs
+    steps = _smoke().sampling_steps
+    for variant, (method, _) in out.items():
+        stats = method.stats
+        assert set(stats["guidance"]) == {"mask", "image"}
+        assert all(len(phase["ratio"]) == steps for phase in stats["guidance"].values())
+        means = (stats["guidance_ratio_mask"], stats["guidance_ratio_image"])
+        assert all(m == 0 for m in means) if variant == "cf" else all(m > 0 for m in means)

@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from methods.diffuseexpand.guidance import SegmenterGuidance
 from methods.diffuseexpand.labels import binary_median, mode_filter
 from methods.diffuseexpand.sampler import PairSampler, pair_seeds
 
@@ -128,3 +129,43 @@ def test_wiou_wbce_is_refused_for_multiclass_masks(multiclass_nets, nets):
         _sample(multiclass_nets, [1], image_objective="wiou-wbce")
     assert _sample(multiclass_nets, [1], image_objective="wiou-wbce", guidance_scale=0.0).masks.shape == (1, 16, 16)
     assert _sample(nets, [1], image_objective="wiou-wbce").masks.shape == (1, 16, 16)
+
+
+def test_every_sample_records_the_guidance_strength_per_step_and_phase(nets):
+    guided = _sample(nets, [5, 6, 7], batch_size=2)
+    unguided = _sample(nets, [5, 6, 7], batch_size=2, guidance_scale=0.0)
+    for out in (guided, unguided):
+        assert set(out.guidance) == {"mask", "image"}
+        for phase in out.guidance.values():
+            assert len(phase["t"]) == len(phase["ratio"]) == SAMPLING["num_inference_steps"]
+            assert phase["t"] == sorted(phase["t"], reverse=True)
+    assert all(r == 0 for phase in unguided.guidance.values() for r in phase["ratio"])
+    assert all(r > 0 for phase in guided.guidance.values() for r in phase["ratio"])
+    # the record of 3 pairs in batches of 2 is the pair-weighted mean of its batches
+    first, last = _sample(nets, [5, 6], batch_size=2), _sample(nets, [7], batch_size=2)
+    for phase in ("mask", "image"):
+        weighted = [(2 * a + b) / 3 for a, b in zip(first.guidance[phase]["ratio"], last.guidance[phase]["ratio"])]
+        assert guided.guidance[phase]["ratio"] == pytest.approx(weighted, rel=1e-6)
+
+
+def test_sum_reduction_guides_the_image_phase_harder_and_keeps_the_mask_phase(nets):
+    mean = _sample(nets, [5, 6])
+    total = _sample(nets, [5, 6], guidance_reduction="sum")
+    assert torch.equal(mean.masks, total.masks)  # the mask phase has no pixel objective
+    assert mean.guidance["mask"]["ratio"] == total.guidance["mask"]["ratio"]
+    assert sum(total.guidance["image"]["ratio"]) > sum(mean.guidance["image"]["ratio"])
+    assert not torch.allclose(mean.images, total.images)
+
+
+def test_a_large_guidance_scale_stays_finite_and_in_range(nets):
+    sampler = _pipeline(*nets, solver_order=2)
+    x = torch.randn(2, 1, 16, 16, generator=torch.Generator().manual_seed(0))
+    mode = torch.ones(2, dtype=torch.long)
+    mask = torch.zeros(2, 1, 16, 16)
+    mask[:, :, 4:12, 4:12] = 1
+    guidance = SegmenterGuidance(nets[1], "image", mask=mask, tau=1 / 3, scale=300.0, reduction="sum")
+    trace: list[float] = []
+    with torch.no_grad():
+        out = sampler._denoise(x, sampler._eps_fn(mode, mask, 1.0), guidance, 6, every=1, until=0.0, trace=trace)
+    assert torch.isfinite(out).all() and max(trace) > 1  # guidance dominates ε, yet x̂₀ stays thresholded
+    assert out.abs().max() <= 1.05
