@@ -76,7 +76,8 @@ def build_artifact(kind: str, runs: Path, out: Path) -> Artifact:
     files = find_results(runs)
     if not files:
         raise FileNotFoundError(f"no results.json under {runs}")
-    loaded = [_Run(f.parent, load_results(f)) for f in files]
+    shown = Path(Path(runs).resolve().name)  # run folders are written relative to --runs, under its name
+    loaded = [_Run(f.parent, shown / f.parent.relative_to(runs), load_results(f)) for f in files]
     out = Path(out)  # created by the first write: a refused artifact leaves nothing behind
     from bench import figures  # imports this module: only once it is loaded
 
@@ -90,9 +91,11 @@ def build_artifact(kind: str, runs: Path, out: Path) -> Artifact:
 
 @dataclass(eq=False)
 class _Run:
-    """One stored run: its folder and its results (compared by identity)."""
+    """One stored run: its folder, the folder as the artifact's files name it (``runs/<dataset>/...``, never a
+    machine's absolute path), and its results (compared by identity)."""
 
     folder: Path
+    shown: Path
     res: Results
 
     def __getattr__(self, key: str) -> Any:  # run identity: method, ablation, dataset, model, seed, augment...
@@ -178,7 +181,7 @@ def _one_per_seed(runs: list[_Run], where: str, notes: list[str]) -> list[_Run]:
     for seed, rs in sorted(by_seed.items()):
         rs = sorted(rs, key=lambda r: (r.settings != "", str(r.folder)))
         if len(rs) > 1:
-            notes.append(f"{where}: {len(rs)} runs of seed {seed}; used {rs[0].folder}, not {_names(rs[1:])}")
+            notes.append(f"{where}: {len(rs)} runs of seed {seed}; used {rs[0].shown}, not {_names(rs[1:])}")
         kept.append(rs[0])
     return kept
 
@@ -263,7 +266,7 @@ def _settings_keys(tag: str) -> set[str]:
 
 
 def _names(runs: Iterable[_Run]) -> str:
-    return ", ".join(str(r.folder) for r in runs)
+    return ", ".join(str(r.shown) for r in runs)
 
 
 def _close(value: Any, target: float) -> bool:

@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
+from rich.text import Text
 
 from bench.config import ConfigError
 from bench.data import DatasetError
@@ -52,11 +53,19 @@ def _os_error(e: OSError) -> str:
     return f"{cause}: {e.filename}" if e.filename else cause
 
 
-def _csv(value: str, cast=str) -> tuple:
+def _csv(value: str) -> tuple[str, ...]:
+    """The items of a comma-separated option value."""
+    return tuple(v.strip() for v in value.split(",") if v.strip())
+
+
+def _numbers(value: str, flag: str, cast: type[int] | type[float] = int) -> tuple:
+    """The items of a comma-separated option value of numbers; one that is not a number is an error naming
+    ``flag``, the option it came from."""
     try:
-        return tuple(cast(v.strip()) for v in value.split(",") if v.strip())
+        return tuple(cast(v) for v in _csv(value))
     except ValueError:
-        _fail(f"cannot parse {value!r} as a comma-separated list")
+        kind = "whole numbers" if cast is int else "numbers"
+        _fail(f"{flag}: cannot parse {value!r} as a comma-separated list of {kind}")
 
 
 def _number(text: str) -> Any:
@@ -163,7 +172,7 @@ def run(
         ablation=ablation,
         dataset=dataset,
         models=_csv(models),
-        seeds=_csv(seeds, int),
+        seeds=_numbers(seeds, "--seeds"),
         train_ratio=train_ratio,
         augment=augment,
         train_on=train_on,
@@ -200,10 +209,11 @@ def run(
         _fail(_os_error(e))
     if not main:
         return
-    rows = report.make_rows(outcome.results)
-    console.print(_results_table(rows))
-    for note in report.table_notes(rows):
-        console.print(escape(note), highlight=False, style="dim")
+    parts, notes = _results_tables(report.make_rows(outcome.results))
+    for part in parts:  # wrapped at words to the terminal's width (80 in a log file), as the tables are
+        console.print(part, highlight=False, soft_wrap=False)
+    for note in notes:
+        console.print(escape(note), highlight=False, style="dim", soft_wrap=False)
     for p in outcome.paths:
         tag = " (reused)" if p in outcome.reused else ""
         console.print(f"results: {p.resolve()}{tag}", highlight=False)
@@ -218,10 +228,24 @@ def run(
         console.print("W&B: " + ", ".join(u for u in urls if u))
 
 
-def _results_table(rows: list[dict[str, Any]]) -> Table:
-    """The finished runs as a rich table narrow enough for a terminal: what all rows share goes into the title,
-    and a single seed shows plain numbers under a title that says so (`bench report` writes every column)."""
-    from bench.report import _fmt_delta, _mean_std
+DICE_LEGEND = (
+    "Dice: per test image, mean over seeds; Δ vs origin: paired by seed with origin (no expansion, same "
+    "training); pairs: real / synthetic pairs trained on / test pairs"
+)
+GENERATED_LEGEND = (
+    "FID, FID-U: generated vs real training images (Inception; the paper's U-Net); memorised: share closer to a "
+    "training image than real images are to each other"
+)
+GENERATED_COLUMNS = {"FID": ("fid", 1), "FID-U": ("fid_unet", 1), "memorised": ("memorised", 3)}  # key, digits
+
+
+def _results_tables(rows: list[dict[str, Any]]) -> tuple[list[Text | Table], list[str]]:
+    """The finished runs as a heading and tables that fit an 80-column terminal or log file (Dice and Δ vs origin,
+    then how the generated pairs of the runs that have them score), and the few lines to print under them: a short
+    legend, then why cells are marked (†) or n/a. What all rows share goes into the heading, a single seed shows
+    plain numbers, and a run's name is never split: its column is as wide as the longest name, and settings wrap
+    below it at their commas. `bench report` writes every column and the full legend."""
+    from bench.report import _fmt_delta, _mean_std, marks, missing
 
     shared = {
         "dataset": "{}",
@@ -244,27 +268,40 @@ def _results_table(rows: list[dict[str, Any]]) -> Table:
         n = r.get(f"{key}_runs", r["n"])
         return f"{mean:.{digits}f}" if counts == {1} else _mean_std(mean, r[f"{key}_std"], n, digits)
 
-    columns: dict[str, Any] = {
-        "run": lambda r: f"{r['method']} {r['ablation']}" + (f" [{r['settings']}]" if r["settings"] else ""),
-        **{k: (lambda r, k=k: shared[k].format(r[k]).split(" ")[-1]) for k in shared if k not in constant},
-        "train on": lambda r: r["train_on"],
-        "real/syn/test": lambda r: f"{r['real_train']}/{r['synthetic_used']:.0f}/{r['test']}",
+    def name(r: dict[str, Any]) -> str:
+        return f"{r['method']} {r['ablation']}"
+
+    identity = {k: (lambda r, k=k: shared[k].format(r[k]).split(" ")[-1]) for k in shared if k not in constant}
+    dice = {
+        "pairs": lambda r: f"{r['real_train']}/{r['synthetic_used']:.0f}/{r['test']}",
         "Dice": lambda r: number({**r, "dice_runs": r["n"]}, "dice", 4) + (" †" if r.get("notes") else ""),
         "Δ vs origin": _fmt_delta,
-        "FID": lambda r: number(r, "fid", 1),
-        "FID-U": lambda r: number(r, "fid_unet", 1),
-        "memorised": lambda r: number(r, "memorised", 3),
     }
+    generated = {c: (lambda r, k=k, d=d: number(r, k, d)) for c, (k, d) in GENERATED_COLUMNS.items()}
     if any(r["pass_rate"] is not None for r in rows):
-        columns["pass rate"] = lambda r: "—" if r["pass_rate"] is None else f"{r['pass_rate']:.2f}"
-    table = Table(title=" · ".join(title), title_justify="left", box=box.SIMPLE_HEAD)
-    for name in columns:
-        table.add_column(name, overflow="fold")
-    for r in rows:
-        table.add_row(
-            *(escape(cell(r)) for cell in columns.values()), style=None if r["method"] == "origin" else "bold"
-        )
-    return table
+        generated["pass"] = lambda r: "—" if r["pass_rate"] is None else f"{r['pass_rate']:.2f}"
+    expanded = [r for r in rows if r["method"] != "origin"]  # origin generates no pairs
+    parts: list[Text | Table] = [Text(" · ".join(title), style="bold")]
+    for caption, shown, values in ((None, rows, dice), ("generated pairs", expanded, generated)):
+        if not shown:
+            continue
+        table = Table(title=caption, title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 1, 0, 0))
+        table.add_column("run", width=max(len(name(r)) for r in shown))
+        for column in identity:
+            table.add_column(column, no_wrap=True)
+        for column in values:
+            table.add_column(column)
+        for r in shown:
+            settings = f"\n[{', '.join(r['settings'].split(','))}]" if r["settings"] else ""
+            cells = [name(r) + settings, *(cell(r) for cell in [*identity.values(), *values.values()])]
+            table.add_row(*map(escape, cells), style=None if r["method"] == "origin" else "bold")
+        parts.append(table)
+    legend = [DICE_LEGEND]
+    if expanded:
+        legend.append(GENERATED_LEGEND + ("; pass: share kept by the method's filter" if "pass" in generated else ""))
+    legend.append("every column and the full legend: bench report --runs OUT (results.md)")
+    keys = tuple(k for k, _ in GENERATED_COLUMNS.values())
+    return parts, [*legend, *marks(rows), *missing(expanded, keys)]
 
 
 def _say_plan(o) -> None:
@@ -354,7 +391,7 @@ def expand(
         force=force,
         cache=cache,
         inception_weights=inception_weights,
-        evaluate=_csv(evaluate, int) if evaluate else (),
+        evaluate=_numbers(evaluate, "--evaluate") if evaluate else (),
     )
     progress = _progress()
 
@@ -492,9 +529,9 @@ def _build_report(kind: str, runs: Path, out: Path, mode: str, group: str) -> li
         if kind == "results":
             return rep.build(runs, out)
         artifact = artifacts.build_artifact(kind, runs, out)
-    except StorageError as e:
+    except OSError as e:  # no results.json under --runs, one that cannot be read, a full or read-only --out
         _fail(_os_error(e))
-    except (FileNotFoundError, ValueError) as e:
+    except ValueError as e:
         _fail(str(e))
     for note in artifact.notes:
         console.print(f"note: {escape(note)}", highlight=False)
@@ -570,7 +607,7 @@ def sweep(
     base = runner.Request(
         dataset=dataset,
         models=_csv(models) if models else (),
-        seeds=_csv(seeds, int),
+        seeds=_numbers(seeds, "--seeds"),
         preset=preset,
         out=out,
         wandb="disabled" if no_wandb else wandb,
@@ -578,7 +615,8 @@ def sweep(
         device=device,
     )
     try:
-        plan = sw.build_sweep(name, base, _csv(methods) if methods else None, _csv(ratios, float) if ratios else None)
+        chosen = _csv(methods) if methods else None
+        plan = sw.build_sweep(name, base, chosen, _numbers(ratios, "--ratios", float) if ratios else None)
         sw.check_sweep(plan)
         statuses = sw.status(plan)
     except (ConfigError, DatasetError) as e:
@@ -770,6 +808,18 @@ def speed(
     n: Annotated[
         int | None, typer.Option("--n", help="Pairs per configuration with --compare, the same seeds for each (32).")
     ] = None,
+    json_out: Annotated[
+        bool,
+        typer.Option("--json", help="With --compare: print the rows as one JSON list (∞ as null), no table."),
+    ] = False,
+    fid: Annotated[
+        bool,
+        typer.Option(
+            "--fid",
+            help="With --compare: also Inception FID (all / kept pairs), U-Net FID and the memorised share of each "
+            "configuration against the run's real training split.",
+        ),
+    ] = False,
 ) -> None:
     """Print seconds per training step and per generated pair for each stage of a method, and the FLOPs and
     network calls a generated pair costs under several sampling configurations.
@@ -778,6 +828,7 @@ def speed(
     networks, filter them with its stage IV, and print what a generated and a kept pair cost (GFLOP per kept pair
     = GFLOP per pair / pass rate), against the authors' released sampler.
     """
+    import json
     import math
 
     import torch
@@ -805,12 +856,16 @@ def speed(
         try:
             loaded = load_run(run_dir, device, warn=_warn)
             configs = sampling_configs(_csv(compare), SamplingConfig.from_options(loaded.method.options))
-            with _progress() as progress:
-                rows = compare_configs(loaded, configs, pairs, progress)
+            with nullcontext() if json_out else _progress() as progress:
+                rows = compare_configs(loaded, configs, pairs, progress, fid=fid)
         except (ConfigError, DatasetError, RunError) as e:
             _fail(str(e))
         except OSError as e:
             _fail(_os_error(e))
+        if json_out:
+            finite = [{k: None if isinstance(v, float) and math.isinf(v) else v for k, v in r.items()} for r in rows]
+            print(json.dumps(finite))
+            return
 
         def cell(value: float | None, spec: str) -> str:
             return "n/a" if value is None else "∞" if math.isinf(value) else format(value, spec)
@@ -826,13 +881,17 @@ def speed(
             "mean filter Dice",
             "GFLOP/kept pair",
             "× released",
+            "guidance/ε (mask / image)",
             "s/pair",
-            title=f"{run_dir}: {pairs} pairs per configuration, the same seeds ({size}x{size}, τ {o.tau:g}, "
+            title=f"{run_dir}: {pairs} pairs per configuration, the same seeds ({size}x{size}, "
             f"η {o.eta:g}, {loaded.device})",
         )
         table.columns[0].overflow = "fold"
+        if fid:
+            table.add_column("FID all / kept")
         for r in rows:
             calls = r["nfe"]
+            measured = [f"{cell(r['fid'], '.1f')} / {cell(r['fid_kept'], '.1f')}"] if fid else []
             table.add_row(
                 r["configuration"],
                 r["options"],
@@ -843,12 +902,15 @@ def speed(
                 cell(r["mean_dice"], ".3f"),
                 cell(r["gflop_per_kept"], ",.4g"),
                 cell(r["vs_released"], ".2f"),
+                f"{cell(r.get('guidance_ratio_mask'), '.2g')} / {cell(r.get('guidance_ratio_image'), '.2g')}",
                 cell(r["seconds_per_pair"], ".4f"),
+                *measured,
             )
         console.print(table)
         console.print(
             "pass rate: kept + relabelled share; GFLOP/kept pair = GFLOP/pair ÷ pass rate (∞: nothing passed); "
-            "× released: GFLOP per kept pair against `released` (n/a: not compared, or none of its pairs passed)",
+            "× released: GFLOP per kept pair against `released` (n/a: not compared, or none of its pairs passed); "
+            "guidance/ε: mean over steps and pairs of ‖s·σ_t·∇ log p‖ / ‖ε‖ (0: unguided)",
             style="dim",
             highlight=False,
         )
@@ -856,6 +918,9 @@ def speed(
 
     if n is not None:
         _fail("--n: only with --compare (pairs per configuration)")
+    for flag, value in (("--json", json_out), ("--fid", fid)):
+        if value:
+            _fail(f"{flag}: only with --compare")
     preset = preset or "cpu"
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     try:
@@ -910,12 +975,22 @@ def datasets_list() -> None:
     console.print(table)
 
 
-@datasets_app.command("check", epilog="Example:\n\n  bench datasets check ../data/montgomery_lung")
-def datasets_check(path: Annotated[Path, typer.Argument(help="Folder with images/ and masks/.")]) -> None:
+@datasets_app.command("check", epilog="Example:\n\n  bench datasets check ../data/montgomery_lung --preset paper")
+def datasets_check(
+    path: Annotated[Path, typer.Argument(help="Folder with images/ and masks/.")],
+    preset: Annotated[
+        str, typer.Option(help="smoke | cpu | paper: images smaller than its image size are a warning.")
+    ] = "cpu",
+) -> None:
     """Validate a pair-set folder and report every problem at once; exit 1 on errors."""
+    from bench.config import preset as preset_values
     from bench.data import check
 
-    rep = check(path)
+    try:
+        image_size = preset_values(preset)["image_size"]
+    except ConfigError as e:
+        _fail(str(e))
+    rep = check(path, image_size=image_size)
     for w in rep.warnings:
         _warn(w)
     for e in rep.errors:

@@ -34,6 +34,7 @@ logger = logging.getLogger(__name__)
 IMAGE_SUFFIXES = (".png", ".tif", ".tiff", ".bmp")
 LOSSY_SUFFIXES = (".jpg", ".jpeg", ".webp")
 CARDS_DIR = Path(__file__).resolve().parent / "datasets"
+SHOWN_FILES = 5  # files named by a warning about many of them, before "and N more"
 DATA_ROOT_ENV = "BENCH_DATA"
 
 
@@ -227,15 +228,16 @@ def _check_labels(rep: CheckReport, binary255: list[str], labels: dict[str, set[
                 )
 
 
-def check(root: str | Path, label_gaps: bool = False) -> CheckReport:
+def check(root: str | Path, label_gaps: bool = False, image_size: int | None = None) -> CheckReport:
     """Validate a pair-set folder and collect every problem at once (``label_gaps``: labels 0..K need not all be
-    used, as in a generated set; see :func:`load_pairs`).
+    used, as in a generated set; see :func:`load_pairs`; ``image_size``: the size the pairs will be read at).
 
     Errors: missing ``images/`` or ``masks/``; images without masks and masks without images; broken symbolic
     links; unreadable or corrupt files; image/mask size mismatch; mask values that are neither binary (0/255 or
     0/1) nor consecutive labels 0..K; masks with an alpha channel; ids used by two files (``a.png`` and ``a.tif``).
     Warnings: empty masks, images with an alpha channel (ignored), lossy formats or lossy data under a lossless
-    name (JPEG in a ``.png``), 8-bit and 16-bit images mixed in one set, byte-identical duplicate pairs.
+    name (JPEG in a ``.png``), 8-bit and 16-bit images mixed in one set, byte-identical duplicate pairs, images
+    smaller than ``image_size`` on a side (upscaled when read: they train at a detail they do not hold).
     """
     root = Path(root)
     rep = CheckReport(root)
@@ -288,6 +290,7 @@ def check(root: str | Path, label_gaps: bool = False) -> CheckReport:
     labels: dict[str, set[int]] = {}
     digests: dict[str, str] = {}
     depths: dict[str, list[str]] = {"8-bit": [], "16-bit": []}
+    small: list[str] = []
     for k in sorted(set(images) & set(masks)):
         ip, mp = images[k][0], masks[k][0]
         try:
@@ -304,6 +307,8 @@ def check(root: str | Path, label_gaps: bool = False) -> CheckReport:
             kind = "RGBA" if img.shape[2] == 4 else "grey + alpha"
             rep.warnings.append(f"images/{ip.name}: {kind} image, the alpha channel is ignored")
         if img is not None:
+            if image_size is not None and min(img.shape[:2]) < image_size:
+                small.append(f"{ip.name} ({img.shape[1]}x{img.shape[0]})")
             depths["8-bit" if img.dtype == np.uint8 else "16-bit"].append(ip.name)
             if img.dtype != np.uint8:
                 rep.peak16 = max(rep.peak16 or 0, int(img.max(initial=0)))
@@ -349,6 +354,12 @@ def check(root: str | Path, label_gaps: bool = False) -> CheckReport:
             f"images: {len(depths['8-bit'])} 8-bit image(s) (e.g. {depths['8-bit'][0]}) and {len(depths['16-bit'])} "
             f"16-bit image(s) (e.g. {depths['16-bit'][0]}) in one set: 8-bit ones are divided by 255, 16-bit ones "
             f"by {rep.scale16:g}; convert them to one bit depth if they share one intensity scale"
+        )
+    if small:
+        more = f" and {len(small) - SHOWN_FILES} more" if len(small) > SHOWN_FILES else ""
+        rep.warnings.append(
+            f"images: {len(small)} image(s) smaller than {image_size}x{image_size}, the size they are read at, so "
+            f"upscaled: {', '.join(small[:SHOWN_FILES])}{more}"
         )
     if not rep.errors and not rep.ids:
         rep.errors.append(f"{root}: no image-mask pairs found")

@@ -312,7 +312,7 @@ def gallery(runs: list[_Run], out: Path) -> Artifact:
         ds = f"{r.dataset} ({r.preset})" if presets else r.dataset
         title = f"{r.method} ({r.ablation}), {ds}, seed {r.seed}"
         panels.append((title, r.folder / GALLERY_PNG))
-        rows.append([r.dataset, r.preset, r.method, r.ablation, r.seed, r.model, str(r.folder / GALLERY_PNG)])
+        rows.append([r.dataset, r.preset, r.method, r.ablation, r.seed, r.model, str(r.shown / GALLERY_PNG)])
     png = out / "gallery.png"
     gallery_figure(panels, png)
     head = ["dataset", "preset", "method", "ablation", "seed", "model", "source"]

@@ -179,33 +179,43 @@ def row_cells(r: dict[str, Any]) -> list[str]:
     ]
 
 
+LEGEND = [
+    "Dice: per test image at threshold 0.5, averaged; ± is the std over seeds (n runs).",
+    "real/syn/test: real / synthetic pairs the downstream network trained on (synthetic: mean over seeds; real "
+    "is 0 for --train-on synthetic, although the generator learned from the real split) / test pairs; pass rate: "
+    "share of generated pairs that passed the method's own filter (mean over seeds).",
+    "settings: what the runs changed from the preset (--tau, --option, --train-option, ...).",
+    "Δ vs origin: mean over seeds of Dice minus the origin (no expansion) run with the same seed, "
+    "dataset/preset/model/aug/ratio and downstream training settings; only seeds both have are compared "
+    "(and counted when fewer than n); N/A where there is none.",
+    "FID/KID/IS (Inception): pytorch-fid's Inception network on all generated images vs the real training "
+    "split (results.json also holds fid_kept / kid_kept for the filtered pairs); FID-U / IS-U: the paper's "
+    "metrics on features of a U-Net trained on the real split, not comparable with Inception FID/IS; "
+    "memorised share: generated images closer to a training image (Inception cosine distance) than the median "
+    "real image is to its nearest other real image.",
+]
+
+
 def table_notes(rows: list[dict[str, Any]]) -> list[str]:
     """The legend under a results table, then why cells are marked (†) or missing (n/a), one line per reason."""
-    notes = [
-        "Dice: per test image at threshold 0.5, averaged; ± is the std over seeds (n runs).",
-        "real/syn/test: real / synthetic pairs the downstream network trained on (synthetic: mean over seeds; real "
-        "is 0 for --train-on synthetic, although the generator learned from the real split) / test pairs; pass rate: "
-        "share of generated pairs that passed the method's own filter (mean over seeds).",
-        "settings: what the runs changed from the preset (--tau, --option, --train-option, ...).",
-        "Δ vs origin: mean over seeds of Dice minus the origin (no expansion) run with the same seed, "
-        "dataset/preset/model/aug/ratio and downstream training settings; only seeds both have are compared "
-        "(and counted when fewer than n); N/A where there is none.",
-        "FID/KID/IS (Inception): pytorch-fid's Inception network on all generated images vs the real training "
-        "split (results.json also holds fid_kept / kid_kept for the filtered pairs); FID-U / IS-U: the paper's "
-        "metrics on features of a U-Net trained on the real split, not comparable with Inception FID/IS; "
-        "memorised share: generated images closer to a training image (Inception cosine distance) than the median "
-        "real image is to its nearest other real image.",
-    ]
-    notes += sorted({f"†: {r['notes']}" for r in rows if r.get("notes")})
-    missing: dict[tuple[str, str], list[str]] = defaultdict(list)
+    return [*LEGEND, *marks(rows), *missing(rows, tuple(GENERATION_COLUMNS))]
+
+
+def marks(rows: list[dict[str, Any]]) -> list[str]:
+    """Why Dice cells are marked †, one line per reason."""
+    return sorted({f"†: {r['notes']}" for r in rows if r.get("notes")})
+
+
+def missing(rows: list[dict[str, Any]], keys: tuple[str, ...]) -> list[str]:
+    """Why the rows' generation metrics ``keys`` (of ``GENERATION_COLUMNS``) are n/a, one line per run and reason."""
+    columns: dict[tuple[str, str], list[str]] = defaultdict(list)
     for r in rows:
-        for key, column in GENERATION_COLUMNS.items():
+        for key in keys:
             if r.get(f"{key}_mean") is None:
-                why = r.get(f"{key}_missing") or "not recorded"
-                if column not in missing[(f"{r['method']} {r['ablation']}", why)]:
-                    missing[(f"{r['method']} {r['ablation']}", why)].append(column)
-    notes += sorted(f"n/a in {', '.join(cols)} ({who}): {why}" for (who, why), cols in missing.items())
-    return notes
+                same = columns[(f"{r['method']} {r['ablation']}", r.get(f"{key}_missing") or "not recorded")]
+                if GENERATION_COLUMNS[key] not in same:
+                    same.append(GENERATION_COLUMNS[key])
+    return sorted(f"n/a in {', '.join(cols)} ({who}): {why}" for (who, why), cols in columns.items())
 
 
 def to_markdown(rows: list[dict[str, Any]]) -> str:

@@ -88,6 +88,8 @@ def run_dir(out: Path, dataset: str, run_name: str, train_ratio: float, seed: in
 
 def validate(results: dict[str, Any], source: str = "results") -> Results:
     """Check that a results dict has every schema key and the right schema version; raise ValueError if not."""
+    if not isinstance(results, dict):
+        raise ValueError(f"{source}: not a JSON object")
     missing = [k for k in REQUIRED_KEYS if k not in results]
     if missing:
         raise ValueError(f"{source}: missing keys {missing}")
@@ -97,8 +99,13 @@ def validate(results: dict[str, Any], source: str = "results") -> Results:
 
 
 def load_results(path: Path) -> Results:
-    """Read and validate one ``results.json``."""
-    return validate(json.loads(Path(path).read_text()), str(path))
+    """Read and validate one ``results.json``; every ValueError names the file, so that one truncated or edited
+    file among many can be found."""
+    try:
+        results = json.loads(Path(path).read_text())
+    except ValueError as e:  # JSONDecodeError, or bytes that are not UTF-8
+        raise ValueError(f"{path}: not valid JSON ({e})") from None
+    return validate(results, str(path))
 
 
 def find_results(root: Path) -> list[Path]:

@@ -215,8 +215,10 @@ def plan(req: Request) -> Plan:
 
 def check_values(req: Request) -> None:
     """The request's own values: seeds, models, W&B mode, train ratio, channels."""
-    if not req.models or not req.seeds:
-        raise ConfigError("at least one model and one seed are needed")
+    if not req.models:
+        raise ConfigError("--models: at least one model is needed")
+    if not req.seeds:
+        raise ConfigError("--seeds: at least one seed is needed")
     for seed in req.seeds:
         check_type(seed, int, "--seeds")
         if seed < 0:
@@ -228,13 +230,16 @@ def check_values(req: Request) -> None:
         raise ConfigError(f"--models: a model is given more than once in {','.join(req.models)}")
     if req.wandb not in tracking.MODES:
         raise ConfigError(unknown_choice("--wandb mode", req.wandb, tracking.MODES))
-    ratio = check_type(req.train_ratio, float, "--train-ratio")
-    if not 0 < ratio <= 1 - TEST_FRACTION:
-        raise ConfigError(
-            f"--train-ratio must be in (0, {1 - TEST_FRACTION:g}] (the rest is the test set), got {ratio:g}"
-        )
+    check_ratio(req.train_ratio)
     if req.channels not in (1, 3):
         raise ConfigError(f"channels must be 1 or 3, got {req.channels}")
+
+
+def check_ratio(value: Any, flag: str = "--train-ratio") -> None:
+    """Refuse a train ratio outside (0, 1 - TEST_FRACTION] (the rest is the test set), naming ``flag``."""
+    ratio = check_type(value, float, flag)
+    if not 0 < ratio <= 1 - TEST_FRACTION:
+        raise ConfigError(f"{flag} must be in (0, {1 - TEST_FRACTION:g}] (the rest is the test set), got {ratio:g}")
 
 
 def preflight(req: Request, pl: Plan) -> torch.device:
@@ -318,7 +323,7 @@ def load_data(dataset: str, pl: Plan, channels: int, warn: Callable[[str], None]
     """
     path, card = resolve_dataset(dataset)
     name = card.name if card else path.name
-    report = check(path)
+    report = check(path, image_size=pl.image_size)
     for w in _shown(report.warnings, f"`bench datasets check {path}` lists them all"):
         warn(f"{name}: {w}")
     report.raise_for_errors()
@@ -607,9 +612,7 @@ def _train_and_evaluate(
     write_json(rdir / "splits.json", split.to_json(), sort_keys=False)
     if cfg.train_on == "synthetic":
         if len(expansion.pairs) == 0:
-            raise RuntimeError(
-                f"{cfg.method} ({cfg.ablation}) kept no synthetic pairs; cannot train on synthetic only"
-            )
+            raise RunError(f"{cfg.method} ({cfg.ablation}) kept no synthetic pairs; cannot train on synthetic only")
         train_set = expansion.pairs
     elif cfg.train_on == "real+synthetic" and len(expansion.pairs):
         train_set = PairSet.concat([train, expansion.pairs], f"{train.name}+synthetic")
@@ -799,7 +802,7 @@ def stored_result(rdir: Path, key: str) -> store.Results | None:
     try:
         res = store.load_results(f)
     except ValueError as e:
-        logger.warning("ignoring unreadable %s: %s", f, e)
+        logger.warning("ignoring %s", e)  # the message names the file
         return None
     return res if res["run"]["key"] == key else None
 

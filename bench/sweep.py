@@ -99,7 +99,7 @@ def build_sweep(
         ratios: for ``fewshot``, the train ratios (default ``FEWSHOT_RATIOS``).
 
     Raises:
-        ConfigError: an unknown sweep or method, or options the artifact does not take.
+        ConfigError: an unknown sweep or method, a ratio out of range, or options the artifact does not take.
     """
     if name not in SWEEPS:
         raise ConfigError(unknown_choice("sweep", name, SWEEPS))
@@ -109,6 +109,8 @@ def build_sweep(
         raise ConfigError(f"--ratios applies to the fewshot sweep, not {name}")
     base = dataclasses.replace(base, models=tuple(base.models) or DEFAULT_MODELS[name])
     runner.check_values(base)
+    for ratio in ratios or ():
+        runner.check_ratio(ratio, "--ratios")
     configs, missing = _CONFIGS[name](methods, ratios)
     runs = [
         SweepRun(label, dataclasses.replace(base, seeds=(seed,), **changes))
@@ -142,7 +144,7 @@ def _chosen(wanted: tuple[str, ...], methods: tuple[str, ...] | None) -> tuple[l
     """The artifact's methods (restricted to ``methods``) that are registered, and those that are not."""
     for m in methods or ():
         if m not in METHODS:
-            raise ConfigError(unknown_choice("method", m, tuple(METHODS)))
+            raise ConfigError(f"--methods: {unknown_choice('method', m, tuple(METHODS))}")
         if not get_method(m).generates_pairs:
             raise ConfigError(f"--methods lists generating methods; '{m}' is the baseline every sweep runs anyway")
     names = [m for m in wanted if methods is None or m in methods]

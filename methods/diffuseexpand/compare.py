@@ -67,6 +67,8 @@ class LoadedRun:
         method: the fitted method; ``method.fitted`` holds the networks in eval mode on ``device``.
         device: where they are.
         seed: the run seed.
+        train: the real training split the networks were fitted on (the reference set of ``fid=True``).
+        metrics_cache: where the run's real-image features are cached (``<out>/<dataset>/_cache/metrics``).
     """
 
     folder: Path
@@ -74,6 +76,8 @@ class LoadedRun:
     method: DiffuseExpand
     device: torch.device
     seed: int
+    train: PairSet
+    metrics_cache: Path
 
 
 def load_run(run_dir: Path | str, device: str | None = None, warn: Callable[[str], None] | None = None) -> LoadedRun:
@@ -154,7 +158,7 @@ def load_run(run_dir: Path | str, device: str | None = None, warn: Callable[[str
         raise ConfigError(
             f"--run {folder}: {e} (deleted or moved?); comparing never trains, so rerun its `bench run` first"
         ) from None
-    return LoadedRun(folder, config, fitted, dev, seed)
+    return LoadedRun(folder, config, fitted, dev, seed, train, runner.metrics_cache(req.out, config["dataset"]))
 
 
 def _request(results: dict[str, Any], config: dict[str, Any], out: Path, device: str | None) -> runner.Request:
@@ -230,6 +234,7 @@ def compare(
     configs: Sequence[tuple[str, SamplingConfig]],
     n: int = 32,
     progress: Any = None,
+    fid: bool = False,
 ) -> list[dict[str, Any]]:
     """Sample ``n`` pairs under each configuration, filter them with the run's stage IV, and price a kept pair.
 
@@ -238,6 +243,7 @@ def compare(
         configs: ``(name, configuration)`` pairs (:func:`sampling_configs`).
         n: pairs per configuration, the seeds of the run's first ``n`` pairs for each.
         progress: a rich Progress; one task advances per sampled batch over every configuration.
+        fid: also measure each configuration's pairs against the run's real training split (:func:`_fid`).
 
     Returns:
         One row per configuration: ``configuration`` (its name), ``options``
@@ -248,7 +254,8 @@ def compare(
         ``math.inf`` when nothing passes), ``vs_released`` (``gflop_per_kept`` over that of the first
         ``released`` row; ``None`` without one, or when nothing of it passes), ``seconds_per_pair`` (wall
         seconds of sampling on ``run.device``) and the guidance strength (``guidance``, ``guidance_ratio_mask``,
-        ``guidance_ratio_image``: :func:`.sampler.guidance_stats`).
+        ``guidance_ratio_image``: :func:`.sampler.guidance_stats`); with ``fid``, also ``fid``, ``fid_kept``,
+        ``fid_unet``, ``memorised`` (the memorisation check's ``share_closer_than_real``) and ``unavailable``.
 
     Raises:
         ConfigError: ``n < 1``. bench.runner.RunError: out of memory, naming the configuration.
@@ -319,6 +326,7 @@ def compare(
                 "gflop_per_kept": pair / passed if passed > 0 else math.inf,
                 "seconds_per_pair": seconds / n,
                 **guidance_stats(out.guidance),
+                **(_fid(run, samples, chosen.pairs) if fid else {}),
             }
         )
 
@@ -327,3 +335,35 @@ def compare(
     for r in rows:
         r["vs_released"] = r["gflop_per_kept"] / reference if math.isfinite(reference) else None
     return rows
+
+
+def _fid(run: LoadedRun, samples: PairSet, kept: PairSet) -> dict[str, Any]:
+    """Inception FID of all and of the kept pairs, the paper's U-Net FID (on the stage-IV filter network) and the
+    memorised share, against the run's real training split, as ``bench run`` measures them
+    (:mod:`bench.metrics.generation`); a figure that cannot be computed is ``None``, its reason in ``unavailable``."""
+    from bench.metrics.generation import Images, generation_metrics
+    from bench.metrics.inception import WeightsError, load_inception
+
+    try:
+        inception, reason = load_inception(None, str(run.device)), ""
+    except (WeightsError, ValueError) as e:
+        inception, reason = None, str(e)
+    network = run.method.real_data_network()
+    metrics, unavailable = generation_metrics(
+        Images(run.train.ids, run.train.images, fingerprint(run.train)),
+        Images(samples.ids, samples.images),
+        Images(kept.ids, kept.images),
+        inception=inception,
+        inception_reason=reason,
+        unet=network,
+        unet_reason="" if network is not None else "the paper's U-Net feature metrics are defined for binary masks",
+        device=run.device,
+        cache_dir=run.metrics_cache,
+        seed=run.seed,
+    )
+    memo = metrics.get("memorisation") or {}
+    return {
+        **{k: metrics.get(k) for k in ("fid", "fid_kept", "fid_unet")},
+        "memorised": memo.get("share_closer_than_real"),
+        "unavailable": unavailable,
+    }

@@ -183,7 +183,7 @@ def test_table1_keeps_only_the_largest_ratio_and_refuses_mixed_training(tmp_path
     explicit = _run(runs, "diffuseexpand", 0, 0.97, settings="tau=1")
     art = build_artifact("table1", runs, tmp_path / "out")
     assert "**0.9600 (n = 1) (+0.0600)**" in art.files[0].read_text()
-    assert f"used {preset}, not {explicit}" in " ".join(art.notes)
+    assert f"used {preset.relative_to(tmp_path)}, not {explicit.relative_to(tmp_path)}" in " ".join(art.notes)
     longer = _run(runs, "origin", 1, 0.95, epochs=40)
     with pytest.raises(ValueError, match="Origin, .*differ in downstream training") as err:
         build_artifact("table1", runs, tmp_path / "out")
@@ -368,8 +368,9 @@ def test_gallery_assembles_the_lowest_seed_and_notes_missing(tmp_path):
     with Image.open(art.figures[0]) as im:
         assert im.size[0] > 100
     md = art.files[0].read_text()
-    assert str(chosen / "gallery.png") in md and str(later / "gallery.png") not in md
-    assert str(other_model / "gallery.png") not in md and str(synthmed / "gallery.png") in md
+    shown = {f: str((f / "gallery.png").relative_to(tmp_path)) for f in (chosen, later, other_model, synthmed)}
+    assert shown[chosen] in md and shown[later] not in md
+    assert shown[other_model] not in md and shown[synthmed] in md
     assert [r[2] for r in art.tables["gallery"][1]] == ["synthmed", "diffuseexpand"]
     assert art.notes == ["no gallery.png in any run folder of: xlsor (full), montgomery_lung, cpu"]
     (chosen / "gallery.png").unlink()
@@ -378,3 +379,21 @@ def test_gallery_assembles_the_lowest_seed_and_notes_missing(tmp_path):
     (synthmed / "gallery.png").unlink()
     with pytest.raises(ValueError, match="no run folder holds gallery.png"):
         build_artifact("gallery", runs, tmp_path / "out2")
+
+
+def test_written_files_name_run_folders_relative_to_runs(tmp_path, monkeypatch):
+    """A committed report must not carry one machine's absolute paths: run folders show as ``runs/...``, whether
+    --runs was given absolute or relative."""
+    runs = tmp_path / "runs"
+    _run(runs, "origin", 0, 0.9)
+    preset = _run(runs, "diffuseexpand", 0, 0.96)
+    _run(runs, "diffuseexpand", 0, 0.97, settings="tau=1")  # a second run of seed 0: the note names both folders
+    Image.new("RGB", (24, 16), "red").save(preset / "gallery.png")
+    monkeypatch.chdir(tmp_path)
+    for kind, note in (("table1", "used runs/montgomery_lung/diffuseexpand__"), ("gallery", "`runs/montgomery_lung/")):
+        given = build_artifact(kind, runs.resolve(), tmp_path / "absolute" / kind)
+        relative = build_artifact(kind, runs.relative_to(tmp_path), tmp_path / "relative" / kind)
+        texts = [f.read_text() for f in given.files if f.suffix in (".md", ".csv", ".tex")]
+        assert texts == [f.read_text() for f in relative.files if f.suffix in (".md", ".csv", ".tex")]
+        assert note in texts[0]
+        assert not any(str(tmp_path) in t or str(tmp_path.resolve()) in t for t in [*texts, *given.notes])

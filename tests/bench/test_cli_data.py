@@ -59,6 +59,22 @@ def test_train_ratio_leaving_one_training_pair_is_refused(discs, tmp_path):
     assert_refused(invoke(*run_args(discs, out, "--train-ratio", "0.01")), "--train-ratio", "0.01", out=out)
 
 
+def test_images_smaller_than_the_preset_are_named_by_the_check_and_by_run(discs, tmp_path):
+    """A 1 x 1 image would be upscaled to the preset's size without a word: both commands name it and its size."""
+    write_pair(discs, "p00", np.full((1, 1), 90, np.uint8), np.full((1, 1), 255, np.uint8))
+    res = invoke("datasets", "check", discs, "--preset", "smoke")
+    assert res.exit_code == 0, res.output
+    assert "warning: images: 1 image(s) smaller than 32x32, the size they are read at, so upscaled: p00.png (1x1)" in (
+        res.output
+    )
+    assert "16 image(s) smaller than 64x64" in invoke("datasets", "check", discs).output  # the cpu preset, as run's
+    assert_refused(invoke("datasets", "check", discs, "--preset", "huge"), "unknown preset 'huge'")
+    out = tmp_path / "runs"
+    res = invoke(*run_args(discs, out, "--train-ratio", "0.01"))  # refused after the check: nothing is trained
+    assert_refused(res, "--train-ratio", out=out)
+    assert "warning: discs: images: 1 image(s) smaller than 32x32" in res.output and "p00.png (1x1)" in res.output
+
+
 def test_multiclass_masks_are_refused_by_a_binary_only_method(tmp_path):
     data = disc_folder(tmp_path / "rings", labels=2)
     out = tmp_path / "runs"

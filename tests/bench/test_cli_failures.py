@@ -89,3 +89,18 @@ def test_report_into_a_read_only_folder_is_one_line(tmp_path, monkeypatch):
 
     monkeypatch.setattr(bench.report, "write_text", read_only)
     assert_refused(invoke("report", "--runs", tmp_path / "runs", "--out", tmp_path / "rep"), "read-only file system")
+
+
+def test_an_unreadable_results_json_is_one_line_naming_it(tmp_path, monkeypatch):
+    """A results.json that cannot be read (permissions, a vanished mount) names the file, not a traceback."""
+    (tmp_path / "runs").mkdir()
+    bad = tmp_path / "runs" / "r" / "results.json"
+    monkeypatch.setattr(bench.report, "find_results", lambda root: [bad])
+
+    def denied(path):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(bench.report, "load_results", denied)
+    assert_refused(
+        invoke("report", "--runs", tmp_path / "runs", "--out", tmp_path / "rep"), f"Permission denied: {bad}"
+    )

@@ -149,6 +149,25 @@ def test_check_duplicate_pair_is_a_warning(tmp_path: Path) -> None:
     assert rep.warnings == ["copy: duplicate of pair 'a' (identical image and mask)"]
 
 
+def test_check_images_smaller_than_the_training_size_are_one_warning(tmp_path: Path) -> None:
+    """A 1 x 1 image is upscaled to the preset's size without a word unless the check names it."""
+    _pair_folder(tmp_path, [f"p{i}" for i in range(7)])
+    _put(tmp_path, "images", "tiny.png", _gradient(8, size=1))
+    _put(tmp_path, "masks", "tiny.png", np.full((1, 1), 255, np.uint8))
+    _put(tmp_path, "images", "wide.png", _gradient(9)[:8])  # 32 wide, 8 high: small on one side is enough
+    _put(tmp_path, "masks", "wide.png", _square_mask()[8:16])
+    assert check(tmp_path).warnings == [] and check(tmp_path, image_size=1).warnings == []  # 1 x 1 is not smaller
+    rep = check(tmp_path, image_size=SIZE)
+    assert rep.ok and "tiny" in rep.ids
+    assert rep.warnings == [
+        "images: 2 image(s) smaller than 32x32, the size they are read at, so upscaled: tiny.png (1x1), "
+        "wide.png (32x8)"
+    ]
+    (warning,) = check(tmp_path, image_size=2 * SIZE).warnings  # all nine: the first five named, then a count
+    assert warning.startswith("images: 9 image(s) smaller than 64x64")
+    assert warning.endswith(": " + ", ".join(f"p{i}.png (32x32)" for i in range(5)) + " and 4 more")
+
+
 def test_check_missing_folders(tmp_path: Path) -> None:
     rep = check(tmp_path / "nowhere")
     assert len(rep.errors) == 1 and "folder does not exist" in rep.errors[0]

@@ -251,6 +251,7 @@ def test_a_foreign_folder_is_never_written_into(folder, tmp_path):
         (("--method", "xlsor", "--n", "4", "--seed", "-1"), ("--seed must be >= 0",)),
         (("--method", "xlsor", "--n", "4", "--inception-weights", "nope.pt"), ("--inception-weights",)),
         (("--method", "xlsor", "--n", "4", "--evaluate", "0,0"), ("--evaluate", "distinct seeds")),
+        (("--method", "xlsor", "--n", "4", "--evaluate", "0,b"), ("--evaluate: cannot parse '0,b'",)),
     ],
 )
 def test_bad_requests_are_refused_in_one_line_before_any_work(folder, tmp_path, extra, needles):

@@ -1,9 +1,14 @@
+import io
 import json
+import re
 
 import pytest
+from cli_checks import assert_refused, invoke
+from rich.console import Console
 
 from bench import report
-from bench.results import REQUIRED_KEYS, SCHEMA_VERSION, validate
+from bench.cli import _results_tables
+from bench.results import REQUIRED_KEYS, SCHEMA_VERSION, load_results, validate
 
 
 def _result(method, seed, dice, model="unet", synthetic=False, kept=0, settings="", epochs=20):
@@ -115,3 +120,54 @@ def test_build_writes_markdown_and_csv(tmp_path):
     assert csv.read_text().count("\n") == 2
     with pytest.raises(FileNotFoundError):
         report.build(tmp_path / "empty", tmp_path / "rep2")
+
+
+def test_a_truncated_results_json_among_many_is_named_by_its_path(tmp_path):
+    """One bad file among hundreds must be findable: every message names it, whichever command reads it."""
+    runs = tmp_path / "runs"
+    for i, r in enumerate([_result("origin", 0, 0.9), _result("origin", 1, 0.8), _result("origin", 2, 0.7)]):
+        (runs / f"r{i}").mkdir(parents=True)
+        (runs / f"r{i}" / "results.json").write_text(json.dumps(r))
+    bad = runs / "r1" / "results.json"
+    bad.write_text(bad.read_text()[:24])
+    with pytest.raises(ValueError, match=f"^{re.escape(str(bad))}: not valid JSON \\(Unterminated string"):
+        load_results(bad)
+    for kind in ("results", "table1"):
+        assert_refused(invoke("report", kind, "--runs", runs, "--out", tmp_path / kind), str(bad), "not valid JSON")
+    bad.write_text("[1, 2]")
+    with pytest.raises(ValueError, match=f"^{re.escape(str(bad))}: not a JSON object$"):
+        load_results(bad)
+
+
+def test_the_run_table_fits_80_columns_and_never_splits_a_run_name():
+    """`bench run` ends with this table in terminals and log files 80 columns wide: each run name stays whole on
+    one line, long settings wrap at their commas, and the legend is a few lines (results.md holds the full one)."""
+    settings = "denoiser_steps=2000,guidance_every=3,solver_order=2,tau=0.333333"
+    rs = []
+    for model in ("unet", "attnunet", "transunet"):
+        rs += [_result("origin", s, 0.9 + s / 100, model=model) for s in range(2)]  # Δ over 2 of 3 seeds
+        rs += [_result("synthmed", s, 0.91, model=model, kept=8) for s in range(3)]
+        rs += [_result("diffuseexpand", s, 0.93, model=model, kept=9, settings=settings) for s in range(3)]
+    for r in rs:
+        r["counts"] |= {"real_train": 124, "test": 14}
+        if r["run"]["method"] != "origin":
+            r["metrics"] |= {"fid": 1392.1 + r["run"]["seed"], "memorisation": {"share_closer_than_real": 0.069}}
+    rows = report.make_rows(rs)
+    parts, notes = _results_tables(rows)
+    console = Console(width=80, file=io.StringIO())
+    for part in parts:
+        console.print(part)
+    text = console.file.getvalue()
+    lines = text.splitlines()
+    assert max(map(len, lines)) <= 80 and "…" not in text
+    for name, shown in (("origin none", 3), ("synthmed cf+cg+cs", 6), ("diffuseexpand cf+cg+cs", 6)):
+        assert sum(line.count(name) for line in lines) == shown, text  # in the Dice table, then the generated one
+    assert "[denoiser_steps=2000," in text and "tau=0.333333]" in text
+    (origin_unet,) = [line for line in lines if line.startswith("origin none") and " unet " in line]
+    assert "124/0/14" in origin_unet and "0.9050 ± 0.0050" in origin_unet
+    assert any("+0.005 (2 of 3" in line for line in lines) and any("1393.1 ± 0.8" in line for line in lines)
+    legend, why = notes[:3], notes[3:]
+    assert all(len(line) < 200 for line in legend) and "results.md" in legend[-1]
+    assert why == [
+        f"n/a in FID-U (paper's U-Net) ({name} cf+cg+cs): not recorded" for name in ("diffuseexpand", "synthmed")
+    ]

@@ -94,6 +94,21 @@ def test_the_same_seeds_give_the_same_pairs(smoke_run):
     assert preset["pass_rate"] == results["method_stats"]["pass_rate"]
 
 
+def test_json_rows_carry_the_guidance_strength_and_the_fid_of_each_configuration(smoke_run):
+    names = "guidance_scale=0,preset,guidance_reduction=sum+tau=0.5"
+    res = invoke("speed", "--compare", names, "--run", smoke_run, "--n", 4, "--device", "cpu", "--json", "--fid")
+    assert res.exit_code == 0, res.output
+    unguided, preset, summed = json.loads(res.output)
+    assert unguided["guidance_ratio_mask"] == unguided["guidance_ratio_image"] == 0
+    assert preset["guidance_ratio_image"] > 0 and "-tau0.5-sum-" in summed["options"]
+    assert summed["guidance_ratio_image"] > preset["guidance_ratio_image"]  # the sum is H·W times the mean term
+    for r in (unguided, preset, summed):
+        assert r["fid"] is not None and r["fid"] > 0 and r["fid_unet"] is not None
+        assert r["fid_kept"] is not None or "fid_kept" in r["unavailable"]  # never a gap without its reason
+        assert 0 <= r["memorised"] <= 1
+    assert_refused(invoke("speed", "--fid"), "--fid")
+
+
 def test_configuration_names():
     own = SamplingConfig(solver_order=2, steps=4)
     assert sampling_config("released", own) == RELEASED
