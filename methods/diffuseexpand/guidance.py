@@ -31,8 +31,8 @@ The two phases of a pair use (paper Eq. 5, Lemma 3.2, y1 and y2 dependent):
 s-gradient is the larger one when the target logit is large (close to the target) and the smaller one when
 it is small. Fig. 2 of the paper compares the two; both are knobs here (``tau`` and ``scale``).
 
-How strongly guidance acts is recorded per solver step (:class:`GuidanceTrace`): the mean over pairs of
-‖s·σ_t·∇ₓ log p‖ / ‖ε‖, the share of the predicted noise that guidance changes (0 where a phase is unguided).
+How strongly guidance acts is recorded per solver step (the ``trace`` of :func:`make_guided_eps_fn`): the mean of
+‖s·σ_t·∇ₓ log p‖ / ‖ε‖ over a batch, the share of the predicted noise that guidance changes (0 where unguided).
 
 Following k-diffusion's ``make_cond_model_fn``, :func:`make_guided_eps_fn` wraps any ε-predictor: the solver
 never knows about guidance and the guidance never knows about the solver.
