@@ -289,9 +289,6 @@ class PairSampler:
         c, size = self.denoiser.channels, self.denoiser.size
         k, image_channels = self.denoiser.mask_channels, self.denoiser.image_channels
         steps = {"num_inference_steps": num_inference_steps, "every": guidance_every, "until": guidance_until}
-        solver = self.make_scheduler()
-        solver.set_timesteps(num_inference_steps)
-        timesteps = [int(t) for t in solver.timesteps]
         images, masks, traces = [], [], []
         for start in range(0, len(seeds), batch_size):
             batch = list(seeds[start : start + batch_size])
@@ -309,7 +306,7 @@ class PairSampler:
                 if guided and guide_mask_phase
                 else None
             )
-            trace = {phase: [] for phase in PHASES}
+            trace: dict[str, dict[str, list]] = {phase: {} for phase in PHASES}
             x_mask = self._denoise(noise_mask, eps_fn, guidance, trace=trace["mask"], **steps)
             labels = decode_masks(x_mask, k)
             if mask_median > 1:
@@ -336,7 +333,7 @@ class PairSampler:
             # 5. Post-process to [0, 1] images (the first C sample channels) and label masks
             images.append((x_image[:, :image_channels].float() / 2 + 0.5).clamp(0, 1).cpu())
             masks.append(labels.cpu())
-            traces.append((n, {p: {"t": timesteps, "ratio": r} for p, r in trace.items()}))
+            traces.append((n, trace))
             if callback is not None:
                 callback(n)
         return SamplerOutput(torch.cat(images), torch.cat(masks), [int(s) for s in seeds], merge_guidance(traces))
@@ -368,14 +365,19 @@ class PairSampler:
         num_inference_steps: int,
         every: int,
         until: float,
-        trace: list[float] | None = None,
+        trace: dict[str, list] | None = None,
     ) -> torch.Tensor:
         """One DPM-Solver++ loop from noise ``x`` (x_T) to x_0 in [-1, 1], guided at the steps of
-        :func:`~methods.diffuseexpand.guidance.guided_steps`; ``trace`` gets each step's guidance ratio."""
+        :func:`~methods.diffuseexpand.guidance.guided_steps`; ``trace`` gets the timesteps (``"t"``) and each step's
+        guidance ratio (``"ratio"``)."""
         scheduler = self.make_scheduler()
         scheduler.set_timesteps(num_inference_steps, device=x.device)
         plan = guided_steps(scheduler.timesteps.tolist(), every, until, scheduler.config.num_train_timesteps)
-        eps_fn = make_guided_eps_fn(eps_fn, guidance, scheduler.alphas_cumprod, plan, trace)
+        ratios = None
+        if trace is not None:
+            trace["t"], trace["ratio"] = [int(t) for t in scheduler.timesteps], []
+            ratios = trace["ratio"]
+        eps_fn = make_guided_eps_fn(eps_fn, guidance, scheduler.alphas_cumprod, plan, ratios)
         for t in scheduler.timesteps:
             x = scheduler.step(eps_fn(x, t), t, x).prev_sample
         return x

@@ -164,8 +164,8 @@ def test_a_large_guidance_scale_stays_finite_and_in_range(nets):
     mask = torch.zeros(2, 1, 16, 16)
     mask[:, :, 4:12, 4:12] = 1
     guidance = SegmenterGuidance(nets[1], "image", mask=mask, tau=1 / 3, scale=300.0, reduction="sum")
-    trace: list[float] = []
+    trace: dict[str, list] = {}
     with torch.no_grad():
         out = sampler._denoise(x, sampler._eps_fn(mode, mask, 1.0), guidance, 6, every=1, until=0.0, trace=trace)
-    assert torch.isfinite(out).all() and max(trace) > 1  # guidance dominates ε, yet x̂₀ stays thresholded
+    assert torch.isfinite(out).all() and max(trace["ratio"]) > 1  # guidance dominates ε, yet x̂₀ stays thresholded
     assert out.abs().max() <= 1.05
