@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.files import write_text
-from bench.report import _mean_std, _training_signature
+from bench.report import mean_std, training_signature
 from bench.results import Results, find_results, load_results
 
 ARTIFACTS: tuple[str, ...] = ("table1", "table2", "fewshot", "tau-vs-s", "gallery")
@@ -119,7 +119,7 @@ class _Run:
     @cached_property
     def kind(self) -> tuple[str, str | None]:
         """What a cell must not mix: the downstream training signature and the method version."""
-        return _training_signature(self.res), self.res["versions"].get("method")
+        return training_signature(self.res), self.res["versions"].get("method")
 
 
 @dataclass
@@ -298,7 +298,7 @@ class _Entry:
     def text(self, tex: bool = False, markup: bool = True) -> str:
         if not _present(self.cell):
             return "--" if tex else DASH
-        s = _mean_std(self.cell.mean, self.cell.std, self.cell.n, self.digits)
+        s = mean_std(self.cell.mean, self.cell.std, self.cell.n, self.digits)
         if self.show_n and self.cell.n > 1:
             s += f" (n = {self.cell.n})"
         if self.delta is not None:

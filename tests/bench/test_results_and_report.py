@@ -7,7 +7,7 @@ from cli_checks import assert_refused, invoke
 from rich.console import Console
 
 from bench import report
-from bench.cli import _results_tables
+from bench.cli.tables import results_tables
 from bench.results import REQUIRED_KEYS, SCHEMA_VERSION, load_results, validate
 
 
@@ -153,7 +153,7 @@ def test_the_run_table_fits_80_columns_and_never_splits_a_run_name():
         if r["run"]["method"] != "origin":
             r["metrics"] |= {"fid": 1392.1 + r["run"]["seed"], "memorisation": {"share_closer_than_real": 0.069}}
     rows = report.make_rows(rs)
-    parts, notes = _results_tables(rows)
+    parts, notes = results_tables(rows)
     console = Console(width=80, file=io.StringIO())
     for part in parts:
         console.print(part)

@@ -42,9 +42,7 @@ def render() -> str:
     env = {**os.environ, "COLUMNS": WIDTH, "TERMINAL_WIDTH": WIDTH, "TERM": "dumb", "NO_COLOR": "1"}
     for name in ("FORCE_COLOR", "PY_COLORS", "GITHUB_ACTIONS"):
         env.pop(name, None)
-    done = subprocess.run(
-        [sys.executable, "-c", RENDER % WIDTH], capture_output=True, text=True, env=env, check=True
-    )
+    done = subprocess.run([sys.executable, "-c", RENDER % WIDTH], capture_output=True, text=True, env=env, check=True)
     return done.stdout
 
 

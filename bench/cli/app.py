@@ -1,0 +1,53 @@
+"""The ``bench`` app: the verbs registered in the order ``bench --help`` lists them, and ``main``, the console
+script. Importing it imports no verb's API module (and no torch): each verb imports what it needs when it runs,
+so ``--help`` and the refusal of a bad value answer at once."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from bench.cli import datasets, expand, export, methods, metrics, report, run, speed, sweep
+from bench.cli.console import console
+
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    help="DiffuseExpand bench: expand small 2D medical segmentation datasets and measure whether it helps.",
+)
+app.add_typer(datasets.app, name="datasets")
+app.add_typer(export.app, name="export")
+app.command(epilog=run.EPILOG)(run.run)
+app.command(epilog=expand.EPILOG)(expand.expand)
+app.command()(methods.methods)
+app.command(epilog=report.EPILOG)(report.report)
+app.command(epilog=sweep.EPILOG)(sweep.sweep)
+app.command(epilog=metrics.EPILOG)(metrics.metrics)
+app.command(epilog=speed.EPILOG)(speed.speed)
+
+
+def main() -> None:
+    """The ``bench`` console script: the app, with command-line usage errors (a value of the wrong type, an
+    unknown flag) printed as one ``error:`` line with exit code 2, like every other user error.
+
+    Click's exceptions are matched by their interface (``format_message``, ``exit_code``) because Typer may
+    bring its own copy of Click.
+    """
+    try:
+        code = app(standalone_mode=False)
+    except typer.Abort:
+        console.print("aborted")
+        code = 1
+    except Exception as e:
+        if not (hasattr(e, "format_message") and isinstance(getattr(e, "exit_code", None), int)):
+            raise
+        if type(e).__name__ == "NoArgsIsHelpError":
+            e.show()
+            sys.exit(0)
+        context = getattr(e, "ctx", None)
+        where = f" (see `{context.command_path} --help`)" if context is not None else ""
+        console.print(f"[bold red]error:[/] {e.format_message()}{where}", highlight=False)
+        code = 2
+    sys.exit(code if isinstance(code, int) else 0)

@@ -1,0 +1,55 @@
+"""Where every verb prints: one rich console, the one-line ``error:`` and ``warning:`` messages, and the progress
+bar. A user error ends the command here with exit code 2, so no verb prints a traceback for one."""
+
+from __future__ import annotations
+
+import logging
+from typing import NoReturn
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from bench.files import StorageError
+
+console = Console(soft_wrap=True)
+
+
+def fail(msg: str) -> NoReturn:
+    """Print ``msg`` as one ``error:`` line and end the command with exit code 2."""
+    console.print(f"[bold red]error:[/] {escape(msg)}", highlight=False)
+    raise typer.Exit(2)
+
+
+def warn(msg: str) -> None:
+    console.print(f"[yellow]warning:[/] {escape(msg)}", highlight=False)
+
+
+def os_error(e: OSError) -> str:
+    """One line for a failed file operation: the cause, then the file."""
+    if isinstance(e, StorageError):
+        return e.strerror
+    cause = e.strerror or str(e)
+    return f"{cause}: {e.filename}" if e.filename else cause
+
+
+def progress_bar() -> Progress:
+    """The progress display of the long verbs: description, bar, count, elapsed time and ETA."""
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
+    )
+
+
+def log_level(verbose: bool) -> None:
+    """Log details with --verbose, else warnings only."""
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )

@@ -1,0 +1,184 @@
+"""``bench run``: one benchmark invocation through :func:`bench.runner.run`, with origin as the paired baseline,
+then the run table and where the results went."""
+
+from __future__ import annotations
+
+import os
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from bench.cli.console import console, fail, log_level, os_error, progress_bar, warn
+from bench.cli.options import (
+    Ablation,
+    Dataset,
+    Device,
+    Force,
+    InceptionWeights,
+    Method,
+    MethodOption,
+    NoWandb,
+    Preset,
+    Verbose,
+    Wandb,
+)
+from bench.cli.values import csv, key_values, number, numbers
+
+EPILOG = """Examples:
+
+  bench run --method diffuseexpand --ablation cf+cg+cs                       # embedded demo data, cpu preset
+
+  bench run --method origin --dataset ../data/montgomery_lung --models unet,attnunet,transunet --seeds 0,1,2
+
+  bench run --method diffuseexpand --ablation cf+cg --tau 1/3 --train-on synthetic --preset paper
+"""
+
+
+def run(
+    method: Method = "diffuseexpand",
+    ablation: Ablation = None,
+    dataset: Dataset = "demo",
+    models: Annotated[str, typer.Option(help="Downstream models, comma-separated: unet,attnunet,transunet.")] = "unet",
+    seeds: Annotated[str, typer.Option(help="Seeds, comma-separated; results are mean ± std over them.")] = "0",
+    train_ratio: Annotated[float, typer.Option(help="Fraction of all pairs used for training (≤ 0.9).")] = 0.9,
+    augment: Annotated[str, typer.Option(help="none | randaugment (paper's +) | cutmix (paper's *).")] = "none",
+    train_on: Annotated[str, typer.Option(help="real+synthetic (Table 1) | synthetic (Table 2) | real.")] = (
+        "real+synthetic"
+    ),
+    preset: Preset = "cpu",
+    out: Annotated[Path, typer.Option(help="Output root for run folders.")] = Path("runs"),
+    n_synthetic: Annotated[
+        int | None, typer.Option(help="Pairs to generate (before filtering); preset default.")
+    ] = None,
+    tau: Annotated[str | None, typer.Option(help="Guidance temperature τ, e.g. 1, 1/2, 1/3.")] = None,
+    guidance_scale: Annotated[float | None, typer.Option(help="Guidance gradient scale s.")] = None,
+    image_size: Annotated[int | None, typer.Option(help="Override the preset's image size.")] = None,
+    option: MethodOption = None,
+    train_option: Annotated[list[str] | None, typer.Option(help="Training option KEY=VALUE (repeatable).")] = None,
+    wandb: Wandb = "auto",
+    no_wandb: NoWandb = False,
+    force: Force = False,
+    device: Device = None,
+    allow_empty_test: Annotated[
+        bool,
+        typer.Option("--allow-empty-test", help="Run even if a test split has no foreground (results.json notes it)."),
+    ] = False,
+    inception_weights: InceptionWeights = None,
+    no_baseline: Annotated[
+        bool, typer.Option("--no-baseline", help="Do not also run origin (no expansion) for the paired Δ.")
+    ] = False,
+    verbose: Verbose = False,
+) -> None:
+    """Fit a method, expand, train and evaluate downstream models; write one results.json per run.
+
+    A method that generates pairs is compared with `origin` (no expansion) on the same seeds, splits and training,
+    run here too (or reused) unless --no-baseline, so the table says whether expansion helped.
+
+    Every value is checked, and the data set too, before anything is trained; a user error ends in one line
+    and exit code 2.
+    """
+    log_level(verbose)
+    method_options = key_values(option, "--option")
+    if tau is not None:
+        method_options["tau"] = number(tau)
+    if guidance_scale is not None:
+        method_options["guidance_scale"] = guidance_scale
+    model_names, seed_list = csv(models), numbers(seeds, "--seeds")
+    train_options = key_values(train_option, "--train-option")
+    check_preset(preset)
+
+    from bench import report, runner
+    from bench.cli.tables import results_tables
+    from bench.config import ConfigError
+    from bench.data import DatasetError
+
+    req = runner.Request(
+        method=method,
+        ablation=ablation,
+        dataset=dataset,
+        models=model_names,
+        seeds=seed_list,
+        train_ratio=train_ratio,
+        augment=augment,
+        train_on=train_on,
+        preset=preset,
+        out=out,
+        n_synthetic=n_synthetic,
+        image_size=image_size,
+        method_options=method_options,
+        train_options=train_options,
+        wandb="disabled" if no_wandb else wandb,
+        force=force,
+        device=device,
+        allow_empty_test=allow_empty_test,
+        inception_weights=inception_weights,
+    )
+    main = int(os.environ.get("RANK", "0")) == 0  # under a distributed launcher only rank 0 reports
+    baseline = None if no_baseline else runner.baseline_request(req)
+    try:
+        with progress_bar() if main else nullcontext() as progress:
+            outcome = runner.run(req, progress=progress, on_warning=warn, on_plan=say_plan)
+            if baseline is not None:
+                console.print(
+                    f"baseline: origin (no expansion) with the same seeds, splits and training, for the paired Δ; "
+                    f"{'reused where finished' if not force else 'recomputed'} (--no-baseline skips it)",
+                    highlight=False,
+                )
+                done = runner.run(baseline, progress=progress, on_warning=lambda _: None)
+                outcome.results += done.results
+                outcome.paths += done.paths
+                outcome.reused += done.reused
+    except (ConfigError, DatasetError, runner.RunError) as e:
+        fail(str(e))
+    except OSError as e:  # disk full, read-only or missing file, met after planning
+        fail(os_error(e))
+    if not main:
+        return
+    parts, notes = results_tables(report.make_rows(outcome.results))
+    for part in parts:  # wrapped at words to the terminal's width (80 in a log file), as the tables are
+        console.print(part, highlight=False, soft_wrap=False)
+    for note in notes:
+        console.print(escape(note), highlight=False, style="dim", soft_wrap=False)
+    for p in outcome.paths:
+        tag = " (reused)" if p in outcome.reused else ""
+        console.print(f"results: {p.resolve()}{tag}", highlight=False)
+    urls = [r["tracking"].get("url") for r in outcome.results if r.get("tracking")]
+    if outcome.wandb_mode == "disabled":
+        console.print("W&B: disabled")
+    elif outcome.wandb_mode == "offline":
+        console.print(
+            f"W&B: offline runs under each run folder's wandb/ (upload: wandb sync {out}/**/wandb/offline-run-*)"
+        )
+    else:
+        console.print("W&B: " + ", ".join(u for u in urls if u))
+
+
+def check_preset(name: str) -> None:
+    """Refuse an unknown preset before the runner (and torch) is imported: the runner checks it first too."""
+    from bench.config import ConfigError, preset
+
+    try:
+        preset(name)
+    except ConfigError as e:
+        fail(str(e))
+
+
+def say_plan(o) -> None:
+    """The lines printed before the first progress bar: what will run, on what, and what is reused."""
+    data = "synthetic phantom, not patient data" if o.synthetic_data else o.source
+    runs = f"{o.runs} run(s)" + (f", {o.finished} already finished (reused)" if o.finished else "")
+    generated = f"generate {o.n_synthetic} pairs, " if o.n_synthetic else ""
+    lines = [
+        f"[bold]{o.method}[/] ({escape(o.ablation)}) on [bold]{escape(o.dataset)}[/]",
+        f"  data    {escape(str(o.path.resolve()))} ({escape(data)}): {o.pairs} pairs at {o.image_size}×{o.image_size}"
+        f" -> {o.train} train / {o.test} test per seed",
+        f"  plan    preset {o.preset}; {generated}train {','.join(o.models)} on {o.train_on}; seeds "
+        f"{','.join(map(str, o.seeds))}; {runs}",
+        f"  device  {o.device}, {o.threads} thread(s)" + (f", {o.processes} processes" if o.processes > 1 else ""),
+        f"  cache   {escape(str(o.cache))}: {o.cached_stages} finished stage(s) from earlier runs (reused where "
+        "they match)",
+    ]
+    console.print("\n".join(lines), highlight=False)

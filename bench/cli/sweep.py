@@ -1,0 +1,171 @@
+"""``bench sweep``: every run a paper artifact needs (:mod:`bench.sweep`), locally or through submitit, then the
+artifact itself; the runs to do and their estimated time are listed first."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from bench.cli.console import console, fail, log_level, os_error, progress_bar, warn
+from bench.cli.options import Dataset, Device, Force, NoWandb, Preset, Verbose, Wandb
+from bench.cli.values import csv, key_values, numbers
+
+EPILOG = """Examples:
+
+  bench sweep table1 --dataset ../data/montgomery_lung --seeds 0,1,2 --dry-run
+
+  bench sweep fewshot --dataset ../data/montgomery_lung --methods diffuseexpand,xlsor --no-wandb
+
+  bench sweep table2 --preset paper --launcher submitit --launcher-option partition=gpu \\
+      --launcher-option gpus_per_node=1 --launcher-option timeout_min=720
+"""
+
+
+def sweep(
+    name: Annotated[str, typer.Argument(help="table1 | table2 | fewshot | tau-vs-s.")],
+    dataset: Dataset = "demo",
+    preset: Preset = "cpu",
+    seeds: Annotated[
+        str, typer.Option(help="Seeds, comma-separated (the paper repeats every run 3 times).")
+    ] = "0,1,2",
+    models: Annotated[
+        str | None, typer.Option(help="Downstream models; default: the artifact's (table2: all three, else unet).")
+    ] = None,
+    methods: Annotated[
+        str | None, typer.Option(help="table2 / fewshot: generating methods to include; default: all of them.")
+    ] = None,
+    ratios: Annotated[str | None, typer.Option(help="fewshot: train ratios; default 0.1,0.3,0.5,0.7,0.9.")] = None,
+    out: Annotated[Path, typer.Option(help="Output root for run folders (shared with bench run).")] = Path("runs"),
+    wandb: Wandb = "auto",
+    no_wandb: NoWandb = False,
+    device: Device = None,
+    force: Force = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="List the runs and their estimated time; run nothing.")
+    ] = (False),
+    launcher: Annotated[
+        str,
+        typer.Option(help="local (one run after another in this process) | submitit (Slurm, or its local executor)."),
+    ] = "local",
+    launcher_option: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="submitit KEY=VALUE (repeatable): cluster=slurm|local, partition, timeout_min, gpus_per_node, ..."
+        ),
+    ] = None,
+    verbose: Verbose = False,
+) -> None:
+    """Run every run a paper artifact needs, skipping finished ones, then build the artifact into OUT/reports/NAME.
+
+    Runs share cached method stages; a sweep that was stopped, started again, resumes where it stopped. Exit code 1
+    when some runs failed (they are listed; the artifact shows them as missing).
+    """
+    import dataclasses
+
+    from bench import runner, tracking
+    from bench import sweep as sw
+    from bench.config import ConfigError
+    from bench.data import DatasetError
+
+    log_level(verbose)
+    if launcher not in sw.LAUNCHERS:
+        fail(f"unknown --launcher '{launcher}'; available: {', '.join(sw.LAUNCHERS)}")
+    if launcher_option and launcher != "submitit":
+        fail("--launcher-option applies to --launcher submitit")
+    base = runner.Request(
+        dataset=dataset,
+        models=csv(models) if models else (),
+        seeds=numbers(seeds, "--seeds"),
+        preset=preset,
+        out=out,
+        wandb="disabled" if no_wandb else wandb,
+        force=force,
+        device=device,
+    )
+    try:
+        chosen = csv(methods) if methods else None
+        plan = sw.build_sweep(name, base, chosen, numbers(ratios, "--ratios", float) if ratios else None)
+        sw.check_sweep(plan)
+        statuses = sw.status(plan)
+    except (ConfigError, DatasetError) as e:
+        fail(str(e))
+    console.print(sweep_table(plan, statuses))
+    for m in plan.missing:
+        warn(f"method '{m}' is not registered here; its cells of {name} will show as missing")
+    if dry_run:
+        return
+    mode = tracking.resolve_mode(base.wandb)
+    group = sw.new_group(plan)
+    plan.runs = [dataclasses.replace(r, request=dataclasses.replace(r.request, group=group)) for r in plan.runs]
+    total = len(plan.runs)
+
+    def started(i: int, r) -> None:
+        console.rule(f"[{i + 1}/{total}] {escape(r.label)}, seed {r.request.seeds[0]}")
+
+    try:
+        if launcher == "local":
+            with progress_bar() as progress:
+                outcome = sw.run_local(plan, progress, on_start=started, on_warning=warn)
+        else:
+            outcome = sw.run_submitit(plan, out / "_submitit", key_values(launcher_option, "--launcher-option"))
+    except (ConfigError, DatasetError, runner.RunError) as e:
+        fail(str(e))
+    except OSError as e:
+        fail(os_error(e))
+    console.print(f"{len(outcome.paths)} results written or reused under {out.resolve()}", highlight=False)
+    if outcome.paths:
+        sweep_report(name, out, mode, group)
+    for r, why in outcome.failed:
+        console.print(f"[red]failed:[/] {escape(r.label)}, seed {r.request.seeds[0]}: {escape(why)}", highlight=False)
+    if outcome.failed:
+        raise typer.Exit(1)
+
+
+def sweep_report(name: str, out: Path, mode: str, group: str) -> None:
+    """Build the sweep's artifact into OUT/reports/NAME (and W&B); one that cannot be built yet is a warning."""
+    from bench import artifacts, tracking
+
+    try:
+        artifact = artifacts.build_artifact(name, out, out / "reports" / name)
+    except (FileNotFoundError, ValueError) as e:
+        warn(f"{name} not built: {e}")
+        return
+    for note in artifact.notes:
+        console.print(f"note: {escape(note)}", highlight=False)
+    tracking.log_artifact(artifact, mode, group, out / "reports" / name)
+    for f in artifact.files:
+        console.print(f"written: {f.resolve()}", highlight=False)
+
+
+def sweep_table(plan, statuses) -> Table:
+    """The runs of a sweep with what is done and how long the rest should take."""
+    table = Table("#", "run", "seed", "models", "status", "estimate", title=f"sweep {plan.name}: {len(statuses)} runs")
+    for i, s in enumerate(statuses):
+        req = s.run.request
+        seconds = "–" if s.done else ("?" if s.estimate is None else duration(s.estimate))
+        table.add_row(
+            str(i + 1), s.run.label, str(req.seeds[0]), ",".join(req.models), "done" if s.done else "to run", seconds
+        )
+    todo = [s for s in statuses if not s.done]
+    known = [s.estimate for s in todo if s.estimate is not None]
+    if not known:
+        estimate = "no estimate (none of them ran under --out before)" if todo else "nothing to run"
+    else:
+        unknown = len(todo) - len(known)
+        estimate = f"about {duration(sum(known))}" + (
+            f" for {len(known)} of them ({unknown} never ran before)" if unknown else ""
+        )
+        estimate += " (from past runs under --out; cached stages make runs shorter)"
+    table.caption = f"{len(statuses) - len(todo)} done, {len(todo)} to run; {estimate}"
+    return table
+
+
+def duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    minutes = round(seconds / 60)
+    return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"

@@ -1,0 +1,86 @@
+"""The table ``bench run`` prints when it ends: the finished runs in an 80-column terminal or log file (the full
+table, every column, is ``bench report``'s results.md)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich import box
+from rich.markup import escape
+from rich.table import Table
+from rich.text import Text
+
+from bench.report import fmt_delta, marks, mean_std, missing
+
+DICE_LEGEND = (
+    "Dice: per test image, mean over seeds; Δ vs origin: paired by seed with origin (no expansion, same "
+    "training); pairs: real / synthetic pairs trained on / test pairs"
+)
+GENERATED_LEGEND = (
+    "FID, FID-U: generated vs real training images (Inception; the paper's U-Net); memorised: share closer to a "
+    "training image than real images are to each other"
+)
+GENERATED_COLUMNS = {"FID": ("fid", 1), "FID-U": ("fid_unet", 1), "memorised": ("memorised", 3)}  # key, digits
+
+
+def results_tables(rows: list[dict[str, Any]]) -> tuple[list[Text | Table], list[str]]:
+    """The finished runs as a heading and tables that fit an 80-column terminal or log file (Dice and Δ vs origin,
+    then how the generated pairs of the runs that have them score), and the few lines to print under them: a short
+    legend, then why cells are marked (†) or n/a. What all rows share goes into the heading, a single seed shows
+    plain numbers, and a run's name is never split: its column is as wide as the longest name, and settings wrap
+    below it at their commas. `bench report` writes every column and the full legend."""
+    shared = {
+        "dataset": "{}",
+        "preset": "preset {}",
+        "model": "{}",
+        "augment": "augment {}",
+        "train_ratio": "ratio {:g}",
+    }
+    constant = [k for k in shared if len({r[k] for r in rows}) == 1]
+    counts = {r["n"] for r in rows}
+    title = [shared[k].format(rows[0][k]) for k in constant] if rows else []
+    if rows and rows[0]["synthetic_data"]:
+        title[0:1] = [f"{rows[0]['dataset']} (synthetic phantom, not patient data)"] if "dataset" in constant else []
+    title.append("1 seed (no spread)" if counts == {1} else f"± std over {'/'.join(map(str, sorted(counts)))} seeds")
+
+    def number(r: dict[str, Any], key: str, digits: int) -> str:
+        mean = r.get(f"{key}_mean")
+        if mean is None:
+            return "n/a"
+        n = r.get(f"{key}_runs", r["n"])
+        return f"{mean:.{digits}f}" if counts == {1} else mean_std(mean, r[f"{key}_std"], n, digits)
+
+    def name(r: dict[str, Any]) -> str:
+        return f"{r['method']} {r['ablation']}"
+
+    identity = {k: (lambda r, k=k: shared[k].format(r[k]).split(" ")[-1]) for k in shared if k not in constant}
+    dice = {
+        "pairs": lambda r: f"{r['real_train']}/{r['synthetic_used']:.0f}/{r['test']}",
+        "Dice": lambda r: number({**r, "dice_runs": r["n"]}, "dice", 4) + (" †" if r.get("notes") else ""),
+        "Δ vs origin": fmt_delta,
+    }
+    generated = {c: (lambda r, k=k, d=d: number(r, k, d)) for c, (k, d) in GENERATED_COLUMNS.items()}
+    if any(r["pass_rate"] is not None for r in rows):
+        generated["pass"] = lambda r: "—" if r["pass_rate"] is None else f"{r['pass_rate']:.2f}"
+    expanded = [r for r in rows if r["method"] != "origin"]  # origin generates no pairs
+    parts: list[Text | Table] = [Text(" · ".join(title), style="bold")]
+    for caption, shown, values in ((None, rows, dice), ("generated pairs", expanded, generated)):
+        if not shown:
+            continue
+        table = Table(title=caption, title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 1, 0, 0))
+        table.add_column("run", width=max(len(name(r)) for r in shown))
+        for column in identity:
+            table.add_column(column, no_wrap=True)
+        for column in values:
+            table.add_column(column)
+        for r in shown:
+            settings = f"\n[{', '.join(r['settings'].split(','))}]" if r["settings"] else ""
+            cells = [name(r) + settings, *(cell(r) for cell in [*identity.values(), *values.values()])]
+            table.add_row(*map(escape, cells), style=None if r["method"] == "origin" else "bold")
+        parts.append(table)
+    legend = [DICE_LEGEND]
+    if expanded:
+        legend.append(GENERATED_LEGEND + ("; pass: share kept by the method's filter" if "pass" in generated else ""))
+    legend.append("every column and the full legend: bench report --runs OUT (results.md)")
+    keys = tuple(k for k, _ in GENERATED_COLUMNS.values())
+    return parts, [*legend, *marks(rows), *missing(expanded, keys)]

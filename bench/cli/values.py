@@ -1,0 +1,47 @@
+"""Option values as the verbs receive them: comma-separated lists, numbers, ``KEY=VALUE`` pairs and fractions
+such as ``1/3``. A value that cannot be read is refused with a message naming its option."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from typing import Any
+
+import yaml
+
+from bench.cli.console import fail
+
+
+def csv(value: str) -> tuple[str, ...]:
+    """The items of a comma-separated option value."""
+    return tuple(v.strip() for v in value.split(",") if v.strip())
+
+
+def numbers(value: str, flag: str, cast: type[int] | type[float] = int) -> tuple:
+    """The items of a comma-separated option value of numbers; one that is not a number is an error naming
+    ``flag``, the option it came from."""
+    try:
+        return tuple(cast(v) for v in csv(value))
+    except ValueError:
+        kind = "whole numbers" if cast is int else "numbers"
+        fail(f"{flag}: cannot parse {value!r} as a comma-separated list of {kind}")
+
+
+def number(text: str) -> Any:
+    """YAML scalar, plus fractions such as ``1/3`` (the paper's τ values)."""
+    if "/" in text:
+        try:
+            return float(Fraction(text))
+        except (ValueError, ZeroDivisionError):
+            pass
+    return yaml.safe_load(text)
+
+
+def key_values(items: list[str] | None, flag: str) -> dict[str, Any]:
+    """Repeated ``KEY=VALUE`` options as a dict (dashes in keys read as underscores, values as :func:`number`)."""
+    out = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            fail(f"{flag} expects KEY=VALUE, got {item!r}")
+        out[key.strip().replace("-", "_")] = number(value.strip())
+    return out
