@@ -19,15 +19,17 @@ import random
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 import yaml
 from PIL import Image, UnidentifiedImageError
 
-from bench import phantom
 from bench.files import atomic_dir, locked
 from bench.pairs import PairSet  # defined apart so that bench.phantom needs no bench.data
+
+if TYPE_CHECKING:
+    import torch
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +74,8 @@ def read_image(path: Path, size: int, channels: int = 1, scale: float | None = N
     file's own peak decides (:func:`scale16`). The image is resized with an antialiased bilinear filter; the
     aspect ratio is not kept (as in the paper's loaders).
     """
+    import torch
+
     arr = read_array(path)
     if arr.dtype == np.uint8:
         divisor = 255.0
@@ -96,6 +100,8 @@ def read_mask(path: Path, size: int) -> torch.Tensor:
     Binary masks (values within {0, 255} or {0, 1}) are resized by area averaging and thresholded at 0.5;
     multi-class masks use nearest-neighbour resizing so no label is invented.
     """
+    import torch
+
     arr = read_array(path)
     if arr.ndim == 3:
         arr = arr[..., 0]
@@ -127,6 +133,8 @@ def read_pairs(
     report: CheckReport, size: int, channels: int = 1, name: str | None = None, synthetic: bool = False
 ) -> PairSet:
     """Load the pairs a clean :func:`check` report lists, at ``size x size``, 16-bit images on the set's scale."""
+    import torch
+
     root = report.root
     ids = report.ids
     images = torch.stack(
@@ -157,6 +165,8 @@ def write_pairs(pairs: PairSet, folder: str | Path, binary: bool | None = None) 
     Images are 8-bit grey or RGB; masks 0/255 when ``binary`` (default: the set has two labels), else labels 0..K
     (pass ``binary=False`` for a subset of a multi-class set that happens to hold label 1 only).
     """
+    import torch
+
     folder = Path(folder)
     binary = pairs.num_classes == 2 if binary is None else binary
     (folder / "images").mkdir(exist_ok=True)
@@ -512,6 +522,8 @@ def resolve_dataset(name_or_path: str) -> tuple[Path, DatasetCard | None]:
         card = cards[name_or_path]
         path = card.default_path
         if card.name == "demo" and not path.is_dir():
+            from bench import phantom  # torch: only when the demo set is first generated
+
             with locked(path):  # two runs starting at once generate it once
                 if not path.is_dir():
                     phantom.write_demo(path)

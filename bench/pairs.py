@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:  # the tensors' type; torch itself is imported by the code that makes them
+    import torch
 
 
 @dataclass
@@ -51,6 +53,8 @@ class PairSet:
         missing = [k for k in ids if k not in index]
         if missing:
             raise KeyError(f"ids not in {self.name}: {missing[:5]}")
+        import torch
+
         rows = torch.tensor([index[k] for k in ids], dtype=torch.long)
         return PairSet(list(ids), self.images[rows], self.masks[rows], self.name, self.synthetic)
 
@@ -60,6 +64,8 @@ class PairSet:
         ids = [k for s in sets for k in s.ids]
         if len(set(ids)) != len(ids):
             raise ValueError("duplicate ids when concatenating pair sets")
+        import torch
+
         return PairSet(
             ids,
             torch.cat([s.images for s in sets]),
