@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from bench.cli.console import console, fail, os_error
-from bench.cli.values import csv
+from bench.cli.values import split_csv
 
 app = typer.Typer(no_args_is_help=True, help="Write real + generated pairs in another tool's layout.")
 
@@ -41,7 +41,7 @@ def export_nnunet(
     from bench.files import StorageError
 
     try:
-        done = export(real, synthetic, dataset_id, name, out, csv(labels) if labels else (), folds, seed)
+        done = export(real, synthetic, dataset_id, name, out, split_csv(labels) if labels else (), folds, seed)
     except StorageError as e:
         fail(os_error(e))
     except (DatasetError, ValueError) as e:

@@ -25,7 +25,7 @@ from bench.cli.options import (
     Verbose,
     Wandb,
 )
-from bench.cli.values import csv, key_values, number, numbers
+from bench.cli.values import key_values, number, numbers, split_csv
 
 EPILOG = """Examples:
 
@@ -86,7 +86,7 @@ def run(
         method_options["tau"] = number(tau)
     if guidance_scale is not None:
         method_options["guidance_scale"] = guidance_scale
-    model_names, seed_list = csv(models), numbers(seeds, "--seeds")
+    model_names, seed_list = split_csv(models), numbers(seeds, "--seeds")
     train_options = key_values(train_option, "--train-option")
     check_preset(preset)
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from rich.table import Table
 
 from bench.cli.console import console, fail, os_error, progress_bar, warn
-from bench.cli.values import csv
+from bench.cli.values import split_csv
 
 
 def compare_sampling(
@@ -33,7 +33,7 @@ def compare_sampling(
         fail(f"--n must be >= 1 (pairs per configuration), got {pairs}")
     try:
         loaded = load_run(run_dir, device, warn=warn)
-        configs = sampling_configs(csv(compare), SamplingConfig.from_options(loaded.method.options))
+        configs = sampling_configs(split_csv(compare), SamplingConfig.from_options(loaded.method.options))
         with nullcontext() if json_out else progress_bar() as progress:
             rows = compare_configs(loaded, configs, pairs, progress, fid=fid)
     except (ConfigError, DatasetError, RunError) as e:

@@ -12,7 +12,7 @@ from rich.table import Table
 
 from bench.cli.console import console, fail, log_level, os_error, progress_bar, warn
 from bench.cli.options import Dataset, Device, Force, NoWandb, Preset, Verbose, Wandb
-from bench.cli.values import csv, key_values, numbers
+from bench.cli.values import key_values, numbers, split_csv
 
 EPILOG = """Examples:
 
@@ -78,7 +78,7 @@ def sweep(
         fail("--launcher-option applies to --launcher submitit")
     base = runner.Request(
         dataset=dataset,
-        models=csv(models) if models else (),
+        models=split_csv(models) if models else (),
         seeds=numbers(seeds, "--seeds"),
         preset=preset,
         out=out,
@@ -87,7 +87,7 @@ def sweep(
         device=device,
     )
     try:
-        chosen = csv(methods) if methods else None
+        chosen = split_csv(methods) if methods else None
         plan = sw.build_sweep(name, base, chosen, numbers(ratios, "--ratios", float) if ratios else None)
         sw.check_sweep(plan)
         statuses = sw.status(plan)

@@ -11,7 +11,7 @@ import yaml
 from bench.cli.console import fail
 
 
-def csv(value: str) -> tuple[str, ...]:
+def split_csv(value: str) -> tuple[str, ...]:
     """The items of a comma-separated option value."""
     return tuple(v.strip() for v in value.split(",") if v.strip())
 
@@ -20,7 +20,7 @@ def numbers(value: str, flag: str, cast: type[int] | type[float] = int) -> tuple
     """The items of a comma-separated option value of numbers; one that is not a number is an error naming
     ``flag``, the option it came from."""
     try:
-        return tuple(cast(v) for v in csv(value))
+        return tuple(cast(v) for v in split_csv(value))
     except ValueError:
         kind = "whole numbers" if cast is int else "numbers"
         fail(f"{flag}: cannot parse {value!r} as a comma-separated list of {kind}")
