@@ -18,7 +18,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any
 
-AUGMENTS = ("none", "randaugment", "cutmix")
+AUGMENTS = ("none", "randaugment", "cutmix", "xlsor")
 TRAIN_ON = ("real+synthetic", "synthetic", "real")
 MODELS = ("unet", "attnunet", "transunet")
 # The input side length of each downstream model must be a multiple of its total downsampling.

@@ -1,4 +1,5 @@
-"""Training-batch augmentation for downstream segmentation (paper Table 1: "+" = RandAugment, "*" = CutMix).
+"""Training-batch augmentation for downstream segmentation (paper Table 1: "+" = RandAugment, "*" = CutMix; and
+XLSor's warps, opacities and intensity changes, the transforms of the ``xlsor`` expansion method applied online).
 
 Every transform moves image and mask together and keeps mask labels integer. It is applied to training batches
 only; the test set is never augmented (the released code re-augmented it every epoch, which we do not copy).
@@ -14,6 +15,7 @@ import torch
 import torchvision.transforms.v2.functional as TF
 
 from bench.config import AUGMENTS
+from bench.segmentation.xlsor import XLSorOptions, transform_pair
 
 RANDAUGMENT_OPS = ("Identity", "ShearX", "ShearY", "TranslateX", "TranslateY", "Rotate")
 NUM_BINS = 31
@@ -126,12 +128,42 @@ def cutmix(
     return (torch.where(box[:, None], images[partner], images), torch.where(box, masks[partner], masks))
 
 
+def xlsor(
+    images: torch.Tensor, masks: torch.Tensor, generator: torch.Generator, options: XLSorOptions | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """XLSor's transforms on every sample of a batch, as the ``xlsor`` method makes its pairs offline.
+
+    Each sample draws a seed from ``generator`` and gets :func:`~bench.segmentation.xlsor.transform_pair` with it:
+    a joint affine + elastic warp, then opacities inside the foreground (with the options' probability) and
+    gamma / contrast / brightness / noise on the image. Images are expected in [0, 1].
+
+    Args:
+        images: float ``N x C x H x W``.
+        masks: integer ``N x H x W``.
+        generator: source of all randomness.
+        options: the transforms' ranges (XLSor's defaults when None).
+
+    Returns:
+        New ``(images, masks)`` tensors of the input shapes and dtypes.
+    """
+    _check_pair(images, masks)
+    o = options or XLSorOptions()
+    seeds = torch.randint(2**31 - 1, (images.shape[0],), generator=generator).tolist()
+    out_images, out_masks = images.clone(), masks.clone()
+    for i, seed in enumerate(seeds):
+        image, mask, _ = transform_pair(images[i].float(), masks[i].long(), o, seed)
+        out_images[i] = image.to(images.dtype)
+        out_masks[i] = mask.to(masks.dtype)
+    return out_images, out_masks
+
+
 def augment_batch(
     name: str, images: torch.Tensor, masks: torch.Tensor, generator: torch.Generator
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Apply the augmentation ``name`` (one of ``bench.config.AUGMENTS``) to a training batch.
 
-    ``none`` returns the inputs themselves; ``randaugment`` and ``cutmix`` use the paper/released settings.
+    ``none`` returns the inputs themselves; ``randaugment`` and ``cutmix`` use the paper/released settings,
+    ``xlsor`` the ``xlsor`` method's defaults.
     """
     if name == "none":
         return images, masks
@@ -139,4 +171,6 @@ def augment_batch(
         return randaugment(images, masks, generator)
     if name == "cutmix":
         return cutmix(images, masks, generator)
+    if name == "xlsor":
+        return xlsor(images, masks, generator)
     raise ValueError(f"unknown augmentation '{name}'; known: {', '.join(AUGMENTS)}")

@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from bench.segmentation.augment import augment_batch, cutmix, randaugment
+from bench.segmentation.augment import augment_batch, cutmix, randaugment, xlsor
+from bench.segmentation.xlsor import XLSorOptions, transform_pair
 
 
 def _squares(n=8, size=32, channels=1):
@@ -15,7 +16,7 @@ def _squares(n=8, size=32, channels=1):
     return images, masks
 
 
-@pytest.mark.parametrize("fn", [randaugment, cutmix])
+@pytest.mark.parametrize("fn", [randaugment, cutmix, xlsor])
 def test_shapes_dtypes_and_labels_kept(fn):
     images = torch.rand(6, 3, 32, 32)
     masks = torch.randint(0, 3, (6, 32, 32))
@@ -44,10 +45,32 @@ def test_cutmix_moves_image_and_mask_together():
     assert changed.any() and not changed.all()
 
 
+def test_xlsor_is_the_xlsor_methods_transform_with_a_seed_drawn_per_sample():
+    images, masks = _squares(4)
+    out_images, out_masks = xlsor(images, masks, torch.Generator().manual_seed(5))
+    seeds = torch.randint(2**31 - 1, (4,), generator=torch.Generator().manual_seed(5)).tolist()
+    for i, seed in enumerate(seeds):
+        image, mask, _ = transform_pair(images[i], masks[i], XLSorOptions(), seed)
+        assert torch.equal(out_images[i], image) and torch.equal(out_masks[i], mask)
+    assert not torch.equal(out_masks, masks)
+
+
+def test_xlsor_warps_image_and_mask_together():
+    images, masks = _squares()
+    still = XLSorOptions(
+        abnormality_prob=0.0, gamma=0.0, contrast=0.0, brightness=0.0, noise_std=0.0, rotate_degrees=20
+    )
+    out_images, out_masks = xlsor(images, masks, torch.Generator().manual_seed(6), still)
+    assert not torch.equal(out_masks, masks)
+    bright, labelled = out_images[:, 0] > 0.5, out_masks.bool()
+    iou = (bright & labelled).sum() / (bright | labelled).sum()
+    assert iou > 0.9
+
+
 def test_same_seed_same_output_and_inputs_untouched():
     images, masks = _squares()
     before = images.clone(), masks.clone()
-    for name in ("randaugment", "cutmix"):
+    for name in ("randaugment", "cutmix", "xlsor"):
         a = augment_batch(name, images, masks, torch.Generator().manual_seed(3))
         b = augment_batch(name, images, masks, torch.Generator().manual_seed(3))
         c = augment_batch(name, images, masks, torch.Generator().manual_seed(4))

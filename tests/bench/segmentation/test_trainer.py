@@ -67,10 +67,36 @@ def test_same_seed_identical_different_seed_differs():
     assert runs[0].losses == runs[1].losses
 
 
-def test_fit_does_not_touch_global_rng():
+@pytest.mark.parametrize("augment", ["cutmix", "xlsor"])
+def test_fit_does_not_touch_global_rng(augment):
     state = torch.random.get_rng_state()
-    train_segmentation(_discs(4, 4), "transunet", _smoke(epochs=1), seed=0, device=CPU, augment="cutmix")
+    train_segmentation(_discs(4, 4), "transunet", _smoke(epochs=1), seed=0, device=CPU, augment=augment)
     assert torch.equal(state, torch.random.get_rng_state())
+
+
+def test_augmentation_sees_training_batches_only(monkeypatch):
+    """Every batch the augmentation gets is made of training images; evaluation never calls it."""
+    import bench.segmentation.trainer as trainer
+
+    train, test = _discs(6, 7), _discs(3, 8)
+    seen = []
+    augment_batch = trainer.augment_batch
+
+    def spy(name, images, masks, generator):
+        seen.append(images.clone())
+        return augment_batch(name, images, masks, generator)
+
+    monkeypatch.setattr(trainer, "augment_batch", spy)
+    cfg = _smoke(epochs=2, batch_size=4)
+    result = train_segmentation(train, "unet", cfg, seed=0, device=CPU, augment="xlsor")
+    assert len(seen) == 2 * math.ceil(6 / 4)
+    for batch in seen:
+        for image in batch:
+            assert any(torch.equal(image, t) for t in train.images)
+            assert not any(torch.equal(image, t) for t in test.images)
+    calls = len(seen)
+    evaluate(result.model, test, CPU)
+    assert len(seen) == calls
 
 
 def test_scheduler_warmup_then_cosine():
