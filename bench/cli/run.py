@@ -44,7 +44,12 @@ def run(
     models: Annotated[str, typer.Option(help="Downstream models, comma-separated: unet,attnunet,transunet.")] = "unet",
     seeds: Annotated[str, typer.Option(help="Seeds, comma-separated; results are mean ± std over them.")] = "0",
     train_ratio: Annotated[float, typer.Option(help="Fraction of all pairs used for training (≤ 0.9).")] = 0.9,
-    augment: Annotated[str, typer.Option(help="none | randaugment (paper's +) | cutmix (paper's *).")] = "none",
+    augment: Annotated[
+        str,
+        typer.Option(
+            help="none | randaugment (paper's +) | cutmix (paper's *) | xlsor (the xlsor method's transforms)."
+        ),
+    ] = "none",
     train_on: Annotated[str, typer.Option(help="real+synthetic (Table 1) | synthetic (Table 2) | real.")] = (
         "real+synthetic"
     ),
