@@ -12,10 +12,6 @@ from __future__ import annotations
 import difflib
 import importlib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from methods.base import ExpansionMethod
 
 
 @dataclass(frozen=True)
@@ -104,8 +100,9 @@ def check_ablation(name: str, ablation: str | None) -> str:
     return ablation
 
 
-def get_method(name: str) -> type[ExpansionMethod]:
-    """The method class registered as ``name``, imported from its row's module.
+def get_method(name: str) -> type:
+    """The method class (a :class:`methods.base.ExpansionMethod` subclass) registered as ``name``, imported from its
+    row's module.
 
     Raises:
         KeyError: an unknown name, with a suggestion.

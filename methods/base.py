@@ -19,7 +19,7 @@ import torch
 from bench.config import TrainConfig
 from bench.data import PairSet
 from bench.files import write_csv
-from methods import METHODS, unknown_choice
+from methods import METHODS, check_ablation, unknown_choice  # noqa: F401 (bench.runner, bench.sweep import it here)
 
 DECISIONS = ("kept", "relabelled", "dropped")
 
@@ -131,10 +131,7 @@ class ExpansionMethod(abc.ABC):
         return None
 
     def __init__(self, variant: str | None = None, options: Any = None) -> None:
-        variant = variant or self.variants[0]
-        if variant not in self.variants:
-            raise KeyError(unknown_choice("ablation", variant, self.variants, f" for method '{self.name}'"))
-        self.variant = variant
+        self.variant = check_ablation(self.name, variant or None)
         self.options = options if options is not None else self.Options()
         self.stats: dict[str, Any] = {}
         self.history: dict[str, list[float]] = {}
