@@ -278,8 +278,8 @@ def compare(
         mixed_precision=o.mixed_precision,
     )
 
-    def sample(config: SamplingConfig, pairs: Sequence[int], **changes: Any):
-        return sampler(seeds=pairs, config=replace(config, **changes), batch_size=batch)
+    def sample(config: SamplingConfig, pairs: Sequence[int], callback: Any = None, **changes: Any):
+        return sampler(seeds=pairs, config=replace(config, **changes), batch_size=batch, callback=callback)
 
     # 1. Warm-up (kernel selection, allocator): one batch, one step, guided, with a doubled image batch
     with runner.oom_as_run_error("sampling a warm-up batch", run.device):
