@@ -1,36 +1,48 @@
-"""Expansion methods. To add one: write ``methods/<name>.py`` with an ``@register_method`` class and add a
-row to ``METHODS`` below (imported only when used).
+"""Expansion methods, one registry row each. To add one: write ``methods/<name>.py`` (or a package) with an
+``ExpansionMethod`` subclass decorated ``@register_method("<name>")``, and add its row to ``METHODS`` below.
 
-A row carries what ``bench methods`` lists (version, variants, description), so listing methods imports none of
-their dependencies; :func:`get_method` checks that the row matches the class, so the two cannot drift apart.
+The row is the one place a method's name, version, ablation variants, description and whether it generates pairs
+are written: ``register_method`` gives them to the class, and ``bench methods`` or a check of a method or ablation
+name reads them here, importing none of the methods' dependencies (torch, diffusers, monai, ...). The class itself
+is imported only when :func:`get_method` is asked for it, by the module path of its row.
 """
 
 from __future__ import annotations
 
+import difflib
 import importlib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from methods.base import ExpansionMethod
 
 
 @dataclass(frozen=True)
 class MethodEntry:
-    """One registry row: where the class is (``"module:Class"``) and what ``bench methods`` shows of it."""
+    """One registry row.
+
+    Attributes:
+        target: where the class is, ``"module:Class"``.
+        version: bump on any behaviour change and log it in CHANGELOG.md.
+        variants: ablation names accepted by ``--ablation``; the first is the default.
+        description: one line for ``bench methods``.
+        generates_pairs: False for a method that adds no pairs (``origin``): its runs train on real data only.
+    """
 
     target: str
     version: str
     variants: tuple[str, ...]
     description: str
+    generates_pairs: bool = True
 
 
 METHODS: dict[str, MethodEntry] = {
     "origin": MethodEntry(
-        "methods.origin:Origin", "1", ("none",), "No expansion: train on the real training split only."
+        "methods.origin:Origin",
+        "1",
+        ("none",),
+        "No expansion: train on the real training split only.",
+        generates_pairs=False,
     ),
     "diffuseexpand": MethodEntry(
-        "methods.diffuseexpand:DiffuseExpand",
+        "methods.diffuseexpand.method:DiffuseExpand",
         "2",
         ("cf+cg+cs", "cf+cg", "cf"),
         "Diffusion-generated image-mask pairs with segmenter guidance and Dice filtering (DiffuseExpand).",
@@ -42,7 +54,7 @@ METHODS: dict[str, MethodEntry] = {
         "Real pairs warped jointly (affine + elastic), with simulated lung opacities in the image (XLSor).",
     ),
     "synthmed": MethodEntry(
-        "methods.synthmed:Synthmed",
+        "methods.synthmed.method:Synthmed",
         "1",
         ("dual", "pix2pix"),
         "Dual GAN: GAN-sampled masks translated into images by a pix2pix GAN (Synthmed).",
@@ -56,27 +68,49 @@ METHODS: dict[str, MethodEntry] = {
 }
 
 
-def get_method(name: str) -> type[ExpansionMethod]:
-    """The method class registered as ``name``; unknown names raise KeyError with a suggestion.
+def unknown_choice(kind: str, given: str, available: tuple[str, ...] | list[str], where: str = "") -> str:
+    """The message for an unknown name: the closest known one as a suggestion, then every known one."""
+    close = difflib.get_close_matches(given, list(available), n=1)
+    hint = f" Did you mean '{close[0]}'?" if close else ""
+    return f"unknown {kind} '{given}'{where}.{hint} Available: {', '.join(sorted(available))}"
+
+
+def method_entry(name: str) -> MethodEntry:
+    """The row of method ``name``.
 
     Raises:
-        KeyError: an unknown name.
-        RuntimeError: the module does not register the class, or the class disagrees with its ``METHODS`` row.
+        KeyError: an unknown name, with a suggestion.
     """
-    from methods.base import REGISTRY, unknown_choice
-
     if name not in METHODS:
         raise KeyError(unknown_choice("method", name, list(METHODS)))
-    entry = METHODS[name]
+    return METHODS[name]
+
+
+def check_ablation(name: str, ablation: str | None) -> str:
+    """The ablation variant of method ``name`` that ``ablation`` selects (None: the method's first).
+
+    Raises:
+        KeyError: an unknown method or variant, with a suggestion.
+    """
+    variants = method_entry(name).variants
+    if ablation is None:
+        return variants[0]
+    if ablation not in variants:
+        raise KeyError(unknown_choice("ablation", ablation, variants, f" for method '{name}'"))
+    return ablation
+
+
+def get_method(name: str) -> type:
+    """The method class (a :class:`methods.base.ExpansionMethod` subclass) registered as ``name``, imported from its
+    row's module.
+
+    Raises:
+        KeyError: an unknown name, with a suggestion.
+        RuntimeError: the module does not register that class under ``name``.
+    """
+    entry = method_entry(name)
     module, _, cls = entry.target.partition(":")
-    importlib.import_module(module)
-    found = REGISTRY.get(name)
-    if found is None or found.__name__ != cls:
+    found = getattr(importlib.import_module(module), cls, None)
+    if getattr(found, "name", None) != name:
         raise RuntimeError(f"{entry.target} did not register a method named '{name}'")
-    listed = (entry.version, entry.variants, entry.description)
-    if (found.version, found.variants, found.description) != listed:
-        raise RuntimeError(
-            f"methods/__init__.py lists '{name}' as {listed}, but {entry.target} declares "
-            f"{(found.version, found.variants, found.description)}; update its METHODS row"
-        )
     return found

@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import abc
 import dataclasses
-import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+import numpy as np
 import torch
 
 from bench.config import TrainConfig
 from bench.data import PairSet
 from bench.files import write_csv
+from methods import METHODS, check_ablation, unknown_choice  # noqa: F401 (bench.runner, bench.sweep import it here)
 
 DECISIONS = ("kept", "relabelled", "dropped")
 
@@ -91,13 +92,14 @@ class NoOptions:
 class ExpansionMethod(abc.ABC):
     """Base class of every expansion method.
 
-    Class attributes:
+    Class attributes, from the method's row of :data:`methods.METHODS` (set by :func:`register_method`):
         name: registry name (``bench run --method <name>``).
-        version: bump on any behaviour change and log it in CHANGELOG.md.
-        variants: ablation names accepted by ``--ablation``; the first is the default.
+        version, variants (the first is the default), description, generates_pairs: see
+            :class:`methods.MethodEntry`.
+
+    Class attributes of the method's own:
         Options: frozen dataclass of the method's knobs; its field defaults are the paper defaults.
         presets: per-preset overrides of ``Options`` (``{"smoke": {...}, "cpu": {...}, "paper": {...}}``).
-        generates_pairs: False for methods that add no pairs (``origin``): their runs train on real data only.
         binary_masks_only: True for methods that cannot learn multi-class masks; the runner refuses such sets.
 
     Instance attributes set by ``fit`` / ``expand``: ``stats`` (what results.json stores as ``method_stats``) and
@@ -105,12 +107,12 @@ class ExpansionMethod(abc.ABC):
     """
 
     name: ClassVar[str]
-    version: ClassVar[str] = "1"
-    variants: ClassVar[tuple[str, ...]] = ("default",)
-    description: ClassVar[str] = ""
+    version: ClassVar[str]
+    variants: ClassVar[tuple[str, ...]]
+    description: ClassVar[str]
+    generates_pairs: ClassVar[bool]
     Options: ClassVar[type] = NoOptions
     presets: ClassVar[dict[str, dict[str, Any]]] = {}
-    generates_pairs: ClassVar[bool] = True
     binary_masks_only: ClassVar[bool] = False
 
     @classmethod
@@ -129,10 +131,7 @@ class ExpansionMethod(abc.ABC):
         return None
 
     def __init__(self, variant: str | None = None, options: Any = None) -> None:
-        variant = variant or self.variants[0]
-        if variant not in self.variants:
-            raise KeyError(unknown_choice("ablation", variant, self.variants, f" for method '{self.name}'"))
-        self.variant = variant
+        self.variant = check_ablation(self.name, variant or None)
         self.options = options if options is not None else self.Options()
         self.stats: dict[str, Any] = {}
         self.history: dict[str, list[float]] = {}
@@ -187,34 +186,42 @@ class ExpansionMethod(abc.ABC):
         """
 
 
-REGISTRY: dict[str, type[ExpansionMethod]] = {}
-
-
 def register_method(name: str):
-    """Class decorator adding an ExpansionMethod subclass to the registry under ``name``."""
+    """Class decorator binding an ExpansionMethod subclass to its row ``methods.METHODS[name]``: the class gets
+    its name and the row's version, variants, description and ``generates_pairs``.
+
+    Raises:
+        TypeError: for a class that is not an ExpansionMethod subclass.
+        KeyError: for a name without a row.
+        ValueError: for a class other than the one the row names (the name is taken).
+    """
 
     def wrap(cls: type) -> type:
         if not (isinstance(cls, type) and issubclass(cls, ExpansionMethod)):
             raise TypeError(f"{cls!r} is not an ExpansionMethod subclass")
-        if name in REGISTRY and REGISTRY[name] is not cls:
-            raise ValueError(f"method name '{name}' is already registered by {REGISTRY[name].__qualname__}")
+        if name not in METHODS:
+            raise KeyError(f"method '{name}' has no row in methods.METHODS (methods/__init__.py); add one")
+        entry = METHODS[name]
+        if entry.target != f"{cls.__module__}:{cls.__qualname__}":
+            raise ValueError(f"method name '{name}' is already registered by {entry.target}")
         cls.name = name
-        REGISTRY[name] = cls
+        cls.version, cls.variants, cls.description = entry.version, entry.variants, entry.description
+        cls.generates_pairs = entry.generates_pairs
         return cls
 
     return wrap
-
-
-def unknown_choice(kind: str, given: str, available: tuple[str, ...] | list[str], where: str = "") -> str:
-    close = difflib.get_close_matches(given, list(available), n=1)
-    hint = f" Did you mean '{close[0]}'?" if close else ""
-    return f"unknown {kind} '{given}'{where}.{hint} Available: {', '.join(sorted(available))}"
 
 
 def synthetic_ids(n: int) -> list[str]:
     """Ids of ``n`` generated pairs, ``syn_00000`` ...: zero-padded so they sort in generation order, and prefixed so
     they never collide with real ids."""
     return [f"syn_{i:0{max(5, len(str(n - 1)))}d}" for i in range(n)]
+
+
+def pair_seeds(seed: int, n: int, start: int = 0) -> list[int]:
+    """Seeds of pairs ``start .. start + n - 1`` of a run: independent 31-bit streams keyed by (run seed, index), so
+    that each pair can be regenerated alone."""
+    return [int(np.random.SeedSequence([seed, i]).generate_state(1)[0] >> 1) for i in range(start, start + n)]
 
 
 def write_records(records: list[PairRecord], path: Path) -> None:

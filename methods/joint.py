@@ -2,9 +2,11 @@
 images conditioned on them).
 
 One unconditional ε-prediction denoiser, of the architecture and training budget of DiffuseExpand's stage I
-(its ``denoiser_*`` options and per-preset values), learns image and mask stacked as channels: x₀ =
-[image, mask] in [-1, 1], ``C + 1`` channels. A pair is sampled in one DPM-Solver++ loop (DiffuseExpand's solver
-setup, :func:`methods.diffuseexpand.sampler.dpm_solver`) and its mask channel is binarised at 0. Whether mask
+(the shared ``denoiser_*`` options and per-preset values of :mod:`methods.diffusion`), learns image and mask
+stacked as channels: x₀ = [image, mask] in [-1, 1], ``C + 1`` channels. A pair is sampled in one DPM-Solver++
+loop (the shared solver setup, :func:`methods.diffusion.dpm_solver`) and its mask channel is binarised at 0. At
+the ``cpu`` preset joint keeps the shared solver (order 3, 15 steps), where DiffuseExpand has a cheaper one of its
+own (order 2, 10 steps) that was measured on DiffuseExpand's pairs only. Whether mask
 and image agree is left entirely to the network: no conditioning, no guidance, no filter.
 
 ======================  ============================================================================
@@ -18,7 +20,6 @@ folder                  contents
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -32,20 +33,31 @@ from diffusers.utils.torch_utils import randn_tensor
 
 from bench.config import ConfigError
 from bench.data import PairSet, fingerprint, load_pairs, save_pairs
-from bench.training import BatchLoss, StepCallback, TrainLog, autocast_context, train_loop
+from bench.training import BatchLoss, StepCallback, TrainLog, autocast_context
 from methods.base import (
     Expansion,
     ExpansionMethod,
     MethodContext,
     PairRecord,
+    pair_seeds,
     register_method,
     synthetic_ids,
     write_records,
 )
-from methods.diffuseexpand.denoiser import epsilon_loss
-from methods.diffuseexpand.networks import NOISE_SCHEDULE, load_model, noise_scheduler, unet_config
-from methods.diffuseexpand.options import PRESETS, DiffuseExpandOptions
-from methods.diffuseexpand.sampler import SamplerOutput, dpm_solver, pair_seeds, sample_pairs
+from methods.diffusion import (
+    DENOISER_PRESETS,
+    NOISE_SCHEDULE,
+    DenoiserOptions,
+    SamplerOutput,
+    dpm_solver,
+    epsilon_loss,
+    load_model,
+    noise_scheduler,
+    noised_batch,
+    sample_pairs,
+    train_denoiser,
+    unet_config,
+)
 from methods.gallery import save_gallery
 from methods.stages import (
     Stage,
@@ -57,70 +69,17 @@ from methods.stages import (
     training_history,
 )
 
-_DIFFUSEEXPAND = {f.name: f for f in dataclasses.fields(DiffuseExpandOptions)}
-
-
-def _shared(name: str) -> Any:
-    """DiffuseExpand's default of option ``name``: the two methods share each default, never copy it."""
-    return dataclasses.field(default=_DIFFUSEEXPAND[name].default)
-
 
 @dataclass(frozen=True)
-class JointOptions:
-    """Knobs of joint diffusion: DiffuseExpand's stage-I and sampler options, with DiffuseExpand's defaults.
-
-    See :class:`~methods.diffuseexpand.options.DiffuseExpandOptions` for each one: ``denoiser_*`` (the UNet and
-    its AdamW budget), ``ema_decay``, ``snr_gamma`` (Min-SNR-γ weighting), ``solver_order``, ``sampling_steps``
-    (one loop per pair here, two in DiffuseExpand), ``dynamic_thresholding``, ``sample_batch``,
-    ``checkpoint_every``, ``grad_accumulation``, ``mixed_precision``.
+class JointOptions(DenoiserOptions):
+    """Knobs of joint diffusion: the diffusion methods' shared network, budget and solver knobs, with their
+    defaults (:class:`methods.diffusion.DenoiserOptions`): ``denoiser_*`` (the UNet and its AdamW budget),
+    ``ema_decay``, ``snr_gamma`` (Min-SNR-γ weighting), ``solver_order``, ``sampling_steps`` (one loop per pair
+    here, two in DiffuseExpand), ``dynamic_thresholding``, ``sample_batch``, ``checkpoint_every``,
+    ``grad_accumulation``, ``mixed_precision``.
     """
 
-    denoiser_widths: tuple[int, ...] = _shared("denoiser_widths")
-    denoiser_layers: int = _shared("denoiser_layers")
-    denoiser_attention: tuple[int, ...] = _shared("denoiser_attention")
-    denoiser_head_dim: int = _shared("denoiser_head_dim")
-    denoiser_resblock_updown: bool = _shared("denoiser_resblock_updown")
-    denoiser_steps: int = _shared("denoiser_steps")
-    denoiser_batch: int = _shared("denoiser_batch")
-    denoiser_lr: float = _shared("denoiser_lr")
-    ema_decay: float = _shared("ema_decay")
-    snr_gamma: float = _shared("snr_gamma")
-    solver_order: int = _shared("solver_order")
-    sampling_steps: int = _shared("sampling_steps")
-    dynamic_thresholding: bool = _shared("dynamic_thresholding")
-    sample_batch: int = _shared("sample_batch")
-    checkpoint_every: int = _shared("checkpoint_every")
-    grad_accumulation: int = _shared("grad_accumulation")
-    mixed_precision: bool = _shared("mixed_precision")
-
-    def __post_init__(self) -> None:
-        for name in ("denoiser_widths", "denoiser_attention"):
-            value = getattr(self, name)
-            object.__setattr__(self, name, (value,) if isinstance(value, int) else tuple(int(v) for v in value))
-        problems = []
-        for name in ("denoiser_layers", "denoiser_steps", "denoiser_batch", "sampling_steps", "sample_batch"):
-            if getattr(self, name) < 1:
-                problems.append(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.grad_accumulation < 1:
-            problems.append(f"grad_accumulation must be >= 1, got {self.grad_accumulation}")
-        if not 0 <= self.ema_decay < 1:
-            problems.append(f"ema_decay must be in [0, 1), got {self.ema_decay}")
-        if self.snr_gamma < 0:
-            problems.append(f"snr_gamma must be >= 0, got {self.snr_gamma}")
-        if self.solver_order not in (1, 2, 3):
-            problems.append(f"solver_order must be 1, 2 or 3, got {self.solver_order}")
-        if problems:
-            raise ConfigError("joint options: " + "; ".join(problems))
-
-
-JOINT_PRESETS: dict[str, dict[str, Any]] = {
-    preset: {k: v for k, v in overrides.items() if k in {f.name for f in dataclasses.fields(JointOptions)}}
-    for preset, overrides in PRESETS.items()
-}
-JOINT_PRESETS["cpu"].update(solver_order=3, sampling_steps=15)
-"""DiffuseExpand's presets restricted to the options joint diffusion shares (same network, budget, solver). At the
-``cpu`` preset joint keeps the solver DiffuseExpand had before its cheaper one (order 2, 10 steps), which was
-measured on DiffuseExpand's pairs only."""
+    NAME: ClassVar[str] = "joint"
 
 
 def build_joint_denoiser(o: JointOptions, size: int, channels: int, seed: int) -> UNet2DModel:
@@ -161,13 +120,10 @@ def joint_loss(x0: torch.Tensor, *, batch_size: int, scheduler: DDPMScheduler, s
 
     Every random draw (batch, t, ε) comes from the training loop's generator.
     """
-    n, t_max = x0.shape[0], scheduler.config.num_train_timesteps
 
     def loss(model: torch.nn.Module, generator: torch.Generator) -> torch.Tensor:
-        index = torch.randint(0, n, (batch_size,), generator=generator).to(x0.device)
-        t = torch.randint(0, t_max, (batch_size,), generator=generator).to(x0.device)
-        noise = torch.randn((batch_size, *x0.shape[1:]), generator=generator).to(x0.device)
-        eps = model(scheduler.add_noise(x0[index], noise, t), t).sample
+        _, t, noise, x_t = noised_batch(x0, batch_size, scheduler, generator)
+        eps = model(x_t, t).sample
         return epsilon_loss(eps, noise, t, scheduler, snr_gamma)
 
     return loss
@@ -183,8 +139,9 @@ def fit_joint_denoiser(
     checkpoint_dir: Path | None = None,
     callback: StepCallback | None = None,
 ) -> TrainLog:
-    """Train the joint denoiser on :func:`joint_samples` with :func:`bench.training.train_loop` (stage I's recipe:
-    AdamW decaying linearly to 0, EMA, resumable checkpoints in ``checkpoint_dir``); left in eval mode."""
+    """Train the joint denoiser on :func:`joint_samples` with the shared stage-I recipe
+    (:func:`methods.diffusion.train_denoiser`: AdamW decaying linearly to 0, EMA, resumable checkpoints in
+    ``checkpoint_dir``); left in eval mode."""
     device = torch.device(device)
     loss = joint_loss(
         joint_samples(pairs).to(device),
@@ -192,21 +149,7 @@ def fit_joint_denoiser(
         scheduler=noise_scheduler(),
         snr_gamma=o.snr_gamma,
     )
-    return train_loop(
-        model,
-        loss,
-        steps=o.denoiser_steps,
-        lr=o.denoiser_lr,
-        seed=seed,
-        device=device,
-        lr_schedule="linear",
-        ema_decay=o.ema_decay,
-        mixed_precision=o.mixed_precision,
-        grad_accumulation=o.grad_accumulation,
-        checkpoint_dir=checkpoint_dir,
-        checkpoint_every=o.checkpoint_every,
-        callback=callback,
-    )
+    return train_denoiser(model, loss, o, seed=seed, device=device, checkpoint_dir=checkpoint_dir, callback=callback)
 
 
 class JointSampler:
@@ -291,12 +234,9 @@ class Joint(ExpansionMethod):
     "cached"}``.
     """
 
-    version = "1"
-    variants = ("default",)
-    description = "One unconditional denoiser samples image and mask together as channels (joint diffusion)."
     Options = JointOptions
     binary_masks_only = True
-    presets: ClassVar[dict[str, dict[str, Any]]] = JOINT_PRESETS
+    presets: ClassVar[dict[str, dict[str, Any]]] = DENOISER_PRESETS
 
     @classmethod
     def check_request(cls, variant: str, options: JointOptions, image_size: int, channels: int) -> None:
@@ -334,7 +274,7 @@ class Joint(ExpansionMethod):
         self.check_request(self.variant, o, size, channels)
         data = {"fingerprint": fingerprint(train), "pairs": len(train), "size": size, "channels": channels}
 
-        def train_denoiser(folder):
+        def compute_denoiser(folder):
             model = build_joint_denoiser(o, size, channels, seed=stage_seed(ctx.seed, "denoiser"))
             seed = stage_seed(ctx.seed, "denoiser-train")
             record = train_network(
@@ -355,7 +295,7 @@ class Joint(ExpansionMethod):
         )
         key = {"role": "denoiser", "version": self.version, "data": data, "seed": ctx.seed}
         key.update(processes=PartialState().num_processes, schedule=NOISE_SCHEDULE, options=options)
-        stage = cached_stage(ctx, key, train_denoiser, everyone=True)
+        stage = cached_stage(ctx, key, compute_denoiser, everyone=True)
         config = DDPMScheduler.load_config(stage.folder)
         schedule = {k: config[k] for k in NOISE_SCHEDULE}
         self._fitted = (data, load_model(UNet2DModel, stage.folder, ctx.device), stage, schedule)

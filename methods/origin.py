@@ -10,10 +10,7 @@ from methods.base import Expansion, ExpansionMethod, MethodContext, register_met
 
 @register_method("origin")
 class Origin(ExpansionMethod):
-    version = "1"
-    variants = ("none",)
-    generates_pairs = False
-    description = "No expansion: train on the real training split only."
+    """No expansion: the baseline every generating method is compared with."""
 
     def fit(self, train: PairSet, ctx: MethodContext) -> None:
         self._shape = (train.images.shape[1], *train.images.shape[2:])

@@ -34,15 +34,13 @@ from methods.base import (
     MethodContext,
     PairRecord,
     options_dict,
+    pair_seeds,
     register_method,
     synthetic_ids,
     write_records,
 )
-from methods.diffuseexpand.sampler import pair_seeds
 from methods.gallery import save_gallery
 from methods.stages import cached_stage, stage_seed
-
-VARIANTS = ("full", "geometric")
 
 
 @register_method("xlsor")
@@ -56,9 +54,6 @@ class XLSor(ExpansionMethod):
     "abnormal_fraction"}``.
     """
 
-    version = "1"
-    variants = VARIANTS
-    description = "Real pairs warped jointly (affine + elastic), with simulated lung opacities in the image (XLSor)."
     Options = XLSorOptions
     presets: ClassVar[dict[str, dict[str, Any]]] = {}
 

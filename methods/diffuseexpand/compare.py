@@ -44,12 +44,12 @@ from bench import runner
 from bench.config import ConfigError, check_type
 from bench.data import DatasetError, PairSet, fingerprint, make_split
 from bench.results import load_results
-from methods.base import MethodContext, PairRecord, stored_options, synthetic_ids
+from methods.base import MethodContext, PairRecord, pair_seeds, stored_options, synthetic_ids
 from methods.diffuseexpand.cost import RELEASED, SamplingConfig, flops_per_pair, model_costs, nfe
 from methods.diffuseexpand.filter import select
 from methods.diffuseexpand.method import DiffuseExpand
 from methods.diffuseexpand.options import DiffuseExpandOptions
-from methods.diffuseexpand.sampler import PairSampler, guidance_stats, pair_seeds
+from methods.diffuseexpand.sampler import PairSampler, guidance_stats
 from methods.stages import StageNotCached, stage_seed
 
 VARIANT = "cf+cg+cs"
@@ -194,7 +194,7 @@ def sampling_config(name: str, own: SamplingConfig) -> SamplingConfig:
     """
     where = f"--compare {name!r}"
     if name == "released":
-        return replace(RELEASED, tau=own.tau)
+        return replace(RELEASED, tau=own.tau, image_objective=own.image_objective, mask_median=own.mask_median)
     if name == "preset":
         return own
     if name in ("imageonly", "maskonly"):
@@ -270,29 +270,20 @@ def compare(
     if progress is not None:
         task = progress.add_task("sampling configurations", total=len(configs) * math.ceil(n / batch))
 
-    def sampler(config: SamplingConfig) -> PairSampler:
-        return PairSampler(
-            f.denoiser,
-            f.segmenter,
-            scheduler_config=f.schedule,
-            solver_order=config.solver_order,
-            dynamic_thresholding=o.dynamic_thresholding,
-            mixed_precision=o.mixed_precision,
-        )
+    sampler = PairSampler(
+        f.denoiser,
+        f.segmenter,
+        scheduler_config=f.schedule,
+        dynamic_thresholding=o.dynamic_thresholding,
+        mixed_precision=o.mixed_precision,
+    )
 
-    def sample(config: SamplingConfig, pairs: Sequence[int], **changes: Any):
-        kwargs = {**config.sampler_kwargs(), **changes}
-        return sampler(config)(
-            seeds=pairs,
-            image_objective=o.image_objective,
-            mask_median=o.mask_median,
-            batch_size=batch,
-            **kwargs,
-        )
+    def sample(config: SamplingConfig, pairs: Sequence[int], callback: Any = None, **changes: Any):
+        return sampler(seeds=pairs, config=replace(config, **changes), batch_size=batch, callback=callback)
 
     # 1. Warm-up (kernel selection, allocator): one batch, one step, guided, with a doubled image batch
     with runner.oom_as_run_error("sampling a warm-up batch", run.device):
-        sample(RELEASED, seeds[:batch], num_inference_steps=1)
+        sample(RELEASED, seeds[:batch], steps=1, image_objective=o.image_objective, mask_median=o.mask_median)
 
     rows = []
     for name, config in configs:

@@ -9,121 +9,37 @@ call are counted by :class:`torch.utils.flop_counter.FlopCounterMode` on the met
 
 Convention: FlopCounterMode counts 2 FLOPs per multiply-add of convolutions, matrix products and attention, and
 nothing for element-wise operations, normalisations or the solver itself. Counts are per sample (batch 1).
+
+A configuration is a :class:`~.sampling_config.SamplingConfig` (re-exported here with :data:`RELEASED`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
 from typing import Any
 
 import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from methods.diffuseexpand.guidance import FRESH, SegmenterGuidance, guided_steps
-from methods.diffuseexpand.networks import (
-    MODE_IMAGE,
-    NOISE_SCHEDULE,
-    Denoiser,
-    NoisySegmenter,
-    build_denoiser,
-    build_segmenter,
-)
-from methods.diffuseexpand.options import GUIDANCE_REDUCTIONS, DiffuseExpandOptions
-from methods.diffuseexpand.sampler import dpm_solver
+from methods.diffuseexpand.guidance import FRESH, PHASES, SegmenterGuidance, guided_steps
+from methods.diffuseexpand.networks import MODE_IMAGE, Denoiser, NoisySegmenter, build_denoiser, build_segmenter
+from methods.diffuseexpand.options import DiffuseExpandOptions
+from methods.diffuseexpand.sampling_config import RELEASED, SamplingConfig
+from methods.diffusion import NOISE_SCHEDULE, dpm_solver
 
-PHASES = ("mask", "image")
+__all__ = [
+    "RELEASED",
+    "SamplingConfig",
+    "flops_per_pair",
+    "guidance_flops",
+    "meta_networks",
+    "model_costs",
+    "network_costs",
+    "network_flops",
+    "nfe",
+]
+
 CALLS = ("denoiser", "segmenter_fwd", "segmenter_bwd")
-
-
-@dataclass(frozen=True)
-class SamplingConfig:
-    """A stage-III sampling configuration, by the options that set its cost.
-
-    Args:
-        solver_order (`int`): DPM-Solver++ multistep order.
-        steps (`int`): solver steps per phase (one denoiser call each).
-        guidance_scale (`float`): gradient scale s; 0 is no guidance.
-        guide_mask_phase, guide_image_phase (`bool`): which phases are guided.
-        guidance_every (`int`): a fresh guidance gradient every k-th step, the last one reused in between.
-        guidance_until (`float`): guide only the steps with t >= guidance_until · T (0: all).
-        cf_weight (`float`): classifier-free weight; 1 is one denoiser evaluation per image step, else two.
-        cf_double (`bool`): evaluate both classifier-free halves even at weight 1 (the released sampler's cost; its
-            pairs are those of weight 1).
-        tau (`float`): guidance temperature τ, and guidance_reduction (`str`): the image objective's ``"mean"`` or
-            ``"sum"`` over the pixels; neither changes the cost, both change the pairs.
-    """
-
-    solver_order: int = 3
-    steps: int = 30
-    guidance_scale: float = 1.0
-    guide_mask_phase: bool = True
-    guide_image_phase: bool = True
-    guidance_every: int = 1
-    guidance_until: float = 0.0
-    cf_weight: float = 1.0
-    cf_double: bool = False
-    tau: float = 1.0
-    guidance_reduction: str = "mean"
-
-    def __post_init__(self) -> None:
-        if self.solver_order not in (1, 2, 3) or self.steps < 1 or self.guidance_every < 1:
-            raise ValueError(f"solver_order must be 1-3, steps and guidance_every >= 1: {self}")
-        if self.guidance_scale < 0 or self.cf_weight < 0 or not 0 <= self.guidance_until < 1:
-            raise ValueError(f"guidance_scale and cf_weight must be >= 0, guidance_until in [0, 1): {self}")
-        if self.tau <= 0 or self.guidance_reduction not in GUIDANCE_REDUCTIONS:
-            raise ValueError(f"tau must be > 0, guidance_reduction one of {GUIDANCE_REDUCTIONS}: {self}")
-
-    @classmethod
-    def from_options(cls, o: DiffuseExpandOptions) -> SamplingConfig:
-        """The configuration a run with options ``o`` samples with."""
-        names = {f.name for f in fields(cls)} - {"steps", "cf_double"}
-        return cls(steps=o.sampling_steps, **{k: getattr(o, k) for k in names})
-
-    @property
-    def guided(self) -> dict[str, bool]:
-        """Whether each phase is guided."""
-        on = self.guidance_scale > 0
-        return {"mask": on and self.guide_mask_phase, "image": on and self.guide_image_phase}
-
-    @property
-    def name(self) -> str:
-        """Its options spelled compactly, e.g. ``o3-30s-g1-every1-cfg1x2`` (``-until0.5``, ``-imageonly``,
-        ``-tau0.5``, ``-sum`` when set)."""
-        guided = self.guided
-        if not any(guided.values()):
-            guidance = "g0"
-        else:
-            only = "" if all(guided.values()) else f"-{'mask' if guided['mask'] else 'image'}only"
-            until = f"-until{self.guidance_until:g}" if self.guidance_until else ""
-            tau = f"-tau{self.tau:.3g}" if self.tau != 1 else ""
-            reduction = "-sum" if self.guidance_reduction == "sum" and guided["image"] else ""
-            guidance = f"g{self.guidance_scale:g}{only}-every{self.guidance_every}{until}{tau}{reduction}"
-        doubled = "x2" if self.cf_double and self.cf_weight == 1 else ""
-        return f"o{self.solver_order}-{self.steps}s-{guidance}-cfg{self.cf_weight:g}{doubled}"
-
-    def sampler_kwargs(self) -> dict[str, Any]:
-        """Its arguments of :meth:`~methods.diffuseexpand.sampler.PairSampler.__call__` (the solver order is the
-        sampler's own)."""
-        return {
-            "num_inference_steps": self.steps,
-            "guidance_scale": self.guidance_scale,
-            "cf_weight": self.cf_weight,
-            "guidance_every": self.guidance_every,
-            "guidance_until": self.guidance_until,
-            "guide_mask_phase": self.guide_mask_phase,
-            "guide_image_phase": self.guide_image_phase,
-            "cf_double": self.cf_double,
-            "tau": self.tau,
-            "guidance_reduction": self.guidance_reduction,
-        }
-
-
-RELEASED = SamplingConfig(solver_order=3, steps=30, guidance_scale=1.0, cf_weight=1.0, cf_double=True)
-"""The authors' CGMH script: DPM-Solver++ order 3, 30 steps, guidance at every step of both phases, and a
-classifier-free image phase that evaluates the denoiser on a doubled batch (conditional + unconditional). Its
-classifier-free weight was the guidance scale, s = 1, which reduces the combination to ε_c, yet both halves were
-computed: ``cf_double`` samples the pairs of weight 1 at that doubled cost."""
 
 
 def nfe(config: SamplingConfig) -> dict[str, dict[str, int]]:

@@ -3,8 +3,9 @@
 Every real pair gives two training samples: its mask (y1 = mask) and its image (y1 = image) conditioned on its
 mask (y2). The network (:class:`~methods.diffuseexpand.networks.Denoiser`) predicts the noise ε of x_t; the
 mask condition of image samples is dropped with probability ``cfg_dropout`` (0.5) for classifier-free
-sampling. Training runs on :func:`bench.training.train_loop` (EMA, bf16 on CUDA, resumable checkpoints,
-several processes), which the released code lacked. Masks with K > 1 foreground classes are K one-hot
+sampling. Training follows the diffusion methods' shared recipe (:func:`methods.diffusion.train_denoiser`: AdamW
+decaying linearly to 0, EMA, bf16 on CUDA, resumable checkpoints, several processes), which the released code
+lacked. Masks with K > 1 foreground classes are K one-hot
 channels (:mod:`.labels`), so the one loss serves binary and multi-class sets.
 """
 
@@ -13,16 +14,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from diffusers import DDPMScheduler
-from diffusers.training_utils import compute_snr
 from torch import nn
 
 from bench.data import PairSet
-from bench.training import BatchLoss, StepCallback, TrainLog, train_loop
+from bench.training import BatchLoss, StepCallback, TrainLog
 from methods.diffuseexpand.labels import data_channels, encode_images, encode_masks, one_hot
-from methods.diffuseexpand.networks import MODE_IMAGE, MODE_MASK, Denoiser, noise_scheduler
+from methods.diffuseexpand.networks import MODE_IMAGE, MODE_MASK, Denoiser
 from methods.diffuseexpand.options import DiffuseExpandOptions
+from methods.diffusion import epsilon_loss, noise_scheduler, noised_batch, train_denoiser
 
 
 def diffusion_samples(pairs: PairSet, mask_channels: int = 1) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -64,35 +64,17 @@ def denoiser_loss(
 
     Image samples keep their mask condition with probability ``1 - cfg_dropout`` (dropped = zero mask);
     every random draw (batch, t, ε, dropout) comes from the loop's generator. ``snr_gamma > 0`` weights each
-    sample by min(SNR_t, γ) / SNR_t (Min-SNR-γ, Hang et al. 2023; diffusers ``compute_snr``), which converges
-    faster than the paper's plain MSE (``snr_gamma = 0``).
+    sample by min(SNR_t, γ) / SNR_t (:func:`methods.diffusion.epsilon_loss`; ``snr_gamma = 0``: the paper's plain
+    MSE).
     """
-    n = x0.shape[0]
-    t_max = scheduler.config.num_train_timesteps
 
     def loss(model: nn.Module, generator: torch.Generator) -> torch.Tensor:
-        index = torch.randint(0, n, (batch_size,), generator=generator)
-        t = torch.randint(0, t_max, (batch_size,), generator=generator)
-        noise = torch.randn((batch_size, *x0.shape[1:]), generator=generator)
-        keep = (torch.rand(batch_size, generator=generator) >= cfg_dropout).float()
-        device = x0.device
-        index, t, noise, keep = index.to(device), t.to(device), noise.to(device), keep.to(device)
-        x_t = scheduler.add_noise(x0[index], noise, t)
+        index, t, noise, x_t = noised_batch(x0, batch_size, scheduler, generator)
+        keep = (torch.rand(batch_size, generator=generator) >= cfg_dropout).float().to(x0.device)
         eps = model(x_t, t, mode[index], cond[index] * keep[:, None, None, None])
         return epsilon_loss(eps, noise, t, scheduler, snr_gamma)
 
     return loss
-
-
-def epsilon_loss(
-    eps: torch.Tensor, noise: torch.Tensor, t: torch.Tensor, scheduler: DDPMScheduler, snr_gamma: float
-) -> torch.Tensor:
-    """Mean ‖ε̂ − ε‖² over a batch; with ``snr_gamma > 0`` each sample is weighted by min(SNR_t, γ) / SNR_t."""
-    if snr_gamma <= 0:
-        return F.mse_loss(eps.float(), noise)
-    snr = compute_snr(scheduler, t)
-    weight = snr.clamp(max=snr_gamma) / snr
-    return (weight * F.mse_loss(eps.float(), noise, reduction="none").flatten(1).mean(1)).mean()
 
 
 def fit_denoiser(
@@ -136,18 +118,6 @@ def fit_denoiser(
         scheduler=noise_scheduler(),
         snr_gamma=o.snr_gamma,
     )
-    return train_loop(
-        denoiser,
-        loss,
-        steps=o.denoiser_steps,
-        lr=o.denoiser_lr,
-        seed=seed,
-        device=device,
-        lr_schedule="linear",
-        ema_decay=o.ema_decay,
-        mixed_precision=o.mixed_precision,
-        grad_accumulation=o.grad_accumulation,
-        checkpoint_dir=checkpoint_dir,
-        checkpoint_every=o.checkpoint_every,
-        callback=callback,
+    return train_denoiser(
+        denoiser, loss, o, seed=seed, device=device, checkpoint_dir=checkpoint_dir, callback=callback
     )

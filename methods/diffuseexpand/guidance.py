@@ -18,9 +18,10 @@ The two phases of a pair use (paper Eq. 5, Lemma 3.2, y1 and y2 dependent):
   - ``"wiou-wbce"`` (released CGMH script): weighted soft IoU minus weighted BCE with pixel weight ω = 1 + 10m.
     Its foreground weighting has no one multi-class form, so it is refused for K > 1.
 
-  ``reduction`` (:data:`REDUCTIONS`) says how the image objective spans the pixels. ``"sum"`` is the paper's
-  log p(y2 | x_t, y1) of the whole mask under a pixel-wise segmenter (Eq. 5: the pixels are independent given x_t,
-  so their log-likelihoods add up), the same quantity Dhariwal & Nichol's classifier guidance differentiates for
+  ``reduction`` (:data:`~.sampling_config.GUIDANCE_REDUCTIONS`) says how the image objective spans the pixels.
+  ``"sum"`` is the paper's log p(y2 | x_t, y1) of the whole mask under a pixel-wise segmenter (Eq. 5: the pixels
+  are independent given x_t, so their log-likelihoods add up), the same quantity Dhariwal & Nichol's classifier
+  guidance differentiates for
   one label. ``"mean"`` divides it by the pixel count H·W, as the released code's per-pixel normalised
   objectives did: its gradient is H·W times smaller (4,096 × at 64², 65,536 × at 256²), and at the sizes of the
   presets it moves ε by a few 10⁻⁴ of its norm, i.e. not at all. ``wiou-wbce`` under ``"sum"`` is its per-pixel
@@ -58,8 +59,7 @@ import torch
 import torch.nn.functional as F
 
 from methods.diffuseexpand.networks import MODE_IMAGE, MODE_MASK
-from methods.diffuseexpand.options import GUIDANCE_REDUCTIONS as REDUCTIONS
-from methods.diffuseexpand.options import IMAGE_OBJECTIVES
+from methods.diffuseexpand.sampling_config import guidance_problems
 
 EpsFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 PHASES = ("mask", "image")
@@ -155,12 +155,9 @@ class SegmenterGuidance:
     def __post_init__(self) -> None:
         if self.phase not in PHASES:
             raise ValueError(f"phase must be one of {PHASES}, got {self.phase!r}")
-        if self.image_objective not in IMAGE_OBJECTIVES:
-            raise ValueError(f"image_objective must be one of {IMAGE_OBJECTIVES}, got {self.image_objective!r}")
-        if self.reduction not in REDUCTIONS:
-            raise ValueError(f"reduction must be one of {REDUCTIONS}, got {self.reduction!r}")
-        if self.tau <= 0:
-            raise ValueError(f"tau must be > 0, got {self.tau}")
+        problems = guidance_problems(self.tau, self.image_objective, self.reduction)
+        if problems:
+            raise ValueError("; ".join(problems))
         if self.phase == "image" and self.mask is None:
             raise ValueError("the image phase needs the conditioning mask")
 

@@ -39,24 +39,19 @@ from methods.base import (
     MethodContext,
     PairRecord,
     options_dict,
+    pair_seeds,
     register_method,
     synthetic_ids,
     write_records,
 )
 from methods.diffuseexpand.denoiser import fit_denoiser
 from methods.diffuseexpand.filter import MaskFilter, select
-from methods.diffuseexpand.networks import (
-    NOISE_SCHEDULE,
-    Denoiser,
-    NoisySegmenter,
-    build_denoiser,
-    build_segmenter,
-    load_model,
-    noise_scheduler,
-)
+from methods.diffuseexpand.networks import Denoiser, NoisySegmenter, build_denoiser, build_segmenter
 from methods.diffuseexpand.options import PRESETS, DiffuseExpandOptions, check_size
-from methods.diffuseexpand.sampler import PairSampler, guidance_stats, pair_seeds, sample_pairs
+from methods.diffuseexpand.sampler import PairSampler, guidance_stats
+from methods.diffuseexpand.sampling_config import SamplingConfig
 from methods.diffuseexpand.segmenter import fit_segmenter
+from methods.diffusion import NOISE_SCHEDULE, load_model, noise_scheduler, sample_pairs
 from methods.gallery import save_gallery
 from methods.stages import (
     Stage,
@@ -115,9 +110,6 @@ class DiffuseExpand(ExpansionMethod):
     over the pairs kept as generated; with stage IV also ``filter_dice``, every generated pair's Dice.
     """
 
-    version = "2"
-    variants = ("cf+cg+cs", "cf+cg", "cf")
-    description = "Diffusion-generated image-mask pairs with segmenter guidance and Dice filtering (DiffuseExpand)."
     Options = DiffuseExpandOptions
     binary_masks_only = False
     presets: ClassVar[dict[str, dict[str, Any]]] = PRESETS
@@ -194,7 +186,7 @@ class DiffuseExpand(ExpansionMethod):
         processes = PartialState().num_processes
 
         # Stage I: the denoiser, data-parallel over the run's processes.
-        def train_denoiser(folder):
+        def compute_denoiser(folder):
             denoiser = build_denoiser(
                 o, size, channels, seed=stage_seed(ctx.seed, "denoiser"), num_classes=num_classes
             )
@@ -219,7 +211,7 @@ class DiffuseExpand(ExpansionMethod):
             prefix="denoiser_",
         )
         key = {"role": "denoiser", **common, "processes": processes, "schedule": NOISE_SCHEDULE, "options": options}
-        stage = cached_stage(ctx, key, train_denoiser, everyone=True)
+        stage = cached_stage(ctx, key, compute_denoiser, everyone=True)
         config = DDPMScheduler.load_config(stage.folder)
         schedule = {k: config[k] for k in NOISE_SCHEDULE}
         fitted = FittedStages(data, load_model(Denoiser, stage.folder, ctx.device), schedule)
@@ -309,20 +301,13 @@ class DiffuseExpand(ExpansionMethod):
                     f.denoiser,
                     f.segmenter,
                     scheduler_config=f.schedule,
-                    solver_order=o.solver_order,
                     dynamic_thresholding=o.dynamic_thresholding,
                     mixed_precision=o.mixed_precision,
                 ),
                 seeds=pair_seeds(stage_seed(ctx.seed, "samples"), n),
                 batch_size=o.sample_batch,
                 callback=advance,
-                num_inference_steps=o.sampling_steps,
-                tau=o.tau,
-                guidance_scale=scale,
-                cf_weight=o.cf_weight,
-                image_objective=o.image_objective,
-                mask_median=o.mask_median,
-                **stage_options(o, *GUIDANCE_KEYED),
+                config=dataclasses.replace(SamplingConfig.from_options(o), guidance_scale=scale),
             )
             seconds = time.perf_counter() - start
             ids = synthetic_ids(n)

@@ -1,12 +1,13 @@
-"""The networks of DiffuseExpand and the noise schedule they share.
+"""The networks of DiffuseExpand: its conditional denoiser and its noise-aware segmenter.
 
 * :class:`Denoiser` (stage I): ε_θ(x_t, t, y1, y2) for masks and images (paper Eq. 3).
 * :class:`NoisySegmenter` (stage II): f_ψ (pixel logits) and g_ω (mode logits) on noised samples (Eq. 4).
 
 Both are diffusers models (``ModelMixin, ConfigMixin``): the constructor arguments are the saved config, so
 ``save_pretrained`` / ``from_pretrained`` write and read a stage folder (``config.json`` +
-``diffusion_pytorch_model.safetensors``), and :data:`NOISE_SCHEDULE` is saved beside the denoiser as
-``scheduler_config.json`` so that training, guidance and sampling use one forward process.
+``diffusion_pytorch_model.safetensors``), read back by :func:`methods.diffusion.load_model`; their UNets are
+:func:`methods.diffusion.unet_config`'s, and :data:`methods.diffusion.NOISE_SCHEDULE` is saved beside the
+denoiser as ``scheduler_config.json`` so that training, guidance and sampling use one forward process.
 
 Two conditions enter the denoiser:
 
@@ -27,96 +28,24 @@ Two conditions enter the denoiser:
 from __future__ import annotations
 
 import logging
-import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
-from diffusers import DDPMScheduler, UNet2DModel
+from diffusers import UNet2DModel
 from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.modeling_utils import ModelMixin
 from torch import nn
 
 from methods.diffuseexpand.labels import data_channels
 from methods.diffuseexpand.options import CONDITIONING, DiffuseExpandOptions
+from methods.diffusion import norm_groups, unet_config
 
 logger = logging.getLogger(__name__)
 
 MODE_IMAGE = 0
 MODE_MASK = 1
-
-NOISE_SCHEDULE: dict[str, Any] = {
-    "num_train_timesteps": 1000,
-    "beta_start": 1e-4,
-    "beta_end": 0.02,
-    "beta_schedule": "linear",
-    "prediction_type": "epsilon",
-}
-"""The forward process shared by every stage (paper §2; released code: linear β, T = 1000, ε-prediction)."""
-
-
-def noise_scheduler(config: dict[str, Any] | None = None) -> DDPMScheduler:
-    """The DDPM scheduler whose ``add_noise`` noises training samples (default: :data:`NOISE_SCHEDULE`)."""
-    return DDPMScheduler.from_config(dict(config or NOISE_SCHEDULE))
-
-
-def norm_groups(widths: Sequence[int]) -> int:
-    """Largest group count <= 32 that divides every width (32 for the paper's widths)."""
-    return math.gcd(32, *widths)
-
-
-def unet_config(
-    size: int,
-    in_channels: int,
-    out_channels: int,
-    widths: Sequence[int],
-    layers_per_block: int,
-    attention_resolutions: Sequence[int] = (),
-    head_dim: int = 64,
-    mid_attention: bool = True,
-    resblock_updown: bool = True,
-    class_embedding: bool = True,
-) -> dict[str, Any]:
-    """Config of an ADM-style diffusers ``UNet2DModel`` (scale-shift norm, residual up/down-sampling).
-
-    Args:
-        size: input height = width; must be divisible by ``2 ** (len(widths) - 1)``.
-        in_channels, out_channels: channel counts of input and output.
-        widths: channel width per resolution level (ADM: ``width * channel_mult``).
-        layers_per_block: residual blocks per level on the way down (one more on the way up, as in ADM).
-        attention_resolutions: feature-map sizes (in pixels) whose blocks get self-attention.
-        head_dim: channels per attention head (capped at the narrowest level).
-        mid_attention: self-attention in the middle block.
-        resblock_updown: down/up-sample with residual blocks (ADM ``resblock_updown``) instead of convolutions.
-        class_embedding: accept a precomputed vector (``class_labels``) added to the time embedding.
-
-    Raises:
-        ValueError: if ``size`` cannot be halved ``len(widths) - 1`` times.
-    """
-    levels = len(widths)
-    if size % 2 ** (levels - 1):
-        raise ValueError(f"image size {size} is not divisible by 2**{levels - 1} (levels of widths {tuple(widths)})")
-    attn = [size // 2**i in set(attention_resolutions) for i in range(levels)]
-    plain_down = "ResnetDownsampleBlock2D" if resblock_updown else "DownBlock2D"
-    plain_up = "ResnetUpsampleBlock2D" if resblock_updown else "UpBlock2D"
-    return {
-        "sample_size": size,
-        "in_channels": in_channels,
-        "out_channels": out_channels,
-        "block_out_channels": tuple(widths),
-        "layers_per_block": layers_per_block,
-        "down_block_types": tuple("AttnDownBlock2D" if a else plain_down for a in attn),
-        "up_block_types": tuple("AttnUpBlock2D" if a else plain_up for a in reversed(attn)),
-        "downsample_type": "resnet" if resblock_updown else "conv",
-        "upsample_type": "resnet" if resblock_updown else "conv",
-        "attention_head_dim": min(head_dim, min(widths)),
-        "norm_num_groups": norm_groups(widths),
-        "resnet_time_scale_shift": "scale_shift",
-        "add_attention": mid_attention,
-        "class_embed_type": "identity" if class_embedding else None,
-    }
 
 
 class MaskEncoder(nn.Module):
@@ -257,20 +186,6 @@ class NoisySegmenter(ModelMixin, ConfigMixin):
     def num_classes(self) -> int:
         """Labels including background that the pixel head tells apart (2 for binary masks)."""
         return max(2, int(self.unet.config.out_channels))
-
-
-def load_model(cls: type[ModelMixin], folder: Path, device: torch.device | str = "cpu") -> Any:
-    """``cls.from_pretrained(folder)`` on ``device``, in eval mode, with every weight in freshly allocated memory.
-
-    safetensors hands out tensors at unaligned offsets of the file, and CPU kernels take other code paths on
-    unaligned data, so outputs would differ in the last bits from the model that was saved; a copy restores
-    bit-identical results.
-    """
-    model = cls.from_pretrained(folder)
-    with torch.no_grad():
-        for param in model.parameters():
-            param.data = param.data.clone()
-    return model.to(device).eval()
 
 
 def build_denoiser(o: DiffuseExpandOptions, size: int, channels: int, seed: int, num_classes: int = 2) -> Denoiser:

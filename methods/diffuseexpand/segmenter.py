@@ -31,8 +31,9 @@ from bench.data import PairSet
 from bench.training import BatchLoss, StepCallback, TrainLog, train_loop
 from methods.diffuseexpand.denoiser import diffusion_samples
 from methods.diffuseexpand.labels import from_one_hot
-from methods.diffuseexpand.networks import MODE_IMAGE, NoisySegmenter, noise_scheduler
+from methods.diffuseexpand.networks import MODE_IMAGE, NoisySegmenter
 from methods.diffuseexpand.options import DiffuseExpandOptions
+from methods.diffusion import noise_scheduler, noised_batch
 
 
 def segmenter_loss(
@@ -51,14 +52,10 @@ def segmenter_loss(
     binary = masks.shape[1] == 1
     dice = DiceLoss(sigmoid=True) if binary else DiceLoss(softmax=True, to_onehot_y=True, include_background=False)
     labels = None if binary else from_one_hot(masks)[:, None]
-    n = x0.shape[0]
-    t_max = scheduler.config.num_train_timesteps
 
     def loss(model: nn.Module, generator: torch.Generator) -> torch.Tensor:
-        index = torch.randint(0, n, (batch_size,), generator=generator).to(x0.device)
-        t = torch.randint(0, t_max, (batch_size,), generator=generator).to(x0.device)
-        noise = torch.randn((batch_size, *x0.shape[1:]), generator=generator).to(x0.device)
-        out = model(scheduler.add_noise(x0[index], noise, t), t)
+        index, t, _, x_t = noised_batch(x0, batch_size, scheduler, generator)
+        out = model(x_t, t)
         y1 = mode[index]
         total = F.cross_entropy(out.mode_logits.float(), y1)
         image = y1 == MODE_IMAGE

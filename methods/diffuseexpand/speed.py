@@ -22,13 +22,16 @@ from bench.data import PairSet
 from bench.segmentation.models import build_model
 from bench.segmentation.trainer import predict
 from bench.training import BatchLoss
-from methods.diffuseexpand.cost import RELEASED, SamplingConfig, flops_per_pair, meta_networks, network_costs, nfe
+from methods.base import pair_seeds
+from methods.diffuseexpand.cost import flops_per_pair, meta_networks, network_costs, nfe
 from methods.diffuseexpand.denoiser import denoiser_loss, diffusion_samples
-from methods.diffuseexpand.networks import build_denoiser, build_segmenter, noise_scheduler
+from methods.diffuseexpand.networks import build_denoiser, build_segmenter
 from methods.diffuseexpand.options import PRESETS as METHOD_PRESETS
 from methods.diffuseexpand.options import DiffuseExpandOptions
-from methods.diffuseexpand.sampler import PairSampler, pair_seeds
+from methods.diffuseexpand.sampler import PairSampler
+from methods.diffuseexpand.sampling_config import RELEASED, SamplingConfig
 from methods.diffuseexpand.segmenter import segmenter_loss
+from methods.diffusion import noise_scheduler
 
 
 def step_seconds(
@@ -93,44 +96,33 @@ def benchmark(preset_name: str, device: torch.device | str, steps: int = 3) -> l
     rows.append(measured("segmenter", what, "s/step", lambda: step_seconds(segmenter, loss, o, device, steps), device))
 
     seeds = pair_seeds(0, o.sample_batch)
-    samplers: dict[int, PairSampler] = {}
+    sampler = PairSampler(
+        denoiser.eval(),
+        segmenter.eval(),
+        dynamic_thresholding=o.dynamic_thresholding,
+        mixed_precision=o.mixed_precision,
+    )
+
+    def per_pair(config: SamplingConfig) -> float:
+        def run(c: SamplingConfig) -> Any:
+            return sampler(seeds=seeds, config=c, batch_size=o.sample_batch)
+
+        short = replace(config, steps=min(2, config.steps))
+        return timed(lambda: run(config), device, 1, warmup=lambda: run(short)) / len(seeds)
+
     for label, config in sampling_configs(o).items():
-        if config.solver_order not in samplers:
-            samplers[config.solver_order] = PairSampler(
-                denoiser.eval(),
-                segmenter.eval(),
-                solver_order=config.solver_order,
-                dynamic_thresholding=o.dynamic_thresholding,
-                mixed_precision=o.mixed_precision,
-            )
-        kwargs = {
-            "seeds": seeds,
-            "tau": o.tau,
-            "image_objective": o.image_objective,
-            "mask_median": o.mask_median,
-            "batch_size": o.sample_batch,
-            **config.sampler_kwargs(),
-        }
-        run = samplers[config.solver_order]
-        short = {**kwargs, "num_inference_steps": min(2, config.steps)}
         what = f"pair (mask + image), {label}: {config.name}, batch {o.sample_batch}"
-        rows.append(
-            measured(
-                "sampler",
-                what,
-                "s/pair",
-                lambda k=kwargs, r=run, w=short: timed(lambda: r(**k), device, 1, warmup=lambda: r(**w)) / len(seeds),
-                device,
-            )
-        )
+        # every configuration samples with the preset's image objective and mask median
+        config = replace(config, image_objective=o.image_objective, mask_median=o.mask_median)
+        rows.append(measured("sampler", what, "s/pair", lambda c=config: per_pair(c), device))
 
     model = build_model(o.filter_model, 1, 2, size, train_cfg).to(device).eval()
     batch = images[: o.sample_batch]
 
-    def per_pair() -> float:
+    def predicted_per_pair() -> float:
         return timed(lambda: predict(model, batch, device), device, steps) / len(batch)
 
-    rows.append(measured("filter", f"{o.filter_model} prediction", "s/pair", per_pair, device))
+    rows.append(measured("filter", f"{o.filter_model} prediction", "s/pair", predicted_per_pair, device))
     return rows
 
 

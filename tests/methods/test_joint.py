@@ -8,9 +8,9 @@ from synthetic_pairs import disc_folder, disc_pairs
 from bench.config import PRESETS, TrainConfig, merge_options
 from bench.results import find_results, load_results
 from methods.base import MethodContext
-from methods.diffuseexpand.networks import NOISE_SCHEDULE
 from methods.diffuseexpand.options import PRESETS as DIFFUSEEXPAND_PRESETS
 from methods.diffuseexpand.options import DiffuseExpandOptions
+from methods.diffusion import NOISE_SCHEDULE
 from methods.joint import Joint, JointOptions, JointSampler, build_joint_denoiser, fit_joint_denoiser, joint_samples
 
 TINY = merge_options(

@@ -6,6 +6,7 @@ python processes_driver.py sample WORKDIR OUT   # stage III with the trained den
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -22,8 +23,10 @@ from bench.data import PairSet, save_pairs  # noqa: E402
 from bench.training import process_state  # noqa: E402
 from methods.base import MethodContext  # noqa: E402
 from methods.diffuseexpand import DiffuseExpand  # noqa: E402
-from methods.diffuseexpand.networks import Denoiser, load_model  # noqa: E402
-from methods.diffuseexpand.sampler import PairSampler, sample_pairs  # noqa: E402
+from methods.diffuseexpand.networks import Denoiser  # noqa: E402
+from methods.diffuseexpand.sampler import PairSampler  # noqa: E402
+from methods.diffuseexpand.sampling_config import SamplingConfig  # noqa: E402
+from methods.diffusion import load_model, sample_pairs  # noqa: E402
 
 N_PAIRS = 10
 OPTIONS = {"denoiser_steps": 40, "checkpoint_every": 5, "sample_batch": 4, "sampling_steps": 3}
@@ -45,19 +48,11 @@ def main() -> None:
     seeds = [int(line.split(",")[1]) for line in (samples / "records.csv").read_text().splitlines()[1:]]
     out = sample_pairs(
         PairSampler(
-            denoiser,
-            solver_order=options.solver_order,
-            dynamic_thresholding=options.dynamic_thresholding,
-            mixed_precision=options.mixed_precision,
+            denoiser, dynamic_thresholding=options.dynamic_thresholding, mixed_precision=options.mixed_precision
         ),
         seeds=seeds,
         batch_size=options.sample_batch,
-        num_inference_steps=options.sampling_steps,
-        tau=options.tau,
-        guidance_scale=0.0,
-        cf_weight=options.cf_weight,
-        image_objective=options.image_objective,
-        mask_median=options.mask_median,
+        config=dataclasses.replace(SamplingConfig.from_options(options), guidance_scale=0.0),
     )
     if state.is_main_process:
         ids = [f"syn_{i:05d}" for i in range(len(seeds))]

@@ -1,5 +1,7 @@
 """Sampling cost: FLOP counts against hand counts, network calls against a real sampler run, the meta device."""
 
+import dataclasses
+
 import pytest
 import torch
 from diffusers.utils.torch_utils import randn_tensor
@@ -60,10 +62,9 @@ def test_flops_per_pair_weighs_each_call():
     assert SamplingConfig.from_options(DiffuseExpandOptions()) == SamplingConfig()
 
 
-def _sample(nets, solver_order: int, seeds: list[int], **kwargs):
-    sampler = PairSampler(*nets, solver_order=solver_order, dynamic_thresholding=True, mixed_precision=True)
-    kwargs = {"tau": 0.5, **kwargs}
-    return sampler(seeds=seeds, image_objective="likelihood", mask_median=0, batch_size=2, **kwargs)
+def _sample(nets, config: SamplingConfig, seeds: list[int]):
+    sampler = PairSampler(*nets, dynamic_thresholding=True, mixed_precision=True)
+    return sampler(seeds=seeds, config=config, batch_size=2)
 
 
 CALLS = [  # configuration, (denoiser evaluations, segmenter forwards) per pair
@@ -100,7 +101,7 @@ def test_nfe_counts_the_calls_a_sampler_makes(nets, config, totals):
 
     hooks = [denoiser.register_forward_pre_hook(on_denoiser), segmenter.register_forward_pre_hook(on_segmenter)]
     try:
-        _sample(nets, config.solver_order, [3, 4], **config.sampler_kwargs())
+        _sample(nets, config, [3, 4])
     finally:
         for hook in hooks:
             hook.remove()
@@ -112,8 +113,11 @@ def test_nfe_counts_the_calls_a_sampler_makes(nets, config, totals):
 
 
 def test_default_options_reproduce_the_unthinned_sampler_bit_for_bit(nets):
-    explicit = _sample(nets, 3, [5, 6], **SamplingConfig(steps=4, tau=0.5).sampler_kwargs())
-    implicit = _sample(nets, 3, [5, 6], num_inference_steps=4, guidance_scale=1.0, cf_weight=1.0)
+    thinning = {"guidance_every": 1, "guidance_until": 0.0, "guide_mask_phase": True, "guide_image_phase": True}
+    explicit = _sample(nets, SamplingConfig(steps=4, tau=0.5, guidance_reduction="mean", **thinning), [5, 6])
+    implicit = _sample(
+        nets, SamplingConfig(solver_order=3, steps=4, tau=0.5, guidance_scale=1.0, cf_weight=1.0), [5, 6]
+    )
     images, masks = _reference(nets, [5, 6], steps=4, tau=0.5)
     for out in (explicit, implicit):
         assert torch.equal(out.images, images) and torch.equal(out.masks, masks)
@@ -122,13 +126,13 @@ def test_default_options_reproduce_the_unthinned_sampler_bit_for_bit(nets):
 def _reference(nets, seeds, steps, tau):
     """The two-phase loop as it was before guidance could be thinned: a fresh gradient at every step."""
     denoiser, segmenter = nets
-    sampler = PairSampler(denoiser, segmenter, solver_order=3, dynamic_thresholding=True, mixed_precision=True)
-    alphas = sampler.make_scheduler().alphas_cumprod
+    sampler = PairSampler(denoiser, segmenter, dynamic_thresholding=True, mixed_precision=True)
+    alphas = sampler.make_scheduler(3).alphas_cumprod
     generators = [torch.Generator().manual_seed(s) for s in seeds]
     noise = [randn_tensor((len(seeds), 1, 16, 16), generator=generators) for _ in range(2)]
 
     def loop(x, mode, cond, guidance):
-        scheduler = sampler.make_scheduler()
+        scheduler = sampler.make_scheduler(3)
         scheduler.set_timesteps(steps)
         modes = torch.full((len(seeds),), mode)
         for t in scheduler.timesteps:
@@ -163,7 +167,8 @@ def test_bench_speed_flops_only_prints_each_configuration_and_its_ratio():
 
 
 def test_doubling_the_classifier_free_batch_at_weight_1_costs_twice_and_changes_nothing(nets):
-    single = _sample(nets, 3, [5, 6], num_inference_steps=4, guidance_scale=1.0, cf_weight=1.0)
-    doubled = _sample(nets, 3, [5, 6], num_inference_steps=4, guidance_scale=1.0, cf_weight=1.0, cf_double=True)
+    config = SamplingConfig(steps=4, tau=0.5, guidance_scale=1.0, cf_weight=1.0)
+    single = _sample(nets, config, [5, 6])
+    doubled = _sample(nets, dataclasses.replace(config, cf_double=True), [5, 6])
     assert torch.equal(single.masks, doubled.masks)
     assert torch.allclose(single.images, doubled.images, atol=1e-4)

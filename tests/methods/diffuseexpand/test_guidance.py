@@ -16,7 +16,8 @@ from methods.diffuseexpand.guidance import (
     mask_log_likelihood,
     weighted_iou_minus_bce,
 )
-from methods.diffuseexpand.networks import SegmenterOutput, noise_scheduler
+from methods.diffuseexpand.networks import SegmenterOutput
+from methods.diffusion import noise_scheduler
 
 
 class ToySegmenter(nn.Module):

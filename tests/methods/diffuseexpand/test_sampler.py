@@ -3,28 +3,30 @@
 import pytest
 import torch
 
+from methods.base import pair_seeds
 from methods.diffuseexpand.guidance import SegmenterGuidance
 from methods.diffuseexpand.labels import binary_median, mode_filter
-from methods.diffuseexpand.sampler import PairSampler, pair_seeds
+from methods.diffuseexpand.sampler import PairSampler
+from methods.diffuseexpand.sampling_config import SamplingConfig
 
 
-def _sample(nets, seeds, **kwargs):
-    return _pipeline(*nets, solver_order=2)(seeds=seeds, **(SAMPLING | kwargs))
+def _sample(nets, seeds, batch_size=4, **knobs):
+    return _pipeline(*nets)(seeds=seeds, config=SamplingConfig(**(SAMPLING | knobs)), batch_size=batch_size)
 
 
 SAMPLING = {
-    "num_inference_steps": 3,
+    "solver_order": 2,
+    "steps": 3,
     "tau": 0.5,
     "guidance_scale": 1.0,
     "cf_weight": 1.0,
     "image_objective": "likelihood",
     "mask_median": 0,
-    "batch_size": 4,
 }
 
 
-def _pipeline(denoiser, segmenter, solver_order: int) -> PairSampler:
-    return PairSampler(denoiser, segmenter, solver_order=solver_order, dynamic_thresholding=True, mixed_precision=True)
+def _pipeline(denoiser, segmenter) -> PairSampler:
+    return PairSampler(denoiser, segmenter, dynamic_thresholding=True, mixed_precision=True)
 
 
 def test_output_shapes_and_ranges(nets):
@@ -53,8 +55,10 @@ def test_guidance_and_cf_weight_change_the_result(nets):
 
 
 def test_unguided_sampling_needs_no_segmenter(nets):
-    out = _pipeline(nets[0], None, solver_order=1)(
-        seeds=[1], **(SAMPLING | {"num_inference_steps": 2, "guidance_scale": 0.0})
+    out = _pipeline(nets[0], None)(
+        seeds=[1],
+        config=SamplingConfig(**(SAMPLING | {"solver_order": 1, "steps": 2, "guidance_scale": 0.0})),
+        batch_size=4,
     )
     assert out.images.shape == (1, 1, 16, 16)
 
@@ -78,7 +82,7 @@ def test_networks_in_train_mode_are_refused(nets):
     "kwargs,match",
     [
         ({"seeds": []}, "seeds"),
-        ({"num_inference_steps": 0}, "steps"),
+        ({"steps": 0}, "steps"),
         ({"tau": 0.0}, "tau"),
         ({"guidance_scale": -1.0}, "guidance_scale"),
         ({"image_objective": "dice"}, "image_objective"),
@@ -97,7 +101,7 @@ def test_check_inputs(nets, kwargs, match):
 
 def test_guidance_without_segmenter_is_refused(nets):
     with pytest.raises(ValueError, match="segmenter"):
-        _pipeline(nets[0], None, solver_order=3)(seeds=[1], **SAMPLING)
+        _pipeline(nets[0], None)(seeds=[1], config=SamplingConfig(**(SAMPLING | {"solver_order": 3})), batch_size=4)
 
 
 def test_pair_seeds_are_stable_and_distinct():
@@ -137,7 +141,7 @@ def test_every_sample_records_the_guidance_strength_per_step_and_phase(nets):
     for out in (guided, unguided):
         assert set(out.guidance) == {"mask", "image"}
         for phase in out.guidance.values():
-            assert len(phase["t"]) == len(phase["ratio"]) == SAMPLING["num_inference_steps"]
+            assert len(phase["t"]) == len(phase["ratio"]) == SAMPLING["steps"]
             assert phase["t"] == sorted(phase["t"], reverse=True)
     assert all(r == 0 for phase in unguided.guidance.values() for r in phase["ratio"])
     assert all(r > 0 for phase in guided.guidance.values() for r in phase["ratio"])
@@ -158,7 +162,7 @@ def test_sum_reduction_guides_the_image_phase_harder_and_keeps_the_mask_phase(ne
 
 
 def test_a_large_guidance_scale_stays_finite_and_in_range(nets):
-    sampler = _pipeline(*nets, solver_order=2)
+    sampler = _pipeline(*nets)
     x = torch.randn(2, 1, 16, 16, generator=torch.Generator().manual_seed(0))
     mode = torch.ones(2, dtype=torch.long)
     mask = torch.zeros(2, 1, 16, 16)
@@ -166,6 +170,8 @@ def test_a_large_guidance_scale_stays_finite_and_in_range(nets):
     guidance = SegmenterGuidance(nets[1], "image", mask=mask, tau=1 / 3, scale=300.0, reduction="sum")
     trace: dict[str, list] = {}
     with torch.no_grad():
-        out = sampler._denoise(x, sampler._eps_fn(mode, mask, 1.0), guidance, 6, every=1, until=0.0, trace=trace)
+        out = sampler._denoise(
+            x, sampler._eps_fn(mode, mask, 1.0), guidance, SamplingConfig(solver_order=2, steps=6), trace=trace
+        )
     assert torch.isfinite(out).all() and max(trace["ratio"]) > 1  # guidance dominates ε, yet x̂₀ stays thresholded
     assert out.abs().max() <= 1.05

@@ -14,11 +14,10 @@ from methods.diffuseexpand.networks import (
     MODE_MASK,
     NoisySegmenter,
     build_segmenter,
-    load_model,
-    noise_scheduler,
 )
 from methods.diffuseexpand.options import DiffuseExpandOptions
 from methods.diffuseexpand.segmenter import fit_segmenter, segmenter_loss
+from methods.diffusion import load_model, noise_scheduler
 
 TINY = DiffuseExpandOptions(segmenter_widths=(8, 16), segmenter_layers=1)
 
