@@ -245,7 +245,7 @@ def _results_tables(rows: list[dict[str, Any]]) -> tuple[list[Text | Table], lis
     legend, then why cells are marked (†) or n/a. What all rows share goes into the heading, a single seed shows
     plain numbers, and a run's name is never split: its column is as wide as the longest name, and settings wrap
     below it at their commas. `bench report` writes every column and the full legend."""
-    from bench.report import _fmt_delta, _mean_std, marks, missing
+    from bench.report import _fmt_delta, marks, mean_std, missing
 
     shared = {
         "dataset": "{}",
@@ -266,7 +266,7 @@ def _results_tables(rows: list[dict[str, Any]]) -> tuple[list[Text | Table], lis
         if mean is None:
             return "n/a"
         n = r.get(f"{key}_runs", r["n"])
-        return f"{mean:.{digits}f}" if counts == {1} else _mean_std(mean, r[f"{key}_std"], n, digits)
+        return f"{mean:.{digits}f}" if counts == {1} else mean_std(mean, r[f"{key}_std"], n, digits)
 
     def name(r: dict[str, Any]) -> str:
         return f"{r['method']} {r['ablation']}"

@@ -59,7 +59,7 @@ def make_rows(results: Iterable[Results]) -> list[dict[str, Any]]:
                 "pass_rate": statistics.fmean(passed) if passed else None,
                 "real_train": 0 if key[GROUP_KEYS.index("train_on")] == "synthetic" else rs[0]["counts"]["real_train"],
                 "test": rs[0]["counts"]["test"],
-                "training": _training_signature(rs[0]),
+                "training": training_signature(rs[0]),
                 "notes": " ".join(sorted({n for r in rs for n in r["metrics"].get("notes", [])})),
                 **_generation_cells(rs),
             }
@@ -112,16 +112,16 @@ def _fmt_metric(row: dict[str, Any], key: str) -> str:
     if mean is None:
         return "n/a"
     digits = 4 if key in ("kid", "memorised") else 2
-    cell = _mean_std(mean, row[f"{key}_std"], row[f"{key}_runs"], digits)
+    cell = mean_std(mean, row[f"{key}_std"], row[f"{key}_runs"], digits)
     return cell if row[f"{key}_runs"] == row["n"] else f"{cell} ({row[f'{key}_runs']} of {row['n']} seeds)"
 
 
-def _mean_std(mean: float, std: float, n: int, digits: int) -> str:
+def mean_std(mean: float, std: float, n: int, digits: int) -> str:
     """``mean ± std``; one run has no spread to show, so it says ``(n = 1)`` rather than ``± 0``."""
     return f"{mean:.{digits}f} ± {std:.{digits}f}" if n > 1 else f"{mean:.{digits}f} (n = 1)"
 
 
-def _training_signature(r: Results) -> str:
+def training_signature(r: Results) -> str:
     """What the downstream training saw apart from the data: train config, image size and channels."""
     c = r["config"]
     return config_hash([c.get("train"), c.get("image_size"), c.get("channels")])
@@ -172,7 +172,7 @@ def row_cells(r: dict[str, Any]) -> list[str]:
         f"{r['train_ratio']:g}",
         f"{r['real_train']}/{r['synthetic_used']:.0f}/{r['test']}",
         "—" if r["pass_rate"] is None else f"{r['pass_rate']:.2f}",
-        _mean_std(r["dice_mean"], r["dice_std"], r["n"], 4) + (" †" if r.get("notes") else ""),
+        mean_std(r["dice_mean"], r["dice_std"], r["n"], 4) + (" †" if r.get("notes") else ""),
         str(r["n"]),
         _fmt_delta(r),
         *(_fmt_metric(r, k) for k in GENERATION_COLUMNS),

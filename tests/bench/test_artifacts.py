@@ -1,4 +1,4 @@
-"""The paper's tables and figures built from fabricated ``results.json`` files (bench.artifacts, bench.figures)."""
+"""The paper's tables and figures built from fabricated ``results.json`` files (bench.artifacts)."""
 
 import csv
 import json
@@ -6,15 +6,14 @@ import json
 import pytest
 from PIL import Image
 
-from bench import artifacts
-from bench.artifacts import ARTIFACTS, build_artifact
+from bench.artifacts import ARTIFACTS, build_artifact, table2
 from bench.results import SCHEMA_VERSION
 
 
 @pytest.fixture(autouse=True)
 def _no_method_imports(monkeypatch):
     """Which registered methods generate pairs, without importing their modules (torch, diffusers: seconds)."""
-    monkeypatch.setattr(artifacts, "_generates_pairs", lambda name: name != "origin")
+    monkeypatch.setattr(table2, "generates_pairs", lambda name: name != "origin")
 
 
 def _run(
@@ -344,7 +343,7 @@ def test_tau_vs_s_families_shares_and_png(tmp_path):
 def test_kde_is_a_density_on_the_unit_interval():
     import numpy as np
 
-    from bench.figures import kde
+    from bench.artifacts.tau_vs_s import kde
 
     grid = np.linspace(0, 1, 2001)
     for values in ([0.95, 0.97, 0.99, 0.999], [0.5] * 10, [0.1, 0.4, 0.8]):
