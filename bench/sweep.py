@@ -25,26 +25,27 @@ import torch
 
 from bench import results as store
 from bench import runner
+from bench.artifacts import ARTIFACTS
 from bench.config import ConfigError
 from bench.data import resolve_dataset
+from bench.paper import (
+    BASELINE,
+    FEWSHOT_METHODS,
+    FEWSHOT_RATIOS,
+    METHOD_ORDER,
+    MODEL_NAMES,
+    SHOWN_VARIANTS,
+    STRENGTHS,
+    TABLE1_ABLATIONS,
+    TABLE1_DICE,
+    TAUS,
+)
 from methods import METHODS, get_method
 from methods.base import unknown_choice
 
 logger = logging.getLogger(__name__)
 
-SWEEPS = ("table1", "table2", "fewshot", "tau-vs-s")
-AUGMENTS = ("none", "randaugment", "cutmix")  # the paper's Dice, Dice⁺ (RandAugment) and Dice* (CutMix)
-TAUS = ((1.0, "1"), (1 / 2, "1/2"), (1 / 3, "1/3"))  # Table 1's temperatures
-SCALES = (2.0, 3.0)  # Fig. 2 left: s = 1/τ for τ = 1/2, 1/3 (s = 1 is τ = 1)
-TABLE2_METHODS = ("synthmed", "xlsor", "joint", "diffuseexpand")
-FEWSHOT_METHODS = ("diffuseexpand", "synthmed", "xlsor", "joint")
-FEWSHOT_RATIOS = (0.1, 0.3, 0.5, 0.7, 0.9)
-DEFAULT_MODELS = {
-    "table1": ("unet",),
-    "table2": ("unet", "attnunet", "transunet"),
-    "fewshot": ("unet",),
-    "tau-vs-s": ("unet",),
-}
+DEFAULT_MODELS = {"table1": ("unet",), "table2": tuple(MODEL_NAMES), "fewshot": ("unet",), "tau-vs-s": ("unet",)}
 LAUNCHERS = ("local", "submitit")
 LOCAL_TIMEOUT_MIN = 7 * 24 * 60  # a run on the local executor is never cut short by submitit
 
@@ -125,18 +126,16 @@ Configs = list[tuple[str, dict[str, Any]]]
 
 def _table1(methods, ratios) -> tuple[Configs, list[str]]:
     configs: Configs = []
-    for aug in AUGMENTS:
-        shared = {"augment": aug, "train_on": "real+synthetic"}
-        configs.append((f"Origin, augment {aug}", {**shared, "method": "origin", "train_on": "real"}))
-        configs.append((f"CF, augment {aug}", {**shared, "method": "diffuseexpand", "ablation": "cf"}))
-        for ablation, label in (("cf+cg", "CF+CG"), ("cf+cg+cs", "CF+CG+CS")):
-            for tau, shown in TAUS:
-                configs.append(
-                    (
-                        f"{label} τ={shown}, augment {aug}",
-                        {**shared, "method": "diffuseexpand", "ablation": ablation, "method_options": {"tau": tau}},
-                    )
-                )
+    for aug in TABLE1_DICE.values():
+        shared = {"augment": aug, "train_on": "real+synthetic", "method": "diffuseexpand"}
+        configs.append((f"Origin, augment {aug}", {**shared, "method": BASELINE, "train_on": "real"}))
+        for ablation, label in TABLE1_ABLATIONS.items():
+            if ablation == "cf":  # no guidance, so no temperature
+                configs.append((f"{label}, augment {aug}", {**shared, "ablation": ablation}))
+                continue
+            for tau in TAUS:
+                options = {"ablation": ablation, "method_options": {"tau": tau.value}}
+                configs.append((f"{label} τ={tau.text}, augment {aug}", {**shared, **options}))
     return configs, []
 
 
@@ -153,17 +152,17 @@ def _chosen(wanted: tuple[str, ...], methods: tuple[str, ...] | None) -> tuple[l
 
 
 def _label(method: str) -> str:
-    return "diffuseexpand (cf+cg+cs)" if method == "diffuseexpand" else method
+    return f"{method} ({SHOWN_VARIANTS[method]})" if method in SHOWN_VARIANTS else method
 
 
 def _variant(method: str) -> dict[str, Any]:
-    """DiffuseExpand with all four stages; every other method at its default variant."""
-    return {"method": method, "ablation": "cf+cg+cs" if method == "diffuseexpand" else None}
+    """The variant the paper shows (DiffuseExpand with all four stages); every other method at its default."""
+    return {"method": method, "ablation": SHOWN_VARIANTS.get(method)}
 
 
 def _table2(methods, ratios) -> tuple[Configs, list[str]]:
-    present, missing = _chosen(TABLE2_METHODS, methods)
-    configs: Configs = [("Origin (real pairs, for Δ)", {"method": "origin", "train_on": "real"})]
+    present, missing = _chosen(METHOD_ORDER, methods)
+    configs: Configs = [("Origin (real pairs, for Δ)", {"method": BASELINE, "train_on": "real"})]
     configs += [(f"{_label(m)}, synthetic only", {**_variant(m), "train_on": "synthetic"}) for m in present]
     return configs, missing
 
@@ -172,7 +171,7 @@ def _fewshot(methods, ratios) -> tuple[Configs, list[str]]:
     present, missing = _chosen(FEWSHOT_METHODS, methods)
     configs: Configs = []
     for ratio in ratios or FEWSHOT_RATIOS:
-        configs.append((f"Origin, ratio {ratio:g}", {"method": "origin", "train_on": "real", "train_ratio": ratio}))
+        configs.append((f"Origin, ratio {ratio:g}", {"method": BASELINE, "train_on": "real", "train_ratio": ratio}))
         configs += [
             (f"{_label(m)}, ratio {ratio:g}", {**_variant(m), "train_on": "real+synthetic", "train_ratio": ratio})
             for m in present
@@ -181,8 +180,9 @@ def _fewshot(methods, ratios) -> tuple[Configs, list[str]]:
 
 
 def _tau_vs_s(methods, ratios) -> tuple[Configs, list[str]]:
-    configs: Configs = [(f"1/τ = {shown.split('/')[-1]}", {"method_options": {"tau": tau}}) for tau, shown in TAUS]
-    configs += [(f"s = {s:g}", {"method_options": {"tau": 1.0, "guidance_scale": s}}) for s in SCALES]
+    configs: Configs = [(f"1/τ = {tau.v}", {"method_options": {"tau": tau.value}}) for tau in TAUS]
+    scales = [float(v) for v in STRENGTHS if v != 1]  # s = 1 is τ = 1, run once above
+    configs += [(f"s = {s:g}", {"method_options": {"tau": 1.0, "guidance_scale": s}}) for s in scales]
     shared = {"method": "diffuseexpand", "ablation": "cf+cg+cs", "train_on": "real+synthetic"}
     return [(label, {**shared, **changes}) for label, changes in configs], []
 
@@ -193,6 +193,7 @@ _CONFIGS: dict[str, Callable[..., tuple[Configs, list[str]]]] = {
     "fewshot": _fewshot,
     "tau-vs-s": _tau_vs_s,
 }
+SWEEPS = tuple(kind for kind in ARTIFACTS if kind in _CONFIGS)  # the artifacts that need runs of their own
 
 
 def check_sweep(sweep: Sweep) -> None:

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
+from bench.artifacts import ARTIFACTS
 from bench.cli.console import console, fail, os_error
 
 EPILOG = """Examples:
@@ -20,13 +21,11 @@ EPILOG = """Examples:
   bench report fewshot --runs runs/ --out reports/fewshot   # Dice vs train ratio (PNG, CSV, Markdown)
 """
 
-REPORT_KINDS = ("results", "table1", "table2", "fewshot", "tau-vs-s", "gallery")
+REPORT_KINDS = ("results", *ARTIFACTS)
 
 
 def report(
-    kind: Annotated[
-        str, typer.Argument(help="results (all runs) | table1 | table2 | fewshot | tau-vs-s | gallery.")
-    ] = "results",
+    kind: Annotated[str, typer.Argument(help=f"results (all runs) | {' | '.join(ARTIFACTS)}.")] = "results",
     runs: Annotated[Path, typer.Option(help="Folder searched for results.json files.")] = Path("runs"),
     out: Annotated[Path, typer.Option(help="Where the tables and figures are written.")] = Path("reports"),
     wandb: Annotated[

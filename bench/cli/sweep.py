@@ -13,6 +13,7 @@ from rich.table import Table
 from bench.cli.console import console, fail, log_level, os_error, progress_bar, warn
 from bench.cli.options import Dataset, Device, Force, NoWandb, Preset, Verbose, Wandb
 from bench.cli.values import key_values, numbers, split_csv
+from bench.paper import FEWSHOT_RATIOS
 
 EPILOG = """Examples:
 
@@ -38,7 +39,9 @@ def sweep(
     methods: Annotated[
         str | None, typer.Option(help="table2 / fewshot: generating methods to include; default: all of them.")
     ] = None,
-    ratios: Annotated[str | None, typer.Option(help="fewshot: train ratios; default 0.1,0.3,0.5,0.7,0.9.")] = None,
+    ratios: Annotated[
+        str | None, typer.Option(help=f"fewshot: train ratios; default {','.join(f'{r:g}' for r in FEWSHOT_RATIOS)}.")
+    ] = None,
     out: Annotated[Path, typer.Option(help="Output root for run folders (shared with bench run).")] = Path("runs"),
     wandb: Wandb = "auto",
     no_wandb: NoWandb = False,

@@ -1,0 +1,196 @@
+"""Stored runs and the cells the tables and figures aggregate them into.
+
+A cell aggregates one value over seeds as mean ± population std, and never averages runs of different downstream
+training or method versions (ValueError naming the runs). Δ vs origin is paired by seed over the seeds both cells
+have. Every helper that leaves something out says so in ``notes``: an artifact shows what it could not use.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from bench.report import training_signature
+from bench.results import Results, find_results, load_results
+
+
+@dataclass(eq=False)
+class Run:
+    """One stored run: its folder, the folder as the artifact's files name it (``runs/<dataset>/...``, never a
+    machine's absolute path), and its results (compared by identity)."""
+
+    folder: Path
+    shown: Path
+    res: Results
+
+    def __getattr__(self, key: str) -> Any:  # run identity: method, ablation, dataset, model, seed, augment...
+        run = self.__dict__["res"]["run"] if "res" in self.__dict__ else {}
+        if key in run:
+            return run[key]
+        if key == "settings":
+            return ""
+        raise AttributeError(key)
+
+    @property
+    def ratio(self) -> float:
+        return self.res["run"]["train_ratio"]
+
+    def option(self, key: str) -> Any:
+        return (self.res["config"].get("method_options") or {}).get(key)
+
+    def metric(self, key: str) -> Any:
+        return self.res["metrics"].get(key)
+
+    @cached_property
+    def kind(self) -> tuple[str, str | None]:
+        """What a cell must not mix: the downstream training signature and the method version."""
+        return training_signature(self.res), self.res["versions"].get("method")
+
+
+def load_runs(runs: Path) -> list[Run]:
+    """Every ``results.json`` under ``runs``, each named relative to ``runs`` (under its folder's name).
+
+    Raises:
+        FileNotFoundError: no ``results.json`` under ``runs``.
+    """
+    files = find_results(runs)
+    if not files:
+        raise FileNotFoundError(f"no results.json under {runs}")
+    shown = Path(Path(runs).resolve().name)  # run folders are written relative to --runs, under its name
+    return [Run(f.parent, shown / f.parent.relative_to(runs), load_results(f)) for f in files]
+
+
+@dataclass
+class Cell:
+    """One aggregated value: ``values`` maps seed -> value; ``kind`` is what its runs share (see ``Run.kind``)."""
+
+    values: dict[int, float]
+    kind: tuple[str, str | None]
+
+    @property
+    def n(self) -> int:
+        return len(self.values)
+
+    @property
+    def mean(self) -> float:
+        return statistics.fmean(self.values.values())
+
+    @property
+    def std(self) -> float:
+        return statistics.pstdev(self.values.values()) if self.n > 1 else 0.0
+
+    @property
+    def seeds(self) -> list[int]:
+        return sorted(self.values)
+
+
+def present(cell: Cell | None) -> bool:
+    return cell is not None and cell.n > 0
+
+
+def aggregate(runs: list[Run], value: Callable[[Run], float | None], where: str) -> Cell | None:
+    """Aggregate ``value`` over ``runs`` (one per seed); None without runs. Refuses to mix trainings or versions."""
+    if not runs:
+        return None
+    for i, what, short in ((0, "downstream training", "training"), (1, "method version", "version")):
+        by_kind: dict[Any, list[str]] = defaultdict(list)
+        for r in runs:
+            by_kind[r.kind[i]].append(str(r.folder))
+        if len(by_kind) > 1:
+            listed = "; ".join(f"{short} {k}: {', '.join(sorted(f))}" for k, f in sorted(by_kind.items(), key=str))
+            raise ValueError(
+                f"{where}: the runs differ in {what} and would be averaged into one number ({listed}); "
+                "move the runs of one of them to another folder"
+            )
+    twice = [s for s, k in Counter(r.seed for r in runs).items() if k > 1]
+    if twice:
+        folders = ", ".join(str(r.folder) for r in runs if r.seed in twice)
+        raise ValueError(f"{where}: more than one run of seed {min(twice)} ({folders})")
+    values = {r.seed: v for r in runs if (v := value(r)) is not None}
+    return Cell(values, runs[0].kind)
+
+
+def one_per_seed(runs: list[Run], where: str, notes: list[str]) -> list[Run]:
+    """Runs of equivalent settings (``""`` and ``tau=1`` at the default τ) may share a seed: keep one, noted."""
+    by_seed: dict[int, list[Run]] = defaultdict(list)
+    for r in runs:
+        by_seed[r.seed].append(r)
+    kept = []
+    for seed, rs in sorted(by_seed.items()):
+        rs = sorted(rs, key=lambda r: (r.settings != "", str(r.folder)))
+        if len(rs) > 1:
+            others = ", ".join(str(r.shown) for r in rs[1:])
+            notes.append(f"{where}: {len(rs)} runs of seed {seed}; used {rs[0].shown}, not {others}")
+        kept.append(rs[0])
+    return kept
+
+
+def delta(cell: Cell | None, base: Cell | None, where: str, notes: list[str]) -> tuple[float | None, int]:
+    """Mean over shared seeds of cell - base (paired by seed), and how many seeds were paired."""
+    if not present(cell) or not present(base):
+        return None, 0
+    if cell.kind[0] != base.kind[0]:
+        notes.append(f"{where}: no Δ, origin was trained with other downstream settings")
+        return None, 0
+    common = sorted(set(cell.values) & set(base.values))
+    if not common:
+        notes.append(f"{where}: no Δ, no seed in common with origin")
+        return None, 0
+    if len(common) < cell.n:
+        notes.append(f"{where}: Δ paired over {len(common)} of {cell.n} seeds ({' '.join(map(str, common))})")
+    return statistics.fmean(cell.values[s] - base.values[s] for s in common), len(common)
+
+
+def generation_cell(runs: list[Run], key: str, kept: bool, where: str, notes: list[str]) -> Cell | None:
+    """A generation metric (``fid``, ``fid_unet``, ``is_unet``); for a filtering method ``kept`` reads the
+    ``<key>_kept`` value of the pairs it kept, falling back to all pairs only when no run recorded that."""
+    if kept and any(r.metric(f"{key}_kept") is not None for r in runs):
+        key = f"{key}_kept"
+    elif kept and any(r.metric(key) is not None for r in runs):
+        notes.append(f"{where}: {key} of all generated pairs (no run recorded {key}_kept)")
+    cell = aggregate(runs, lambda r: r.metric(key), where)
+    if cell is not None and cell.n < len(runs):
+        reasons = "; ".join(
+            sorted({r.res["unavailable"].get(key, "not recorded") for r in runs if r.metric(key) is None})
+        )
+        notes.append(
+            f"{where}: {key} of {cell.n} of {len(runs)} seeds ({reasons})" if cell.n else f"{where}: n/a ({reasons})"
+        )
+    return cell
+
+
+def block_title(dataset: str, preset: str, runs: Iterable[Run]) -> str:
+    """The heading of one (dataset, preset) block; a synthetic phantom says so."""
+    synthetic = any(r.res["dataset"].get("synthetic") for r in runs)
+    return f"{dataset} (synthetic phantom), {preset}" if synthetic else f"{dataset}, {preset}"
+
+
+def largest_ratio(runs: list[Run], where: str, notes: list[str]) -> tuple[float, list[Run]]:
+    """The paper's tables use the largest train ratio (0.9); runs at other ratios are left out, noted."""
+    ratio = max(r.ratio for r in runs)
+    other = [r for r in runs if r.ratio != ratio]
+    if other:
+        ratios = ", ".join(f"{x:g}" for x in sorted({r.ratio for r in other}))
+        notes.append(f"{where}: train ratio {ratio:g} shown; {len(other)} runs at ratio {ratios} left out")
+    return ratio, [r for r in runs if r.ratio == ratio]
+
+
+def settings_keys(tag: str) -> set[str]:
+    """Keys of a settings tag (``tau=0.5,train.epochs=40``); a hashed (long) tag counts as unknown changes."""
+    if "~" in tag:
+        return {"(hashed settings)"}
+    return {part.partition("=")[0] for part in tag.split(",") if part}
+
+
+def order_key(order: list[str], item: str) -> tuple[int, str]:
+    """Sort key: ``item``'s place in ``order``, names not in it after, by name."""
+    return (order.index(item) if item in order else len(order), item)
+
+
+def dedup(notes: list[str]) -> list[str]:
+    return list(dict.fromkeys(notes))

@@ -1,0 +1,86 @@
+"""Gallery (paper Fig. 3): each method's stored ``gallery.png`` side by side, one per (dataset, preset, variant).
+
+The gallery shown is the lowest seed's, preferring the preset's settings, the UNet run and training on
+real+synthetic pairs. Writes ``gallery.md`` (which run each panel comes from) and ``gallery.png``.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+
+from bench.artifacts.cells import Run, order_key
+from bench.artifacts.plots import panel_grid, save_png
+from bench.artifacts.render import Artifact, markdown, md_table, write
+from bench.paper import METHOD_ORDER
+
+GALLERY_PNG = "gallery.png"  # what a run of a generating method stores in its folder
+
+
+def build(runs: list[Run], out: Path) -> Artifact:
+    """Write the gallery's Markdown and the assembled figure into ``out``."""
+    groups: dict[tuple[str, str, str, str], list[Run]] = defaultdict(list)
+    for r in runs:
+        if r.train_on != "real":  # runs on real pairs only have no generated pairs to show
+            groups[r.dataset, r.preset, r.method, r.ablation].append(r)
+    if not groups:
+        raise ValueError(f"gallery needs runs of methods that generate pairs; none among the {len(runs)} results")
+    order = list(METHOD_ORDER)
+    picked, missing = [], []
+    for key in sorted(groups, key=lambda k: (k[0], k[1], order_key(order, k[2]), k[3])):
+        have = [r for r in groups[key] if (r.folder / GALLERY_PNG).is_file()]
+        if not have:
+            missing.append(f"{key[2]} ({key[3]}), {key[0]}, {key[1]}")
+            continue
+        picked.append(
+            min(
+                have,
+                key=lambda r: (
+                    r.seed,
+                    r.settings != "",
+                    r.model != "unet",
+                    r.train_on != "real+synthetic",
+                    -r.ratio,
+                    str(r.folder),
+                ),
+            )
+        )
+    if not picked:
+        raise ValueError(f"gallery: no run folder holds {GALLERY_PNG} (runs of: {'; '.join(missing)})")
+    notes = [f"no {GALLERY_PNG} in any run folder of: {'; '.join(missing)}"] if missing else []
+    presets = len({r.preset for r in picked}) > 1
+    panels = []
+    rows = []
+    for r in picked:
+        ds = f"{r.dataset} ({r.preset})" if presets else r.dataset
+        title = f"{r.method} ({r.ablation}), {ds}, seed {r.seed}"
+        panels.append((title, r.folder / GALLERY_PNG))
+        rows.append([r.dataset, r.preset, r.method, r.ablation, r.seed, r.model, str(r.shown / GALLERY_PNG)])
+    png = out / "gallery.png"
+    figure(panels, png)
+    head = ["dataset", "preset", "method", "ablation", "seed", "model", "source"]
+    legend = [
+        "Generated pairs with their masks overlaid (paper Fig. 3), one stored gallery per method: the lowest seed's, "
+        "preferring the preset's settings, the UNet run and training on real+synthetic pairs. Colours: the legend "
+        "under each grid (for a filtering method, the stage-IV decision of each pair).",
+    ]
+    md_rows = [[*map(str, row[:6]), f"`{row[6]}`"] for row in rows]
+    md = markdown(
+        "Gallery of generated pairs", [*md_table(head, md_rows), "", f"![gallery]({png.name})"], legend, notes
+    )
+    files = write(out, {"gallery.md": md})
+    return Artifact("gallery", [*files, png], {"gallery": (head, rows)}, [png], notes)
+
+
+def figure(panels: list[tuple[str, Path]], path: Path) -> None:
+    """One panel per (title, PNG file): the stored gallery, axes off."""
+    import numpy as np
+    from PIL import Image
+
+    fig, axes = panel_grid(len(panels), 6.0, 6.5)
+    for ax, (title, source) in zip(axes.flat, panels):
+        with Image.open(source) as im:
+            ax.imshow(np.asarray(im.convert("RGB")))
+        ax.set_axis_off()
+        ax.set_title(title, fontsize="medium")
+    save_png(fig, path, dpi=110)  # 660 px a panel: every 64 x 64 tile of an 8 x 8 gallery stays readable

@@ -1,0 +1,183 @@
+"""Writing an artifact: table cells as text, Markdown, LaTeX (booktabs) and CSV, and the record of what was written.
+
+Every artifact writes a Markdown file first (title, tables, legend, notes), then its CSV / LaTeX / PNG files. A
+missing cell shows as "–" (``--`` in LaTeX), never as a number; the long CSV has one line per cell, missing ones
+included.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.artifacts.cells import Cell, present
+from bench.files import write_text
+from bench.report import mean_std
+
+DASH = "–"
+DELTA_LEGEND = (
+    "(±x) after a Dice: the paired Δ vs origin, i.e. the mean over seeds of Dice minus the origin run of the same "
+    "seed (same dataset, preset, model, augmentation, train ratio and downstream training), over the seeds both have."
+)
+SEED_LEGEND = "mean ± std: population std over seeds; (n = 1): a single seed, no spread. –: no run (see the notes)."
+LONG_COLUMNS = ["dataset", "preset", "row", "column", "mean", "std", "n", "seeds", "delta_vs_origin", "delta_seeds"]
+
+
+@dataclass
+class Artifact:
+    """What :func:`bench.artifacts.build_artifact` wrote.
+
+    Attributes:
+        name: the artifact kind (one of :data:`bench.artifacts.ARTIFACTS`).
+        files: every file written, Markdown first.
+        tables: table name -> (columns, rows) of plain cells, for W&B tables.
+        figures: the PNGs among ``files``.
+        notes: missing runs, excluded runs and other caveats (also written into the Markdown).
+    """
+
+    name: str
+    files: list[Path]
+    tables: dict[str, tuple[list[str], list[list[Any]]]] = field(default_factory=dict)
+    figures: list[Path] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Entry:
+    """One table cell with where it sits (for the long CSV)."""
+
+    dataset: str
+    preset: str
+    row: str
+    column: str
+    cell: Cell | None
+    digits: int
+    delta: float | None = None
+    delta_seeds: int = 0
+    bold: bool = False
+    show_n: bool = False  # its row or column mixes seed sets: say how many seeds this mean is over
+
+    def text(self, tex: bool = False, markup: bool = True) -> str:
+        if not present(self.cell):
+            return "--" if tex else DASH
+        s = mean_std(self.cell.mean, self.cell.std, self.cell.n, self.digits)
+        if self.show_n and self.cell.n > 1:
+            s += f" (n = {self.cell.n})"
+        if self.delta is not None:
+            s += f" ({self.delta:+.{self.digits}f})"
+        if tex:
+            s = s.replace("±", r"$\pm$")
+            return rf"\textbf{{{s}}}" if self.bold and markup else s
+        return f"**{s}**" if self.bold and markup else s
+
+
+def set_bold(entries: list[Entry], higher: bool, where: str, notes: list[str]) -> None:
+    """Bold the best of ``entries`` when they average the same seeds; when they do not, their means are not
+    comparable: each shows its seed count, nothing is bold, and a note points to the paired Δ."""
+    seeds = {tuple(sorted(e.cell.values)) for e in entries if present(e.cell)}
+    if len(seeds) > 1:
+        for e in entries:
+            e.show_n = True
+        notes.append(f"{where}: means over different seeds (n shown), so none is bold; compare the paired Δ")
+        return
+    for e, bold in zip(entries, _best([e.cell for e in entries], higher, entries[0].digits)):
+        e.bold = bold
+
+
+def _best(cells: list[Cell | None], higher: bool, digits: int) -> list[bool]:
+    """Bold flags: the best displayed mean (ties all), only when at least two cells are present."""
+    shown = [round(c.mean, digits) if present(c) else None for c in cells]
+    values = [v for v in shown if v is not None]
+    if len(values) < 2:
+        return [False] * len(cells)
+    best = max(values) if higher else min(values)
+    return [v == best for v in shown]
+
+
+def long_csv(entries: list[Entry]) -> str:
+    """One line per cell; missing cells have empty values and n = 0."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow([*LONG_COLUMNS, "bold"])
+    for e in entries:
+        c = e.cell if present(e.cell) else None
+        w.writerow(
+            [
+                e.dataset,
+                e.preset,
+                e.row,
+                e.column,
+                "" if c is None else f"{c.mean:.6g}",
+                "" if c is None else f"{c.std:.6g}",
+                0 if c is None else c.n,
+                "" if c is None else " ".join(map(str, c.seeds)),
+                "" if e.delta is None else f"{e.delta:.6g}",
+                e.delta_seeds,
+                e.bold,
+            ]
+        )
+    return buf.getvalue()
+
+
+def csv_text(header: list[str], rows: list[list[Any]]) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(header)
+    w.writerows(rows)
+    return buf.getvalue()
+
+
+def md_table(head: list[str], rows: list[list[str]]) -> list[str]:
+    return ["| " + " | ".join(head) + " |", "|" + "---|" * len(head), *("| " + " | ".join(r) + " |" for r in rows)]
+
+
+_TEX_ESCAPES = {c: "\\" + c for c in "&%$#_{}"} | {"\\": r"\textbackslash{}", "~": r"\~{}", "^": r"\^{}", "–": "--"}
+_TEX_MATH = {"↓": r"\downarrow", "↑": r"\uparrow", "⁺": "^{+}", "τ": r"\tau", "±": r"\pm", "Δ": r"\Delta"}
+
+
+def tex(text: str) -> str:
+    """Plain text as LaTeX: special characters escaped, the tables' symbols as math (neighbours share one ``$..$``)."""
+    out: list[str] = []
+    math: list[str] = []
+    for ch in text:
+        if ch in _TEX_MATH:
+            math.append(_TEX_MATH[ch])
+            continue
+        if math:
+            out.append("$" + " ".join(math) + "$")
+            math = []
+        out.append(_TEX_ESCAPES.get(ch, ch))
+    if math:
+        out.append("$" + " ".join(math) + "$")
+    return "".join(out)
+
+
+def tex_table(colspec: str, head: list[str], blocks: list[list[list[str]]]) -> str:
+    """A booktabs ``tabular``: ``head`` lines (already LaTeX), blocks of body rows separated by ``\\midrule``."""
+    lines = [rf"\begin{{tabular}}{{{colspec}}}", r"\toprule", *head, r"\midrule"]
+    for i, block in enumerate(blocks):
+        if i:
+            lines.append(r"\midrule")
+        lines += [" & ".join(row) + r" \\" for row in block]
+    return "\n".join([*lines, r"\bottomrule", r"\end{tabular}"]) + "\n"
+
+
+def markdown(title: str, body: list[str], legend: list[str], notes: list[str]) -> str:
+    lines = [f"# {title}", "", *body]
+    for paragraph in legend:
+        lines += ["", paragraph]
+    if notes:
+        lines += ["", "Notes:", "", *(f"- {n}" for n in notes)]
+    return "\n".join(lines) + "\n"
+
+
+def write(out: Path, texts: dict[str, str]) -> list[Path]:
+    """Write each named text into ``out`` (created by the first write); the paths, in order."""
+    paths = []
+    for name, text in texts.items():
+        write_text(out / name, text)
+        paths.append(out / name)
+    return paths

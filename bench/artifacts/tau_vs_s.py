@@ -1,0 +1,193 @@
+"""τ vs s (paper Fig. 2 left): densities of the stage-IV Dice of generated pairs before selection.
+
+The τ family guides at temperature τ = 1/v with s = 1, the s family at gradient scale s = v with τ = 1, for each
+guidance strength v of :data:`bench.paper.STRENGTHS`; v = 1 is one configuration in both. Each seed's pairs count
+once (every model / augmentation run of a seed shares them). Writes ``tau_vs_s.md``, ``.csv`` and ``.png``.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections import Counter
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from bench.artifacts.cells import Run, block_title, dedup, largest_ratio, settings_keys
+from bench.artifacts.plots import save_png
+from bench.artifacts.render import DASH, Artifact, csv_text, markdown, md_table, write
+from bench.paper import ETA, STRENGTHS, TAUS, matches
+
+if TYPE_CHECKING:
+    import numpy as np
+
+COLUMNS = [
+    "dataset",
+    "preset",
+    "family",
+    "v",
+    "tau",
+    "guidance_scale",
+    "pairs",
+    "seeds",
+    "mean",
+    "median",
+    "threshold",
+    "share_at_or_above",
+]
+_FAMILIES = {"tau": lambda v: (1 / v, 1.0), "s": lambda v: (1.0, float(v))}  # family -> v -> (tau, guidance_scale)
+_SHOWN = {"tau": "τ", "s": "s"}
+Families = dict[str, list[tuple[str, list[float]]]]  # family -> [(configuration, each pair's Dice)]
+
+
+def build(runs: list[Run], out: Path) -> Artifact:
+    """Write the per-configuration summary, its CSV and the density figure into ``out``."""
+    notes: list[str] = []
+    mine = [r for r in runs if r.method == "diffuseexpand" and r.ablation == "cf+cg+cs"]
+    if not mine:
+        raise ValueError(
+            "tau-vs-s needs diffuseexpand cf+cg+cs runs that record method_stats.filter_dice (each generated pair's "
+            f"stage-IV Dice); none among the {len(runs)} results"
+        )
+    without = [r for r in mine if r.res["method_stats"].get("filter_dice") is None]
+    if without:
+        notes.append(f"skipped {len(without)} runs without method_stats.filter_dice (stored before it was recorded)")
+    extra = [r for r in mine if settings_keys(r.settings) - {"tau", "guidance_scale"}]
+    if extra:
+        notes.append(f"left out {len(extra)} runs whose settings change more than τ and s")
+    mine = [r for r in mine if r not in without and r not in extra]
+    if not mine:
+        raise ValueError("tau-vs-s: no diffuseexpand cf+cg+cs run records filter_dice (each pair's stage-IV Dice)")
+    groups = []
+    rows: list[list[Any]] = []
+    md_rows: list[list[str]] = []
+    for ds, preset in sorted({(r.dataset, r.preset) for r in mine}):
+        rs = [r for r in mine if (r.dataset, r.preset) == (ds, preset)]
+        block = block_title(ds, preset, rs)
+        _, rs = largest_ratio(rs, block, notes)
+        families: Families = {}
+        matched: set[int] = set()
+        cuts: Counter[float] = Counter()
+        for family, config in _FAMILIES.items():
+            families[family] = []
+            for v in STRENGTHS:
+                tau, scale = config(v)
+                here = [r for r in rs if matches(r.option("tau"), tau) and matches(r.option("guidance_scale"), scale)]
+                matched |= {id(r) for r in here}
+                name = f"1/τ = {v}" if family == "tau" else f"s = {v}"
+                per_seed = _seed_lists(here, f"{block}, {name}", notes)
+                values = [d for dice, _ in per_seed.values() for d in dice]
+                if not values:
+                    notes.append(f"{name} (τ = {tau:.4g}, s = {scale:g}): no run with filter_dice ({block})")
+                    md_rows.append(
+                        [block, _SHOWN[family], str(v), f"{tau:.4g}", f"{scale:g}", "0", DASH, DASH, DASH, DASH]
+                    )
+                    continue
+                families[family].append((name, values))
+                thresholds = {1 - eta for _, eta in per_seed.values()}
+                cuts.update(thresholds)
+                share = sum(d >= 1 - eta - 1e-9 for dice, eta in per_seed.values() for d in dice) / len(values)
+                threshold = f"{thresholds.pop():.4g}" if len(thresholds) == 1 else "per seed"
+                mean, median = statistics.fmean(values), statistics.median(values)
+                seeds = " ".join(map(str, sorted(per_seed)))
+                rows.append([ds, preset, family, v, tau, scale, len(values), seeds, mean, median, threshold, share])
+                md_rows.append(
+                    [
+                        block,
+                        _SHOWN[family],
+                        str(v),
+                        f"{tau:.4g}",
+                        f"{scale:g}",
+                        str(len(values)),
+                        seeds,
+                        f"{mean:.4f}",
+                        f"{median:.4f}",
+                        f"{share:.3f} (Dice ≥ {threshold})",
+                    ]
+                )
+        if len(matched) < len(rs):
+            notes.append(f"{block}: {len(rs) - len(matched)} runs at other (τ, s) left out")
+        if any(families.values()):
+            groups.append((block, families, cuts.most_common(1)[0][0]))
+    if not groups:
+        taus, scales = ", ".join(t.text for t in TAUS), ", ".join(map(str, STRENGTHS))
+        raise ValueError(f"tau-vs-s: no run with filter_dice at τ = {taus} with s = 1 or s = {scales} with τ = 1")
+    notes = dedup(notes)
+    png = out / "tau_vs_s.png"
+    figure(groups, png)
+    head = ["dataset", "family", "v", "τ", "s", "pairs", "seeds", "mean Dice", "median Dice", "share kept"]
+    legend = [
+        "τ vs s (paper Fig. 2 left): the stage-IV Dice between each generated mask and the filter network's "
+        "prediction for its image, before selection, pooled over seeds (each seed's pairs once). The τ family "
+        "guides at temperature τ = 1/v with s = 1, the s family at gradient scale s = v with τ = 1; v = 1 is the "
+        "same configuration in both (Lemma 3.3 compares 1/τ = s).",
+        f"share kept: share of pairs with Dice ≥ 1 - η (η: the run's stage-IV threshold, {ETA:g} in the paper).",
+    ]
+    md = markdown(
+        "τ vs s: stage-IV Dice of generated pairs",
+        [*md_table(head, md_rows), "", f"![tau vs s]({png.name})"],
+        legend,
+        notes,
+    )
+    csv_rows = [
+        [*r[:4], f"{r[4]:.6g}", f"{r[5]:g}", *r[6:8], f"{r[8]:.6g}", f"{r[9]:.6g}", r[10], f"{r[11]:.6g}"]
+        for r in rows
+    ]
+    files = write(out, {"tau_vs_s.md": md, "tau_vs_s.csv": csv_text(COLUMNS, csv_rows)})
+    return Artifact("tau-vs-s", [*files, png], {"tau_vs_s": (COLUMNS, rows)}, [png], notes)
+
+
+def _seed_lists(runs: list[Run], where: str, notes: list[str]) -> dict[int, tuple[list[float], float]]:
+    """Each seed's filter_dice list once (every model / augmentation run of a seed shares its generated pairs),
+    with the seed's η."""
+    out: dict[int, tuple[list[float], float]] = {}
+    for r in sorted(runs, key=lambda r: (r.seed, r.model != "unet", str(r.folder))):
+        dice = [float(d) for d in r.res["method_stats"]["filter_dice"]]
+        eta = r.option("eta")
+        eta = ETA if eta is None else float(eta)
+        if r.seed not in out:
+            out[r.seed] = (dice, eta)
+        elif out[r.seed][0] != dice:
+            notes.append(f"{where}: runs of seed {r.seed} recorded different filter_dice lists; used the first")
+    return out
+
+
+def kde(values: list[float], grid: np.ndarray) -> np.ndarray:
+    """Gaussian kernel density of ``values`` (in [0, 1]) on ``grid``, reflected at 0 and 1 so no mass leaks out.
+
+    Bandwidth: Silverman's rule, 0.9 min(std, IQR / 1.34) n^(-1/5), at least 0.005 (a set of equal values
+    still draws as a narrow peak).
+    """
+    import numpy as np
+
+    x = np.asarray(values, dtype=float)
+    spread = min(x.std(), (np.percentile(x, 75) - np.percentile(x, 25)) / 1.34) or x.std()
+    h = max(0.9 * spread * len(x) ** -0.2, 0.005)
+    points = np.concatenate([x, -x, 2 - x])
+    z = (np.asarray(grid, dtype=float)[:, None] - points[None, :]) / h
+    return np.exp(-0.5 * z**2).sum(axis=1) / (len(x) * h * math.sqrt(2 * math.pi))
+
+
+def figure(groups: list[tuple[str, Families, float]], path: Path) -> None:
+    """Two panels per (title, families, threshold): the τ family and the s family, one Dice density per
+    configuration, and the stage-IV threshold 1 - η as a dotted line."""
+    import numpy as np
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(10.0, 3.6 * len(groups)), layout="constrained")
+    axes = fig.subplots(len(groups), 2, squeeze=False)
+    grid = np.linspace(0.0, 1.0, 401)
+    for row, (block, families, threshold) in zip(axes, groups):
+        for ax, (family, curves) in zip(row, families.items()):
+            ax.axvline(threshold, color="grey", linestyle=":", label=f"kept: Dice ≥ {threshold:.4g}")
+            for name, values in curves:
+                density = kde(values, grid)
+                line = ax.plot(grid, density, label=f"{name} ({len(values)} pairs)")[0]
+                ax.fill_between(grid, density, alpha=0.15, color=line.get_color())
+            fixed = "s = 1" if family == "tau" else "τ = 1"
+            ax.set_title(f"{block}: {_SHOWN[family]} family ({fixed})", fontsize="medium")
+            ax.set(xlabel="stage-IV Dice (generated mask vs filter prediction)", ylabel="density", xlim=(0, 1))
+            ax.legend(fontsize="small", loc="upper left")
+            if not curves:
+                ax.text(0.5, 0.5, "no runs", ha="center", va="center", transform=ax.transAxes)
+    save_png(fig, path)

@@ -1,0 +1,50 @@
+"""The paper's grids, listed once: what the sweeps run and what the tables and figures read back.
+
+A sweep (:mod:`bench.sweep`) asks for the runs these grids name and an artifact (:mod:`bench.artifacts`) finds them
+again in stored ``results.json`` files, so both must read the same values: a τ written by a sweep as ``1 / 3`` is
+matched by the table within :data:`TOLERANCE`, and the labels the tables print come from here too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+BASELINE = "origin"  # the method every Δ compares with: the downstream network trained on the real split only
+METHOD_ORDER = ("synthmed", "xlsor", "joint", "diffuseexpand")  # the paper's row order; others follow by name
+FEWSHOT_METHODS = ("diffuseexpand", *(m for m in METHOD_ORDER if m != "diffuseexpand"))  # the paper's own first
+SHOWN_VARIANTS = {"diffuseexpand": "cf+cg+cs"}  # the variant the paper shows where it is not the method's default
+FEWSHOT_RATIOS = (0.1, 0.3, 0.5, 0.7, 0.9)  # Fig. 2 right: shares of the data set used for training
+TABLE1_ABLATIONS = {"cf": "CF", "cf+cg": "CF+CG", "cf+cg+cs": "CF+CG+CS"}  # Table 1's DiffuseExpand columns
+TABLE1_DICE = {"Dice↑": "none", "Dice⁺↑": "randaugment", "Dice*↑": "cutmix"}  # Table 1's Dice rows: augmentation
+MODEL_NAMES = {"unet": "UNet", "attnunet": "AttnUNet", "transunet": "TransUNet"}  # the downstream models, in order
+STRENGTHS = (1, 2, 3)  # guidance strength v: temperature τ = 1/v at s = 1, or gradient scale s = v at τ = 1 (Fig. 2)
+ETA = 0.065  # the stage-IV Dice-loss threshold η, for runs that do not record their own
+TOLERANCE = 1e-6  # how close a stored τ or s must be to a grid value
+
+
+@dataclass(frozen=True)
+class Tau:
+    """A guidance temperature of the grid, τ = 1/v, with the labels the tables print for it."""
+
+    v: int
+
+    @property
+    def value(self) -> float:
+        return 1 / self.v
+
+    @property
+    def text(self) -> str:
+        return "1" if self.v == 1 else f"1/{self.v}"
+
+    @property
+    def tex(self) -> str:
+        return "1" if self.v == 1 else rf"\frac{{1}}{{{self.v}}}"
+
+
+TAUS = tuple(Tau(v) for v in STRENGTHS)  # Table 1's temperatures 1, 1/2, 1/3
+
+
+def matches(value: Any, target: float) -> bool:
+    """Whether a stored τ or s (None when the run did not record it) is the grid value ``target``."""
+    return value is not None and abs(float(value) - target) <= TOLERANCE

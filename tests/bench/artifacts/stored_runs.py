@@ -1,0 +1,82 @@
+"""Fabricated ``results.json`` files with the keys the artifacts read, and readers of what they wrote."""
+
+import csv
+import json
+
+from bench.results import SCHEMA_VERSION
+
+
+def fake_run(
+    root,
+    method="origin",
+    seed=0,
+    dice=0.9,
+    *,
+    ablation=None,
+    model="unet",
+    augment="none",
+    train_on=None,
+    ratio=0.9,
+    dataset="montgomery_lung",
+    preset="cpu",
+    settings="",
+    tau=1.0,
+    guidance_scale=1.0,
+    eta=None,
+    epochs=20,
+    metrics=None,
+    stats=None,
+):
+    """Write ``<root>/<dataset>/<name>/ratio_<r>/seed_<s>/results.json`` with the keys the artifacts read."""
+    ablation = ablation or ("none" if method == "origin" else "cf+cg+cs")
+    train_on = train_on or ("real" if method == "origin" else "real+synthetic")
+    options = {} if method == "origin" else {"tau": tau, "guidance_scale": guidance_scale}
+    if eta is not None:
+        options["eta"] = eta
+    name = f"{method}__{ablation}__{model}__{augment}__{train_on}" + (f"__{settings}" if settings else "")
+    folder = root / dataset / name / f"ratio_{ratio:g}" / f"seed_{seed}"
+    folder.mkdir(parents=True)
+    result = {
+        "schema_version": SCHEMA_VERSION,
+        "run": {
+            "method": method,
+            "ablation": ablation,
+            "dataset": dataset,
+            "model": model,
+            "seed": seed,
+            "train_ratio": ratio,
+            "augment": augment,
+            "train_on": train_on,
+            "preset": preset,
+            "key": "k",
+            "settings": settings,
+        },
+        "config": {"train": {"epochs": epochs}, "image_size": 64, "channels": 1, "method_options": options},
+        "dataset": {"synthetic": False},
+        "versions": {"method": "2" if method == "diffuseexpand" else "1"},
+        "git_hash": None,
+        "date": "2026-01-01",
+        "environment": {},
+        "tracking": {},
+        "unavailable": {},
+        "method_stats": stats or {},
+        "timings": {},
+        "metrics": {"dice": dice, "dice_std": 0.0, "dice_per_image": {}, **(metrics or {})},
+        "counts": {"real_train": 10, "test": 2},
+    }
+    (folder / "results.json").write_text(json.dumps(result))
+    return folder
+
+
+def md_row(text, first_cells):
+    """The cells of the Markdown table row whose leading cells are ``first_cells``."""
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if cells[: len(first_cells)] == first_cells:
+            return cells
+    raise AssertionError(f"no row {first_cells} in:\n{text}")
+
+
+def csv_rows(path):
+    with path.open() as fh:
+        return list(csv.DictReader(fh))

@@ -1,0 +1,46 @@
+"""The few-shot curves (Dice vs train ratio) built from fabricated ``results.json`` files."""
+
+import pytest
+from PIL import Image
+from stored_runs import csv_rows, fake_run, md_row
+
+from bench.artifacts import build_artifact
+
+
+def test_fewshot_curves_csv_and_png(tmp_path):
+    runs = tmp_path / "runs"
+    for ratio, base in ((0.1, 0.70), (0.5, 0.90)):
+        for seed in (0, 1):
+            fake_run(runs, "origin", seed, base + 0.01 * seed, ratio=ratio)
+            fake_run(runs, "diffuseexpand", seed, base + 0.05 + 0.02 * seed, ratio=ratio)
+    fake_run(runs, "diffuseexpand", 0, 0.1, ratio=0.1, augment="cutmix")  # other augmentation: not a point
+    fake_run(runs, "xlsor", 0, 0.93, ratio=0.5, ablation="full")  # one ratio: in the table, not drawn
+    art = build_artifact("fewshot", runs, tmp_path / "out")
+    assert [p.name for p in art.files] == ["fewshot.md", "fewshot.csv", "fewshot.png"]
+    with Image.open(art.figures[0]) as im:
+        assert im.size[0] > 100 and im.size[1] > 100
+    rows = csv_rows(art.files[1])
+    assert [(r["method"], r["train_ratio"]) for r in rows] == [
+        ("origin", "0.1"),
+        ("origin", "0.5"),
+        ("diffuseexpand (cf+cg+cs)", "0.1"),
+        ("diffuseexpand (cf+cg+cs)", "0.5"),
+        ("xlsor (full)", "0.5"),
+    ]
+    assert "in the table, not drawn (one train ratio only): xlsor (full) (ratio 0.5)" in " ".join(art.notes)
+    point = rows[2]
+    assert float(point["mean"]) == pytest.approx(0.76) and float(point["std"]) == pytest.approx(0.01)
+    assert point["n"] == "2" and point["seeds"] == "0 1" and point["delta_seeds"] == "2"
+    assert float(point["delta_vs_origin"]) == pytest.approx(0.055)  # (0.05 + 0.06) / 2, paired by seed
+    assert rows[0]["delta_vs_origin"] == ""
+    md = art.files[0].read_text()
+    assert md_row(md, ["diffuseexpand (cf+cg+cs)"])[1] == "0.7600 ± 0.0100 (+0.0550)"
+    assert "## montgomery_lung, cpu, unet" in md
+
+
+def test_fewshot_refuses_a_single_ratio(tmp_path):
+    runs = tmp_path / "runs"
+    fake_run(runs, "origin", 0, 0.9)
+    fake_run(runs, "diffuseexpand", 0, 0.92)
+    with pytest.raises(ValueError, match="two or more train ratios"):
+        build_artifact("fewshot", runs, tmp_path / "out")

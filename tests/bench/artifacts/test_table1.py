@@ -1,0 +1,90 @@
+"""Table 1 (DiffuseExpand ablations) built from fabricated ``results.json`` files."""
+
+import pytest
+from stored_runs import csv_rows, fake_run, md_row
+
+from bench.artifacts import build_artifact
+
+
+def test_table1_cells_delta_bold_missing_columns_and_tau_columns(tmp_path):
+    runs = tmp_path / "runs"
+    for seed, dice in ((0, 0.94), (1, 0.95)):
+        fake_run(runs, "origin", seed, dice)
+    fake_run(runs, "origin", 0, 0.93, augment="randaugment")
+    gen = {"fid": 9.0, "fid_kept": 4.5, "fid_unet": 3.0, "is_unet": 1.01}
+    for seed, dice in ((0, 0.95), (1, 0.954)):
+        fake_run(runs, "diffuseexpand", seed, dice, metrics=gen)
+    for seed, dice in ((0, 0.946), (1, 0.948)):  # τ from the config: 0.5 is the τ=1/2 column
+        fake_run(
+            runs, "diffuseexpand", seed, dice, ablation="cf+cg", settings="tau=0.5", tau=0.5, metrics={"fid": 7.0}
+        )
+    fake_run(runs, "diffuseexpand", 0, 0.93, ablation="cf", tau=1.0, metrics={"fid": 8.0})
+    fake_run(runs, "diffuseexpand", 0, 0.93, ablation="cf", augment="randaugment", metrics={"fid": 8.0})
+    # changes guidance_scale as well: not a Table 1 run, however good
+    fake_run(runs, "diffuseexpand", 0, 0.99, settings="guidance_scale=2,tau=1", guidance_scale=2.0)
+
+    art = build_artifact("table1", runs, tmp_path / "out")
+    assert [p.name for p in art.files] == ["table1.md", "table1.csv", "table1.tex"] and art.figures == []
+    md = art.files[0].read_text()
+    head = md_row(md, ["Dataset", "Metric"])
+    col = {name: i for i, name in enumerate(head)}
+    dice = md_row(md, ["", "Dice↑"])
+    # CF has seed 0 only: the row's means are over different seeds, so each says n and none is bold
+    assert dice[col["CF+CG+CS τ=1"]] == "0.9520 ± 0.0020 (n = 2) (+0.0070)"  # Δ paired by seed
+    assert dice[col["CF+CG τ=1/2"]] == "0.9470 ± 0.0010 (n = 2) (+0.0020)"
+    assert dice[col["Origin"]] == "0.9450 ± 0.0050 (n = 2)"
+    assert dice[col["CF"]] == "0.9300 (n = 1) (-0.0100)"
+    assert dice[col["CF+CG τ=1"]] == "–"
+    assert "0.99" not in md
+    assert "left out 1 runs whose settings change more than τ: guidance_scale (1)" in art.notes
+    # a column with no run at all: dashes everywhere, and a note
+    assert all(
+        md_row(md, [block, row])[col["CF+CG+CS τ=1/3"]] == "–"
+        for block, row in [("montgomery_lung, cpu", "FID↓"), ("", "IS-U↑"), ("", "Dice*↑")]
+    )
+    assert "CF+CG+CS τ=1/3: no run (montgomery_lung, cpu)" in art.notes
+    assert "CF+CG+CS τ=1, Dice⁺: no run (montgomery_lung, cpu)" in art.notes
+    assert "- CF+CG+CS τ=1/3: no run (montgomery_lung, cpu)" in md
+    # a tie is bold twice; FID: the kept pairs of CF+CG+CS; origin has no FID
+    plus = md_row(md, ["", "Dice⁺↑"])
+    assert plus[col["Origin"]] == "**0.9300 (n = 1)**" and plus[col["CF"]] == "**0.9300 (n = 1) (+0.0000)**"
+    fid = md_row(md, ["montgomery_lung, cpu", "FID↓"])
+    assert fid[col["CF+CG+CS τ=1"]] == "4.500 ± 0.000 (n = 2)" and fid[col["CF"]] == "8.000 (n = 1)"
+    assert "montgomery_lung, cpu, Dice: means over different seeds (n shown), so none is bold" in " ".join(art.notes)
+    assert fid[col["Origin"]] == "–"
+    assert md_row(md, ["", "IS-U↑"])[col["CF+CG+CS τ=1"]] == "1.010 ± 0.000"  # alone in its row: not bold
+
+    rows = csv_rows(art.files[1])
+    assert len(rows) == 6 * 8  # one line per cell, missing ones included
+    cell = next(r for r in rows if r["row"] == "Dice↑" and r["column"] == "CF+CG+CS τ=1")
+    assert cell["n"] == "2" and cell["seeds"] == "0 1" and cell["delta_seeds"] == "2" and cell["bold"] == "False"
+    assert float(cell["delta_vs_origin"]) == pytest.approx(0.007)
+    assert next(r for r in rows if r["row"] == "Dice↑" and r["column"] == "CF+CG+CS τ=1/3")["n"] == "0"
+
+    tex = art.files[2].read_text()
+    assert r"\toprule" in tex and r"\bottomrule" in tex and r"\begin{tabular}{llcccccccc}" in tex
+    assert r"0.9520 $\pm$ 0.0020 (n = 2) (+0.0070)" in tex and r"CF+CG $\tau=\frac{1}{2}$" in tex
+    assert r"\textbf{0.9300 (n = 1)}" in tex
+    assert r"montgomery\_lung" in tex and r"Dice$^{+} \uparrow$" in tex
+    body = [line for line in tex.splitlines() if line.endswith(r"\\")]
+    assert len(body) == 1 + 6 and all(line.count("&") == 9 for line in body)
+    assert art.tables["table1"][0][:3] == ["dataset", "preset", "metric"] and len(art.tables["table1"][1]) == 6
+
+
+def test_table1_keeps_only_the_largest_ratio_and_refuses_mixed_training(tmp_path):
+    runs = tmp_path / "runs"
+    fake_run(runs, "origin", 0, 0.9)
+    fake_run(runs, "origin", 0, 0.5, ratio=0.1)
+    art = build_artifact("table1", runs, tmp_path / "out")
+    assert "0.9000 (n = 1)" in art.files[0].read_text() and "0.5000" not in art.files[0].read_text()
+    assert any("train ratio 0.9 shown; 1 runs at ratio 0.1 left out" in n for n in art.notes)
+    # the preset's τ = 1 and an explicit --tau 1 are one configuration: one run per seed is used, and noted
+    preset = fake_run(runs, "diffuseexpand", 0, 0.96)
+    explicit = fake_run(runs, "diffuseexpand", 0, 0.97, settings="tau=1")
+    art = build_artifact("table1", runs, tmp_path / "out")
+    assert "**0.9600 (n = 1) (+0.0600)**" in art.files[0].read_text()
+    assert f"used {preset.relative_to(tmp_path)}, not {explicit.relative_to(tmp_path)}" in " ".join(art.notes)
+    longer = fake_run(runs, "origin", 1, 0.95, epochs=40)
+    with pytest.raises(ValueError, match="Origin, .*differ in downstream training") as err:
+        build_artifact("table1", runs, tmp_path / "out")
+    assert str(longer) in str(err.value)

@@ -1,0 +1,63 @@
+"""τ vs s (stage-IV Dice densities) built from fabricated ``results.json`` files."""
+
+import pytest
+from PIL import Image
+from stored_runs import csv_rows, fake_run
+
+from bench.artifacts import build_artifact
+
+
+def test_tau_vs_s_families_shares_and_png(tmp_path):
+    runs = tmp_path / "runs"
+
+    def de(seed, dice, tau=1.0, scale=1.0, **kw):
+        settings = ",".join([f"guidance_scale={scale:g}"] * (scale != 1) + [f"tau={tau:g}"] * (tau != 1))
+        return fake_run(
+            runs,
+            "diffuseexpand",
+            seed,
+            0.9,
+            tau=tau,
+            guidance_scale=scale,
+            settings=settings,
+            stats={"filter_dice": dice},
+            **kw,
+        )
+
+    de(0, [0.95, 0.90, 0.99, 0.935], eta=0.065)
+    de(0, [0.95, 0.90, 0.99, 0.935], eta=0.065, model="attnunet")  # the same pairs: counted once
+    de(0, [0.96, 0.97], tau=0.5)
+    de(1, [0.5, 0.94], tau=0.5)
+    de(0, [0.2, 0.92, 0.94], scale=2.0, eta=0.1)
+    fake_run(runs, "diffuseexpand", 2, 0.9)  # stored before filter_dice was recorded
+    art = build_artifact("tau-vs-s", runs, tmp_path / "out")
+    assert [p.name for p in art.files] == ["tau_vs_s.md", "tau_vs_s.csv", "tau_vs_s.png"]
+    with Image.open(art.figures[0]) as im:
+        assert im.size[0] > 100
+    rows = {(r["family"], r["v"]): r for r in csv_rows(art.files[1])}
+    assert set(rows) == {("tau", "1"), ("tau", "2"), ("s", "1"), ("s", "2")}
+    assert rows["tau", "2"]["tau"] == "0.5" and rows["tau", "2"]["guidance_scale"] == "1"
+    assert rows["tau", "2"]["pairs"] == "4" and rows["tau", "2"]["seeds"] == "0 1"
+    assert float(rows["tau", "2"]["share_at_or_above"]) == pytest.approx(0.75)  # 0.96, 0.97, 0.94 of 4
+    assert rows["s", "2"]["tau"] == "1" and rows["s", "2"]["guidance_scale"] == "2"
+    assert float(rows["s", "2"]["share_at_or_above"]) == pytest.approx(2 / 3)  # η = 0.1: Dice ≥ 0.9
+    assert rows["s", "2"]["threshold"] == "0.9"
+    for family in ("tau", "s"):  # v = 1 is one configuration in both families, each seed's pairs once
+        assert rows[family, "1"]["pairs"] == "4" and float(rows[family, "1"]["share_at_or_above"]) == 0.75
+        assert float(rows[family, "1"]["median"]) == pytest.approx(0.9425)
+    assert any("1/τ = 3 (τ = 0.3333, s = 1): no run with filter_dice" in n for n in art.notes)
+    assert any("skipped 1 runs without method_stats.filter_dice" in n for n in art.notes)
+    md = art.files[0].read_text()
+    assert "0.667 (Dice ≥ 0.9)" in md and "| montgomery_lung, cpu | τ | 3 | 0.3333 | 1 | 0 | – |" in md
+
+
+def test_kde_is_a_density_on_the_unit_interval():
+    import numpy as np
+
+    from bench.artifacts.tau_vs_s import kde
+
+    grid = np.linspace(0, 1, 2001)
+    for values in ([0.95, 0.97, 0.99, 0.999], [0.5] * 10, [0.1, 0.4, 0.8]):
+        density = kde(values, grid)
+        assert np.trapezoid(density, grid) == pytest.approx(1.0, abs=0.01)
+    assert grid[np.argmax(kde([0.2, 0.21, 0.22], grid))] == pytest.approx(0.21, abs=0.02)
