@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from bench.config import MODEL_STRIDES, MODELS, ConfigError
+from bench.paper import ETA
 from methods.diffuseexpand.sampling_config import SamplingConfig
 from methods.diffusion import DENOISER_PRESETS, DenoiserOptions, denoiser_problems, int_tuple
 
@@ -85,7 +86,7 @@ class DiffuseExpandOptions:
     guidance_reduction: str = _S.guidance_reduction
     mask_median: int = _S.mask_median
     sample_batch: int = _D.sample_batch
-    eta: float = 0.065
+    eta: float = ETA
     filter_model: str = "unet"
     checkpoint_every: int = _D.checkpoint_every
     grad_accumulation: int = _D.grad_accumulation
