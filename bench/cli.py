@@ -839,8 +839,8 @@ def speed(
     if compare is not None or run_dir is not None:
         # Sampling configurations compared on a finished run's networks
         from bench.runner import RunError
-        from methods.diffuseexpand.compare import compare as compare_configs
-        from methods.diffuseexpand.compare import load_run, sampling_configs
+        from bench.compare import compare as compare_configs
+        from bench.compare import load_run, sampling_configs
         from methods.diffuseexpand.cost import SamplingConfig
 
         if compare is None or run_dir is None:

@@ -63,6 +63,7 @@ from bench import runner
 from bench.config import ConfigError, check_type
 from bench.data import PairSet, fingerprint, write_pairs
 from bench.files import atomic_dir, write_csv, write_json, write_text
+from bench.runner import dataset, layout, machine
 from methods.base import DECISIONS, Expansion, ExpansionMethod, MethodContext, options_dict
 
 logger = logging.getLogger(__name__)
@@ -71,8 +72,8 @@ SCHEMA_VERSION = 1
 SUMMARY_JSON = "expansion.json"
 RECORDS_CSV = "records.csv"
 REPORT_HTML = "report.html"
-GALLERY_PNG = runner.GALLERY_PNG
-CLOSEST_PNG = runner.CLOSEST_PNG
+GALLERY_PNG = layout.GALLERY_PNG
+CLOSEST_PNG = layout.CLOSEST_PNG
 TEMPLATE = "expansion.html.j2"
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 GALLERY_MAX = 256  # pairs in gallery.png
@@ -169,9 +170,9 @@ def plan_expansion(req: ExpandRequest) -> tuple[runner.Plan, torch.device]:
     pl = runner.plan(_run_request(req))
     if not pl.method_cls.generates_pairs:
         raise ConfigError(f"method '{pl.method_cls.name}' generates no pairs: there is nothing to expand with it")
-    device = runner.resolve_device(req.device)
-    runner.check_writable(Path(req.out))
-    runner.check_writable(Path(req.cache), "--cache")
+    device = machine.resolve_device(req.device)
+    machine.check_writable(Path(req.out))
+    machine.check_writable(Path(req.cache), "--cache")
     if req.inception_weights is not None and not Path(req.inception_weights).is_file():
         raise ConfigError(f"--inception-weights: no such file {req.inception_weights}")
     return pl, device
@@ -271,7 +272,7 @@ def expand(
     pl, device = plan_expansion(req)
     cls, out = pl.method_cls, Path(req.out)
     previous = previous_output(out)
-    data = runner.load_data(req.dataset, pl, 1, warn)
+    data = dataset.load_data(req.dataset, pl, 1, warn)
     real = data.pairs
     identity = request_identity(req, pl, real)
     if previous is not None and not req.force:
@@ -290,7 +291,7 @@ def expand(
                 f"--out {out} holds an expansion of another request ({what}); "
                 "pass --force to replace it (recomputing the method's cached stages too), or choose another --out"
             )
-    workdir = runner.method_cache(Path(req.cache), data.name, cls.name)
+    workdir = layout.method_cache(Path(req.cache), data.name, cls.name)
     method = cls(pl.ablation, pl.options)
     if on_plan is not None:
         on_plan(
@@ -330,11 +331,11 @@ def expand(
     )
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    with runner.oom_as_run_error(f"fitting {cls.name} ({pl.ablation}) on all {len(real)} pairs", device):
+    with machine.oom_as_run_error(f"fitting {cls.name} ({pl.ablation}) on all {len(real)} pairs", device):
         method.fit(real, ctx)
     timings["fit"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    with runner.oom_as_run_error(f"generating {pl.n_synthetic} pairs with {cls.name}", device):
+    with machine.oom_as_run_error(f"generating {pl.n_synthetic} pairs with {cls.name}", device):
         expansion = method.expand(pl.n_synthetic, ctx)
     timings["expand"] = time.perf_counter() - t0
     evaluation = None
@@ -346,9 +347,9 @@ def expand(
     # 3. Metrics and files, in a staging folder that replaces `out` only when everything is written.
     with atomic_dir(out) as tmp:
         t0 = time.perf_counter()
-        with runner.oom_as_run_error("computing generation metrics", device):
+        with machine.oom_as_run_error("computing generation metrics", device):
             metrics, unavailable = _generation_metrics(
-                real, expansion, method, device, runner.metrics_cache(Path(req.cache), data.name), progress, tmp, req
+                real, expansion, method, device, layout.metrics_cache(Path(req.cache), data.name), progress, tmp, req
             )
             network = method.real_data_network()
             real_dice = _real_dice(network, real, device)

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from bench.cli import app
 from bench.config import ConfigError
-from methods.diffuseexpand.compare import compare, load_run, sampling_config, sampling_configs
+from bench.compare import compare, load_run, sampling_config, sampling_configs
 from methods.diffuseexpand.cost import RELEASED, SamplingConfig, flops_per_pair, network_costs, nfe
 
 RUN_NAME = "diffuseexpand__cf+cg+cs__unet__none__real+synthetic"
