@@ -43,7 +43,7 @@ whether the filter kept enough pairs and, with ``evaluate`` seeds, whether they 
 ==================  ===========================================================================================
 """
 
-from bench.expand.expansion import ExpandOutcome, expand
+from bench.expand.expansion import expand
 from bench.expand.request import ExpandRequest
 
-__all__ = ["ExpandOutcome", "ExpandRequest", "expand"]
+__all__ = ["ExpandRequest", "expand"]

@@ -16,14 +16,12 @@ The names below are those other commands import from ``bench.runner``; everythin
 """
 
 from bench.runner.layout import stored_result
-from bench.runner.loop import Outcome, run
+from bench.runner.loop import run
 from bench.runner.machine import RunError, preflight
-from bench.runner.plan import Plan, plan, run_configs
+from bench.runner.plan import plan, run_configs
 from bench.runner.request import Request, baseline_request, check_ratio, check_values
 
 __all__ = [
-    "Outcome",
-    "Plan",
     "Request",
     "RunError",
     "baseline_request",
