@@ -22,8 +22,8 @@ def compare_sampling(
     from bench.config import ConfigError
     from bench.data import DatasetError
     from bench.runner import RunError
-    from methods.diffuseexpand.compare import compare as compare_configs
-    from methods.diffuseexpand.compare import load_run, sampling_configs
+    from bench.compare import compare as compare_configs
+    from bench.compare import load_run, sampling_configs
     from methods.diffuseexpand.cost import SamplingConfig
 
     if method != "diffuseexpand":

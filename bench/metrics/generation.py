@@ -1,8 +1,9 @@
 """All generation metrics of one expansion against the real training split, as results.json stores them.
 
-``bench run`` calls :func:`generation_metrics` once per seed for a method that generates pairs, and ``bench
-metrics`` for any two folders. Every figure is either computed or ``None`` with its reason in the returned
-``unavailable`` map: a figure that cannot be computed is never estimated or filled in.
+``bench run`` calls :func:`measure_pairs` once per seed for a method that generates pairs, ``bench expand`` once
+per expansion and ``bench speed --compare`` once per sampling configuration; ``bench metrics`` calls
+:func:`generation_metrics` for any two folders. Every figure is either computed or ``None`` with its reason in the
+returned ``unavailable`` map: a figure that cannot be computed is never estimated or filled in.
 
 Keys (``_kept``: the same on the pairs the method's filter kept, present when it filters):
 
@@ -27,11 +28,13 @@ from typing import Any
 import torch
 from torch import nn
 
+from bench.data import fingerprint
 from bench.files import save_torch
 from bench.metrics.fid import frechet_distance, inception_score, kernel_distance
-from bench.metrics.inception import InceptionFeatures, InceptionOutput
+from bench.metrics.inception import InceptionFeatures, InceptionOutput, WeightsError, load_inception
 from bench.metrics.memorisation import nearest_real, save_closest_pairs
 from bench.metrics.unet_features import unet_features, unet_inception_score
+from bench.pairs import PairSet
 
 logger = logging.getLogger(__name__)
 
@@ -177,6 +180,49 @@ def generation_metrics(
         "inception_weights_path": None if inception is None else str(inception.weights.path),
     }
     return metrics, unavailable
+
+
+def measure_pairs(
+    real: PairSet,
+    generated: PairSet,
+    kept: PairSet | None = None,
+    *,
+    inception_weights: Path | None = None,
+    unet: nn.Module | None = None,
+    unet_reason: str = "",
+    device: torch.device | str = "cpu",
+    progress: Any = None,
+    cache_dir: Path | None = None,
+    pairs_png: Path | None = None,
+    seed: int = 0,
+    per_image: bool = False,
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """:func:`generation_metrics` of generated pair sets against the real training pairs, with the Inception
+    network loaded from ``inception_weights`` (else as :func:`.inception.resolve_weights` finds them; when none
+    can be loaded, the Inception figures say why) and the real set's features cached by its fingerprint.
+
+    Args are :func:`generation_metrics`'s, with pair sets for image sets: ``kept`` None when nothing filters.
+    """
+    inception, inception_reason = None, ""
+    try:
+        inception = load_inception(None if inception_weights is None else str(inception_weights), str(device))
+    except (WeightsError, ValueError) as e:
+        inception_reason = str(e)
+    return generation_metrics(
+        Images(real.ids, real.images, fingerprint(real)),
+        Images(generated.ids, generated.images),
+        None if kept is None else Images(kept.ids, kept.images),
+        inception=inception,
+        inception_reason=inception_reason,
+        unet=unet,
+        unet_reason=unet_reason,
+        device=device,
+        progress=progress,
+        cache_dir=cache_dir,
+        pairs_png=pairs_png,
+        seed=seed,
+        per_image=per_image,
+    )
 
 
 def _memorisation(

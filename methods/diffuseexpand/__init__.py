@@ -23,8 +23,6 @@ Stage IV   ``filter.py``                   keep / relabel / drop by the Dice los
                                            configuration, counted on the meta device
 —          ``speed.py``                    seconds per step / per pair of each stage, FLOPs per pair
                                            (``bench speed``)
-—          ``compare.py``                  FLOPs per *kept* pair of sampling configurations, sampled and
-                                           filtered on a finished run's networks (``bench speed --compare``)
 =========  ==============================  ================================================================
 
 Ablation variants (paper Table 1): ``cf`` = classifier-free conditioning only, ``cf+cg`` = + segmenter

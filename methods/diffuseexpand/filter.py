@@ -16,28 +16,22 @@ multi-class score, so η keeps its meaning of "how far from the real-data networ
 Notes:
     Released code: a separate 31 M parameter U-Net trained by the evaluation script (whose save lines were
     commented out, so the stage could not run as released). Here the network is the harness's downstream
-    model (``bench.segmentation``), trained with the run's downstream training config.
+    model, trained with the run's downstream training config (``bench.segmentation.reference``).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 
-from bench.config import TrainConfig
 from bench.data import PairSet
-from bench.files import save_torch, write_json
 from bench.metrics.dice import dice_loss
-from bench.segmentation.models import build_model
-from bench.segmentation.trainer import predict, train_segmentation
+from bench.segmentation.reference import ReferenceNetwork
 from methods.base import DECISIONS, PairRecord
 
 logger = logging.getLogger(__name__)
@@ -133,75 +127,12 @@ def select(samples: PairSet, records: list[PairRecord], mask_filter: MaskFilter,
     return Selection(pairs, records, stats)
 
 
-class MaskFilter:
-    """The stage-IV network: train on real pairs, predict generated images' masks (one logit for binary masks,
-    K + 1 for labels 0..K, as ``bench.segmentation`` builds it for the training pairs).
+class MaskFilter(ReferenceNetwork):
+    """The stage-IV network: a reference network (:mod:`bench.segmentation.reference`: trained on the real split,
+    saved as ``filter.json`` + ``model.pt``) that also applies the keep / relabel / drop rule."""
 
-    Args:
-        model_name: a downstream model of ``bench.config.MODELS`` (paper: ``unet``).
-        cfg: its training config (the run's downstream config).
-        device: compute device.
-    """
-
-    def __init__(self, model_name: str, cfg: TrainConfig, device: torch.device | str = "cpu") -> None:
-        self.model_name = model_name
-        self.cfg = cfg
-        self.device = torch.device(device)
-        self.model: nn.Module | None = None
-        self.seconds = 0.0
-        self.num_classes = 2
-        self._shape: tuple[int, int] | None = None
-
-    def fit(
-        self, train: PairSet, seed: int, progress: Any = None, description: str = "diffuseexpand filter"
-    ) -> MaskFilter:
-        """Train on the real training pairs (images float ``N x C x H x W`` in [0, 1], masks int64 ``N x H x W``)."""
-        result = train_segmentation(
-            train, self.model_name, self.cfg, seed, self.device, progress=progress, description=description
-        )
-        self.model, self.seconds = result.model, result.seconds
-        self.num_classes = train.num_classes
-        self._shape = (int(train.images.shape[1]), int(train.images.shape[-1]))
-        return self
-
-    def predict(self, images: torch.Tensor, batch_size: int = 32) -> torch.Tensor:
-        """Masks int64 ``N x H x W`` of images float ``N x C x H x W`` in [0, 1]."""
-        if self.model is None:
-            raise RuntimeError("MaskFilter.predict called before fit or load")
-        return predict(self.model, images, self.device, batch_size)
+    description = "diffuseexpand filter"
 
     def __call__(self, pairs: PairSet, eta: float) -> FilterOutput:
         """Predict the masks of ``pairs.images`` and apply :func:`select_pairs` against ``pairs.masks``."""
         return select_pairs(self.predict(pairs.images), pairs.masks, eta, self.num_classes)
-
-    def save(self, folder: Path) -> None:
-        """Write ``filter.json`` (with ``num_classes`` for multi-class masks only, as binary filters were written
-        before those existed) and ``model.pt`` (last)."""
-        if self.model is None or self._shape is None:
-            raise RuntimeError("MaskFilter.save called before fit")
-        channels, size = self._shape
-        write_json(
-            folder / "filter.json",
-            {
-                "model_name": self.model_name,
-                "channels": channels,
-                "size": size,
-                "train": dataclasses.asdict(self.cfg),
-                "seconds": self.seconds,
-                **({"num_classes": self.num_classes} if self.num_classes > 2 else {}),
-            },
-        )
-        save_torch(folder / "model.pt", {k: v.detach().cpu() for k, v in self.model.state_dict().items()})
-
-    @classmethod
-    def load(cls, folder: Path, device: torch.device | str = "cpu") -> MaskFilter:
-        """Rebuild a filter written by :meth:`save`, in eval mode."""
-        meta = json.loads((folder / "filter.json").read_text())
-        cfg = TrainConfig(**meta["train"])
-        self = cls(meta["model_name"], cfg, device)
-        self.num_classes = meta.get("num_classes", 2)
-        model = build_model(meta["model_name"], meta["channels"], self.num_classes, meta["size"], cfg)
-        model.load_state_dict(torch.load(folder / "model.pt", map_location="cpu", weights_only=True))
-        self.model = model.to(self.device).eval()
-        self._shape, self.seconds = (meta["channels"], meta["size"]), meta["seconds"]
-        return self

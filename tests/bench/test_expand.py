@@ -18,9 +18,11 @@ from cli_checks import assert_refused, invoke
 from PIL import Image
 from synthetic_pairs import disc_folder, disc_pairs
 
-import bench.expand
+import bench.expand.expansion
 from bench.data import PairSet, fingerprint, load_pairs
-from bench.expand import DOWNSTREAM, RECORD_COLUMNS, ExpandRequest, expand, gain_p_value, make_verdict, pair_rows
+from bench.expand import ExpandRequest, expand
+from bench.expand.records import RECORD_COLUMNS, pair_rows
+from bench.expand.verdict import DOWNSTREAM, gain_p_value, make_verdict
 from methods.base import DECISIONS, Expansion, PairRecord
 
 
@@ -197,7 +199,7 @@ def test_interrupted_expansion_leaves_no_folder_and_resumes_from_its_stages(filt
         raise KeyboardInterrupt
 
     with monkeypatch.context() as m:
-        m.setattr(bench.expand, "_generation_metrics", interrupted)
+        m.setattr(bench.expand.expansion, "_generation_metrics", interrupted)
         with pytest.raises(KeyboardInterrupt):
             expand(req)
     assert not out.exists() and not list(tmp_path.glob(".again.*"))

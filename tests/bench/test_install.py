@@ -24,7 +24,7 @@ def test_dataset_cards_live_in_the_package_and_ship_as_package_data():
 
 
 def test_report_template_lives_in_the_package():
-    from bench.expand import TEMPLATE, TEMPLATES_DIR
+    from bench.expand.html_report import TEMPLATE, TEMPLATES_DIR
 
     assert TEMPLATES_DIR.parent == Path(bench.__file__).resolve().parent
     assert (TEMPLATES_DIR / TEMPLATE).is_file()

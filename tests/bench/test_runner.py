@@ -28,7 +28,7 @@ def test_test_set_is_fixed_across_train_ratios(montgomery, tmp_path):
 
 
 def test_force_recomputes_and_unfinished_runs_leave_no_results(montgomery, tmp_path, monkeypatch):
-    import bench.runner as runner_mod
+    from bench.runner import downstream
 
     kw = dict(
         method="origin",
@@ -43,7 +43,7 @@ def test_force_recomputes_and_unfinished_runs_leave_no_results(montgomery, tmp_p
         raise KeyboardInterrupt
 
     with monkeypatch.context() as m:
-        m.setattr(runner_mod, "_train_and_evaluate", boom)
+        m.setattr(downstream, "train_and_evaluate", boom)
         with pytest.raises(KeyboardInterrupt):
             run(Request(**kw))
     assert not list(tmp_path.rglob("results.json"))

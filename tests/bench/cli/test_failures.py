@@ -51,7 +51,7 @@ def test_disk_full_in_a_run_is_one_line_naming_the_file(discs, tmp_path, monkeyp
         save_torch(rdir / "checkpoint.pt", {"epoch": 1})
         save_torch(rdir / "checkpoint.pt", {"epoch": 2})
 
-    monkeypatch.setattr(bench.runner, "_train_and_evaluate", train_with_checkpoints)
+    monkeypatch.setattr(bench.runner.downstream, "train_and_evaluate", train_with_checkpoints)
     out = tmp_path / "runs"
     res = invoke(*run_args(discs, out))
     line = assert_refused(res, "disk full while writing", "checkpoint.pt")
@@ -62,7 +62,7 @@ def test_unwritable_file_met_during_a_run_is_one_line(discs, tmp_path, monkeypat
     def denied(*args, **kwargs):
         raise PermissionError(13, "Permission denied", "/somewhere/model.pt")
 
-    monkeypatch.setattr(bench.runner, "_train_and_evaluate", denied)
+    monkeypatch.setattr(bench.runner.downstream, "train_and_evaluate", denied)
     assert_refused(invoke(*run_args(discs, tmp_path / "runs")), "Permission denied: /somewhere/model.pt")
 
 
@@ -70,7 +70,7 @@ def test_out_of_memory_names_the_stage(discs, tmp_path, monkeypatch):
     def oom(*args, **kwargs):
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB\nmore details")
 
-    monkeypatch.setattr(bench.runner, "_train_and_evaluate", oom)
+    monkeypatch.setattr(bench.runner.downstream, "train_and_evaluate", oom)
     out = tmp_path / "runs"
     line = assert_refused(invoke(*run_args(discs, out)), "out of memory while training unet (seed 0)", "2.00 GiB")
     assert "more details" not in line and not list(out.rglob("results.json"))

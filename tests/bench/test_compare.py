@@ -12,8 +12,8 @@ from synthetic_pairs import disc_folder
 from typer.testing import CliRunner
 
 from bench.cli import app
+from bench.compare import compare, load_run, sampling_config, sampling_configs
 from bench.config import ConfigError
-from methods.diffuseexpand.compare import compare, load_run, sampling_config, sampling_configs
 from methods.diffuseexpand.cost import RELEASED, SamplingConfig, flops_per_pair, network_costs, nfe
 
 RUN_NAME = "diffuseexpand__cf+cg+cs__unet__none__real+synthetic"

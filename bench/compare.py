@@ -40,10 +40,14 @@ from typing import Any
 import torch
 import yaml
 
-from bench import runner
 from bench.config import ConfigError, check_type
 from bench.data import DatasetError, PairSet, fingerprint, make_split
 from bench.results import load_results
+from bench.runner.dataset import load_data
+from bench.runner.layout import method_cache, metrics_cache
+from bench.runner.machine import oom_as_run_error, resolve_device
+from bench.runner.plan import plan
+from bench.runner.request import Request
 from methods.base import MethodContext, PairRecord, pair_seeds, stored_options, synthetic_ids
 from methods.diffuseexpand.cost import RELEASED, SamplingConfig, flops_per_pair, model_costs, nfe
 from methods.diffuseexpand.filter import select
@@ -127,12 +131,12 @@ def load_run(run_dir: Path | str, device: str | None = None, warn: Callable[[str
     except (KeyError, TypeError) as e:
         raise ConfigError(f"--run {folder}: config.json or results.json lacks {e}") from None
     try:
-        pl = runner.plan(req)
+        pl = plan(req)
     except ConfigError as e:
         raise ConfigError(f"--run {folder}: the run's configuration: {e}") from None
-    dev = runner.resolve_device(device)
+    dev = resolve_device(device)
     try:
-        data = runner.load_data(req.dataset, pl, req.channels, warn or (lambda _: None))
+        data = load_data(req.dataset, pl, req.channels, warn or (lambda _: None))
     except DatasetError as e:
         raise DatasetError(f"--run {folder}: the run's data set: {e}") from None
     seed = config["seed"]
@@ -145,7 +149,7 @@ def load_run(run_dir: Path | str, device: str | None = None, warn: Callable[[str
     # 3. The method, fitted from the run's cache only
     fitted = pl.method_cls(pl.ablation, pl.options)
     ctx = MethodContext(
-        workdir=runner.method_cache(req.out, config["dataset"], method),
+        workdir=method_cache(req.out, config["dataset"], method),
         seed=seed,
         device=dev,
         train=pl.train,
@@ -158,14 +162,14 @@ def load_run(run_dir: Path | str, device: str | None = None, warn: Callable[[str
         raise ConfigError(
             f"--run {folder}: {e} (deleted or moved?); comparing never trains, so rerun its `bench run` first"
         ) from None
-    return LoadedRun(folder, config, fitted, dev, seed, train, runner.metrics_cache(req.out, config["dataset"]))
+    return LoadedRun(folder, config, fitted, dev, seed, train, metrics_cache(req.out, config["dataset"]))
 
 
-def _request(results: dict[str, Any], config: dict[str, Any], out: Path, device: str | None) -> runner.Request:
+def _request(results: dict[str, Any], config: dict[str, Any], out: Path, device: str | None) -> Request:
     """The ``bench run`` request that made a run: its ``config.json`` values, its data folder as stored in
     ``results.json`` (the card name where that folder is gone) and its output root ``out``."""
     stored = Path(results["dataset"]["path"])
-    return runner.Request(
+    return Request(
         method=config["method"],
         ablation=config["ablation"],
         dataset=str(stored) if stored.is_dir() else config["dataset"],
@@ -282,14 +286,14 @@ def compare(
         return sampler(seeds=pairs, config=replace(config, **changes), batch_size=batch, callback=callback)
 
     # 1. Warm-up (kernel selection, allocator): one batch, one step, guided, with a doubled image batch
-    with runner.oom_as_run_error("sampling a warm-up batch", run.device):
+    with oom_as_run_error("sampling a warm-up batch", run.device):
         sample(RELEASED, seeds[:batch], steps=1, image_objective=o.image_objective, mask_median=o.mask_median)
 
     rows = []
     for name, config in configs:
         # 2. Sample the same seeds under this configuration, timed
         advance = None if task is None else (lambda _: progress.advance(task))
-        with runner.oom_as_run_error(f"sampling {n} pairs with configuration {name!r}", run.device):
+        with oom_as_run_error(f"sampling {n} pairs with configuration {name!r}", run.device):
             start = time.perf_counter()
             out = sample(config, seeds, callback=advance)
             seconds = time.perf_counter() - start  # each batch ends on the CPU, so the device is done here
@@ -332,20 +336,13 @@ def _fid(run: LoadedRun, samples: PairSet, kept: PairSet) -> dict[str, Any]:
     """Inception FID of all and of the kept pairs, the paper's U-Net FID (on the stage-IV filter network) and the
     memorised share, against the run's real training split, as ``bench run`` measures them
     (:mod:`bench.metrics.generation`); a figure that cannot be computed is ``None``, its reason in ``unavailable``."""
-    from bench.metrics.generation import Images, generation_metrics
-    from bench.metrics.inception import WeightsError, load_inception
+    from bench.metrics.generation import measure_pairs
 
-    try:
-        inception, reason = load_inception(None, str(run.device)), ""
-    except (WeightsError, ValueError) as e:
-        inception, reason = None, str(e)
     network = run.method.real_data_network()
-    metrics, unavailable = generation_metrics(
-        Images(run.train.ids, run.train.images, fingerprint(run.train)),
-        Images(samples.ids, samples.images),
-        Images(kept.ids, kept.images),
-        inception=inception,
-        inception_reason=reason,
+    metrics, unavailable = measure_pairs(
+        run.train,
+        samples,
+        kept,
         unet=network,
         unet_reason="" if network is not None else "the paper's U-Net feature metrics are defined for binary masks",
         device=run.device,

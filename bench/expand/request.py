@@ -1,0 +1,106 @@
+"""What a user asks ``bench expand`` for, planned with ``bench run``'s planning, and the identity that decides
+whether an earlier expansion in ``--out`` is this very one."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from bench.config import ConfigError, check_type
+from bench.data import PairSet, fingerprint
+from bench.runner.machine import check_writable, resolve_device
+from bench.runner.plan import Plan, plan
+from bench.runner.request import Request
+from methods.base import options_dict
+
+
+@dataclass
+class ExpandRequest:
+    """What a user asks ``bench expand`` for. ``n`` pairs are generated (before the filter)."""
+
+    method: str
+    dataset: str
+    n: int
+    out: Path
+    ablation: str | None = None
+    preset: str = "cpu"
+    seed: int = 0
+    method_options: dict[str, Any] = field(default_factory=dict)
+    device: str | None = None
+    force: bool = False
+    cache: Path = Path("runs")
+    inception_weights: Path | None = None
+    evaluate: tuple[int, ...] = ()
+
+
+def plan_expansion(req: ExpandRequest) -> tuple[Plan, torch.device]:
+    """Resolve and validate a request with ``bench run``'s planning, without loading anything.
+
+    Returns:
+        The plan (method class, ablation, resolved options, training config, image size, ``n``) and the device.
+
+    Raises:
+        ConfigError: naming the bad value: ``--n`` < 1, a negative ``--seed``, an unknown method / ablation /
+            preset / option, a method that generates no pairs, a device this machine lacks, an ``--out`` or
+            ``--cache`` that cannot be written, a missing ``--inception-weights`` file.
+    """
+    n = check_type(req.n, int, "--n")
+    if n < 1:
+        raise ConfigError(f"--n must be >= 1 (pairs to generate), got {n}")
+    seed = check_type(req.seed, int, "--seed")
+    if seed < 0:
+        raise ConfigError(f"--seed must be >= 0, got {seed}")
+    if any(s < 0 for s in req.evaluate) or len(set(req.evaluate)) != len(req.evaluate):
+        raise ConfigError(f"--evaluate: distinct seeds >= 0, got {','.join(map(str, req.evaluate))}")
+    pl = plan(run_request(req))
+    if not pl.method_cls.generates_pairs:
+        raise ConfigError(f"method '{pl.method_cls.name}' generates no pairs: there is nothing to expand with it")
+    device = resolve_device(req.device)
+    check_writable(Path(req.out))
+    check_writable(Path(req.cache), "--cache")
+    if req.inception_weights is not None and not Path(req.inception_weights).is_file():
+        raise ConfigError(f"--inception-weights: no such file {req.inception_weights}")
+    return pl, device
+
+
+def run_request(req: ExpandRequest) -> Request:
+    """The ``bench run`` request whose plan is this expansion's (one seed, the cache as its output root)."""
+    return Request(
+        method=req.method,
+        ablation=req.ablation,
+        dataset=req.dataset,
+        seeds=(req.seed,),
+        preset=req.preset,
+        out=Path(req.cache),
+        n_synthetic=req.n,
+        method_options=dict(req.method_options),
+        wandb="disabled",
+        force=req.force,
+        device=req.device,
+        inception_weights=req.inception_weights,
+    )
+
+
+def request_identity(req: ExpandRequest, pl: Plan, real: PairSet) -> dict[str, Any]:
+    """Everything that decides an expansion's contents, as JSON values: two requests with equal identities
+    give the same folder, so the second one reuses the first's (the device and the cache folder are not part)."""
+    identity = {
+        "method": pl.method_cls.name,
+        "method_version": pl.method_cls.version,
+        "ablation": pl.ablation,
+        "options": options_dict(pl.options),
+        "preset": req.preset,
+        "seed": req.seed,
+        "n": pl.n_synthetic,
+        "image_size": pl.image_size,
+        "train": dataclasses.asdict(pl.train),
+        "data": {"fingerprint": fingerprint(real), "pairs": len(real)},
+    }
+    if req.evaluate:
+        identity["evaluate"] = list(req.evaluate)
+    return json.loads(json.dumps(identity, default=str))

@@ -1,0 +1,264 @@
+"""One benchmark invocation: method.fit -> expand -> downstream train/eval per model -> results.json (+ W&B).
+
+``run`` is what ``bench run`` calls. It validates the whole request, the machine and the data before any
+training (every user error surfaces there, as ConfigError or DatasetError). Then, for every seed, it fits the
+expansion method on the real training pairs only, expands, and trains and evaluates each downstream model.
+Finished runs are found by their config key and not recomputed unless ``force``; ``results.json`` is written
+last and atomically, so a killed invocation never leaves one for unfinished work (method stages resume from
+their own checkpoints). A file lock per run folder (and one per cached method stage) lets two invocations share
+an output folder: the second waits, then reuses what the first finished.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import filelock
+import torch
+from accelerate.utils import broadcast_object_list
+
+from bench import results as store
+from bench import tracking
+from bench.data import PairSet
+from bench.files import copy_file, locked, write_json
+from bench.runner import downstream
+from bench.runner.dataset import load_data, seed_splits
+from bench.runner.generation import run_generation_metrics, save_gallery
+from bench.runner.layout import CLOSEST_PNG, GALLERY_PNG, cached_stages, method_cache, metrics_cache, stored_result
+from bench.runner.machine import oom_as_run_error, preflight
+from bench.runner.plan import plan, run_configs
+from bench.runner.request import Request
+from bench.training import process_state
+from methods.base import Expansion, MethodContext
+
+logger = logging.getLogger(__package__)  # "bench.runner" in log lines, whichever module logs
+
+
+@dataclass
+class Outcome:
+    """What ``run`` did: every run's results (new and reused), their files, and what was skipped."""
+
+    results: list[store.Results]
+    paths: list[Path]
+    reused: list[Path]
+    wandb_mode: str
+
+
+@dataclass
+class Overview:
+    """What a run is about to do, known before anything is trained: said before the first progress bar.
+
+    ``source`` is the dataset card's title (or "folder" for a plain folder); ``train`` / ``test`` are the first
+    seed's split sizes (every seed splits the same counts); ``finished`` counts the runs of the request whose
+    results.json is already there and will be reused; ``cached_stages`` counts the method's finished stage folders
+    under ``cache`` (those that match this request are reused, the others belong to other settings or seeds).
+    """
+
+    method: str
+    ablation: str
+    dataset: str
+    path: Path
+    source: str
+    synthetic_data: bool
+    pairs: int
+    image_size: int
+    train: int
+    test: int
+    preset: str
+    n_synthetic: int
+    train_on: str
+    models: tuple[str, ...]
+    seeds: tuple[int, ...]
+    device: str
+    threads: int
+    processes: int
+    runs: int
+    finished: int
+    cache: Path
+    cached_stages: int
+
+
+def run(
+    req: Request,
+    progress: Any = None,
+    on_result: Callable[[store.Results, Path], None] | None = None,
+    on_warning: Callable[[str], None] | None = None,
+    on_plan: Callable[[Overview], None] | None = None,
+) -> Outcome:
+    """Run the benchmark a request describes.
+
+    Args:
+        req: the request (see Request).
+        progress: an optional rich Progress shared by every stage for progress bars.
+        on_result: called with each finished or reused run's results and path.
+        on_warning: called with each warning about the data or the run (default: logged).
+        on_plan: called once with an :class:`Overview` after every check passed, before any work.
+
+    Raises:
+        ConfigError: invalid options or a machine that cannot run them. bench.data.DatasetError: the dataset
+            fails its integrity check, is too small to split, does not suit the method, or has a test split
+            without foreground. Both are raised before anything is trained or written to ``req.out``.
+        RunError: out of memory, naming the stage. bench.files.StorageError: a file could not be written.
+    """
+    warn = on_warning or logger.warning
+    # 1. Everything that can be checked before any work: request, machine, data, splits.
+    pl = plan(req)
+    device = preflight(req, pl)
+    processes = process_state(device)  # one process, or the group `accelerate launch` / `torchrun` started
+    if processes.num_processes > 1:
+        device = processes.device
+    main = processes.is_main_process
+    mode = tracking.resolve_mode(req.wandb)
+    data = load_data(req.dataset, pl, req.channels, warn)
+    path, card, dataset_name, report, pairs = data.path, data.card, data.name, data.report, data.pairs
+    splits, notes = seed_splits(req, pairs, path, warn)
+    out = Path(req.out)
+    if on_plan is not None and main:
+        cache = method_cache(out, dataset_name, pl.method_cls.name)
+        planned = [run for seed in req.seeds for run in run_configs(req, pl, dataset_name, seed)]
+        first = splits[req.seeds[0]]
+        on_plan(
+            Overview(
+                method=pl.method_cls.name,
+                ablation=pl.ablation,
+                dataset=dataset_name,
+                path=path,
+                source=card.title if card else "folder",
+                synthetic_data=bool(card and card.synthetic),
+                pairs=len(pairs.ids),
+                image_size=pl.image_size,
+                train=len(first.train),
+                test=len(first.test),
+                preset=req.preset,
+                n_synthetic=pl.n_synthetic if pl.train_on != "real" else 0,
+                train_on=pl.train_on,
+                models=tuple(req.models),
+                seeds=tuple(req.seeds),
+                device=str(device),
+                threads=torch.get_num_threads(),
+                processes=processes.num_processes,
+                runs=len(planned),
+                finished=0 if req.force else sum(stored_result(r, c.key()) is not None for c, r in planned),
+                cache=cache,
+                cached_stages=cached_stages(cache),
+            )
+        )
+
+    group = req.group or f"{dataset_name}-{req.method}-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%S')}"
+    outcome = Outcome([], [], [], mode)
+    for seed in req.seeds:
+        split = splits[seed]
+        runs = run_configs(req, pl, dataset_name, seed)
+        with ExitStack() as held:
+            # 2. Lock the run folders (sorted, so two invocations cannot deadlock), then look for finished runs:
+            # a run another invocation finished while this one waited is reused, not recomputed. The main
+            # process decides for all processes of a multi-process run.
+            if main:
+                for rdir in sorted(rdir for _, rdir in runs):
+                    _lock(held, rdir, warn)
+            stored = broadcast_object_list([[stored_result(rdir, cfg.key()) for cfg, rdir in runs]])[0]
+            todo = []
+            for (cfg, rdir), done in zip(runs, stored):
+                if done is not None and not req.force:
+                    logger.info("reusing finished run %s", rdir)
+                    outcome.results.append(done)
+                    outcome.paths.append(rdir / "results.json")
+                    outcome.reused.append(rdir / "results.json")
+                    if on_result:
+                        on_result(done, rdir / "results.json")
+                else:
+                    todo.append((cfg, rdir))
+            if not todo:
+                continue
+            train, test = pairs.subset(split.train), pairs.subset(split.test)
+
+            # 3. Fit the expansion method on the real training split and expand; its stages are locked one by
+            # one (methods.stages), so two runs that share a cached stage never train it twice.
+            method = pl.method_cls(pl.ablation, pl.options)
+            ctx = MethodContext(
+                workdir=method_cache(out, dataset_name, pl.method_cls.name),
+                seed=seed,
+                device=device,
+                train=pl.train,
+                preset=req.preset,
+                force=req.force,
+                progress=progress if main else None,
+            )
+            t0 = time.perf_counter()
+            with oom_as_run_error(f"fitting {pl.method_cls.name} ({pl.ablation}, seed {seed})", device):
+                method.fit(train, ctx)
+            t_fit = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            with oom_as_run_error(f"generating pairs with {pl.method_cls.name} (seed {seed})", device):
+                expansion = (
+                    method.expand(pl.n_synthetic, ctx) if pl.train_on != "real" else Expansion(_empty_like(train), [])
+                )
+            t_expand = time.perf_counter() - t0
+            if not main:
+                continue  # downstream training, results.json and W&B belong to the main process
+
+            # 4. Generation metrics (FID, KID, IS, U-Net FID/IS, memorisation), once per seed for every model's run.
+            t0 = time.perf_counter()
+            with oom_as_run_error(f"computing generation metrics (seed {seed})", device):
+                gen_metrics, gen_unavailable = run_generation_metrics(
+                    pl,
+                    train,
+                    expansion,
+                    method,
+                    seed,
+                    device,
+                    metrics_cache(out, dataset_name),
+                    progress,
+                    todo[0][1] / CLOSEST_PNG,
+                    req.inception_weights,
+                )
+            t_metrics = time.perf_counter() - t0
+
+            # 5. Downstream training and evaluation, one run per model.
+            for cfg, rdir in todo:
+                with oom_as_run_error(f"training {cfg.model} (seed {seed})", device):
+                    res = downstream.train_and_evaluate(
+                        cfg, rdir, train, test, expansion, method, split, card, path, device, progress
+                    )
+                res["metrics"].update(gen_metrics)
+                res["unavailable"] = dict(gen_unavailable)
+                if rdir != todo[0][1] and (todo[0][1] / CLOSEST_PNG).is_file():
+                    copy_file(todo[0][1] / CLOSEST_PNG, rdir / CLOSEST_PNG)
+                save_gallery(expansion, rdir / GALLERY_PNG)
+                res["metrics"]["notes"] = notes.get(seed, [])
+                res["dataset"]["check_warnings"] = len(report.warnings)
+                res["timings"].update(
+                    {"fit": round(t_fit, 3), "expand": round(t_expand, 3), "generation_metrics": round(t_metrics, 3)}
+                )
+                res["timings"]["total"] = round(sum(v for k, v in res["timings"].items() if k != "total"), 3)
+                history = {"train/loss": res.pop("_losses")}
+                history.update({f"method/{k}": v for k, v in method.history.items()})
+                res["tracking"] = tracking.log_run(res, rdir, mode, group, history)
+                write_json(rdir / "results.json", res, sort_keys=False)
+                outcome.results.append(res)
+                outcome.paths.append(rdir / "results.json")
+                if on_result:
+                    on_result(res, rdir / "results.json")
+    return outcome
+
+
+def _lock(stack: ExitStack, path: Path, warn: Callable[[str], None]) -> None:
+    """Hold ``path``'s lock until ``stack`` closes, saying so when another invocation holds it first."""
+    try:
+        stack.enter_context(locked(path, timeout=0))
+    except filelock.Timeout:
+        warn(f"{path} is in use by another bench run; waiting for it")
+        stack.enter_context(locked(path))
+
+
+def _empty_like(pairs: PairSet) -> PairSet:
+    """No pairs, shaped like ``pairs``: the expansion of a run that trains on real pairs only."""
+    c, h, w = pairs.images.shape[1:]
+    return PairSet([], torch.zeros(0, c, h, w), torch.zeros(0, h, w, dtype=torch.long), "none", True)

@@ -1,0 +1,120 @@
+"""A request resolved against its preset and its method's options, and the runs it makes; nothing is loaded.
+
+Every bad value raises ConfigError naming it here, before the machine, the data or any file is looked at.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench import results as store
+from bench.config import (
+    AUGMENTS,
+    MODELS,
+    TRAIN_ON,
+    ConfigError,
+    RunConfig,
+    TrainConfig,
+    check_type,
+    merge_options,
+    preset,
+    settings_tag,
+)
+from bench.runner.request import Request, check_values
+from methods import get_method
+from methods.base import ExpansionMethod, options_dict, unknown_choice
+
+MIN_IMAGE_SIZE = 16  # the smallest input every downstream model takes
+
+
+@dataclass
+class Plan:
+    """A request resolved against presets and the method's options; nothing is loaded yet."""
+
+    method_cls: type[ExpansionMethod]
+    ablation: str
+    options: Any
+    train: TrainConfig
+    image_size: int
+    n_synthetic: int
+    train_on: str
+    settings: str
+
+
+def plan(req: Request) -> Plan:
+    """Resolve and validate a request without loading anything; every bad value raises ConfigError naming it."""
+    p = preset(req.preset)
+    try:
+        cls = get_method(req.method)
+    except KeyError as e:
+        raise ConfigError(e.args[0]) from None
+    ablation = req.ablation or cls.variants[0]
+    if ablation not in cls.variants:
+        raise ConfigError(unknown_choice("ablation", ablation, cls.variants, f" for method '{cls.name}'"))
+    for name, value, allowed in (("augment", req.augment, AUGMENTS), ("train-on", req.train_on, TRAIN_ON)):
+        if value not in allowed:
+            raise ConfigError(unknown_choice(name, value, allowed))
+    for m in req.models:
+        if m not in MODELS:
+            raise ConfigError(unknown_choice("model", m, MODELS))
+    check_values(req)
+    image_size = check_type(req.image_size if req.image_size is not None else p["image_size"], int, "--image-size")
+    if image_size < MIN_IMAGE_SIZE:
+        raise ConfigError(f"--image-size must be >= {MIN_IMAGE_SIZE}, got {image_size}")
+    train_on = req.train_on
+    if not cls.generates_pairs:
+        if train_on == "synthetic":
+            raise ConfigError(f"method '{cls.name}' generates no pairs, so --train-on synthetic is impossible")
+        train_on = "real"
+    options = merge_options(
+        cls.Options,
+        {},
+        cls.presets.get(req.preset, {}),
+        req.method_options,
+        where=f"{cls.name} method",
+        flag="--option",
+    )
+    train = merge_options(
+        TrainConfig, {}, p.get("train", {}), req.train_options, where="training", flag="--train-option"
+    )
+    n = check_type(req.n_synthetic if req.n_synthetic is not None else p["n_synthetic"], int, "--n-synthetic")
+    least = 1 if train_on != "real" else 0
+    if n < least:
+        raise ConfigError(f"--n-synthetic must be >= {least} for method '{cls.name}' training on {train_on}, got {n}")
+    cls.check_request(ablation, options, image_size, req.channels)
+    overrides = {
+        **req.method_options,
+        **{f"train.{k}": v for k, v in req.train_options.items()},
+        "n_synthetic": req.n_synthetic,
+        "image_size": req.image_size,
+        "channels": req.channels if req.channels != 1 else None,
+    }
+    settings = settings_tag(overrides)
+    return Plan(cls, ablation, options, train, image_size, n, train_on, settings)
+
+
+def run_configs(req: Request, pl: Plan, dataset_name: str, seed: int) -> list[tuple[RunConfig, Path]]:
+    """The runs (one per downstream model) a planned request makes for one seed, with their folders."""
+    runs = []
+    for m in req.models:
+        cfg = RunConfig(
+            method=pl.method_cls.name,
+            ablation=pl.ablation,
+            dataset=dataset_name,
+            model=m,
+            seed=seed,
+            train_ratio=req.train_ratio,
+            augment=req.augment,
+            train_on=pl.train_on,
+            preset=req.preset,
+            image_size=pl.image_size,
+            channels=req.channels,
+            n_synthetic=pl.n_synthetic,
+            train=pl.train,
+            method_options=options_dict(pl.options),
+            settings=pl.settings,
+        )
+        runs.append((cfg, store.run_dir(Path(req.out), dataset_name, cfg.run_name, cfg.train_ratio, seed)))
+    return runs

@@ -1,0 +1,84 @@
+"""What a user asks ``bench run`` for, and the checks of its own values (before any preset or method is read)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench import tracking
+from bench.config import ConfigError, check_type
+from bench.data import TEST_FRACTION
+from methods import get_method
+from methods.base import unknown_choice
+
+
+@dataclass
+class Request:
+    """What a user asks ``bench run`` for. ``None`` means "the preset's value"."""
+
+    method: str = "diffuseexpand"
+    ablation: str | None = None
+    dataset: str = "demo"
+    models: tuple[str, ...] = ("unet",)
+    seeds: tuple[int, ...] = (0,)
+    train_ratio: float = 0.9
+    augment: str = "none"
+    train_on: str = "real+synthetic"
+    preset: str = "cpu"
+    out: Path = Path("runs")
+    n_synthetic: int | None = None
+    image_size: int | None = None
+    channels: int = 1
+    method_options: dict[str, Any] = field(default_factory=dict)
+    train_options: dict[str, Any] = field(default_factory=dict)
+    wandb: str = "auto"
+    force: bool = False
+    device: str | None = None
+    allow_empty_test: bool = False
+    inception_weights: Path | None = None
+    group: str | None = None  # W&B group; None: one new group per invocation
+
+
+def check_values(req: Request) -> None:
+    """The request's own values: seeds, models, W&B mode, train ratio, channels."""
+    if not req.models:
+        raise ConfigError("--models: at least one model is needed")
+    if not req.seeds:
+        raise ConfigError("--seeds: at least one seed is needed")
+    for seed in req.seeds:
+        check_type(seed, int, "--seeds")
+        if seed < 0:
+            raise ConfigError(f"--seeds: seeds must be >= 0, got {seed}")
+    repeated = sorted({s for s in req.seeds if req.seeds.count(s) > 1})
+    if repeated:  # a repeated seed would count one run twice in mean ± std
+        raise ConfigError(f"--seeds: seed(s) {', '.join(map(str, repeated))} given more than once")
+    if len(set(req.models)) != len(req.models):
+        raise ConfigError(f"--models: a model is given more than once in {','.join(req.models)}")
+    if req.wandb not in tracking.MODES:
+        raise ConfigError(unknown_choice("--wandb mode", req.wandb, tracking.MODES))
+    check_ratio(req.train_ratio)
+    if req.channels not in (1, 3):
+        raise ConfigError(f"channels must be 1 or 3, got {req.channels}")
+
+
+def check_ratio(value: Any, flag: str = "--train-ratio") -> None:
+    """Refuse a train ratio outside (0, 1 - TEST_FRACTION] (the rest is the test set), naming ``flag``."""
+    ratio = check_type(value, float, flag)
+    if not 0 < ratio <= 1 - TEST_FRACTION:
+        raise ConfigError(f"{flag} must be in (0, {1 - TEST_FRACTION:g}] (the rest is the test set), got {ratio:g}")
+
+
+def baseline_request(req: Request) -> Request | None:
+    """The ``origin`` request that gives a generating method's runs their paired Δ: same seeds, splits, models,
+    augmentation and downstream training; None for a method that generates no pairs (it is its own baseline)."""
+    try:
+        generates = get_method(req.method).generates_pairs
+    except KeyError:
+        return None
+    if not generates:
+        return None
+    return dataclasses.replace(
+        req, method="origin", ablation=None, train_on="real", n_synthetic=None, method_options={}
+    )
