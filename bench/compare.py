@@ -41,13 +41,15 @@ import torch
 import yaml
 
 from bench.config import ConfigError, check_type
-from bench.data import DatasetError, PairSet, fingerprint, make_split
+from bench.data import fingerprint
+from bench.pairs import DatasetError, PairSet
 from bench.results import load_results
 from bench.runner.dataset import load_data
 from bench.runner.layout import method_cache, metrics_cache
 from bench.runner.machine import oom_as_run_error, resolve_device
 from bench.runner.plan import plan
 from bench.runner.request import Request
+from bench.splits import make_split
 from methods.base import MethodContext, PairRecord, pair_seeds, stored_options, synthetic_ids
 from methods.diffuseexpand.cost import RELEASED, SamplingConfig, flops_per_pair, model_costs, nfe
 from methods.diffuseexpand.filter import select

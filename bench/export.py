@@ -20,8 +20,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from bench.data import check, read_array
 from bench.files import write_text
+from bench.images import read_array
+from bench.integrity import check
 
 SYNTHETIC_PREFIX = "syn_"
 REAL_PREFIX = "real_"

@@ -10,6 +10,10 @@ if TYPE_CHECKING:  # the tensors' type; torch itself is imported by the code tha
     import torch
 
 
+class DatasetError(ValueError):
+    """A pair set that cannot be used; the message lists every problem, one per line."""
+
+
 @dataclass
 class PairSet:
     """Image-mask pairs held in memory.

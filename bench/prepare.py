@@ -22,8 +22,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from bench.data import IMAGE_SUFFIXES, DatasetError
 from bench.files import atomic_dir
+from bench.images import IMAGE_SUFFIXES
+from bench.pairs import DatasetError
 
 logger = logging.getLogger(__name__)
 

@@ -26,8 +26,8 @@ import torch
 from bench import results as store
 from bench import runner
 from bench.artifacts import ARTIFACTS
+from bench.cards import resolve_dataset
 from bench.config import ConfigError
-from bench.data import resolve_dataset
 from bench.paper import (
     BASELINE,
     FEWSHOT_METHODS,

@@ -17,8 +17,8 @@ import numpy as np
 import torch
 
 from bench.config import TrainConfig
-from bench.data import PairSet
 from bench.files import write_csv
+from bench.pairs import PairSet
 from methods import METHODS, check_ablation, unknown_choice  # noqa: F401 (bench.runner, bench.sweep import it here)
 
 DECISIONS = ("kept", "relabelled", "dropped")

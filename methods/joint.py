@@ -32,7 +32,8 @@ from diffusers import DDPMScheduler, UNet2DModel
 from diffusers.utils.torch_utils import randn_tensor
 
 from bench.config import ConfigError
-from bench.data import PairSet, fingerprint, load_pairs, save_pairs
+from bench.data import fingerprint, load_pairs, save_pairs
+from bench.pairs import PairSet
 from bench.training import BatchLoss, StepCallback, TrainLog, autocast_context
 from methods.base import (
     Expansion,

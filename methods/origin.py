@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from bench.data import PairSet
+from bench.pairs import PairSet
 from methods.base import Expansion, ExpansionMethod, MethodContext, register_method
 
 

@@ -25,8 +25,9 @@ from typing import Any, ClassVar
 
 import torch
 
-from bench.data import PairSet, fingerprint, load_pairs, save_pairs
+from bench.data import fingerprint, load_pairs, save_pairs
 from bench.files import write_json
+from bench.pairs import PairSet
 from bench.segmentation.xlsor import XLSorOptions, transform_pair
 from methods.base import (
     Expansion,

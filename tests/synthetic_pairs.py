@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from bench.data import PairSet
+from bench.pairs import PairSet
 
 
 def disc_pairs(n: int = 12, size: int = 32, seed: int = 0) -> PairSet:

@@ -16,8 +16,16 @@ PACKAGES = ("bench", "methods")
 MAX_LINES = 420
 
 # The harness: what builds on the methods. Everything else in bench/ is the ground floor that methods build on.
-HARNESS = ("bench.cli", "bench.runner", "bench.expand", "bench.sweep", "bench.artifacts", "bench.report",
-           "bench.compare", "bench.__main__")
+HARNESS = (
+    "bench.cli",
+    "bench.runner",
+    "bench.expand",
+    "bench.sweep",
+    "bench.artifacts",
+    "bench.report",
+    "bench.compare",
+    "bench.__main__",
+)
 
 
 def _modules() -> dict[str, Path]:
@@ -84,7 +92,7 @@ def test_no_circles() -> None:
         state[node] = 1
         for nxt in sorted(graph.get(node, ())):
             if state.get(nxt) == 1:
-                circles.append(" -> ".join([*trail[trail.index(nxt):], nxt]))
+                circles.append(" -> ".join([*trail[trail.index(nxt) :], nxt]))
             elif nxt not in state:
                 visit(nxt, [*trail, nxt])
         state[node] = 2
@@ -96,8 +104,12 @@ def test_no_circles() -> None:
 
 
 def test_no_private_name_taken_across_modules() -> None:
-    taken = [f"{m} takes {n} from {t}" for m in MODULES for t, n in _imports(m)
-             if n and n.startswith("_") and not n.startswith("__") and t != m]
+    taken = [
+        f"{m} takes {n} from {t}"
+        for m in MODULES
+        for t, n in _imports(m)
+        if n and n.startswith("_") and not n.startswith("__") and t != m
+    ]
     assert not taken, "\n".join(taken)
 
 

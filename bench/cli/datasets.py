@@ -18,7 +18,7 @@ app = typer.Typer(no_args_is_help=True, help="List, check and prepare datasets."
 @app.command("list")
 def datasets_list() -> None:
     """Show the dataset cards and where each dataset is expected."""
-    from bench.data import CARDS_DIR, load_cards
+    from bench.cards import CARDS_DIR, load_cards
 
     table = Table(
         "name", "pairs", "present", "expected at", caption=f"details: {CARDS_DIR}/<name>.yaml; root: $BENCH_DATA"
@@ -42,7 +42,7 @@ def datasets_check(
     """Validate a pair-set folder and report every problem at once; exit 1 on errors."""
     from bench.config import ConfigError
     from bench.config import preset as preset_values
-    from bench.data import check
+    from bench.integrity import check
 
     try:
         image_size = preset_values(preset)["image_size"]
@@ -86,7 +86,7 @@ def datasets_prepare(
 ) -> None:
     """Convert a public dataset into the pair-set layout."""
     from bench import prepare
-    from bench.data import load_cards
+    from bench.cards import load_cards
     from bench.files import StorageError
 
     cards = load_cards()

@@ -65,9 +65,9 @@ def expand(
 
     from bench import runner
     from bench.config import ConfigError
-    from bench.data import DatasetError
     from bench.expand import ExpandRequest
     from bench.expand import expand as run_expansion
+    from bench.pairs import DatasetError
 
     req = ExpandRequest(
         method=method,

@@ -36,9 +36,9 @@ def export_nnunet(
 ) -> None:
     """nnU-Net v2 raw data set (imagesTr/, labelsTr/, dataset.json) plus splits_final.json whose validation folds
     hold real cases only, so nnU-Net's validation Dice is never measured on generated images."""
-    from bench.data import DatasetError
     from bench.export import export_nnunet as export
     from bench.files import StorageError
+    from bench.pairs import DatasetError
 
     try:
         done = export(real, synthetic, dataset_id, name, out, split_csv(labels) if labels else (), folds, seed)

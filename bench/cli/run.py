@@ -98,7 +98,7 @@ def run(
     from bench import report, runner
     from bench.cli.tables import results_tables
     from bench.config import ConfigError
-    from bench.data import DatasetError
+    from bench.pairs import DatasetError
 
     req = runner.Request(
         method=method,

@@ -19,11 +19,11 @@ def compare_sampling(
     method: str, compare: str, run_dir: Path, n: int | None, device: str | None, json_out: bool, fid: bool
 ) -> None:
     """Compare the sampling configurations ``compare`` names on the networks of ``run_dir``, ``n`` pairs each."""
-    from bench.config import ConfigError
-    from bench.data import DatasetError
-    from bench.runner import RunError
     from bench.compare import compare as compare_configs
     from bench.compare import load_run, sampling_configs
+    from bench.config import ConfigError
+    from bench.pairs import DatasetError
+    from bench.runner import RunError
     from methods.diffuseexpand.cost import SamplingConfig
 
     if method != "diffuseexpand":

@@ -72,7 +72,7 @@ def sweep(
     from bench import runner, tracking
     from bench import sweep as sw
     from bench.config import ConfigError
-    from bench.data import DatasetError
+    from bench.pairs import DatasetError
 
     log_level(verbose)
     if launcher not in sw.LAUNCHERS:

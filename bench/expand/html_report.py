@@ -7,10 +7,10 @@ import io
 from pathlib import Path
 from typing import Any
 
-from bench.data import PairSet
 from bench.expand.folder import CLOSEST_PNG
 from bench.expand.pictures import data_uri, gallery, thumbnails
 from bench.expand.records import RECORD_COLUMNS
+from bench.pairs import PairSet
 from methods.base import DECISIONS
 
 TEMPLATE = "expansion.html.j2"

@@ -10,8 +10,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from bench.data import PairSet
 from bench.files import atomic_path
+from bench.pairs import PairSet
 from methods.base import Expansion
 
 GALLERY_MAX = 256  # pairs in gallery.png

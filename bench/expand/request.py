@@ -12,7 +12,8 @@ from typing import Any
 import torch
 
 from bench.config import ConfigError, check_type
-from bench.data import PairSet, fingerprint
+from bench.data import fingerprint
+from bench.pairs import PairSet
 from bench.runner.machine import check_writable, resolve_device
 from bench.runner.plan import Plan, plan
 from bench.runner.request import Request

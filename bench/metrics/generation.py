@@ -64,7 +64,7 @@ def read_images(folder: Path, size: int) -> tuple[list[str], torch.Tensor]:
     Raises:
         ValueError: a missing folder or one without images.
     """
-    from bench.data import read_image
+    from bench.images import read_image
 
     folder = Path(folder)
     if (folder / "images").is_dir():

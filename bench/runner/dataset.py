@@ -9,20 +9,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.cards import DatasetCard, resolve_dataset
 from bench.config import ConfigError
-from bench.data import (
-    CheckReport,
-    DatasetCard,
-    DatasetError,
-    PairSet,
-    Split,
-    check,
-    make_split,
-    read_pairs,
-    resolve_dataset,
-)
+from bench.data import read_pairs
+from bench.integrity import CheckReport, check
+from bench.pairs import DatasetError, PairSet
 from bench.runner.plan import Plan
 from bench.runner.request import Request
+from bench.splits import Split, make_split
 
 SHOWN_WARNINGS = 10  # dataset warnings shown before "... and N more"
 

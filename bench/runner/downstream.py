@@ -10,11 +10,14 @@ from typing import Any
 import torch
 
 from bench import results as store
+from bench.cards import DatasetCard
 from bench.config import RunConfig
-from bench.data import DatasetCard, PairSet, Split, fingerprint
+from bench.data import fingerprint
 from bench.files import write_json
+from bench.pairs import PairSet
 from bench.runner.machine import RunError
 from bench.runner.provenance import provenance
+from bench.splits import Split
 from methods.base import Expansion, ExpansionMethod
 
 

@@ -10,8 +10,9 @@ from typing import Any
 import torch
 
 from bench.config import config_hash
-from bench.data import PairSet, fingerprint
+from bench.data import fingerprint
 from bench.files import locked, write_json
+from bench.pairs import PairSet
 from bench.runner.plan import Plan
 from methods.base import Expansion, ExpansionMethod
 

@@ -26,8 +26,8 @@ from accelerate.utils import broadcast_object_list
 
 from bench import results as store
 from bench import tracking
-from bench.data import PairSet
 from bench.files import copy_file, locked, write_json
+from bench.pairs import PairSet
 from bench.runner import downstream
 from bench.runner.dataset import load_data, seed_splits
 from bench.runner.generation import run_generation_metrics, save_gallery

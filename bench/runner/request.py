@@ -9,7 +9,7 @@ from typing import Any
 
 from bench import tracking
 from bench.config import ConfigError, check_type
-from bench.data import TEST_FRACTION
+from bench.splits import TEST_FRACTION
 from methods import get_method
 from methods.base import unknown_choice
 

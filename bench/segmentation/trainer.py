@@ -23,8 +23,8 @@ from timm.scheduler import CosineLRScheduler
 from torch import nn
 
 from bench.config import AUGMENTS, LOSSES, MODELS, TrainConfig
-from bench.data import PairSet
 from bench.metrics.dice import dice_per_image
+from bench.pairs import PairSet
 from bench.segmentation import models
 from bench.segmentation.augment import augment_batch
 

@@ -17,7 +17,7 @@ import torch
 from diffusers import DDPMScheduler
 from torch import nn
 
-from bench.data import PairSet
+from bench.pairs import PairSet
 from bench.training import BatchLoss, StepCallback, TrainLog
 from methods.diffuseexpand.labels import data_channels, encode_images, encode_masks, one_hot
 from methods.diffuseexpand.networks import MODE_IMAGE, MODE_MASK, Denoiser

@@ -29,8 +29,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from bench.data import PairSet
 from bench.metrics.dice import dice_loss
+from bench.pairs import PairSet
 from bench.segmentation.reference import ReferenceNetwork
 from methods.base import DECISIONS, PairRecord
 

@@ -31,8 +31,9 @@ from accelerate import PartialState
 from diffusers import DDPMScheduler
 
 from bench.config import ConfigError
-from bench.data import PairSet, fingerprint, load_pairs, save_pairs
+from bench.data import fingerprint, load_pairs, save_pairs
 from bench.files import write_csv
+from bench.pairs import PairSet
 from methods.base import (
     Expansion,
     ExpansionMethod,

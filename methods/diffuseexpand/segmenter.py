@@ -27,7 +27,7 @@ from diffusers import DDPMScheduler
 from monai.losses import DiceLoss
 from torch import nn
 
-from bench.data import PairSet
+from bench.pairs import PairSet
 from bench.training import BatchLoss, StepCallback, TrainLog, train_loop
 from methods.diffuseexpand.denoiser import diffusion_samples
 from methods.diffuseexpand.labels import from_one_hot

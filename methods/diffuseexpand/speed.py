@@ -18,7 +18,7 @@ import torch
 
 from bench.benchmark import timed, train_step_seconds
 from bench.config import PRESETS, TrainConfig, merge_options
-from bench.data import PairSet
+from bench.pairs import PairSet
 from bench.segmentation.models import build_model
 from bench.segmentation.trainer import predict
 from bench.training import BatchLoss

@@ -13,7 +13,8 @@ import torch
 from accelerate import PartialState
 
 from bench.config import ConfigError
-from bench.data import PairSet, fingerprint, load_pairs, save_pairs
+from bench.data import fingerprint, load_pairs, save_pairs
+from bench.pairs import PairSet
 from bench.training import StepCallback, TrainLog
 from methods.base import (
     Expansion,

@@ -1,4 +1,5 @@
-"""Tests for bench/data.py: integrity check, readers, save/load, splits, dataset cards and dataset resolution."""
+"""Tests for the pair-set files: integrity check (bench.integrity), readers (bench.images), save/load
+(bench.data), splits (bench.splits), dataset cards and their resolution (bench.cards)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,12 @@ import torch
 from PIL import Image
 
 import bench.phantom
-from bench import data
-from bench.data import DatasetError, PairSet, check, load_cards, load_pairs, make_split, resolve_dataset, save_pairs
+from bench import images, integrity
+from bench.cards import load_cards, resolve_dataset
+from bench.data import load_pairs, save_pairs
+from bench.integrity import check
+from bench.pairs import DatasetError, PairSet
+from bench.splits import make_split
 
 SIZE = 32
 
@@ -43,7 +48,7 @@ def _pair_folder(root: Path, ids: list[str]) -> Path:
     return root
 
 
-def _errors_about(rep: data.CheckReport, needle: str) -> list[str]:
+def _errors_about(rep: integrity.CheckReport, needle: str) -> list[str]:
     return [e for e in rep.errors if needle in e]
 
 
@@ -220,10 +225,10 @@ def test_check_multiclass_folder(tmp_path: Path) -> None:
 def test_read_image_16bit_to_unit_range(tmp_path: Path) -> None:
     ramp = np.linspace(0, 65535, 64 * 64).reshape(64, 64).astype(np.uint16)
     path = _put(tmp_path, "images", "a.png", ramp)
-    img = data.read_image(path, 24)
+    img = images.read_image(path, 24)
     assert img.shape == (1, 24, 24) and img.dtype == torch.float32
     assert 0.0 <= img.min() < 0.05 and 0.95 < img.max() <= 1.0
-    rgb = data.read_image(path, 24, channels=3)
+    rgb = images.read_image(path, 24, channels=3)
     assert rgb.shape == (3, 24, 24)
     assert torch.equal(rgb[0], rgb[1]) and torch.equal(rgb[1], rgb[2])
 
@@ -232,10 +237,10 @@ def test_read_image_rgb(tmp_path: Path) -> None:
     rgb = np.zeros((40, 40, 3), np.uint8)
     rgb[..., 0] = 255
     path = _put(tmp_path, "images", "a.png", rgb)
-    gray = data.read_image(path, 20)
+    gray = images.read_image(path, 20)
     assert gray.shape == (1, 20, 20)
     assert torch.allclose(gray, torch.full_like(gray, 1 / 3), atol=1e-4)
-    colour = data.read_image(path, 20, channels=3)
+    colour = images.read_image(path, 20, channels=3)
     assert colour.shape == (3, 20, 20)
     assert torch.allclose(colour[0], torch.ones(20, 20)) and colour[1:].abs().max() == 0
 
@@ -246,12 +251,12 @@ def test_read_binary_mask_is_0_1_after_resizing(tmp_path: Path, value: int) -> N
     mask[5, 5] = value  # a single pixel: smaller than one output pixel, must not leak as a fraction
     path = _put(tmp_path, "masks", "a.png", mask)
     for size in (64, 20, 128):
-        out = data.read_mask(path, size)
+        out = images.read_mask(path, size)
         assert out.shape == (size, size) and out.dtype == torch.int64
         assert set(out.unique().tolist()) == {0, 1}
-    exact = data.read_mask(path, 64)
+    exact = images.read_mask(path, 64)
     assert torch.equal(exact, torch.from_numpy((mask > 0).astype(np.int64)))
-    frac = data.read_mask(path, 32).float().mean().item()
+    frac = images.read_mask(path, 32).float().mean().item()
     assert abs(frac - (mask > 0).mean()) < 0.02
 
 
@@ -260,7 +265,7 @@ def test_read_multiclass_mask_keeps_labels(tmp_path: Path) -> None:
     labels[:20], labels[20:40], labels[40:] = 0, 1, 2
     labels[:, 50:] = 3
     path = _put(tmp_path, "masks", "a.png", labels)
-    out = data.read_mask(path, 17)
+    out = images.read_mask(path, 17)
     assert out.shape == (17, 17)
     assert set(out.unique().tolist()) == {0, 1, 2, 3}
 
@@ -448,5 +453,5 @@ def test_read_image_12bit_in_16bit_container(tmp_path: Path) -> None:
     arr = np.full((SIZE, SIZE), 4095, np.uint16)
     arr[:, : SIZE // 2] = 0
     path = _put(tmp_path, "images", "x.png", arr)
-    img = data.read_image(path, SIZE)
+    img = images.read_image(path, SIZE)
     assert img.max().item() == pytest.approx(1.0, abs=1e-3) and img.min().item() == pytest.approx(0.0, abs=1e-3)

@@ -19,10 +19,11 @@ from PIL import Image
 from synthetic_pairs import disc_folder, disc_pairs
 
 import bench.expand.expansion
-from bench.data import PairSet, fingerprint, load_pairs
+from bench.data import fingerprint, load_pairs
 from bench.expand import ExpandRequest, expand
 from bench.expand.records import RECORD_COLUMNS, pair_rows
 from bench.expand.verdict import DOWNSTREAM, gain_p_value, make_verdict
+from bench.pairs import PairSet
 from methods.base import DECISIONS, Expansion, PairRecord
 
 

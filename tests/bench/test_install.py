@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import bench
-from bench.data import CARDS_DIR, load_cards
+from bench.cards import CARDS_DIR, load_cards
 from methods import METHODS, get_method
 
 ROOT = Path(__file__).resolve().parents[2]

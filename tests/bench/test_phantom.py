@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from bench.data import check, load_pairs
+from bench.data import load_pairs
+from bench.integrity import check
 from bench.phantom import PHANTOM_VERSION, generate, write_demo
 
 

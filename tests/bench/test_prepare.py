@@ -14,7 +14,8 @@ import pytest
 from PIL import Image
 
 from bench import prepare
-from bench.data import DatasetError, check
+from bench.integrity import check
+from bench.pairs import DatasetError
 from bench.prepare import PrepareReport, prepare_cgmh_pelvis, prepare_covid19
 
 H, W = 24, 32

@@ -111,7 +111,8 @@ def test_check_of_a_missing_folder_claims_nothing_readable(tmp_path):
 
 
 def test_grey_alpha_images_load_without_their_alpha(tmp_path):
-    from bench.data import check, load_pairs
+    from bench.data import load_pairs
+    from bench.integrity import check
 
     data = disc_folder(tmp_path / "la")
     grey = np.full((32, 32), 100, np.uint8)
@@ -125,7 +126,9 @@ def test_grey_alpha_images_load_without_their_alpha(tmp_path):
 
 
 def test_16_bit_images_share_one_scale_per_dataset(tmp_path):
-    from bench.data import check, load_pairs, read_image
+    from bench.data import load_pairs
+    from bench.images import read_image
+    from bench.integrity import check
 
     data = disc_folder(tmp_path / "deep", n=2)
     for i, peak in enumerate((4000, 60000)):  # one image alone would be read as 12-bit data, the other as 16-bit
@@ -139,7 +142,7 @@ def test_16_bit_images_share_one_scale_per_dataset(tmp_path):
 
 
 def test_mixed_bit_depths_are_a_warning(tmp_path):
-    from bench.data import check
+    from bench.integrity import check
 
     data = disc_folder(tmp_path / "mixed", n=3)
     write_pair(data, "p00", np.full((32, 32), 3000, np.uint16), np.full((32, 32), 255, np.uint8))

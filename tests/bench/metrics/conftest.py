@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from bench.data import read_image
+from bench.images import read_image
 from bench.metrics.generation import Images
 from bench.metrics.inception import InceptionFeatures, InceptionOutput, load_inception
 

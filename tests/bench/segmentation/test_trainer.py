@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.progress import Progress
 
 from bench.config import PRESETS, TrainConfig, merge_options
-from bench.data import PairSet
+from bench.pairs import PairSet
 from bench.segmentation.trainer import (
     SegmentationLoss,
     SegmentationTrainer,

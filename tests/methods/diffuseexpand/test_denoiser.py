@@ -7,7 +7,7 @@ import torch
 from diffusers import UNet2DModel
 from synthetic_pairs import disc_pairs
 
-from bench.data import PairSet
+from bench.pairs import PairSet
 from methods.diffuseexpand.denoiser import denoiser_loss, diffusion_samples, fit_denoiser
 from methods.diffuseexpand.networks import MODE_IMAGE, MODE_MASK, Denoiser, build_denoiser
 from methods.diffuseexpand.options import DiffuseExpandOptions

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from bench.config import PRESETS, TrainConfig, merge_options
-from bench.data import PairSet
+from bench.pairs import PairSet
 from methods.diffuseexpand.filter import MaskFilter, decide, select_pairs
 
 

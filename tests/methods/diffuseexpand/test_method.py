@@ -10,7 +10,7 @@ from PIL import Image
 from synthetic_pairs import disc_pairs
 
 from bench.config import PRESETS, ConfigError, TrainConfig, merge_options
-from bench.data import PairSet
+from bench.pairs import PairSet
 from methods import get_method
 from methods.base import DECISIONS, MethodContext, options_dict, stored_options
 from methods.diffuseexpand import DiffuseExpand

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from bench.config import PRESETS, TrainConfig, merge_options
-from bench.data import PairSet, read_image, read_mask
+from bench.images import read_image, read_mask
+from bench.pairs import PairSet
 from methods.base import DECISIONS, MethodContext
 from methods.diffuseexpand import DiffuseExpand
 

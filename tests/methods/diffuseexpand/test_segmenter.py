@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from monai.losses import DiceLoss
 from synthetic_pairs import disc_pairs
 
-from bench.data import PairSet
+from bench.pairs import PairSet
 from methods.diffuseexpand.denoiser import diffusion_samples
 from methods.diffuseexpand.networks import (
     MODE_IMAGE,

@@ -1,0 +1,83 @@
+"""Deterministic train/test splits of a pair set: sorted ids, a seeded shuffle, a fixed test set per seed."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from bench.pairs import DatasetError
+
+MIN_SPLIT_PAIRS = 2
+TEST_FRACTION = 0.1
+
+
+def _split_sizes(n: int, train_ratio: float, test_fraction: float) -> tuple[int, int]:
+    """(training pairs, test pairs) that :func:`make_split` takes from ``n`` pairs."""
+    n_test = max(1, round(n * test_fraction))
+    return min(max(0, n - n_test), max(1, round(n * train_ratio))), n_test
+
+
+@dataclass(frozen=True)
+class Split:
+    """Ids of one train/test split. ``test`` depends only on the seed, never on ``train_ratio``."""
+
+    seed: int
+    train_ratio: float
+    test_fraction: float
+    train: tuple[str, ...]
+    test: tuple[str, ...]
+
+    def to_json(self) -> dict:
+        return {
+            "seed": self.seed,
+            "train_ratio": self.train_ratio,
+            "test_fraction": self.test_fraction,
+            "train": list(self.train),
+            "test": list(self.test),
+        }
+
+
+def make_split(
+    ids: Iterable[str], seed: int, train_ratio: float = 1 - TEST_FRACTION, test_fraction: float = TEST_FRACTION
+) -> Split:
+    """Sorted, seeded split; few-shot ratios subsample the training part only.
+
+    The ids are sorted, shuffled with ``seed``, and the first ``round(N * test_fraction)`` form the test set.
+    The training set is the first ``round(N * train_ratio)`` of the rest, so for one seed the test set is the
+    same at every ratio and smaller training sets are nested in larger ones.
+
+    Both parts need at least ``MIN_SPLIT_PAIRS`` pairs: a Dice measured on one test image is no result, and a
+    single training pair makes a batch of one, which BatchNorm cannot train on.
+
+    Raises:
+        DatasetError: too few pairs for a test split of ``MIN_SPLIT_PAIRS`` (the message gives the minimum).
+        ValueError: a ratio outside (0, 1 - test_fraction], or one that leaves too few training pairs.
+    """
+    ordered = sorted(ids)
+    n = len(ordered)
+    if not 0 < test_fraction < 1:
+        raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
+    if not 0 < train_ratio <= 1 - test_fraction + 1e-9:
+        raise ValueError(
+            f"train_ratio must be in (0, {1 - test_fraction:g}] (the rest is the test set), got {train_ratio}"
+        )
+    sizes = _split_sizes(n, train_ratio, test_fraction)
+    if sizes[1] < MIN_SPLIT_PAIRS or n - sizes[1] < MIN_SPLIT_PAIRS:
+        least = next(
+            m for m in range(n + 1, 10**6) if min(_split_sizes(m, 1 - test_fraction, test_fraction)) >= MIN_SPLIT_PAIRS
+        )
+        raise DatasetError(
+            f"{n} pairs are too few to split: the test split ({test_fraction:.0%} of the pairs) would hold "
+            f"{sizes[1]} image(s) and at least {MIN_SPLIT_PAIRS} are needed; the set needs at least {least} pairs"
+        )
+    n_train, n_test = sizes
+    if n_train < MIN_SPLIT_PAIRS:
+        raise ValueError(
+            f"train_ratio {train_ratio:g} leaves {n_train} training pair(s) of {n}; at least {MIN_SPLIT_PAIRS} are "
+            f"needed (train_ratio >= {MIN_SPLIT_PAIRS / n:.3g})"
+        )
+    perm = ordered[:]
+    random.Random(seed).shuffle(perm)
+    test, pool = perm[:n_test], perm[n_test:]
+    return Split(seed, train_ratio, test_fraction, tuple(sorted(pool[:n_train])), tuple(sorted(test)))
