@@ -47,7 +47,7 @@ from bench.results import load_results
 from bench.runner.dataset import load_data
 from bench.runner.layout import method_cache, metrics_cache
 from bench.runner.machine import oom_as_run_error, resolve_device
-from bench.runner.plan import plan
+from bench.runner.planning import plan
 from bench.runner.request import Request
 from bench.splits import make_split
 from methods.base import MethodContext, PairRecord, pair_seeds, stored_options, synthetic_ids

@@ -21,8 +21,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from bench import results as store
 from bench import runner
 from bench.artifacts import ARTIFACTS
@@ -40,8 +38,7 @@ from bench.paper import (
     TABLE1_DICE,
     TAUS,
 )
-from methods import METHODS, get_method
-from methods.base import unknown_choice
+from methods import METHODS, get_method, unknown_choice
 
 logger = logging.getLogger(__name__)
 
@@ -322,6 +319,8 @@ def run_submitit(sweep: Sweep, folder: Path, options: dict[str, Any]) -> SweepOu
         raise ConfigError(f"--launcher-option: {e}") from None
     if executor.cluster in ("local", "debug"):
         # submitit's local executor kills a job after 2 minutes and hides every GPU unless told otherwise
+        import torch
+
         local = {"timeout_min": LOCAL_TIMEOUT_MIN, "gpus_per_node": torch.cuda.device_count()}
         executor.update_parameters(**{k: v for k, v in local.items() if k not in params})
         if limit is None:

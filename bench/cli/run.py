@@ -93,14 +93,13 @@ def run(
         method_options["guidance_scale"] = guidance_scale
     model_names, seed_list = split_csv(models), numbers(seeds, "--seeds")
     train_options = key_values(train_option, "--train-option")
-    check_preset(preset)
 
-    from bench import report, runner
-    from bench.cli.tables import results_tables
+    from bench.cards import resolve_dataset
     from bench.config import ConfigError
     from bench.pairs import DatasetError
+    from bench.runner.request import Request, check_request
 
-    req = runner.Request(
+    req = Request(
         method=method,
         ablation=ablation,
         dataset=dataset,
@@ -121,6 +120,15 @@ def run(
         allow_empty_test=allow_empty_test,
         inception_weights=inception_weights,
     )
+    try:  # what can be refused without the method's code or the data's pixels, before torch is imported
+        check_request(req)
+        resolve_dataset(dataset)
+    except (ConfigError, DatasetError) as e:
+        fail(str(e))
+
+    from bench import report, runner
+    from bench.cli.tables import results_tables
+
     main = int(os.environ.get("RANK", "0")) == 0  # under a distributed launcher only rank 0 reports
     baseline = None if no_baseline else runner.baseline_request(req)
     try:
@@ -159,16 +167,6 @@ def run(
         )
     else:
         console.print("W&B: " + ", ".join(u for u in urls if u))
-
-
-def check_preset(name: str) -> None:
-    """Refuse an unknown preset before the runner (and torch) is imported: the runner checks it first too."""
-    from bench.config import ConfigError, preset
-
-    try:
-        preset(name)
-    except ConfigError as e:
-        fail(str(e))
 
 
 def say_plan(o) -> None:

@@ -15,7 +15,7 @@ from bench.config import ConfigError, check_type
 from bench.data import fingerprint
 from bench.pairs import PairSet
 from bench.runner.machine import check_writable, resolve_device
-from bench.runner.plan import Plan, plan
+from bench.runner.planning import Plan, plan
 from bench.runner.request import Request
 from methods.base import options_dict
 

@@ -2,7 +2,7 @@
 
 ============================  =====================================================================================
 ``request``                   :class:`Request`, what a user asks for, and the checks of its own values
-``plan``                      the request resolved against its preset and method (:func:`plan`), the runs it makes
+``planning``                  the request resolved against its preset and method (:func:`plan`), the runs it makes
 ``machine``                   the device and output folder it needs (:func:`preflight`), out of memory as RunError
 ``dataset``                   the data set found, checked, read, and split per seed
 ``layout``                    where runs and caches live under ``--out``; a finished run recognised by its key
@@ -15,21 +15,27 @@
 The names below are those other commands import from ``bench.runner``; everything else is imported from its module.
 """
 
-from bench.runner.layout import stored_result
-from bench.runner.loop import run
-from bench.runner.machine import RunError, preflight
-from bench.runner.plan import plan, run_configs
-from bench.runner.request import Request, baseline_request, check_ratio, check_values
+from importlib import import_module
 
-__all__ = [
-    "Request",
-    "RunError",
-    "baseline_request",
-    "check_ratio",
-    "check_values",
-    "plan",
-    "preflight",
-    "run",
-    "run_configs",
-    "stored_result",
-]
+# name -> module, imported on first use so that ``bench.runner.request`` (the checks the CLI runs before anything
+# heavy) can be imported without the run loop's torch
+_HOMES = {
+    "Request": "request",
+    "baseline_request": "request",
+    "check_ratio": "request",
+    "check_request": "request",
+    "check_values": "request",
+    "plan": "planning",
+    "run_configs": "planning",
+    "RunError": "machine",
+    "preflight": "machine",
+    "stored_result": "layout",
+    "run": "loop",
+}
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name: str):
+    if name not in _HOMES:
+        raise AttributeError(f"module 'bench.runner' has no attribute '{name}'")
+    return getattr(import_module(f"bench.runner.{_HOMES[name]}"), name)

@@ -14,7 +14,7 @@ from bench.config import ConfigError
 from bench.data import read_pairs
 from bench.integrity import CheckReport, check
 from bench.pairs import DatasetError, PairSet
-from bench.runner.plan import Plan
+from bench.runner.planning import Plan
 from bench.runner.request import Request
 from bench.splits import Split, make_split
 

@@ -13,7 +13,7 @@ from bench.config import config_hash
 from bench.data import fingerprint
 from bench.files import locked, write_json
 from bench.pairs import PairSet
-from bench.runner.plan import Plan
+from bench.runner.planning import Plan
 from methods.base import Expansion, ExpansionMethod
 
 

@@ -33,7 +33,7 @@ from bench.runner.dataset import load_data, seed_splits
 from bench.runner.generation import run_generation_metrics, save_gallery
 from bench.runner.layout import CLOSEST_PNG, GALLERY_PNG, cached_stages, method_cache, metrics_cache, stored_result
 from bench.runner.machine import oom_as_run_error, preflight
-from bench.runner.plan import plan, run_configs
+from bench.runner.planning import plan, run_configs
 from bench.runner.request import Request
 from bench.training import process_state
 from methods.base import Expansion, MethodContext

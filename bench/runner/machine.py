@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 
 from bench.config import MODEL_STRIDES, ConfigError
-from bench.runner.plan import Plan
+from bench.runner.planning import Plan
 from bench.runner.request import Request
 
 

@@ -8,10 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from bench import tracking
-from bench.config import ConfigError, check_type
+from bench.config import AUGMENTS, MODELS, TRAIN_ON, ConfigError, check_type, preset
 from bench.splits import TEST_FRACTION
-from methods import get_method
-from methods.base import unknown_choice
+from methods import METHODS, check_ablation, method_entry, unknown_choice
 
 
 @dataclass
@@ -39,6 +38,39 @@ class Request:
     allow_empty_test: bool = False
     inception_weights: Path | None = None
     group: str | None = None  # W&B group; None: one new group per invocation
+
+
+MIN_IMAGE_SIZE = 16  # the smallest input every downstream model takes
+
+
+def check_request(req: Request) -> tuple[str, int]:
+    """Every check of a request that needs neither its method's code nor its data, in the order :func:`plan` makes
+    them (so the same error comes first); cheap enough for the CLI to run before it imports torch.
+
+    Returns:
+        The ablation variant the request selects and the image size it trains at.
+
+    Raises:
+        ConfigError: naming the option.
+    """
+    p = preset(req.preset)
+    try:
+        ablation = check_ablation(req.method, req.ablation)
+    except KeyError as e:
+        raise ConfigError(e.args[0]) from None
+    for name, value, allowed in (("augment", req.augment, AUGMENTS), ("train-on", req.train_on, TRAIN_ON)):
+        if value not in allowed:
+            raise ConfigError(unknown_choice(name, value, allowed))
+    for m in req.models:
+        if m not in MODELS:
+            raise ConfigError(unknown_choice("model", m, MODELS))
+    check_values(req)
+    image_size = check_type(req.image_size if req.image_size is not None else p["image_size"], int, "--image-size")
+    if image_size < MIN_IMAGE_SIZE:
+        raise ConfigError(f"--image-size must be >= {MIN_IMAGE_SIZE}, got {image_size}")
+    if not method_entry(req.method).generates_pairs and req.train_on == "synthetic":
+        raise ConfigError(f"method '{req.method}' generates no pairs, so --train-on synthetic is impossible")
+    return ablation, image_size
 
 
 def check_values(req: Request) -> None:
@@ -73,11 +105,7 @@ def check_ratio(value: Any, flag: str = "--train-ratio") -> None:
 def baseline_request(req: Request) -> Request | None:
     """The ``origin`` request that gives a generating method's runs their paired Δ: same seeds, splits, models,
     augmentation and downstream training; None for a method that generates no pairs (it is its own baseline)."""
-    try:
-        generates = get_method(req.method).generates_pairs
-    except KeyError:
-        return None
-    if not generates:
+    if req.method not in METHODS or not METHODS[req.method].generates_pairs:
         return None
     return dataclasses.replace(
         req, method="origin", ablation=None, train_on="real", n_synthetic=None, method_options={}

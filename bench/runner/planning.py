@@ -11,9 +11,6 @@ from typing import Any
 
 from bench import results as store
 from bench.config import (
-    AUGMENTS,
-    MODELS,
-    TRAIN_ON,
     ConfigError,
     RunConfig,
     TrainConfig,
@@ -22,11 +19,9 @@ from bench.config import (
     preset,
     settings_tag,
 )
-from bench.runner.request import Request, check_values
+from bench.runner.request import Request, check_request
 from methods import get_method
-from methods.base import ExpansionMethod, options_dict, unknown_choice
-
-MIN_IMAGE_SIZE = 16  # the smallest input every downstream model takes
+from methods.base import ExpansionMethod, options_dict
 
 
 @dataclass
@@ -45,29 +40,10 @@ class Plan:
 
 def plan(req: Request) -> Plan:
     """Resolve and validate a request without loading anything; every bad value raises ConfigError naming it."""
+    ablation, image_size = check_request(req)
     p = preset(req.preset)
-    try:
-        cls = get_method(req.method)
-    except KeyError as e:
-        raise ConfigError(e.args[0]) from None
-    ablation = req.ablation or cls.variants[0]
-    if ablation not in cls.variants:
-        raise ConfigError(unknown_choice("ablation", ablation, cls.variants, f" for method '{cls.name}'"))
-    for name, value, allowed in (("augment", req.augment, AUGMENTS), ("train-on", req.train_on, TRAIN_ON)):
-        if value not in allowed:
-            raise ConfigError(unknown_choice(name, value, allowed))
-    for m in req.models:
-        if m not in MODELS:
-            raise ConfigError(unknown_choice("model", m, MODELS))
-    check_values(req)
-    image_size = check_type(req.image_size if req.image_size is not None else p["image_size"], int, "--image-size")
-    if image_size < MIN_IMAGE_SIZE:
-        raise ConfigError(f"--image-size must be >= {MIN_IMAGE_SIZE}, got {image_size}")
-    train_on = req.train_on
-    if not cls.generates_pairs:
-        if train_on == "synthetic":
-            raise ConfigError(f"method '{cls.name}' generates no pairs, so --train-on synthetic is impossible")
-        train_on = "real"
+    cls = get_method(req.method)
+    train_on = req.train_on if cls.generates_pairs else "real"
     options = merge_options(
         cls.Options,
         {},
