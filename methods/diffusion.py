@@ -361,6 +361,7 @@ def sample_pairs(
     seeds: Sequence[int],
     batch_size: int,
     callback: Callable[[int], None] | None = None,
+    masks: torch.Tensor | None = None,
     **kwargs: Any,
 ) -> SamplerOutput:
     """Run ``sampler`` over ``seeds`` on every process of the run and gather the pairs on each.
@@ -374,12 +375,14 @@ def sample_pairs(
         batch_size: pairs per batch.
         callback: called on the main process after each batch with the (estimated) number of pairs finished by
             all processes so far.
+        masks: one given label map per seed (``N x H x W``), passed to the sampler batch by batch.
     """
     state = PartialState()
     starts = list(range(0, len(seeds), batch_size))[state.process_index :: state.num_processes]
     done, finished = [], 0
     for start in starts:
-        out = sampler(seeds=seeds[start : start + batch_size], batch_size=batch_size, **kwargs)
+        given = {} if masks is None else {"masks": masks[start : start + batch_size]}
+        out = sampler(seeds=seeds[start : start + batch_size], batch_size=batch_size, **given, **kwargs)
         done.append((start, out.images, out.masks, out.guidance))
         finished += len(out.seeds) * state.num_processes
         if callback is not None and state.is_main_process:

@@ -47,6 +47,7 @@ from methods.base import (
 )
 from methods.diffuseexpand.denoiser import fit_denoiser
 from methods.diffuseexpand.filter import MaskFilter, select
+from methods.diffuseexpand.mask_source import WARP_RECORD, augmented_masks, warp_knobs
 from methods.diffuseexpand.networks import Denoiser, NoisySegmenter, build_denoiser, build_segmenter
 from methods.diffuseexpand.options import PRESETS, DiffuseExpandOptions, check_size
 from methods.diffuseexpand.sampler import PairSampler, guidance_stats
@@ -80,6 +81,7 @@ class FittedStages:
         segmenter: stage II (guided variants), in eval mode.
         filter: the stage-IV network (``cf+cg+cs``).
         stages: every stage folder used so far, by role.
+        train: the training pairs (whose masks ``mask_source="augmented"`` warps).
     """
 
     data: dict[str, Any]
@@ -88,6 +90,7 @@ class FittedStages:
     segmenter: NoisySegmenter | None = None
     filter: MaskFilter | None = None
     stages: dict[str, Stage] = field(default_factory=dict)
+    train: PairSet | None = None
 
     def seconds(self, role: str) -> float | None:
         return self.stages[role].done.get("seconds") if role in self.stages else None
@@ -215,7 +218,7 @@ class DiffuseExpand(ExpansionMethod):
         stage = cached_stage(ctx, key, compute_denoiser, everyone=True)
         config = DDPMScheduler.load_config(stage.folder)
         schedule = {k: config[k] for k in NOISE_SCHEDULE}
-        fitted = FittedStages(data, load_model(Denoiser, stage.folder, ctx.device), schedule)
+        fitted = FittedStages(data, load_model(Denoiser, stage.folder, ctx.device), schedule, train=train)
         fitted.stages["denoiser"] = stage
 
         # Stage II: the noise-aware segmenter (guided variants), data-parallel too.
@@ -294,9 +297,13 @@ class DiffuseExpand(ExpansionMethod):
         }
 
         # Stage III: sample, sharded over the run's processes (cached by upstream hashes, options, n, seed).
+        seeds = pair_seeds(stage_seed(ctx.seed, "samples"), n)
+        augmented = o.mask_source == "augmented"
+
         def sample(folder):
             start = time.perf_counter()
             advance = progress_callback(ctx, "diffuseexpand sampler", n)
+            given, sources = augmented_masks(f.train, seeds) if augmented else (None, [{} for _ in seeds])
             out = sample_pairs(
                 PairSampler(
                     f.denoiser,
@@ -305,20 +312,23 @@ class DiffuseExpand(ExpansionMethod):
                     dynamic_thresholding=o.dynamic_thresholding,
                     mixed_precision=o.mixed_precision,
                 ),
-                seeds=pair_seeds(stage_seed(ctx.seed, "samples"), n),
+                seeds=seeds,
                 batch_size=o.sample_batch,
                 callback=advance,
+                masks=given,
                 config=dataclasses.replace(SamplingConfig.from_options(o), guidance_scale=scale),
             )
             seconds = time.perf_counter() - start
             ids = synthetic_ids(n)
             # 8-bit images, as stored, so that fresh and cached expansions are identical
             samples = PairSet(ids, (out.images * 255).round() / 255, out.masks, "diffuseexpand", True)
-            seeds = out.seeds
             if PartialState().is_main_process:
                 save_pairs(samples, folder)
-                rows = [[k, s, *info.values(), _foreground(m)] for k, s, m in zip(samples.ids, seeds, samples.masks)]
-                write_csv(folder / "records.csv", ["id", "seed", *info, "foreground"], rows)
+                rows = [
+                    [k, s, *info.values(), _foreground(m), *source.values()]
+                    for k, s, m, source in zip(samples.ids, out.seeds, samples.masks, sources)
+                ]
+                write_csv(folder / "records.csv", ["id", "seed", *info, "foreground", *sources[0]], rows)
                 save_gallery(folder / "gallery.png", samples.images, samples.masks)
             return {"seconds": seconds, "n": n, **guidance_stats(out.guidance)}
 
@@ -330,16 +340,17 @@ class DiffuseExpand(ExpansionMethod):
             "image_objective": o.image_objective if scale else None,
             # at their neutral values the thinning options sample as before they existed: left out then
             **({k: v for k, v in options_dict(o).items() if k in GUIDANCE_KEYED} if scale else {}),
+            **({"mask_source": o.mask_source, "mask_warp": warp_knobs()} if augmented else {}),
         }
         upstream = {role: f.stages[role].digest for role in (("denoiser", "segmenter") if scale else ("denoiser",))}
         key = {"role": "samples", "version": self.version, "upstream": upstream, "sampling": sampling}
         stage = cached_stage(ctx, {**key, "n": n, "seed": ctx.seed}, sample, everyone=True)
         f.stages["samples"] = stage
         samples = load_pairs(stage.folder, size, channels, name="diffuseexpand", synthetic=True)
-        seeds = _read_seeds(stage.folder / "records.csv", samples.ids)
+        stored = _read_rows(stage.folder / "records.csv", samples.ids)
         records = [
-            PairRecord(k, s, "kept", {**info, "foreground": _foreground(m)})
-            for k, s, m in zip(samples.ids, seeds, samples.masks)
+            PairRecord(k, int(row["seed"]), "kept", {**info, "foreground": _foreground(m), **_source(row)})
+            for k, row, m in zip(samples.ids, stored, samples.masks)
         ]
         seconds = {role: f.seconds(role) for role in ("denoiser", "segmenter", "samples", "filter")}
         seconds["sampler"] = seconds.pop("samples")
@@ -388,7 +399,14 @@ def _foreground(mask: torch.Tensor) -> float:
     return round(float((mask > 0).float().mean()), 6)
 
 
-def _read_seeds(path, ids: list[str]) -> list[int]:
+def _read_rows(path, ids: list[str]) -> list[dict[str, str]]:
     with path.open(newline="") as fh:
-        seeds = {row["id"]: int(row["seed"]) for row in csv.DictReader(fh)}
-    return [seeds[k] for k in ids]
+        rows = {row["id"]: row for row in csv.DictReader(fh)}
+    return [rows[k] for k in ids]
+
+
+def _source(row: dict[str, str]) -> dict[str, Any]:
+    """An augmented mask's record (its training pair and warp) from a records.csv row; empty for a sampled mask."""
+    if "source" not in row:
+        return {}
+    return {"source": row["source"], **{k: float(row[k]) for k in WARP_RECORD}}

@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 
 from bench.config import MODEL_STRIDES, MODELS, ConfigError
 from bench.paper import ETA
+from methods.diffuseexpand.mask_source import MASK_SOURCES
 from methods.diffuseexpand.sampling_config import SamplingConfig
 from methods.diffusion import DENOISER_PRESETS, DenoiserOptions, denoiser_problems, int_tuple
 
@@ -48,6 +49,9 @@ class DiffuseExpandOptions:
         dynamic_thresholding, sample_batch: see ``DenoiserOptions``.
     Stage IV (filter, §3.5):
         eta: Dice-loss threshold η (keep < η, relabel < 2η, drop otherwise).
+    Mask source (:mod:`.mask_source`):
+        mask_source: ``"diffusion"`` (paper: the mask phase samples each mask) or ``"augmented"`` (a warped real
+            training mask; the image phase, guidance and stage IV unchanged).
         filter_model: downstream network used as the filter (trained with the run's downstream config).
     Engineering:
         checkpoint_every, grad_accumulation (stages I and II), mixed_precision: see ``DenoiserOptions``.
@@ -87,6 +91,7 @@ class DiffuseExpandOptions:
     mask_median: int = _S.mask_median
     sample_batch: int = _D.sample_batch
     eta: float = ETA
+    mask_source: str = "diffusion"
     filter_model: str = "unet"
     checkpoint_every: int = _D.checkpoint_every
     grad_accumulation: int = _D.grad_accumulation
@@ -98,6 +103,7 @@ class DiffuseExpandOptions:
         "guide_mask_phase": True,
         "guide_image_phase": True,
         "guidance_reduction": "mean",
+        "mask_source": "diffusion",
     }
     """Options added after 0.3.0, out of run keys at the values that sample as 0.3.0 did (see ``options_dict``)."""
 
@@ -109,6 +115,8 @@ class DiffuseExpandOptions:
             problems.append(f"conditioning must be one of {CONDITIONING}, got {self.conditioning!r}")
         if not 0 <= self.cfg_dropout <= 1:
             problems.append(f"cfg_dropout must be in [0, 1], got {self.cfg_dropout}")
+        if self.mask_source not in MASK_SOURCES:
+            problems.append(f"mask_source must be one of {MASK_SOURCES}, got {self.mask_source!r}")
         if self.eta <= 0:
             problems.append(f"eta must be > 0, got {self.eta}")
         for name in ("segmenter_steps", "segmenter_batch", "segmenter_layers"):

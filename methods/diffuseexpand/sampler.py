@@ -125,6 +125,7 @@ class PairSampler:
         config: SamplingConfig,
         batch_size: int,
         callback: Callable[[int], None] | None = None,
+        masks: torch.Tensor | None = None,
     ) -> SamplerOutput:
         """Generate one pair per seed.
 
@@ -135,6 +136,8 @@ class PairSampler:
                 its reduction, mask median filter.
             batch_size: pairs per batch.
             callback: called with the number of pairs finished after each batch.
+            masks: int64 ``N x H x W``, one label map per seed, to generate images for instead of sampling masks
+                (``mask_source="augmented"``): the mask phase is skipped, each pair's image noise is unchanged.
 
         Returns:
             SamplerOutput with images float ``N x C x H x W`` in [0, 1], masks int64 ``N x H x W`` with labels
@@ -153,6 +156,8 @@ class PairSampler:
         """
         # 1. Check inputs and modes
         self.check_inputs(seeds, config, batch_size)
+        if masks is not None and (masks.ndim != 3 or len(masks) != len(seeds)):
+            raise ValueError(f"masks must be one N x H x W label map per seed, got {tuple(masks.shape)}")
         _require_eval(self.denoiser, "denoiser")
         guided = config.guidance_scale > 0
         if guided:
@@ -160,7 +165,7 @@ class PairSampler:
         device = self.device
         c, size = self.denoiser.channels, self.denoiser.size
         k, image_channels = self.denoiser.mask_channels, self.denoiser.image_channels
-        images, masks, traces = [], [], []
+        images, labels_out, traces = [], [], []
         for start in range(0, len(seeds), batch_size):
             batch = list(seeds[start : start + batch_size])
             n = len(batch)
@@ -169,19 +174,23 @@ class PairSampler:
             noise_mask = randn_tensor((n, c, size, size), generator=generators, device=device)
             noise_image = randn_tensor((n, c, size, size), generator=generators, device=device)
 
-            # 3. Mask phase: y1 = mask, guided towards log p_τ(y1 = mask | x_t)
-            mode = torch.full((n,), MODE_MASK, dtype=torch.long, device=device)
-            eps_fn = self._eps_fn(mode, None, 1.0)
-            guidance = (
-                SegmenterGuidance(self.segmenter, "mask", tau=config.tau, scale=config.guidance_scale)
-                if guided and config.guide_mask_phase
-                else None
-            )
+            # 3. Mask phase: y1 = mask, guided towards log p_τ(y1 = mask | x_t); or the given masks
             trace: dict[str, dict[str, list]] = {phase: {} for phase in PHASES}
-            x_mask = self._denoise(noise_mask, eps_fn, guidance, config, trace["mask"])
-            labels = decode_masks(x_mask, k)
-            if config.mask_median > 1:
-                labels = mode_filter(labels, k, config.mask_median)
+            if masks is None:
+                mode = torch.full((n,), MODE_MASK, dtype=torch.long, device=device)
+                eps_fn = self._eps_fn(mode, None, 1.0)
+                guidance = (
+                    SegmenterGuidance(self.segmenter, "mask", tau=config.tau, scale=config.guidance_scale)
+                    if guided and config.guide_mask_phase
+                    else None
+                )
+                x_mask = self._denoise(noise_mask, eps_fn, guidance, config, trace["mask"])
+                labels = decode_masks(x_mask, k)
+                if config.mask_median > 1:
+                    labels = mode_filter(labels, k, config.mask_median)
+            else:
+                labels = masks[start : start + n].to(device=device, dtype=torch.long)
+                del trace["mask"]
 
             # 4. Image phase: y1 = image, y2 = the mask (one-hot for K > 1), guided towards its label map
             mode = torch.full((n,), MODE_IMAGE, dtype=torch.long, device=device)
@@ -203,11 +212,11 @@ class PairSampler:
 
             # 5. Post-process to [0, 1] images (the first C sample channels) and label masks
             images.append((x_image[:, :image_channels].float() / 2 + 0.5).clamp(0, 1).cpu())
-            masks.append(labels.cpu())
+            labels_out.append(labels.cpu())
             traces.append((n, trace))
             if callback is not None:
                 callback(n)
-        return SamplerOutput(torch.cat(images), torch.cat(masks), [int(s) for s in seeds], merge_guidance(traces))
+        return SamplerOutput(torch.cat(images), torch.cat(labels_out), [int(s) for s in seeds], merge_guidance(traces))
 
     def _eps_fn(
         self, mode: torch.Tensor, cond: torch.Tensor | None, cf_weight: float, cf_double: bool = False
