@@ -20,6 +20,8 @@ from cli_checks import assert_refused, invoke, run_args
         (["--option", "mixed_precision=2"], "diffuseexpand", ["mixed_precision", "true or false"]),
         (["--option", "conditioning=7"], "diffuseexpand", ["conditioning", "string"]),
         (["--option", "filter_model=vgg"], "diffuseexpand", ["filter_model", "vgg"]),
+        (["--option", "mask_source=x"], "diffuseexpand", ["mask_source must be one of", "'x'"]),
+        (["--augment", "foo"], "origin", ["unknown augment 'foo'", "xlsor"]),
         (["--train-option", "epochs=0"], "origin", ["epochs must be >= 1"]),
         (["--train-option", "epochs=abc"], "origin", ["--train-option epochs", "'abc'"]),
         (["--train-option", "lr=-1"], "origin", ["lr must be > 0"]),
