@@ -170,7 +170,7 @@ def test_guidance_thinning_options_are_checked_and_keyed_only_when_set():
         with pytest.raises(ConfigError, match=next(iter(bad))):
             _smoke(**bad)
     # at their neutral values they stay out of run and samples keys, so results stored before they existed are reused
-    assert set(DiffuseExpand.Options.KEYED_ONLY_IF_NOT) == set(method_module.GUIDANCE_KEYED)
+    assert set(DiffuseExpand.Options.KEYED_ONLY_IF_NOT) == {*method_module.GUIDANCE_KEYED, "mask_source"}
     assert not set(options_dict(_smoke())) & set(method_module.GUIDANCE_KEYED)
     # read back under a preset that sets one of them, a stored config keeps its own (neutral) value
     stored = stored_options(DiffuseExpand.Options, options_dict(_smoke()))
