@@ -45,3 +45,11 @@ def augmented_masks(train: PairSet, seeds: Sequence[int]) -> tuple[torch.Tensor,
     """:func:`augmented_mask` for every pair seed, in order: masks ``N x H x W`` and one record per pair."""
     drawn = [augmented_mask(train, i, int(seed)) for i, seed in enumerate(seeds)]
     return torch.stack([m for m, _ in drawn]), [r for _, r in drawn]
+
+
+def source_record(row: dict[str, str]) -> dict[str, Any]:
+    """An augmented mask's record (its training pair and warp) read back from a records.csv row; empty for a
+    sampled mask."""
+    if "source" not in row:
+        return {}
+    return {"source": row["source"], **{k: float(row[k]) for k in WARP_RECORD}}

@@ -47,7 +47,7 @@ from methods.base import (
 )
 from methods.diffuseexpand.denoiser import fit_denoiser
 from methods.diffuseexpand.filter import MaskFilter, select
-from methods.diffuseexpand.mask_source import WARP_RECORD, augmented_masks, warp_knobs
+from methods.diffuseexpand.mask_source import augmented_masks, source_record, warp_knobs
 from methods.diffuseexpand.networks import Denoiser, NoisySegmenter, build_denoiser, build_segmenter
 from methods.diffuseexpand.options import PRESETS, DiffuseExpandOptions, check_size
 from methods.diffuseexpand.sampler import PairSampler, guidance_stats
@@ -349,7 +349,7 @@ class DiffuseExpand(ExpansionMethod):
         samples = load_pairs(stage.folder, size, channels, name="diffuseexpand", synthetic=True)
         stored = _read_rows(stage.folder / "records.csv", samples.ids)
         records = [
-            PairRecord(k, int(row["seed"]), "kept", {**info, "foreground": _foreground(m), **_source(row)})
+            PairRecord(k, int(row["seed"]), "kept", {**info, "foreground": _foreground(m), **source_record(row)})
             for k, row, m in zip(samples.ids, stored, samples.masks)
         ]
         seconds = {role: f.seconds(role) for role in ("denoiser", "segmenter", "samples", "filter")}
@@ -403,10 +403,3 @@ def _read_rows(path, ids: list[str]) -> list[dict[str, str]]:
     with path.open(newline="") as fh:
         rows = {row["id"]: row for row in csv.DictReader(fh)}
     return [rows[k] for k in ids]
-
-
-def _source(row: dict[str, str]) -> dict[str, Any]:
-    """An augmented mask's record (its training pair and warp) from a records.csv row; empty for a sampled mask."""
-    if "source" not in row:
-        return {}
-    return {"source": row["source"], **{k: float(row[k]) for k in WARP_RECORD}}
