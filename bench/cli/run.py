@@ -125,6 +125,8 @@ def run(
         resolve_dataset(dataset)
     except (ConfigError, DatasetError) as e:
         fail(str(e))
+    except OSError as e:  # the demo set, generated on first use, could not be written
+        fail(os_error(e))
 
     from bench import report, runner
     from bench.cli.tables import results_tables
