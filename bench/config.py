@@ -18,6 +18,8 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any
 
+from bench.splits import FULL_RATIO
+
 AUGMENTS = ("none", "randaugment", "cutmix", "xlsor")
 TRAIN_ON = ("real+synthetic", "synthetic", "real")
 MODELS = ("unet", "attnunet", "transunet")
@@ -92,7 +94,7 @@ class RunConfig:
     dataset: str
     model: str
     seed: int
-    train_ratio: float = 0.9
+    train_ratio: float = FULL_RATIO
     augment: str = "none"
     train_on: str = "real+synthetic"
     preset: str = "cpu"

@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 from typing import Any, TypedDict
 
+GALLERY_PNG = "gallery.png"  # generated pairs as overlays (methods.gallery), in run and sample folders
 SCHEMA_VERSION = 2  # 2: generation metrics (fid, kid, is, fid_unet, is_unet, memorisation) in ``metrics``
 
 

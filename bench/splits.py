@@ -10,6 +10,15 @@ from bench.pairs import DatasetError
 
 MIN_SPLIT_PAIRS = 2
 TEST_FRACTION = 0.1
+FULL_RATIO = 1 - TEST_FRACTION  # the default train ratio: every pair that is not in the test set
+
+
+def check_train_ratio(train_ratio: float, name: str = "train_ratio", test_fraction: float = TEST_FRACTION) -> None:
+    """Refuse a ratio outside (0, 1 - test_fraction], naming it ``name``: the rest of the pairs is the test set."""
+    if not 0 < train_ratio <= 1 - test_fraction + 1e-9:
+        raise ValueError(
+            f"{name} must be in (0, {1 - test_fraction:g}] (the rest is the test set), got {train_ratio:g}"
+        )
 
 
 def _split_sizes(n: int, train_ratio: float, test_fraction: float) -> tuple[int, int]:
@@ -39,7 +48,7 @@ class Split:
 
 
 def make_split(
-    ids: Iterable[str], seed: int, train_ratio: float = 1 - TEST_FRACTION, test_fraction: float = TEST_FRACTION
+    ids: Iterable[str], seed: int, train_ratio: float = FULL_RATIO, test_fraction: float = TEST_FRACTION
 ) -> Split:
     """Sorted, seeded split; few-shot ratios subsample the training part only.
 
@@ -58,10 +67,7 @@ def make_split(
     n = len(ordered)
     if not 0 < test_fraction < 1:
         raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
-    if not 0 < train_ratio <= 1 - test_fraction + 1e-9:
-        raise ValueError(
-            f"train_ratio must be in (0, {1 - test_fraction:g}] (the rest is the test set), got {train_ratio}"
-        )
+    check_train_ratio(train_ratio, test_fraction=test_fraction)
     sizes = _split_sizes(n, train_ratio, test_fraction)
     if sizes[1] < MIN_SPLIT_PAIRS or n - sizes[1] < MIN_SPLIT_PAIRS:
         least = next(

@@ -34,6 +34,7 @@ from diffusers.utils.torch_utils import randn_tensor
 from bench.config import ConfigError
 from bench.data import fingerprint, load_pairs, save_pairs
 from bench.pairs import PairSet
+from bench.results import GALLERY_PNG
 from bench.training import BatchLoss, StepCallback, TrainLog, autocast_context
 from methods.base import (
     Expansion,
@@ -349,7 +350,7 @@ class Joint(ExpansionMethod):
                 pairs = PairSet(ids, (out.images * 255).round() / 255, out.masks, "joint", True)
                 save_pairs(pairs, folder)
                 write_records(records(pairs.masks), folder / "records.csv")
-                save_gallery(folder / "gallery.png", pairs.images, pairs.masks)
+                save_gallery(folder / GALLERY_PNG, pairs.images, pairs.masks)
             return {"seconds": seconds, "n": n}
 
         sampling = stage_options(

@@ -28,6 +28,7 @@ import torch
 from bench.data import fingerprint, load_pairs, save_pairs
 from bench.files import write_json
 from bench.pairs import PairSet
+from bench.results import GALLERY_PNG
 from bench.segmentation.xlsor import XLSorOptions, transform_pair
 from methods.base import (
     Expansion,
@@ -110,7 +111,7 @@ class XLSor(ExpansionMethod):
             save_pairs(pairs, folder)
             write_records(records, folder / "records.csv")
             write_json(folder / "records.json", [dataclasses.asdict(r) for r in records], sort_keys=False)
-            save_gallery(folder / "gallery.png", pairs.images, (pairs.masks > 0).long())
+            save_gallery(folder / GALLERY_PNG, pairs.images, (pairs.masks > 0).long())
             return {"seconds": time.perf_counter() - start, "n": n}
 
         data = {"fingerprint": fingerprint(train), "pairs": len(train), "size": size, "channels": channels}

@@ -13,8 +13,7 @@ from bench.artifacts.cells import Run, order_key
 from bench.artifacts.plots import panel_grid, save_png
 from bench.artifacts.render import Artifact, markdown, md_table, write
 from bench.paper import METHOD_ORDER
-
-GALLERY_PNG = "gallery.png"  # what a run of a generating method stores in its folder
+from bench.results import GALLERY_PNG
 
 
 def build(runs: list[Run], out: Path) -> Artifact:
@@ -56,7 +55,7 @@ def build(runs: list[Run], out: Path) -> Artifact:
         title = f"{r.method} ({r.ablation}), {ds}, seed {r.seed}"
         panels.append((title, r.folder / GALLERY_PNG))
         rows.append([r.dataset, r.preset, r.method, r.ablation, r.seed, r.model, str(r.shown / GALLERY_PNG)])
-    png = out / "gallery.png"
+    png = out / GALLERY_PNG
     figure(panels, png)
     head = ["dataset", "preset", "method", "ablation", "seed", "model", "source"]
     legend = [

@@ -26,6 +26,7 @@ from bench.cli.options import (
     Wandb,
 )
 from bench.cli.values import key_values, number, numbers, split_csv
+from bench.splits import FULL_RATIO
 
 EPILOG = """Examples:
 
@@ -43,7 +44,9 @@ def run(
     dataset: Dataset = "demo",
     models: Annotated[str, typer.Option(help="Downstream models, comma-separated: unet,attnunet,transunet.")] = "unet",
     seeds: Annotated[str, typer.Option(help="Seeds, comma-separated; results are mean ± std over them.")] = "0",
-    train_ratio: Annotated[float, typer.Option(help="Fraction of all pairs used for training (≤ 0.9).")] = 0.9,
+    train_ratio: Annotated[
+        float, typer.Option(help=f"Fraction of all pairs used for training (≤ {FULL_RATIO:g}).")
+    ] = FULL_RATIO,
     augment: Annotated[
         str,
         typer.Option(

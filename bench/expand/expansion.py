@@ -20,7 +20,6 @@ from bench.data import write_pairs
 from bench.expand.downstream import evaluate_downstream
 from bench.expand.folder import (
     CLOSEST_PNG,
-    GALLERY_PNG,
     RECORDS_CSV,
     REPORT_HTML,
     SCHEMA_VERSION,
@@ -34,6 +33,7 @@ from bench.expand.request import ExpandRequest, plan_expansion, request_identity
 from bench.expand.verdict import make_verdict
 from bench.files import atomic_dir, write_json, write_text
 from bench.pairs import PairSet
+from bench.results import GALLERY_PNG
 from bench.runner.dataset import load_data
 from bench.runner.layout import cached_stages, method_cache, metrics_cache
 from bench.runner.machine import oom_as_run_error

@@ -17,8 +17,7 @@ SCHEMA_VERSION = 1
 SUMMARY_JSON = "expansion.json"
 RECORDS_CSV = "records.csv"
 REPORT_HTML = "report.html"
-GALLERY_PNG = layout.GALLERY_PNG  # the names a bench run gives the same pictures
-CLOSEST_PNG = layout.CLOSEST_PNG
+CLOSEST_PNG = layout.CLOSEST_PNG  # the name a bench run gives the same picture
 
 
 def previous_output(out: Path) -> dict[str, Any] | None:

@@ -15,7 +15,6 @@ from bench import results as store
 logger = logging.getLogger(__package__)  # "bench.runner" in log lines, whichever module logs
 
 CLOSEST_PNG = "closest_pairs.png"  # generated images beside their nearest real training images
-GALLERY_PNG = "gallery.png"  # the run's generated pairs with their masks (and filter decisions)
 
 
 def method_cache(out: Path, dataset_name: str, method: str) -> Path:

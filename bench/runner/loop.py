@@ -31,7 +31,7 @@ from bench.pairs import PairSet
 from bench.runner import downstream
 from bench.runner.dataset import load_data, seed_splits
 from bench.runner.generation import run_generation_metrics, save_gallery
-from bench.runner.layout import CLOSEST_PNG, GALLERY_PNG, cached_stages, method_cache, metrics_cache, stored_result
+from bench.runner.layout import CLOSEST_PNG, cached_stages, method_cache, metrics_cache, stored_result
 from bench.runner.machine import oom_as_run_error, preflight
 from bench.runner.planning import plan, run_configs
 from bench.runner.request import Request
@@ -231,7 +231,7 @@ def run(
                 res["unavailable"] = dict(gen_unavailable)
                 if rdir != todo[0][1] and (todo[0][1] / CLOSEST_PNG).is_file():
                     copy_file(todo[0][1] / CLOSEST_PNG, rdir / CLOSEST_PNG)
-                save_gallery(expansion, rdir / GALLERY_PNG)
+                save_gallery(expansion, rdir / store.GALLERY_PNG)
                 res["metrics"]["notes"] = notes.get(seed, [])
                 res["dataset"]["check_warnings"] = len(report.warnings)
                 res["timings"].update(

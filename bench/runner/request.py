@@ -9,7 +9,7 @@ from typing import Any
 
 from bench import tracking
 from bench.config import AUGMENTS, MODELS, TRAIN_ON, ConfigError, check_type, preset
-from bench.splits import TEST_FRACTION
+from bench.splits import FULL_RATIO, check_train_ratio
 from methods import METHODS, check_ablation, method_entry, unknown_choice
 
 
@@ -22,7 +22,7 @@ class Request:
     dataset: str = "demo"
     models: tuple[str, ...] = ("unet",)
     seeds: tuple[int, ...] = (0,)
-    train_ratio: float = 0.9
+    train_ratio: float = FULL_RATIO
     augment: str = "none"
     train_on: str = "real+synthetic"
     preset: str = "cpu"
@@ -96,10 +96,11 @@ def check_values(req: Request) -> None:
 
 
 def check_ratio(value: Any, flag: str = "--train-ratio") -> None:
-    """Refuse a train ratio outside (0, 1 - TEST_FRACTION] (the rest is the test set), naming ``flag``."""
-    ratio = check_type(value, float, flag)
-    if not 0 < ratio <= 1 - TEST_FRACTION:
-        raise ConfigError(f"{flag} must be in (0, {1 - TEST_FRACTION:g}] (the rest is the test set), got {ratio:g}")
+    """Refuse a train ratio that :func:`bench.splits.make_split` would refuse, naming ``flag``."""
+    try:
+        check_train_ratio(check_type(value, float, flag), flag)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
 
 
 def baseline_request(req: Request) -> Request | None:

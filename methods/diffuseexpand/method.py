@@ -34,6 +34,7 @@ from bench.config import ConfigError
 from bench.data import fingerprint, load_pairs, save_pairs
 from bench.files import write_csv
 from bench.pairs import PairSet
+from bench.results import GALLERY_PNG
 from methods.base import (
     Expansion,
     ExpansionMethod,
@@ -329,7 +330,7 @@ class DiffuseExpand(ExpansionMethod):
                     for k, s, m, source in zip(samples.ids, out.seeds, samples.masks, sources)
                 ]
                 write_csv(folder / "records.csv", ["id", "seed", *info, "foreground", *sources[0]], rows)
-                save_gallery(folder / "gallery.png", samples.images, samples.masks)
+                save_gallery(folder / GALLERY_PNG, samples.images, samples.masks)
             return {"seconds": seconds, "n": n, **guidance_stats(out.guidance)}
 
         sampling = {
@@ -379,7 +380,7 @@ class DiffuseExpand(ExpansionMethod):
             if pairs.ids:
                 save_pairs(pairs, folder)
             write_records(records, folder / "records.csv")
-            save_gallery(folder / "gallery.png", samples.images, samples.masks, [r.decision for r in records])
+            save_gallery(folder / GALLERY_PNG, samples.images, samples.masks, [r.decision for r in records])
             return {**stats, "n": n}
 
         key = {"role": "selection", "version": self.version, "samples": stage.digest, "eta": o.eta}

@@ -15,6 +15,7 @@ from accelerate import PartialState
 from bench.config import ConfigError
 from bench.data import fingerprint, load_pairs, save_pairs
 from bench.pairs import PairSet
+from bench.results import GALLERY_PNG
 from bench.training import StepCallback, TrainLog
 from methods.base import (
     Expansion,
@@ -226,7 +227,7 @@ class Synthmed(ExpansionMethod):
             pairs = PairSet(ids, (images * 255).round() / 255, masks, "synthmed", True)
             save_pairs(pairs, folder)
             write_records([PairRecord(k, s, "kept", i) for k, s, i in zip(ids, seeds, infos)], folder / "records.csv")
-            save_gallery(folder / "gallery.png", pairs.images, pairs.masks)
+            save_gallery(folder / GALLERY_PNG, pairs.images, pairs.masks)
             return {"seconds": time.perf_counter() - start, "n": n, "infos": infos}
 
         upstream = {role: s.digest for role, s in fitted["stages"].items()}

@@ -17,7 +17,7 @@ from bench.cards import load_cards, resolve_dataset
 from bench.data import load_pairs, save_pairs
 from bench.integrity import check
 from bench.pairs import DatasetError, PairSet
-from bench.splits import make_split
+from bench.splits import FULL_RATIO, make_split
 
 SIZE = 32
 
@@ -349,6 +349,20 @@ def test_split_seeds_differ_and_repeat() -> None:
 def test_split_invalid_ratio_raises(ratio: float, test_fraction: float) -> None:
     with pytest.raises(ValueError):
         make_split(IDS, seed=0, train_ratio=ratio, test_fraction=test_fraction)
+
+
+@pytest.mark.parametrize("ratio", [0.0, 0.95, 0.9000001])
+def test_the_harness_refuses_the_ratios_a_split_refuses_naming_the_option(ratio: float) -> None:
+    from bench.config import ConfigError
+    from bench.runner import check_ratio
+
+    with pytest.raises(ValueError, match=r"^train_ratio must be in \(0, 0\.9\]") as split_error:
+        make_split(IDS, seed=0, train_ratio=ratio)
+    with pytest.raises(ConfigError, match=r"^--ratios must be in \(0, 0\.9\]") as option_error:
+        check_ratio(ratio, "--ratios")
+    assert str(option_error.value).removeprefix("--ratios") == str(split_error.value).removeprefix("train_ratio")
+    make_split(IDS, seed=0, train_ratio=FULL_RATIO)
+    check_ratio(FULL_RATIO)
 
 
 def test_split_too_few_pairs_raises() -> None:
