@@ -12,6 +12,7 @@ from __future__ import annotations
 import difflib
 import importlib
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,9 @@ class MethodEntry:
         variants: ablation names accepted by ``--ablation``; the first is the default.
         description: one line for ``bench methods``.
         generates_pairs: False for a method that adds no pairs (``origin``): its runs train on real data only.
+        options: ``("module:OptionsClass", "module:PRESETS")``, the class's ``Options`` and ``presets``, when they
+            live in modules that import no torch: ``--option`` values are then refused before any heavy import
+            (:func:`method_options`); empty for a method whose options are checked only once its class is loaded.
     """
 
     target: str
@@ -31,6 +35,7 @@ class MethodEntry:
     variants: tuple[str, ...]
     description: str
     generates_pairs: bool = True
+    options: tuple[str, str] | tuple[()] = ()
 
 
 METHODS: dict[str, MethodEntry] = {
@@ -46,6 +51,7 @@ METHODS: dict[str, MethodEntry] = {
         "2",
         ("cf+cg+cs", "cf+cg", "cf"),
         "Diffusion-generated image-mask pairs with segmenter guidance and Dice filtering (DiffuseExpand).",
+        options=("methods.diffuseexpand.options:DiffuseExpandOptions", "methods.diffuseexpand.options:PRESETS"),
     ),
     "xlsor": MethodEntry(
         "methods.xlsor:XLSor",
@@ -58,6 +64,7 @@ METHODS: dict[str, MethodEntry] = {
         "1",
         ("dual", "pix2pix"),
         "Dual GAN: GAN-sampled masks translated into images by a pix2pix GAN (Synthmed).",
+        options=("methods.synthmed.options:SynthmedOptions", "methods.synthmed.options:PRESETS"),
     ),
     "joint": MethodEntry(
         "methods.joint:Joint",
@@ -98,6 +105,21 @@ def check_ablation(name: str, ablation: str | None) -> str:
     if ablation not in variants:
         raise KeyError(unknown_choice("ablation", ablation, variants, f" for method '{name}'"))
     return ablation
+
+
+def _load(target: str) -> Any:
+    module, _, name = target.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def method_options(name: str) -> tuple[type, dict[str, dict[str, Any]]]:
+    """The options class of method ``name`` and its per-preset overrides (``Options``, ``presets``), from the light
+    modules its row names, else from the method class itself (which imports its dependencies)."""
+    entry = method_entry(name)
+    if entry.options:
+        return _load(entry.options[0]), _load(entry.options[1])
+    cls = get_method(name)
+    return cls.Options, cls.presets
 
 
 def get_method(name: str) -> type:

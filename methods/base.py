@@ -19,7 +19,7 @@ import torch
 from bench.config import TrainConfig
 from bench.files import write_csv
 from bench.pairs import PairSet
-from methods import METHODS, check_ablation, unknown_choice  # noqa: F401 (bench.runner, bench.sweep import it here)
+from methods import METHODS, check_ablation, method_options, unknown_choice  # noqa: F401 (bench.runner, bench.sweep import it here)
 
 DECISIONS = ("kept", "relabelled", "dropped")
 
@@ -188,7 +188,8 @@ class ExpansionMethod(abc.ABC):
 
 def register_method(name: str):
     """Class decorator binding an ExpansionMethod subclass to its row ``methods.METHODS[name]``: the class gets
-    its name and the row's version, variants, description and ``generates_pairs``.
+    its name and the row's version, variants, description and ``generates_pairs`` (and its ``Options`` and
+    ``presets`` where the row names them).
 
     Raises:
         TypeError: for a class that is not an ExpansionMethod subclass.
@@ -207,6 +208,8 @@ def register_method(name: str):
         cls.name = name
         cls.version, cls.variants, cls.description = entry.version, entry.variants, entry.description
         cls.generates_pairs = entry.generates_pairs
+        if entry.options:
+            cls.Options, cls.presets = method_options(name)
         return cls
 
     return wrap

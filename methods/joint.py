@@ -46,20 +46,11 @@ from methods.base import (
     synthetic_ids,
     write_records,
 )
-from methods.diffusion import (
-    DENOISER_PRESETS,
-    NOISE_SCHEDULE,
-    DenoiserOptions,
-    SamplerOutput,
-    dpm_solver,
-    epsilon_loss,
-    load_model,
-    noise_scheduler,
-    noised_batch,
-    sample_pairs,
-    train_denoiser,
-    unet_config,
-)
+from methods.diffusion.options import DENOISER_PRESETS, DenoiserOptions
+from methods.diffusion.sampling import SamplerOutput, sample_pairs
+from methods.diffusion.schedule import NOISE_SCHEDULE, dpm_solver, noise_scheduler
+from methods.diffusion.training import epsilon_loss, noised_batch, train_denoiser
+from methods.diffusion.unet import load_model, unet_config
 from methods.gallery import save_gallery
 from methods.stages import (
     Stage,

@@ -25,6 +25,7 @@ _HOMES = {
     "check_ratio": "request",
     "check_request": "request",
     "check_values": "request",
+    "resolve_options": "request",
     "plan": "planning",
     "run_configs": "planning",
     "RunError": "machine",

@@ -11,15 +11,11 @@ from typing import Any
 
 from bench import results as store
 from bench.config import (
-    ConfigError,
     RunConfig,
     TrainConfig,
-    check_type,
-    merge_options,
-    preset,
     settings_tag,
 )
-from bench.runner.request import Request, check_request
+from bench.runner.request import Request, check_request, resolve_options
 from methods import get_method
 from methods.base import ExpansionMethod, options_dict
 
@@ -41,24 +37,9 @@ class Plan:
 def plan(req: Request) -> Plan:
     """Resolve and validate a request without loading anything; every bad value raises ConfigError naming it."""
     ablation, image_size = check_request(req)
-    p = preset(req.preset)
+    options, train, n = resolve_options(req)
     cls = get_method(req.method)
     train_on = req.train_on if cls.generates_pairs else "real"
-    options = merge_options(
-        cls.Options,
-        {},
-        cls.presets.get(req.preset, {}),
-        req.method_options,
-        where=f"{cls.name} method",
-        flag="--option",
-    )
-    train = merge_options(
-        TrainConfig, {}, p.get("train", {}), req.train_options, where="training", flag="--train-option"
-    )
-    n = check_type(req.n_synthetic if req.n_synthetic is not None else p["n_synthetic"], int, "--n-synthetic")
-    least = 1 if train_on != "real" else 0
-    if n < least:
-        raise ConfigError(f"--n-synthetic must be >= {least} for method '{cls.name}' training on {train_on}, got {n}")
     cls.check_request(ablation, options, image_size, req.channels)
     overrides = {
         **req.method_options,

@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from bench import tracking
-from bench.config import AUGMENTS, MODELS, TRAIN_ON, ConfigError, check_type, preset
+from bench.config import AUGMENTS, MODELS, TRAIN_ON, ConfigError, TrainConfig, check_type, merge_options, preset
 from bench.splits import FULL_RATIO, check_train_ratio
-from methods import METHODS, check_ablation, method_entry, unknown_choice
+from methods import METHODS, check_ablation, method_entry, method_options, unknown_choice
 
 
 @dataclass
@@ -70,7 +70,34 @@ def check_request(req: Request) -> tuple[str, int]:
         raise ConfigError(f"--image-size must be >= {MIN_IMAGE_SIZE}, got {image_size}")
     if not method_entry(req.method).generates_pairs and req.train_on == "synthetic":
         raise ConfigError(f"method '{req.method}' generates no pairs, so --train-on synthetic is impossible")
+    if method_entry(req.method).options:  # the option classes that import without the method's code
+        resolve_options(req)
     return ablation, image_size
+
+
+def resolve_options(req: Request) -> tuple[Any, TrainConfig, int]:
+    """The method's options, the downstream training options and the number of pairs to generate, each merged over
+    the preset and checked. Imports the method's class only where its registry row names no light options class.
+
+    Raises:
+        ConfigError: naming the option.
+    """
+    options_cls, presets = method_options(req.method)
+    options = merge_options(
+        options_cls, {}, presets.get(req.preset, {}), req.method_options, where=f"{req.method} method", flag="--option"
+    )
+    p = preset(req.preset)
+    train = merge_options(
+        TrainConfig, {}, p.get("train", {}), req.train_options, where="training", flag="--train-option"
+    )
+    n = check_type(req.n_synthetic if req.n_synthetic is not None else p["n_synthetic"], int, "--n-synthetic")
+    train_on = req.train_on if method_entry(req.method).generates_pairs else "real"
+    least = 1 if train_on != "real" else 0
+    if n < least:
+        raise ConfigError(
+            f"--n-synthetic must be >= {least} for method '{req.method}' training on {train_on}, got {n}"
+        )
+    return options, train, n
 
 
 def check_values(req: Request) -> None:

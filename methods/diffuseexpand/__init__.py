@@ -17,6 +17,11 @@ Stage IV   ``filter.py``                   keep / relabel / drop by the Dice los
 —          ``networks.py``                 the denoiser and segmenter networks (diffusers models) and the
                                            noise schedule they share
 —          ``options.py``                  every option with its one default, and the per-preset overrides
+                                           (imports no torch: a bad ``--option`` is refused at once)
+—          ``sampling_config.py``          the sampling knobs the sampler, the cost counter and ``bench speed
+                                           --compare`` share, checked once
+—          ``mask_source.py``              the image phase's masks from augmented real masks instead of the
+                                           mask phase (``mask_source=augmented``)
 —          ``method.py``                   :class:`DiffuseExpand`: the stages composed behind
                                            ``ExpansionMethod``, each a cached stage folder
 —          ``cost.py``                     network calls and FLOPs per generated pair of a sampling
@@ -29,6 +34,13 @@ Ablation variants (paper Table 1): ``cf`` = classifier-free conditioning only, `
 guidance, ``cf+cg+cs`` = + stage-IV selection.
 """
 
-from methods.diffuseexpand.method import DiffuseExpand
-
 __all__ = ["DiffuseExpand"]
+
+
+def __getattr__(name: str):
+    """``DiffuseExpand`` on first use: its options module must import without torch (refusals stay instant)."""
+    if name == "DiffuseExpand":
+        from methods.diffuseexpand.method import DiffuseExpand
+
+        return DiffuseExpand
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -25,7 +25,7 @@ from methods.diffuseexpand.guidance import FRESH, PHASES, SegmenterGuidance, gui
 from methods.diffuseexpand.networks import MODE_IMAGE, Denoiser, NoisySegmenter, build_denoiser, build_segmenter
 from methods.diffuseexpand.options import DiffuseExpandOptions
 from methods.diffuseexpand.sampling_config import RELEASED, SamplingConfig
-from methods.diffusion import NOISE_SCHEDULE, dpm_solver
+from methods.diffusion.schedule import NOISE_SCHEDULE, dpm_solver
 
 __all__ = [
     "RELEASED",

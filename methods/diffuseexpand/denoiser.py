@@ -22,7 +22,8 @@ from bench.training import BatchLoss, StepCallback, TrainLog
 from methods.diffuseexpand.labels import data_channels, encode_images, encode_masks, one_hot
 from methods.diffuseexpand.networks import MODE_IMAGE, MODE_MASK, Denoiser
 from methods.diffuseexpand.options import DiffuseExpandOptions
-from methods.diffusion import epsilon_loss, noise_scheduler, noised_batch, train_denoiser
+from methods.diffusion.schedule import noise_scheduler
+from methods.diffusion.training import epsilon_loss, noised_batch, train_denoiser
 
 
 def diffusion_samples(pairs: PairSet, mask_channels: int = 1) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

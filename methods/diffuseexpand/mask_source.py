@@ -18,7 +18,6 @@ import torch
 from bench.pairs import PairSet
 from bench.segmentation.xlsor import XLSorOptions, warp_pair
 
-MASK_SOURCES = ("diffusion", "augmented")
 WARP = XLSorOptions()
 WARP_KEYS = ("rotate_degrees", "scale", "translate", "shear", "elastic_magnitude", "elastic_spacing")
 WARP_RECORD = ("rotate", "zoom", "shift_y", "shift_x", "shear_y", "shear_x", "elastic")  # what warp_pair draws

@@ -24,7 +24,7 @@ import csv
 import dataclasses
 import time
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any
 
 import torch
 from accelerate import PartialState
@@ -50,11 +50,13 @@ from methods.diffuseexpand.denoiser import fit_denoiser
 from methods.diffuseexpand.filter import MaskFilter, select
 from methods.diffuseexpand.mask_source import augmented_masks, source_record, warp_knobs
 from methods.diffuseexpand.networks import Denoiser, NoisySegmenter, build_denoiser, build_segmenter
-from methods.diffuseexpand.options import PRESETS, DiffuseExpandOptions, check_size
+from methods.diffuseexpand.options import DiffuseExpandOptions, check_size
 from methods.diffuseexpand.sampler import PairSampler, guidance_stats
 from methods.diffuseexpand.sampling_config import SamplingConfig
 from methods.diffuseexpand.segmenter import fit_segmenter
-from methods.diffusion import NOISE_SCHEDULE, load_model, noise_scheduler, sample_pairs
+from methods.diffusion.sampling import sample_pairs
+from methods.diffusion.schedule import NOISE_SCHEDULE, noise_scheduler
+from methods.diffusion.unet import load_model
 from methods.gallery import save_gallery
 from methods.stages import (
     Stage,
@@ -115,9 +117,7 @@ class DiffuseExpand(ExpansionMethod):
     over the pairs kept as generated; with stage IV also ``filter_dice``, every generated pair's Dice.
     """
 
-    Options = DiffuseExpandOptions
-    binary_masks_only = False
-    presets: ClassVar[dict[str, dict[str, Any]]] = PRESETS
+    binary_masks_only = False  # Options and presets: the registry row's (options.py)
 
     @classmethod
     def check_request(cls, variant: str, options: DiffuseExpandOptions, image_size: int, channels: int) -> None:

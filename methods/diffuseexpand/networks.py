@@ -5,7 +5,7 @@
 
 Both are diffusers models (``ModelMixin, ConfigMixin``): the constructor arguments are the saved config, so
 ``save_pretrained`` / ``from_pretrained`` write and read a stage folder (``config.json`` +
-``diffusion_pytorch_model.safetensors``), read back by :func:`methods.diffusion.load_model`; their UNets are
+``diffusion_pytorch_model.safetensors``), read back by :func:`methods.diffusion.unet.load_model`; their UNets are
 :func:`methods.diffusion.unet_config`'s, and :data:`methods.diffusion.NOISE_SCHEDULE` is saved beside the
 denoiser as ``scheduler_config.json`` so that training, guidance and sampling use one forward process.
 
@@ -40,7 +40,7 @@ from torch import nn
 
 from methods.diffuseexpand.labels import data_channels
 from methods.diffuseexpand.options import CONDITIONING, DiffuseExpandOptions
-from methods.diffusion import norm_groups, unet_config
+from methods.diffusion.unet import norm_groups, unet_config
 
 logger = logging.getLogger(__name__)
 

@@ -1,9 +1,10 @@
 """DiffuseExpand's options, their per-preset overrides, and the checks a run request gets before any work.
 
 Every knob has one default (the paper's value, or the released code's where the paper is silent): DiffuseExpand's
-own on :class:`DiffuseExpandOptions`, the shared diffusion ones on :class:`methods.diffusion.DenoiserOptions` and
-the sampling ones on :class:`~.sampling_config.SamplingConfig`. :data:`PRESETS` names the overrides of the
-``smoke``, ``cpu`` and ``paper`` presets, over the shared budget of :data:`methods.diffusion.DENOISER_PRESETS`.
+own on :class:`DiffuseExpandOptions`, the shared diffusion ones on
+:class:`~methods.diffusion.options.DenoiserOptions` and the sampling ones on
+:class:`~.sampling_config.SamplingConfig`. :data:`PRESETS` names the overrides of the ``smoke``, ``cpu`` and
+``paper`` presets, over the shared budget of :data:`~methods.diffusion.options.DENOISER_PRESETS`.
 """
 
 from __future__ import annotations
@@ -13,11 +14,11 @@ from typing import Any, ClassVar
 
 from bench.config import MODEL_STRIDES, MODELS, ConfigError
 from bench.paper import ETA
-from methods.diffuseexpand.mask_source import MASK_SOURCES
 from methods.diffuseexpand.sampling_config import SamplingConfig
-from methods.diffusion import DENOISER_PRESETS, DenoiserOptions, denoiser_problems, int_tuple
+from methods.diffusion.options import DENOISER_PRESETS, DenoiserOptions, denoiser_problems, int_tuple
 
 CONDITIONING = ("embedding", "concat")
+MASK_SOURCES = ("diffusion", "augmented")  # where the image phase's masks come from (see mask_source.py)
 """How the mask condition enters the denoiser (see :mod:`.networks`)."""
 _TUPLES = ("denoiser_widths", "denoiser_attention", "segmenter_widths", "segmenter_attention")
 _D, _S = DenoiserOptions, SamplingConfig
@@ -27,7 +28,7 @@ _D, _S = DenoiserOptions, SamplingConfig
 class DiffuseExpandOptions:
     """Knobs of DiffuseExpand; defaults are the paper's (§4.1) or, where it is silent, the released code's.
 
-    The stage-I network, its budget and solver knobs are :class:`methods.diffusion.DenoiserOptions`' (defaults
+    The stage-I network, its budget and solver knobs are :class:`~methods.diffusion.options.DenoiserOptions`' (defaults
     and ranges there), the stage-III ones :class:`~.sampling_config.SamplingConfig`'s (``sampling_steps`` is its
     ``steps``); this class adds DiffuseExpand's own.
 
@@ -132,7 +133,8 @@ class DiffuseExpandOptions:
 
 
 def _with_denoiser(preset: str, own: dict[str, Any]) -> dict[str, Any]:
-    """A preset: the diffusion methods' shared budget (:data:`methods.diffusion.DENOISER_PRESETS`), then ``own``."""
+    """A preset: the diffusion methods' shared budget (:data:`~methods.diffusion.options.DENOISER_PRESETS`), then
+    ``own``."""
     return {**DENOISER_PRESETS[preset], **own}
 
 
@@ -153,7 +155,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     # reports/montgomery-sampling-cost.md). Guidance keeps the per-pixel mean (guidance_reduction="mean"), under
     # which it changes ε by < 0.1 % and no pair (CF and CF+CG keep the same pairs). The paper's sum over the pixels
     # makes it 0.9-3 x ε and drops the pass rate 0.78 -> 0.18 with this 150-step segmenter (Montgomery seed 0,
-    # reports/montgomery-guidance/). The network and its budget are the shared ones (methods/diffusion.py).
+    # reports/montgomery-guidance/). The network and its budget are the shared ones (methods/diffusion/options.py).
     "cpu": _with_denoiser(
         "cpu",
         {

@@ -11,7 +11,7 @@ With a segmenter and a non-zero guidance scale both loops are classifier-guided
 (:mod:`methods.diffuseexpand.guidance`); without, this is the paper's "CF" ablation. Guidance can be thinned out
 to cut its cost (:mod:`methods.diffuseexpand.cost`): one phase only, a fresh gradient every k-th step, or the
 high-noise steps only; the defaults guide every step of both phases. How much guidance changes the predicted noise
-is recorded per step and phase (:attr:`methods.diffusion.SamplerOutput.guidance`). Every pair has its own
+is recorded per step and phase (:attr:`methods.diffusion.sampling.SamplerOutput.guidance`). Every pair has its own
 seed and ``torch.Generator`` (mask noise first, then image noise), so a pair can be regenerated alone.
 :func:`methods.diffusion.sample_pairs` shares the batches out over the processes of a multi-process run; every
 batch is the one a single process would sample, so the pair set is the same whatever the process count. What is
@@ -41,7 +41,8 @@ from methods.diffuseexpand.guidance import PHASES, EpsFn, SegmenterGuidance, gui
 from methods.diffuseexpand.labels import decode_masks, mode_filter, one_hot
 from methods.diffuseexpand.networks import MODE_IMAGE, MODE_MASK, Denoiser
 from methods.diffuseexpand.sampling_config import SamplingConfig
-from methods.diffusion import NOISE_SCHEDULE, SamplerOutput, dpm_solver, merge_guidance
+from methods.diffusion.sampling import SamplerOutput, merge_guidance
+from methods.diffusion.schedule import NOISE_SCHEDULE, dpm_solver
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +51,7 @@ def guidance_stats(guidance: dict[str, dict[str, list]]) -> dict[str, Any]:
     """What a pair set records of its guidance: per phase the per-step ratios (``guidance``) and their mean over the
     steps (``guidance_ratio_mask``, ``guidance_ratio_image``, scalars for tables and W&B summaries).
 
-    ``guidance`` is :attr:`methods.diffusion.SamplerOutput.guidance` of this sampler: per phase each solver step's
+    ``guidance`` is :attr:`~methods.diffusion.sampling.SamplerOutput.guidance` here: per phase each solver step's
     timestep and the mean over the pairs of ‖s·σ_t·∇ₓ log p‖ / ‖ε‖ (0 at unguided steps)."""
     if not guidance:
         return {}

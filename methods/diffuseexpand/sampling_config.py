@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any
 
-from methods.diffusion import DenoiserOptions, solver_problems
+from methods.diffusion.options import DenoiserOptions, solver_problems
 
 IMAGE_OBJECTIVES = ("likelihood", "wiou-wbce")
 """Image-phase guidance objectives (see :mod:`.guidance`)."""

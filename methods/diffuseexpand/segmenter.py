@@ -33,7 +33,8 @@ from methods.diffuseexpand.denoiser import diffusion_samples
 from methods.diffuseexpand.labels import from_one_hot
 from methods.diffuseexpand.networks import MODE_IMAGE, NoisySegmenter
 from methods.diffuseexpand.options import DiffuseExpandOptions
-from methods.diffusion import noise_scheduler, noised_batch
+from methods.diffusion.schedule import noise_scheduler
+from methods.diffusion.training import noised_batch
 
 
 def segmenter_loss(

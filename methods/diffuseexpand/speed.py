@@ -31,7 +31,7 @@ from methods.diffuseexpand.options import DiffuseExpandOptions
 from methods.diffuseexpand.sampler import PairSampler
 from methods.diffuseexpand.sampling_config import RELEASED, SamplingConfig
 from methods.diffuseexpand.segmenter import segmenter_loss
-from methods.diffusion import noise_scheduler
+from methods.diffusion.schedule import noise_scheduler
 
 
 def step_seconds(

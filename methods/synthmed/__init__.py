@@ -36,6 +36,13 @@ folder                  contents
 ======================  ============================================================================
 """
 
-from methods.synthmed.method import Synthmed
-
 __all__ = ["Synthmed"]
+
+
+def __getattr__(name: str):
+    """``Synthmed`` on first use: its options module must import without torch (refusals stay instant)."""
+    if name == "Synthmed":
+        from methods.synthmed.method import Synthmed
+
+        return Synthmed
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

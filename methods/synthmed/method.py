@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 import torch
@@ -27,13 +27,13 @@ from methods.base import (
     synthetic_ids,
     write_records,
 )
-from methods.diffusion import load_model
+from methods.diffusion.unet import load_model
 from methods.gallery import save_gallery
 from methods.stages import Stage, cached_stage, stage_options, stage_seed, train_network, training_history
 from methods.synthmed.gan import fit_gan
 from methods.synthmed.mask_gan import mask_gan_losses
 from methods.synthmed.networks import ImageGAN, MaskGAN
-from methods.synthmed.options import PRESETS, SynthmedOptions
+from methods.synthmed.options import SynthmedOptions
 from methods.synthmed.pix2pix import image_gan_losses, jitter_mask
 
 
@@ -45,9 +45,7 @@ class Synthmed(ExpansionMethod):
     "final_losses", "counts", "cached"}`` and ``self.history`` every GAN's per-step losses.
     """
 
-    Options = SynthmedOptions
-    binary_masks_only = True
-    presets: ClassVar[dict[str, dict[str, Any]]] = PRESETS
+    binary_masks_only = True  # Options and presets: the registry row's (options.py)
 
     @classmethod
     def check_request(cls, variant: str, options: SynthmedOptions, image_size: int, channels: int) -> None:

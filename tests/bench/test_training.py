@@ -101,7 +101,7 @@ def test_one_paper_size_step_on_cpu(network, capsys):
     from methods.diffuseexpand.networks import build_denoiser, build_segmenter
     from methods.diffuseexpand.options import DiffuseExpandOptions
     from methods.diffuseexpand.segmenter import segmenter_loss
-    from methods.diffusion import noise_scheduler
+    from methods.diffusion.schedule import noise_scheduler
 
     o = DiffuseExpandOptions()
     x0, mode, cond = diffusion_samples(disc_pairs(2, size=256))

@@ -1,8 +1,10 @@
 import csv
+import subprocess
+import sys
 
 import pytest
 
-from methods import METHODS, get_method
+from methods import METHODS, get_method, method_options
 from methods.base import ExpansionMethod, PairRecord, register_method, write_records
 
 
@@ -40,3 +42,18 @@ def test_write_records_is_one_row_per_pair(tmp_path):
     rows = list(csv.DictReader((tmp_path / "records.csv").open()))
     assert [r["id"] for r in rows] == ["syn_0", "syn_1"]
     assert rows[0]["dice_loss"] == "0.01" and rows[1]["tau"] == "1.0" and rows[1]["decision"] == "dropped"
+
+
+@pytest.mark.parametrize("name", [n for n, e in METHODS.items() if e.options])
+def test_a_light_options_row_is_what_the_class_uses_and_imports_no_torch(name):
+    script = (
+        "import sys; from methods import method_options; "
+        f"cls, presets = method_options({name!r}); cls(); "
+        "print('torch' in sys.modules, sorted(presets))"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split()[0] == "False"
+    method = get_method(name)
+    assert (method.Options, method.presets) == method_options(name)
+    assert method.Options is method_options(name)[0]

@@ -10,7 +10,7 @@ from bench.results import find_results, load_results
 from methods.base import MethodContext
 from methods.diffuseexpand.options import PRESETS as DIFFUSEEXPAND_PRESETS
 from methods.diffuseexpand.options import DiffuseExpandOptions
-from methods.diffusion import NOISE_SCHEDULE
+from methods.diffusion.schedule import NOISE_SCHEDULE
 from methods.joint import Joint, JointOptions, JointSampler, build_joint_denoiser, fit_joint_denoiser, joint_samples
 
 TINY = merge_options(

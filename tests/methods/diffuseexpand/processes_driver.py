@@ -27,7 +27,8 @@ from methods.diffuseexpand import DiffuseExpand  # noqa: E402
 from methods.diffuseexpand.networks import Denoiser  # noqa: E402
 from methods.diffuseexpand.sampler import PairSampler  # noqa: E402
 from methods.diffuseexpand.sampling_config import SamplingConfig  # noqa: E402
-from methods.diffusion import load_model, sample_pairs  # noqa: E402
+from methods.diffusion.sampling import sample_pairs  # noqa: E402
+from methods.diffusion.unet import load_model  # noqa: E402
 
 N_PAIRS = 10
 OPTIONS = {"denoiser_steps": 40, "checkpoint_every": 5, "sample_batch": 4, "sampling_steps": 3}

@@ -11,7 +11,8 @@ from bench.pairs import PairSet
 from methods.diffuseexpand.denoiser import denoiser_loss, diffusion_samples, fit_denoiser
 from methods.diffuseexpand.networks import MODE_IMAGE, MODE_MASK, Denoiser, build_denoiser
 from methods.diffuseexpand.options import DiffuseExpandOptions
-from methods.diffusion import load_model, noise_scheduler
+from methods.diffusion.schedule import noise_scheduler
+from methods.diffusion.unet import load_model
 
 TINY = DiffuseExpandOptions(denoiser_widths=(8, 16), denoiser_layers=1, denoiser_attention=(), denoiser_head_dim=8)
 

@@ -17,7 +17,7 @@ from methods.diffuseexpand.guidance import (
     weighted_iou_minus_bce,
 )
 from methods.diffuseexpand.networks import SegmenterOutput
-from methods.diffusion import noise_scheduler
+from methods.diffusion.schedule import noise_scheduler
 
 
 class ToySegmenter(nn.Module):

@@ -7,7 +7,7 @@ import pytest
 from bench.config import ConfigError
 from methods.diffuseexpand.options import DiffuseExpandOptions
 from methods.diffuseexpand.sampling_config import SamplingConfig
-from methods.diffusion import DenoiserOptions
+from methods.diffusion.options import DenoiserOptions
 
 
 @pytest.mark.parametrize(

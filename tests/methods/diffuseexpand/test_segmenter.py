@@ -17,7 +17,8 @@ from methods.diffuseexpand.networks import (
 )
 from methods.diffuseexpand.options import DiffuseExpandOptions
 from methods.diffuseexpand.segmenter import fit_segmenter, segmenter_loss
-from methods.diffusion import load_model, noise_scheduler
+from methods.diffusion.schedule import noise_scheduler
+from methods.diffusion.unet import load_model
 
 TINY = DiffuseExpandOptions(segmenter_widths=(8, 16), segmenter_layers=1)
 
