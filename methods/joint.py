@@ -46,10 +46,12 @@ from methods.base import (
     synthetic_ids,
     write_records,
 )
-from methods.diffusion.options import DENOISER_PRESETS, DenoiserOptions
+from methods.diffusion import augment
+from methods.diffusion.augment import AugmentedUNet
+from methods.diffusion.options import DENOISER_PRESETS, RECIPE, DenoiserOptions
 from methods.diffusion.sampling import SamplerOutput, sample_pairs
-from methods.diffusion.schedule import NOISE_SCHEDULE, dpm_solver, noise_scheduler
-from methods.diffusion.training import epsilon_loss, noised_batch, train_denoiser
+from methods.diffusion.schedule import NOISE_SCHEDULE, dpm_solver, noise_scheduler, training_schedule
+from methods.diffusion.training import denoising_loss, draw_batch, train_denoiser
 from methods.diffusion.unet import load_model, unet_config
 from methods.gallery import save_gallery
 from methods.stages import (
@@ -75,8 +77,9 @@ class JointOptions(DenoiserOptions):
     NAME: ClassVar[str] = "joint"
 
 
-def build_joint_denoiser(o: JointOptions, size: int, channels: int, seed: int) -> UNet2DModel:
-    """The unconditional UNet of ``C + 1`` channels in and out, DiffuseExpand's stage-I architecture.
+def build_joint_denoiser(o: JointOptions, size: int, channels: int, seed: int) -> UNet2DModel | AugmentedUNet:
+    """The unconditional UNet of ``C + 1`` channels in and out, DiffuseExpand's stage-I architecture; with
+    ``augment_p > 0`` an :class:`~methods.diffusion.augment.AugmentedUNet` that also takes the warp.
 
     Raises:
         ValueError: for a size the network cannot halve ``len(o.denoiser_widths) - 1`` times.
@@ -90,11 +93,17 @@ def build_joint_denoiser(o: JointOptions, size: int, channels: int, seed: int) -
         o.denoiser_attention,
         o.denoiser_head_dim,
         resblock_updown=o.denoiser_resblock_updown,
-        class_embedding=False,
+        class_embedding=o.augment_p > 0,
+        dropout=o.denoiser_dropout,
     )
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return UNet2DModel.from_config(config)
+        return AugmentedUNet(config) if o.augment_p > 0 else UNet2DModel.from_config(config)
+
+
+def joint_model_class(o: JointOptions) -> type[UNet2DModel] | type[AugmentedUNet]:
+    """The class :func:`build_joint_denoiser` builds for ``o`` (to load a trained one back)."""
+    return AugmentedUNet if o.augment_p > 0 else UNet2DModel
 
 
 def joint_samples(pairs: PairSet) -> torch.Tensor:
@@ -108,16 +117,34 @@ def joint_samples(pairs: PairSet) -> torch.Tensor:
     return torch.cat([pairs.images.float(), pairs.masks[:, None].float()], dim=1) * 2 - 1
 
 
-def joint_loss(x0: torch.Tensor, *, batch_size: int, scheduler: DDPMScheduler, snr_gamma: float) -> BatchLoss:
-    """‖ε_θ(x_t, t) − ε‖² on a random batch of ``x0`` (Min-SNR-γ weighted when ``snr_gamma > 0``, as stage I).
+def joint_loss(
+    x0: torch.Tensor,
+    *,
+    batch_size: int,
+    scheduler: DDPMScheduler,
+    snr_gamma: float,
+    augment_p: float = 0.0,
+    prediction: str = "epsilon",
+) -> BatchLoss:
+    """‖ε_θ(x_t, t) − ε‖² on a random batch of ``x0`` (Min-SNR-γ weighted when ``snr_gamma > 0``, as stage I; v
+    instead of ε for ``prediction="v_prediction"``).
 
-    Every random draw (batch, t, ε) comes from the training loop's generator.
+    With ``augment_p > 0`` each sample is warped (image channels bilinearly, the mask channel by nearest
+    neighbour) and the model is given the warp (:mod:`methods.diffusion.augment`). Every random draw (batch, t, ε,
+    then the warps) comes from the training loop's generator.
     """
 
     def loss(model: torch.nn.Module, generator: torch.Generator) -> torch.Tensor:
-        _, t, noise, x_t = noised_batch(x0, batch_size, scheduler, generator)
-        eps = model(x_t, t).sample
-        return epsilon_loss(eps, noise, t, scheduler, snr_gamma)
+        index, t, noise = draw_batch(x0, batch_size, scheduler, generator)
+        batch, kwargs = x0[index], {}
+        if augment_p > 0:
+            params = augment.draw(batch_size, augment_p, generator).to(x0.device)
+            grid = augment.sampling_grid(params, x0.shape[-1])
+            image = augment.warp(batch[:, :-1], grid, nearest=False)
+            batch = torch.cat([image, augment.warp(batch[:, -1:], grid, nearest=True)], dim=1)
+            kwargs = {"augment": params}
+        out = model(scheduler.add_noise(batch, noise, t), t, **kwargs).sample
+        return denoising_loss(out, batch, noise, t, scheduler, snr_gamma, prediction)
 
     return loss
 
@@ -139,8 +166,10 @@ def fit_joint_denoiser(
     loss = joint_loss(
         joint_samples(pairs).to(device),
         batch_size=o.denoiser_batch,
-        scheduler=noise_scheduler(),
+        scheduler=noise_scheduler(training_schedule(o.prediction)),
         snr_gamma=o.snr_gamma,
+        augment_p=o.augment_p,
+        prediction=o.prediction,
     )
     return train_denoiser(model, loss, o, seed=seed, device=device, checkpoint_dir=checkpoint_dir, callback=callback)
 
@@ -197,7 +226,8 @@ class JointSampler:
         if any(m.training for m in self.model.modules()):
             raise RuntimeError("the joint denoiser is in train mode; call .eval() before sampling")
         device = next(self.model.parameters()).device
-        channels, size = int(self.model.config.in_channels), int(self.model.config.sample_size)
+        unet = getattr(self.model, "unet", self.model)  # an AugmentedUNet's own UNet
+        channels, size = int(unet.config.in_channels), int(unet.config.sample_size)
         images, masks = [], []
         for start in range(0, len(seeds), batch_size):
             batch = list(seeds[start : start + batch_size])
@@ -280,18 +310,18 @@ class Joint(ExpansionMethod):
                 total=o.denoiser_steps,
             )
             if PartialState().is_main_process:
-                noise_scheduler().save_config(folder)
+                noise_scheduler(training_schedule(o.prediction)).save_config(folder)
             return record
 
         options = stage_options(
-            o, "ema_decay", "snr_gamma", "mixed_precision", "grad_accumulation", prefix="denoiser_"
+            o, "ema_decay", "snr_gamma", "mixed_precision", "grad_accumulation", *RECIPE, prefix="denoiser_"
         )
         key = {"role": "denoiser", "version": self.version, "data": data, "seed": ctx.seed}
         key.update(processes=PartialState().num_processes, schedule=NOISE_SCHEDULE, options=options)
         stage = cached_stage(ctx, key, compute_denoiser, everyone=True)
         config = DDPMScheduler.load_config(stage.folder)
         schedule = {k: config[k] for k in NOISE_SCHEDULE}
-        self._fitted = (data, load_model(UNet2DModel, stage.folder, ctx.device), stage, schedule)
+        self._fitted = (data, load_model(joint_model_class(o), stage.folder, ctx.device), stage, schedule)
         self.history = training_history(stage)
 
     def expand(self, n: int, ctx: MethodContext) -> Expansion:

@@ -158,11 +158,15 @@ def training_history(*stages: Stage) -> dict[str, list[float]]:
 
 def stage_options(options: Any, *names: str, prefix: str | None = None) -> dict[str, Any]:
     """The options a stage's key covers: ``names`` plus every field starting with ``prefix``, so that a new
-    network option can never be left out of its stage's key by accident."""
+    network option can never be left out of its stage's key by accident; an option added later is left out at
+    the value that trains as before it existed (the options class's ``KEYED_ONLY_IF_NOT``), so that stages
+    trained before it are reused."""
+    neutral = getattr(options, "KEYED_ONLY_IF_NOT", {})
     return {
         f.name: getattr(options, f.name)
         for f in dataclasses.fields(options)
-        if f.name in names or (prefix is not None and f.name.startswith(prefix))
+        if (f.name in names or (prefix is not None and f.name.startswith(prefix)))
+        and not (f.name in neutral and getattr(options, f.name) == neutral[f.name])
     }
 
 

@@ -22,8 +22,9 @@ from bench.training import BatchLoss, StepCallback, TrainLog
 from methods.diffuseexpand.labels import data_channels, encode_images, encode_masks, one_hot
 from methods.diffuseexpand.networks import MODE_IMAGE, MODE_MASK, Denoiser
 from methods.diffuseexpand.options import DiffuseExpandOptions
-from methods.diffusion.schedule import noise_scheduler
-from methods.diffusion.training import epsilon_loss, noised_batch, train_denoiser
+from methods.diffusion import augment
+from methods.diffusion.schedule import noise_scheduler, training_schedule
+from methods.diffusion.training import denoising_loss, draw_batch, train_denoiser
 
 
 def diffusion_samples(pairs: PairSet, mask_channels: int = 1) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -60,20 +61,35 @@ def denoiser_loss(
     cfg_dropout: float,
     scheduler: DDPMScheduler,
     snr_gamma: float,
+    augment_p: float = 0.0,
+    prediction: str = "epsilon",
 ) -> BatchLoss:
     """The Eq. 3 batch loss: ‖ε_θ(x_t, t, y1, y2) − ε‖² on a random batch of :func:`diffusion_samples`.
 
     Image samples keep their mask condition with probability ``1 - cfg_dropout`` (dropped = zero mask);
-    every random draw (batch, t, ε, dropout) comes from the loop's generator. ``snr_gamma > 0`` weights each
-    sample by min(SNR_t, γ) / SNR_t (:func:`methods.diffusion.epsilon_loss`; ``snr_gamma = 0``: the paper's plain
-    MSE).
+    every random draw (batch, t, ε, dropout, then the warps) comes from the loop's generator. ``snr_gamma > 0``
+    weights each sample by min(SNR_t, γ) / SNR_t (:func:`methods.diffusion.training.denoising_loss`;
+    ``snr_gamma = 0``: the paper's plain MSE). With ``augment_p > 0`` each sample and its mask condition are
+    warped together (:mod:`methods.diffusion.augment`; masks by nearest neighbour) and the warp is given to the
+    network; with ``prediction="v_prediction"`` the network learns v instead of ε.
     """
 
     def loss(model: nn.Module, generator: torch.Generator) -> torch.Tensor:
-        index, t, noise, x_t = noised_batch(x0, batch_size, scheduler, generator)
+        index, t, noise = draw_batch(x0, batch_size, scheduler, generator)
         keep = (torch.rand(batch_size, generator=generator) >= cfg_dropout).float().to(x0.device)
-        eps = model(x_t, t, mode[index], cond[index] * keep[:, None, None, None])
-        return epsilon_loss(eps, noise, t, scheduler, snr_gamma)
+        x0_batch, cond_batch, params = x0[index], cond[index], None
+        if augment_p > 0:
+            params = augment.draw(batch_size, augment_p, generator).to(x0.device)
+            grid = augment.sampling_grid(params, x0.shape[-1])
+            is_mask = (mode[index] == MODE_MASK)[:, None, None, None]
+            x0_batch = torch.where(
+                is_mask, augment.warp(x0_batch, grid, nearest=True), augment.warp(x0_batch, grid, nearest=False)
+            )
+            cond_batch = augment.warp(cond_batch, grid, nearest=True)
+        x_t = scheduler.add_noise(x0_batch, noise, t)
+        kwargs = {} if params is None else {"augment": params}
+        out = model(x_t, t, mode[index], cond_batch * keep[:, None, None, None], **kwargs)
+        return denoising_loss(out, x0_batch, noise, t, scheduler, snr_gamma, prediction)
 
     return loss
 
@@ -116,8 +132,10 @@ def fit_denoiser(
         cond,
         batch_size=o.denoiser_batch,
         cfg_dropout=o.cfg_dropout,
-        scheduler=noise_scheduler(),
+        scheduler=noise_scheduler(training_schedule(o.prediction)),
         snr_gamma=o.snr_gamma,
+        augment_p=o.augment_p,
+        prediction=o.prediction,
     )
     return train_denoiser(
         denoiser, loss, o, seed=seed, device=device, checkpoint_dir=checkpoint_dir, callback=callback

@@ -54,8 +54,9 @@ from methods.diffuseexpand.options import DiffuseExpandOptions, check_size
 from methods.diffuseexpand.sampler import PairSampler, guidance_stats
 from methods.diffuseexpand.sampling_config import SamplingConfig
 from methods.diffuseexpand.segmenter import fit_segmenter
+from methods.diffusion.options import RECIPE
 from methods.diffusion.sampling import sample_pairs
-from methods.diffusion.schedule import NOISE_SCHEDULE, noise_scheduler
+from methods.diffusion.schedule import NOISE_SCHEDULE, noise_scheduler, training_schedule
 from methods.diffusion.unet import load_model
 from methods.gallery import save_gallery
 from methods.stages import (
@@ -206,13 +207,13 @@ class DiffuseExpand(ExpansionMethod):
                 total=o.denoiser_steps,
             )
             if PartialState().is_main_process:
-                noise_scheduler().save_config(folder)
+                noise_scheduler(training_schedule(o.prediction)).save_config(folder)
             return record
 
         options = stage_options(
             o,
             *("conditioning", "cfg_dropout", "ema_decay", "snr_gamma", "pretrained", "mixed_precision"),
-            *("grad_accumulation",),
+            *("grad_accumulation", *RECIPE),
             prefix="denoiser_",
         )
         key = {"role": "denoiser", **common, "processes": processes, "schedule": NOISE_SCHEDULE, "options": options}

@@ -40,6 +40,7 @@ from torch import nn
 
 from methods.diffuseexpand.labels import data_channels
 from methods.diffuseexpand.options import CONDITIONING, DiffuseExpandOptions
+from methods.diffusion.augment import AUGMENT_DIM, AugmentEmbedding
 from methods.diffusion.unet import norm_groups, unet_config
 
 logger = logging.getLogger(__name__)
@@ -72,9 +73,12 @@ class Denoiser(ModelMixin, ConfigMixin):
         mask_pool (`int`, *optional*, defaults to 16): pooled size of the ``embedding`` mask encoder (paper: 16).
         mask_channels (`int`, *optional*, defaults to 1): foreground classes K of the masks.
         image_channels (`int`, *optional*): image channels C, when fewer than the D sample channels.
+        augment_dim (`int`, *optional*, defaults to 0): entries of the non-leaking augmentation condition
+            (:data:`methods.diffusion.augment.AUGMENT_DIM` when trained with ``augment_p > 0``; 0: none).
 
-    The two class-count arguments enter the saved config only when masks are multi-class, so a binary denoiser's
-    ``config.json`` (and every stage folder holding one) is the one written before multi-class masks existed.
+    The two class-count arguments enter the saved config only when masks are multi-class, and ``augment_dim`` only
+    when it is > 0, so a denoiser's ``config.json`` (and every stage folder holding one) is the one written before
+    those existed.
     """
 
     def __init__(
@@ -84,9 +88,11 @@ class Denoiser(ModelMixin, ConfigMixin):
         mask_pool: int = 16,
         mask_channels: int = 1,
         image_channels: int | None = None,
+        augment_dim: int = 0,
     ) -> None:
         super().__init__()
         classes = {"mask_channels": mask_channels, "image_channels": image_channels} if mask_channels > 1 else {}
+        classes.update({"augment_dim": augment_dim} if augment_dim else {})
         self.register_to_config(unet_config=unet_config, conditioning=conditioning, mask_pool=mask_pool, **classes)
         if conditioning not in CONDITIONING:
             raise ValueError(f"conditioning must be one of {CONDITIONING}, got {conditioning!r}")
@@ -98,6 +104,8 @@ class Denoiser(ModelMixin, ConfigMixin):
         self.mask_encoder = MaskEncoder(embed_dim, mask_pool, mask_channels) if conditioning == "embedding" else None
         self.mask_channels = mask_channels
         self.image_channels = image_channels or self.channels
+        # built last, so that every other weight draws from the seed as without it
+        self.augment_embedding = AugmentEmbedding(embed_dim) if augment_dim else None
 
     @property
     def channels(self) -> int:
@@ -109,7 +117,12 @@ class Denoiser(ModelMixin, ConfigMixin):
         return int(self.unet.config.sample_size)
 
     def forward(
-        self, sample: torch.Tensor, timestep: torch.Tensor | int, mode: torch.Tensor, cond: torch.Tensor | None = None
+        self,
+        sample: torch.Tensor,
+        timestep: torch.Tensor | int,
+        mode: torch.Tensor,
+        cond: torch.Tensor | None = None,
+        augment: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Predict the noise.
 
@@ -119,6 +132,8 @@ class Denoiser(ModelMixin, ConfigMixin):
             mode: int64 ``N``, :data:`MODE_IMAGE` or :data:`MODE_MASK` (y1).
             cond: float ``N x K x H x W`` masks in {0, 1} (y2, :func:`.labels.one_hot`) for image samples; zeros
                 (or ``None`` for the whole batch) is the null condition. Ignored for mask samples.
+            augment: float ``N x AUGMENT_DIM``, the warps of augmented training samples; ``None`` (sampling, or
+                a denoiser trained without augmentation) adds nothing, as the zero vector does.
 
         Returns:
             float ``N x D x H x W`` predicted noise.
@@ -128,6 +143,8 @@ class Denoiser(ModelMixin, ConfigMixin):
             cond = sample.new_zeros(sample.shape[0], self.mask_channels, *sample.shape[-2:])
         cond = cond.to(sample.dtype) * is_image[:, None, None, None]
         emb = self.mode_embedding(mode)
+        if augment is not None and self.augment_embedding is not None:
+            emb = emb + self.augment_embedding(augment)
         if self.mask_encoder is not None:
             emb = emb + self.mask_encoder(cond) * is_image[:, None]
         else:
@@ -205,12 +222,14 @@ def build_denoiser(o: DiffuseExpandOptions, size: int, channels: int, seed: int,
     samples = data_channels(channels, k)
     in_channels = samples + (k if o.conditioning == "concat" else 0)
     classes = {"mask_channels": k, "image_channels": channels} if k > 1 else {}
+    classes.update({"augment_dim": AUGMENT_DIM} if o.augment_p > 0 else {})
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         if o.pretrained is not None:
             source = _load_pretrained(Path(o.pretrained))
             config = {**source.config, "sample_size": size, "in_channels": in_channels, "out_channels": samples}
             config.update(class_embed_type="identity", num_class_embeds=None)
+            config.update({"dropout": o.denoiser_dropout} if o.denoiser_dropout > 0 else {})
             denoiser = Denoiser(_plain(config), o.conditioning, **classes)
             adapt_pretrained(denoiser.unet, source, channels)
             return denoiser
@@ -223,6 +242,7 @@ def build_denoiser(o: DiffuseExpandOptions, size: int, channels: int, seed: int,
             o.denoiser_attention,
             o.denoiser_head_dim,
             resblock_updown=o.denoiser_resblock_updown,
+            dropout=o.denoiser_dropout,
         )
         return Denoiser(config, o.conditioning, **classes)
 

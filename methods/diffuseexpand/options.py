@@ -54,6 +54,8 @@ class DiffuseExpandOptions:
         mask_source: ``"diffusion"`` (paper: the mask phase samples each mask) or ``"augmented"`` (a warped real
             training mask; the image phase, guidance and stage IV unchanged).
         filter_model: downstream network used as the filter (trained with the run's downstream config).
+    Small-data recipe (stage I):
+        augment_p, prediction, denoiser_dropout: see ``DenoiserOptions``.
     Engineering:
         checkpoint_every, grad_accumulation (stages I and II), mixed_precision: see ``DenoiserOptions``.
     """
@@ -97,8 +99,12 @@ class DiffuseExpandOptions:
     checkpoint_every: int = _D.checkpoint_every
     grad_accumulation: int = _D.grad_accumulation
     mixed_precision: bool = _D.mixed_precision
+    augment_p: float = _D.augment_p
+    prediction: str = _D.prediction
+    denoiser_dropout: float = _D.denoiser_dropout
 
     KEYED_ONLY_IF_NOT: ClassVar[dict[str, Any]] = {
+        **_D.KEYED_ONLY_IF_NOT,
         "guidance_every": 1,
         "guidance_until": 0.0,
         "guide_mask_phase": True,

@@ -42,7 +42,7 @@ from methods.diffuseexpand.labels import decode_masks, mode_filter, one_hot
 from methods.diffuseexpand.networks import MODE_IMAGE, MODE_MASK, Denoiser
 from methods.diffuseexpand.sampling_config import SamplingConfig
 from methods.diffusion.sampling import SamplerOutput, merge_guidance
-from methods.diffusion.schedule import NOISE_SCHEDULE, dpm_solver
+from methods.diffusion.schedule import NOISE_SCHEDULE, dpm_solver, noise_scheduler, to_epsilon
 
 logger = logging.getLogger(__name__)
 
@@ -91,6 +91,9 @@ class PairSampler:
         self.denoiser = denoiser
         self.segmenter = segmenter
         self.scheduler_config = dict(scheduler_config or NOISE_SCHEDULE)
+        # the networks' output is turned into ε before guidance, so the solver always takes ε
+        self.prediction = self.scheduler_config.get("prediction_type", "epsilon")
+        self.alphas_cumprod = noise_scheduler(self.scheduler_config).alphas_cumprod
         self.dynamic_thresholding = dynamic_thresholding
         self.thresholding_ratio = thresholding_ratio
         self.mixed_precision = mixed_precision
@@ -101,7 +104,8 @@ class PairSampler:
 
     def make_scheduler(self, solver_order: int) -> DPMSolverMultistepScheduler:
         """A fresh solver (it keeps a history of model outputs, so one instance serves one loop)."""
-        return dpm_solver(self.scheduler_config, solver_order, self.dynamic_thresholding, self.thresholding_ratio)
+        config = {**self.scheduler_config, "prediction_type": "epsilon"}
+        return dpm_solver(config, solver_order, self.dynamic_thresholding, self.thresholding_ratio)
 
     def check_inputs(self, seeds: Sequence[int], config: SamplingConfig, batch_size: int) -> None:
         """Raise ``ValueError`` for what this sampler's networks cannot do (the knobs' own ranges are
@@ -224,17 +228,21 @@ class PairSampler:
     ) -> EpsFn:
         """ε(x_t, t) of the denoiser for one phase, with classifier-free weighting of the mask condition; a weight of
         1 needs only the conditional call, unless ``cf_double`` makes it evaluate both halves as the released
-        sampler did (same result, twice the cost: what its timing must include)."""
+        sampler did (same result, twice the cost: what its timing must include). A v-predicting denoiser's output
+        is turned into ε first (:func:`methods.diffusion.schedule.to_epsilon`)."""
         device = self.device
 
-        def eps(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        def output(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
             with autocast_context(device, self.mixed_precision):
                 if cond is None or (cf_weight == 1 and not cf_double):
                     return self.denoiser(x, t, mode, cond).float()
                 null = torch.zeros_like(cond)
                 both = self.denoiser(torch.cat([x, x]), t, torch.cat([mode, mode]), torch.cat([cond, null])).float()
-            eps_c, eps_u = both.chunk(2)
-            return eps_u + cf_weight * (eps_c - eps_u)
+            out_c, out_u = both.chunk(2)
+            return out_u + cf_weight * (out_c - out_u)
+
+        def eps(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+            return to_epsilon(output(x, t), x, t, self.alphas_cumprod, self.prediction)
 
         return eps
 

@@ -11,6 +11,10 @@ from bench.config import ConfigError
 
 SOLVER_ORDERS = (1, 2, 3)
 """The DPM-Solver++ multistep orders diffusers implements."""
+PREDICTIONS = ("epsilon", "v_prediction")
+"""What the denoiser predicts: the noise ε (paper) or v = α_t ε − σ_t x₀ (Salimans & Ho 2022); diffusers' names."""
+RECIPE = ("augment_p", "prediction")
+"""The training-recipe knobs that a denoiser stage's key covers besides the ``denoiser_*`` ones."""
 
 
 def int_tuple(value: int | Sequence[int]) -> tuple[int, ...]:
@@ -29,6 +33,12 @@ def denoiser_problems(o: Any) -> list[str]:
         problems.append(f"ema_decay must be in [0, 1), got {o.ema_decay}")
     if o.snr_gamma < 0:
         problems.append(f"snr_gamma must be >= 0, got {o.snr_gamma}")
+    if not 0 <= o.augment_p <= 1:
+        problems.append(f"augment_p must be in [0, 1], got {o.augment_p}")
+    if o.prediction not in PREDICTIONS:
+        problems.append(f"prediction must be one of {PREDICTIONS}, got {o.prediction!r}")
+    if not 0 <= o.denoiser_dropout < 1:
+        problems.append(f"denoiser_dropout must be in [0, 1), got {o.denoiser_dropout}")
     return problems
 
 
@@ -61,6 +71,11 @@ class DenoiserOptions:
         grad_accumulation: micro-batches per optimiser step (``*_batch`` is the micro-batch of one process;
             under N processes the effective batch is N x batch x grad_accumulation).
         mixed_precision: bf16 autocast on CUDA.
+        augment_p: non-leaking augmentation, the probability of each warp of a training sample
+            (:mod:`methods.diffusion.augment`; 0: none, the paper; EDM uses 0.12-0.15 on small sets).
+        prediction: ``"epsilon"`` (paper) or ``"v_prediction"``; guidance and solvers work in ε either way.
+        denoiser_dropout: dropout in the UNet's residual blocks (0: none, the paper; 0.1-0.3 against
+            over-fitting a few dozen images).
     """
 
     denoiser_widths: tuple[int, ...] = (256, 256, 512, 512, 1024, 1024)
@@ -80,9 +95,14 @@ class DenoiserOptions:
     checkpoint_every: int = 1000
     grad_accumulation: int = 1
     mixed_precision: bool = True
+    augment_p: float = 0.0
+    prediction: str = "epsilon"
+    denoiser_dropout: float = 0.0
 
     NAME: ClassVar[str] = "denoiser"
     """What the options belong to, for messages."""
+    KEYED_ONLY_IF_NOT: ClassVar[dict[str, Any]] = {"augment_p": 0.0, "prediction": "epsilon", "denoiser_dropout": 0.0}
+    """The recipe knobs, out of run and stage keys at the values that train as before they existed."""
 
     def __post_init__(self) -> None:
         for name in ("denoiser_widths", "denoiser_attention"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
 from diffusers import DDPMScheduler, DPMSolverMultistepScheduler
 
 NOISE_SCHEDULE: dict[str, Any] = {
@@ -14,6 +15,24 @@ NOISE_SCHEDULE: dict[str, Any] = {
     "prediction_type": "epsilon",
 }
 """The forward process shared by every stage (paper §2; released code: linear β, T = 1000, ε-prediction)."""
+
+
+def training_schedule(prediction: str) -> dict[str, Any]:
+    """:data:`NOISE_SCHEDULE` for a denoiser that predicts ``prediction`` (saved in its stage folder)."""
+    return {**NOISE_SCHEDULE, "prediction_type": prediction}
+
+
+def to_epsilon(
+    output: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor | int, alphas_cumprod: torch.Tensor, prediction: str
+) -> torch.Tensor:
+    """The noise ε that a denoiser's ``output`` at ``(x_t, t)`` stands for: itself for ε-prediction, and
+    α_t·v + σ_t·x_t for v = α_t ε − σ_t x₀ (α_t = √ᾱ_t, σ_t = √(1 − ᾱ_t), x_t = α_t x₀ + σ_t ε), so that
+    guidance and classifier-free weighting work in ε whatever the network predicts."""
+    if prediction == "epsilon":
+        return output
+    a = alphas_cumprod.to(x_t.device)[torch.as_tensor(t, device=x_t.device).long()].to(x_t.dtype)
+    a = a.reshape(-1, *([1] * (x_t.ndim - 1))) if a.ndim else a
+    return a.sqrt() * output + (1 - a).sqrt() * x_t
 
 
 def noise_scheduler(config: dict[str, Any] | None = None) -> DDPMScheduler:

@@ -28,6 +28,7 @@ def unet_config(
     mid_attention: bool = True,
     resblock_updown: bool = True,
     class_embedding: bool = True,
+    dropout: float = 0.0,
 ) -> dict[str, Any]:
     """Config of an ADM-style diffusers ``UNet2DModel`` (scale-shift norm, residual up/down-sampling).
 
@@ -41,6 +42,8 @@ def unet_config(
         mid_attention: self-attention in the middle block.
         resblock_updown: down/up-sample with residual blocks (ADM ``resblock_updown``) instead of convolutions.
         class_embedding: accept a precomputed vector (``class_labels``) added to the time embedding.
+        dropout: dropout in every residual block (entered in the config only when > 0, so that the configs of
+            networks built before it existed are unchanged).
 
     Raises:
         ValueError: if ``size`` cannot be halved ``len(widths) - 1`` times.
@@ -66,6 +69,7 @@ def unet_config(
         "resnet_time_scale_shift": "scale_shift",
         "add_attention": mid_attention,
         "class_embed_type": "identity" if class_embedding else None,
+        **({"dropout": dropout} if dropout > 0 else {}),
     }
 
 
