@@ -5,6 +5,7 @@ from bench.runner import Request, run
 
 def test_same_seed_twice_gives_identical_split_and_dice(montgomery, tmp_path):
     kw = dict(method="origin", dataset=str(montgomery), preset="smoke", wandb="disabled", seeds=(3,))
+    kw["train_options"] = {"epochs": 1}
     a = run(Request(out=tmp_path / "a", **kw)).results[0]
     b = run(Request(out=tmp_path / "b", **kw)).results[0]
     assert a["metrics"]["dice_per_image"] == b["metrics"]["dice_per_image"]
