@@ -15,6 +15,7 @@ from methods import get_method
 from methods.base import DECISIONS, MethodContext, options_dict, stored_options
 from methods.diffuseexpand import DiffuseExpand
 from methods.diffuseexpand import method as method_module
+from methods.diffusion.options import DenoiserOptions
 
 N = 6
 
@@ -170,7 +171,8 @@ def test_guidance_thinning_options_are_checked_and_keyed_only_when_set():
         with pytest.raises(ConfigError, match=next(iter(bad))):
             _smoke(**bad)
     # at their neutral values they stay out of run and samples keys, so results stored before they existed are reused
-    assert set(DiffuseExpand.Options.KEYED_ONLY_IF_NOT) == {*method_module.GUIDANCE_KEYED, "mask_source"}
+    recipe = DenoiserOptions.KEYED_ONLY_IF_NOT  # the shared stage-I recipe knobs, likewise
+    assert set(DiffuseExpand.Options.KEYED_ONLY_IF_NOT) == {*method_module.GUIDANCE_KEYED, "mask_source", *recipe}
     assert not set(options_dict(_smoke())) & set(method_module.GUIDANCE_KEYED)
     # read back under a preset that sets one of them, a stored config keeps its own (neutral) value
     stored = stored_options(DiffuseExpand.Options, options_dict(_smoke()))
