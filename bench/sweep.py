@@ -38,7 +38,7 @@ from bench.paper import (
     TABLE1_DICE,
     TAUS,
 )
-from methods import METHODS, get_method, unknown_choice
+from methods import METHODS, get_method, method_options, unknown_choice
 
 logger = logging.getLogger(__name__)
 
@@ -109,7 +109,7 @@ def build_sweep(
     runner.check_values(base)
     for ratio in ratios or ():
         runner.check_ratio(ratio, "--ratios")
-    configs, missing = _CONFIGS[name](methods, ratios)
+    configs, missing = _CONFIGS[name](methods, ratios, base)
     runs = [
         SweepRun(label, dataclasses.replace(base, seeds=(seed,), **changes))
         for seed in base.seeds  # seed-major: a sweep stopped early still holds whole artifacts for its first seeds
@@ -121,7 +121,7 @@ def build_sweep(
 Configs = list[tuple[str, dict[str, Any]]]
 
 
-def _table1(methods, ratios) -> tuple[Configs, list[str]]:
+def _table1(methods, ratios, base) -> tuple[Configs, list[str]]:
     configs: Configs = []
     for aug in TABLE1_DICE.values():
         shared = {"augment": aug, "train_on": "real+synthetic", "method": "diffuseexpand"}
@@ -157,14 +157,14 @@ def _variant(method: str) -> dict[str, Any]:
     return {"method": method, "ablation": SHOWN_VARIANTS.get(method)}
 
 
-def _table2(methods, ratios) -> tuple[Configs, list[str]]:
+def _table2(methods, ratios, base) -> tuple[Configs, list[str]]:
     present, missing = _chosen(METHOD_ORDER, methods)
     configs: Configs = [("Origin (real pairs, for Δ)", {"method": BASELINE, "train_on": "real"})]
     configs += [(f"{_label(m)}, synthetic only", {**_variant(m), "train_on": "synthetic"}) for m in present]
     return configs, missing
 
 
-def _fewshot(methods, ratios) -> tuple[Configs, list[str]]:
+def _fewshot(methods, ratios, base) -> tuple[Configs, list[str]]:
     present, missing = _chosen(FEWSHOT_METHODS, methods)
     configs: Configs = []
     for ratio in ratios or FEWSHOT_RATIOS:
@@ -176,9 +176,12 @@ def _fewshot(methods, ratios) -> tuple[Configs, list[str]]:
     return configs, missing
 
 
-def _tau_vs_s(methods, ratios) -> tuple[Configs, list[str]]:
+def _tau_vs_s(methods, ratios, base) -> tuple[Configs, list[str]]:
+    """The τ family at the preset's gradient scale s₀, the s family at s = v·s₀ and τ = 1 (Lemma 3.3: 1/τ = v)."""
+    options, presets = method_options("diffuseexpand")
+    s0 = float(presets[base.preset].get("guidance_scale", options.guidance_scale))
     configs: Configs = [(f"1/τ = {tau.v}", {"method_options": {"tau": tau.value}}) for tau in TAUS]
-    scales = [float(v) for v in STRENGTHS if v != 1]  # s = 1 is τ = 1, run once above
+    scales = [float(f"{v * s0:.6g}") for v in STRENGTHS if v != 1]  # v = 1 is τ = 1, run once above
     configs += [(f"s = {s:g}", {"method_options": {"tau": 1.0, "guidance_scale": s}}) for s in scales]
     shared = {"method": "diffuseexpand", "ablation": "cf+cg+cs", "train_on": "real+synthetic"}
     return [(label, {**shared, **changes}) for label, changes in configs], []

@@ -14,6 +14,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from bench.results import GALLERY_PNG
+
 logger = logging.getLogger(__name__)
 
 MODES = ("auto", "online", "offline", "disabled")
@@ -54,18 +56,32 @@ def generation_summary(metrics: dict[str, Any]) -> dict[str, float]:
     return out
 
 
-def log_run(results: dict[str, Any], run_dir: Path, mode: str, group: str, history: dict[str, list[float]]) -> dict:
-    """Mirror one finished run to W&B.
+def delta_summary(dice: float, origin_dice: float) -> dict[str, float]:
+    """The summary keys of a method run's paired gain: its Dice minus its origin run's, and that Dice."""
+    return {"delta_vs_origin": dice - origin_dice, "origin/dice": origin_dice}
+
+
+def log_run(
+    results: dict[str, Any],
+    run_dir: Path,
+    mode: str,
+    group: str,
+    history: dict[str, list[float]],
+    origin_dice: float | None = None,
+) -> dict:
+    """Mirror one finished run to W&B: config (the run's identity flat, for the UI's group-by), per-epoch history,
+    summary, the gallery of generated pairs as an image and each test image's Dice as a table.
 
     Args:
         results: the finished results dict (see ``bench.results.Results``).
-        run_dir: the run's folder; W&B files go to ``run_dir/wandb``.
+        run_dir: the run's folder; W&B files go to ``run_dir/wandb``; its ``gallery.png`` is logged if present.
         mode: ``online``, ``offline`` or ``disabled`` (already resolved).
         group: groups the runs of one ``bench run`` invocation in the W&B UI.
         history: per-epoch series to log as steps (e.g. ``{"train/loss": [...]}``).
+        origin_dice: the paired origin run's Dice, when it exists (``delta_vs_origin`` in the summary).
 
     Returns:
-        ``{"mode", "dir", "url"}`` describing where the run went (url is None offline).
+        ``{"mode", "dir", "url", "id"}`` describing where the run went (url is None offline).
     """
     if mode == "disabled":
         return {"mode": "disabled", "dir": None, "url": None}
@@ -78,7 +94,9 @@ def log_run(results: dict[str, Any], run_dir: Path, mode: str, group: str, histo
         tags.append(f"settings:{ident['settings']}"[:64])  # W&B's tag length limit
     if results["dataset"].get("synthetic"):
         tags.append("synthetic-data")
-    config = {**{k: v for k, v in ident.items() if k != "key"}, "config": results["config"], "key": ident["key"]}
+    row = " ".join(filter(None, [ident["method"], ident["ablation"], ident.get("settings")]))  # the paper's row
+    config = {**{k: v for k, v in ident.items() if k != "key"}, "row": row, "config": results["config"]}
+    config["key"] = ident["key"]
     run = wandb.init(
         project=PROJECT,
         dir=str(run_dir),
@@ -101,6 +119,15 @@ def log_run(results: dict[str, Any], run_dir: Path, mode: str, group: str, histo
         if guidance:  # per solver step: how much of ε the guidance term changes (methods.diffuseexpand.guidance)
             rows = [[p, i, t, r] for p, g in guidance.items() for i, (t, r) in enumerate(zip(g["t"], g["ratio"]))]
             run.log({"method/guidance": wandb.Table(columns=["phase", "step", "t", "ratio"], data=rows)})
+        per_image = results["metrics"].get("dice_per_image") or {}
+        if per_image:  # worst first: the images a reader wants to look at
+            rows = sorted(([name, dice] for name, dice in per_image.items()), key=lambda r: r[1])
+            run.log({"test/dice_per_image": wandb.Table(columns=["image", "dice"], data=rows)})
+        gallery = Path(run_dir) / GALLERY_PNG
+        if gallery.is_file():
+            run.log({"gallery": wandb.Image(str(gallery), caption="generated pairs, mask outlined")})
+        if origin_dice is not None:
+            run.summary.update(delta_summary(results["metrics"]["dice"], origin_dice))
         run.summary.update(
             {
                 "dice": results["metrics"]["dice"],
@@ -111,10 +138,33 @@ def log_run(results: dict[str, Any], run_dir: Path, mode: str, group: str, histo
                 **{f"method/{k}": v for k, v in results["method_stats"].items() if isinstance(v, (int, float))},
             }
         )
-        url = run.url if mode == "online" else None
+        url, ident_id = (run.url if mode == "online" else None), run.id
     finally:
         run.finish()
-    return {"mode": mode, "dir": str(Path(run_dir) / "wandb"), "url": url}
+    return {"mode": mode, "dir": str(Path(run_dir) / "wandb"), "url": url, "id": ident_id}
+
+
+def log_delta(results: dict[str, Any], run_dir: Path, origin_dice: float) -> int:
+    """Add the paired Δ vs origin to the summary of a run already logged to W&B (reopened by its id, in the mode
+    it was logged in); 1 if it was, 0 for a run that was not logged or stored before runs kept their id."""
+    where = results.get("tracking") or {}
+    if where.get("mode") not in ("online", "offline") or not where.get("id"):
+        return 0
+    import wandb
+
+    run = wandb.init(
+        project=PROJECT,
+        id=where["id"],
+        resume="allow",
+        dir=str(run_dir),
+        mode=where["mode"],
+        settings=wandb.Settings(console="off", silent=True, x_disable_stats=True),
+    )
+    try:
+        run.summary.update(delta_summary(results["metrics"]["dice"], origin_dice))
+    finally:
+        run.finish()
+    return 1
 
 
 def log_artifact(artifact: Any, mode: str, group: str, run_dir: Path) -> dict:

@@ -1,7 +1,8 @@
 """τ vs s (paper Fig. 2 left): densities of the stage-IV Dice of generated pairs before selection.
 
-The τ family guides at temperature τ = 1/v with s = 1, the s family at gradient scale s = v with τ = 1, for each
-guidance strength v of :data:`bench.paper.STRENGTHS`; v = 1 is one configuration in both. Each seed's pairs count
+The τ family guides at temperature τ = 1/v with the preset's gradient scale s₀, the s family at s = v·s₀ with τ = 1,
+for each guidance strength v of :data:`bench.paper.STRENGTHS` (the paper's s₀ is 1); v = 1 is one configuration in
+both. s₀ is read from the runs that leave the scale at their preset's value. Each seed's pairs count
 once (every model / augmentation run of a seed shares them). Writes ``tau_vs_s.md``, ``.csv`` and ``.png``.
 """
 
@@ -35,7 +36,7 @@ COLUMNS = [
     "threshold",
     "share_at_or_above",
 ]
-_FAMILIES = {"tau": lambda v: (1 / v, 1.0), "s": lambda v: (1.0, float(v))}  # family -> v -> (tau, guidance_scale)
+_FAMILIES = {"tau": lambda v, s0: (1 / v, s0), "s": lambda v, s0: (1.0, v * s0)}  # family -> (v, s0) -> (tau, s)
 _SHOWN = {"tau": "τ", "s": "s"}
 Families = dict[str, list[tuple[str, list[float]]]]  # family -> [(configuration, each pair's Dice)]
 
@@ -65,16 +66,17 @@ def build(runs: list[Run], out: Path) -> Artifact:
         rs = [r for r in mine if (r.dataset, r.preset) == (ds, preset)]
         block = block_title(ds, preset, rs)
         _, rs = largest_ratio(rs, block, notes)
+        s0 = _preset_scale(rs, f"{block}", notes)
         families: Families = {}
         matched: set[int] = set()
         cuts: Counter[float] = Counter()
         for family, config in _FAMILIES.items():
             families[family] = []
             for v in STRENGTHS:
-                tau, scale = config(v)
+                tau, scale = config(v, s0)
                 here = [r for r in rs if matches(r.option("tau"), tau) and matches(r.option("guidance_scale"), scale)]
                 matched |= {id(r) for r in here}
-                name = f"1/τ = {v}" if family == "tau" else f"s = {v}"
+                name = f"1/τ = {v}" if family == "tau" else f"s = {scale:g}"
                 per_seed = _seed_lists(here, f"{block}, {name}", notes)
                 values = [d for dice, _ in per_seed.values() for d in dice]
                 if not values:
@@ -111,7 +113,9 @@ def build(runs: list[Run], out: Path) -> Artifact:
             groups.append((block, families, cuts.most_common(1)[0][0]))
     if not groups:
         taus, scales = ", ".join(t.text for t in TAUS), ", ".join(map(str, STRENGTHS))
-        raise ValueError(f"tau-vs-s: no run with filter_dice at τ = {taus} with s = 1 or s = {scales} with τ = 1")
+        raise ValueError(
+            f"tau-vs-s: no run with filter_dice at τ = {taus} with the preset's s₀, or s = ({scales}) · s₀ with τ = 1"
+        )
     notes = dedup(notes)
     png = out / "tau_vs_s.png"
     figure(groups, png)
@@ -119,8 +123,8 @@ def build(runs: list[Run], out: Path) -> Artifact:
     legend = [
         "τ vs s (paper Fig. 2 left): the stage-IV Dice between each generated mask and the filter network's "
         "prediction for its image, before selection, pooled over seeds (each seed's pairs once). The τ family "
-        "guides at temperature τ = 1/v with s = 1, the s family at gradient scale s = v with τ = 1; v = 1 is the "
-        "same configuration in both (Lemma 3.3 compares 1/τ = s).",
+        "guides at temperature τ = 1/v with the preset's gradient scale s₀, the s family at s = v·s₀ with τ = 1; "
+        "v = 1 is the same configuration in both (Lemma 3.3 compares 1/τ with s/s₀).",
         f"share kept: share of pairs with Dice ≥ 1 - η (η: the run's stage-IV threshold, {ETA:g} in the paper).",
     ]
     md = markdown(
@@ -135,6 +139,25 @@ def build(runs: list[Run], out: Path) -> Artifact:
     ]
     files = write(out, {"tau_vs_s.md": md, "tau_vs_s.csv": csv_text(COLUMNS, csv_rows)})
     return Artifact("tau-vs-s", [*files, png], {"tau_vs_s": (COLUMNS, rows)}, [png], notes)
+
+
+def _preset_scale(runs: list[Run], where: str, notes: list[str]) -> float:
+    """s₀: the gradient scale of the runs that leave it at their preset's value; 1 (the paper's) if all set it."""
+    scales = sorted(
+        {
+            float(r.option("guidance_scale"))
+            for r in runs
+            if "guidance_scale" not in settings_keys(r.settings) and r.option("guidance_scale") is not None
+        }
+    )
+    if not scales:
+        notes.append(f"{where}: every run sets guidance_scale; s₀ = 1 (the paper's)")
+        return 1.0
+    if len(scales) > 1:
+        notes.append(
+            f"{where}: runs at the preset's scale disagree ({', '.join(f'{s:g}' for s in scales)}); s₀ = {scales[0]:g}"
+        )
+    return scales[0]
 
 
 def _seed_lists(runs: list[Run], where: str, notes: list[str]) -> dict[int, tuple[list[float], float]]:

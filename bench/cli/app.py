@@ -8,7 +8,7 @@ import sys
 
 import typer
 
-from bench.cli import datasets, expand, export, methods, metrics, report, run, speed, sweep
+from bench.cli import datasets, expand, export, methods, metrics, report, run, speed, sweep, weights
 from bench.cli.console import console
 
 app = typer.Typer(
@@ -19,6 +19,7 @@ app = typer.Typer(
 )
 app.add_typer(datasets.app, name="datasets")
 app.add_typer(export.app, name="export")
+app.add_typer(weights.app, name="weights")
 app.command(epilog=run.EPILOG)(run.run)
 app.command(epilog=expand.EPILOG)(expand.expand)
 app.command()(methods.methods)

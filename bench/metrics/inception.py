@@ -20,6 +20,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import os
+import sys
 import warnings
 import zipfile
 from dataclasses import dataclass
@@ -71,6 +72,33 @@ class InceptionWeights:
 def hub_cache_file() -> Path:
     """Where pytorch-fid's downloader keeps its weights (the torch hub cache)."""
     return Path(torch.hub.get_dir()) / "checkpoints" / Path(fid_inception.FID_WEIGHTS_URL).name
+
+
+def fetch_weights(url: str | None = None, force: bool = False) -> tuple[Path, bool]:
+    """Download pytorch-fid's weights file into the torch hub cache, where :func:`resolve_weights` finds it.
+
+    The file's SHA-256 must start with the 8 hex digits in its official name (torch hub's convention); a download
+    that does not is removed, so a truncated or wrong file never lands where the metrics look.
+
+    Args:
+        url: where to download from (default: pytorch-fid's release file); any ``urllib`` URL, ``file://`` too.
+        force: download again even when the file is already there.
+
+    Returns:
+        (the file, whether it was downloaded now).
+
+    Raises:
+        OSError: the URL could not be read or the cache could not be written.
+        RuntimeError: the downloaded file's hash does not match.
+    """
+    dest = hub_cache_file()
+    if dest.is_file() and not force:
+        return dest, False
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    prefix = torch.hub.HASH_REGEX.search(dest.name).group(1)
+    bar = sys.stderr.isatty()  # a log file gets no carriage-return progress lines
+    torch.hub.download_url_to_file(url or fid_inception.FID_WEIGHTS_URL, str(dest), hash_prefix=prefix, progress=bar)
+    return dest, True
 
 
 def fid_helper_file() -> Path | None:

@@ -28,7 +28,8 @@ from bench import results as store
 from bench import tracking
 from bench.files import copy_file, locked, write_json
 from bench.pairs import PairSet
-from bench.runner import downstream
+from bench.paper import BASELINE
+from bench.runner import deltas, downstream
 from bench.runner.dataset import load_data, seed_splits
 from bench.runner.generation import run_generation_metrics, save_gallery
 from bench.runner.layout import CLOSEST_PNG, cached_stages, method_cache, metrics_cache, stored_result
@@ -240,8 +241,11 @@ def run(
                 res["timings"]["total"] = round(sum(v for k, v in res["timings"].items() if k != "total"), 3)
                 history = {"train/loss": res.pop("_losses")}
                 history.update({f"method/{k}": v for k, v in method.history.items()})
-                res["tracking"] = tracking.log_run(res, rdir, mode, group, history)
+                origin = deltas.origin_dice(res, out) if mode != "disabled" else None
+                res["tracking"] = tracking.log_run(res, rdir, mode, group, history, origin)
                 write_json(rdir / "results.json", res, sort_keys=False)
+                if mode != "disabled" and res["run"]["method"] == BASELINE:
+                    deltas.update_paired_runs(res, out)  # method runs logged before their origin existed
                 outcome.results.append(res)
                 outcome.paths.append(rdir / "results.json")
                 if on_result:

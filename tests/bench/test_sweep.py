@@ -79,15 +79,19 @@ def test_fewshot_runs_origin_and_each_generator_at_each_ratio_and_methods_restri
     ]
 
 
-def test_tau_vs_s_pairs_each_temperature_with_its_gradient_scale():
-    sweep = _runs("tau-vs-s")
+@pytest.mark.parametrize("preset", ["paper", "cpu"])
+def test_tau_vs_s_pairs_each_temperature_with_its_gradient_scale(preset):
+    from methods.diffuseexpand.options import PRESETS, DiffuseExpandOptions
+
+    s0 = PRESETS[preset].get("guidance_scale", DiffuseExpandOptions.guidance_scale)
+    sweep = sw.build_sweep("tau-vs-s", Request(dataset="demo", seeds=(0,), models=(), preset=preset))
     options = [r.request.method_options for r in sweep.runs]
     assert options == [
         {"tau": 1.0},
         {"tau": 0.5},
         {"tau": pytest.approx(1 / 3)},
-        {"tau": 1.0, "guidance_scale": 2.0},
-        {"tau": 1.0, "guidance_scale": 3.0},
+        {"tau": 1.0, "guidance_scale": pytest.approx(2 * s0)},
+        {"tau": 1.0, "guidance_scale": pytest.approx(3 * s0)},
     ]
     assert {(r.request.ablation, r.request.train_on) for r in sweep.runs} == {("cf+cg+cs", "real+synthetic")}
 

@@ -1,15 +1,16 @@
 """W&B mirror: what a run carries (tags, name, summary), without touching W&B itself."""
 
+import pytest
 import wandb
 from PIL import Image
 
 from bench.artifacts import Artifact
-from bench.tracking import log_artifact, log_run
+from bench.tracking import log_artifact, log_delta, log_run
 
 
 class _FakeRun:
     def __init__(self):
-        self.logged, self.summary, self.url, self.finished = [], {}, None, False
+        self.logged, self.summary, self.url, self.finished, self.id = [], {}, None, False, "fake1"
 
     def log(self, data, step=None):
         self.logged.append((step, data))
@@ -54,7 +55,7 @@ def test_run_carries_identity_settings_and_method_stats(monkeypatch, tmp_path):
     assert seen["config"]["settings"] == "tau=0.5" and "key" in seen["config"]
     assert run.summary["method/pass_rate"] == 0.1 and "method/counts" not in run.summary
     assert [s for s, _ in run.logged] == [0, 1] and run.finished
-    assert out == {"mode": "offline", "dir": str(tmp_path / "wandb"), "url": None}
+    assert out == {"mode": "offline", "dir": str(tmp_path / "wandb"), "url": None, "id": "fake1"}
 
 
 def test_an_artifact_becomes_one_report_run_with_typed_tables_and_images(monkeypatch, tmp_path):
@@ -97,3 +98,87 @@ def test_a_run_logs_its_guidance_strength_per_step_as_a_table(monkeypatch, tmp_p
     assert table.columns == ["phase", "step", "t", "ratio"]
     assert table.data[2:] == [["image", 0, 999, 0.8], ["image", 1, 500, 1.2]]
     assert run.summary["method/guidance_ratio_image"] == 1.0 and "method/guidance" not in run.summary
+
+
+def _results(method, dice, key, **run):
+    ident = {
+        "method": method,
+        "ablation": "cf+cg+cs" if method != "origin" else "none",
+        "dataset": "discs",
+        "model": "unet",
+        "seed": 0,
+        "train_ratio": 0.9,
+        "augment": "none",
+        "train_on": "real+synthetic" if method != "origin" else "real",
+        "preset": "smoke",
+        "settings": "tau=0.5" if method != "origin" else "",
+        "key": key,
+        **run,
+    }
+    return {
+        "run": ident,
+        "dataset": {"synthetic": True},
+        "config": {"train": {"epochs": 1}, "image_size": 32, "channels": 1},
+        "metrics": {"dice": dice, "dice_std": 0.0, "dice_per_image": {"a": dice + 0.05, "b": dice - 0.05}},
+        "counts": {"real_train": 10},
+        "timings": {"train": 1.0},
+        "method_stats": {},
+    }
+
+
+def test_offline_run_files_hold_gallery_per_image_dice_flat_config_and_a_later_delta(tmp_path):
+    """Read back with W&B's protobuf records: what a dashboard shows, including Δ added once origin is done."""
+    from wandb_records import offline_run
+
+    from bench.runner import deltas
+
+    method_dir = tmp_path / "method"
+    method_dir.mkdir()
+    Image.new("RGB", (16, 8), "white").save(method_dir / "gallery.png")
+    method = _results("diffuseexpand", 0.9, "m1")
+    method["tracking"] = log_run(method, method_dir, "offline", "g", {"train/loss": [1.0]}, origin_dice=None)
+    (first,) = offline_run(method_dir)
+    assert first["id"] == method["tracking"]["id"]
+    assert first["config"]["method"] == "diffuseexpand" and first["config"]["train_ratio"] == 0.9
+    assert first["config"]["row"] == "diffuseexpand cf+cg+cs tau=0.5"
+    assert first["history"]["gallery"]["_type"] == "image-file"
+    assert first["history"]["test/dice_per_image"]["_type"] == "table-file"
+    assert first["summary"]["dice"] == 0.9 and "delta_vs_origin" not in first["summary"]
+
+    origin = _results("origin", 0.85, "o1")
+    assert deltas.paired(method, origin) and not deltas.paired(method, _results("origin", 0.85, "o2", seed=1))
+    assert log_delta(method, method_dir, origin["metrics"]["dice"]) == 1
+    first, again = offline_run(method_dir)
+    assert again["id"] == first["id"]  # the same W&B run, reopened by its id
+    assert again["summary"]["delta_vs_origin"] == pytest.approx(0.05) and again["summary"]["origin/dice"] == 0.85
+
+    with_origin = tmp_path / "later"
+    with_origin.mkdir()
+    log_run(_results("diffuseexpand", 0.8, "m2"), with_origin, "offline", "g", {}, origin_dice=0.85)
+    ((run,),) = [offline_run(with_origin)]
+    assert run["summary"]["delta_vs_origin"] == pytest.approx(-0.05) and "gallery" not in run["history"]
+    assert log_delta({"tracking": {"mode": "disabled"}}, tmp_path, 0.5) == 0
+
+
+def test_bench_run_gives_the_method_run_its_delta_once_origin_is_done(tmp_path):
+    """``bench run`` trains origin after the method: the method's W&B run is reopened and gets Δ vs origin."""
+    from cli_checks import invoke, run_args
+    from synthetic_pairs import disc_folder
+    from wandb_records import offline_run
+
+    from bench.results import load_results
+
+    out = tmp_path / "runs"
+    res = invoke(*run_args(disc_folder(tmp_path / "discs", n=24), out, "--wandb", "offline", method="xlsor"))
+    assert res.exit_code == 0, res.output
+    (method_file,) = out.glob("discs/xlsor__*/ratio_0.9/seed_0/results.json")
+    (origin_file,) = out.glob("discs/origin__*/ratio_0.9/seed_0/results.json")
+    method, origin = load_results(method_file), load_results(origin_file)
+    logged, reopened = offline_run(method_file.parent)
+    assert logged["id"] == reopened["id"] == method["tracking"]["id"]
+    assert "gallery" in logged["history"] and "delta_vs_origin" not in logged["summary"]
+    assert reopened["summary"]["delta_vs_origin"] == pytest.approx(
+        method["metrics"]["dice"] - origin["metrics"]["dice"]
+    )
+    (origin_run,) = offline_run(origin_file.parent)
+    assert "delta_vs_origin" not in origin_run["summary"]

@@ -51,6 +51,33 @@ def test_tau_vs_s_families_shares_and_png(tmp_path):
     assert "0.667 (Dice ≥ 0.9)" in md and "| montgomery_lung, cpu | τ | 3 | 0.3333 | 1 | 0 | – |" in md
 
 
+def test_tau_vs_s_scales_the_s_family_by_the_presets_gradient_scale(tmp_path):
+    """At a preset whose s₀ is 0.1, τ = 1/2 pairs with s = 0.2 (1/τ = s/s₀), not with the paper's s = 2."""
+    runs = tmp_path / "runs"
+    for seed, tau, scale, settings, dice in [
+        (0, 1.0, 0.1, "", [0.9, 0.95]),
+        (0, 0.5, 0.1, "tau=0.5", [0.96]),
+        (0, 1.0, 0.2, "guidance_scale=0.2", [0.97, 0.99]),
+        (0, 1.0, 2.0, "guidance_scale=2", [0.1]),  # the paper's s = 2 is not this preset's v = 2
+    ]:
+        fake_run(
+            runs,
+            "diffuseexpand",
+            seed,
+            0.9,
+            tau=tau,
+            guidance_scale=scale,
+            settings=settings,
+            stats={"filter_dice": dice},
+        )
+    art = build_artifact("tau-vs-s", runs, tmp_path / "out")
+    rows = {(r["family"], r["v"]): r for r in csv_rows(art.files[1])}
+    assert rows["tau", "2"]["guidance_scale"] == "0.1" and rows["tau", "2"]["pairs"] == "1"
+    assert rows["s", "2"]["guidance_scale"] == "0.2" and rows["s", "2"]["pairs"] == "2"
+    assert rows["s", "1"]["guidance_scale"] == "0.1" and rows["s", "1"]["pairs"] == "2"
+    assert any("1 runs at other (τ, s) left out" in n for n in art.notes)
+
+
 def test_kde_is_a_density_on_the_unit_interval():
     import numpy as np
 

@@ -48,6 +48,8 @@ HELP = [
     ["datasets", "prepare"],
     ["export"],
     ["export", "nnunet"],
+    ["weights"],
+    ["weights", "fetch"],
 ]
 
 

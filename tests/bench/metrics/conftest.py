@@ -46,3 +46,16 @@ def xrays() -> dict[str, Images]:
 @pytest.fixture(scope="session")
 def xray_features(inception, xrays) -> dict[str, InceptionOutput]:
     return {k: inception(v.images) for k, v in xrays.items()}
+
+
+@pytest.fixture(scope="session")
+def weights_with_head(tmp_path_factory) -> Path:
+    """A pytorch-fid-layout file with a classifier head (the mapped body plus a random 1008-class head)."""
+    from bench.metrics.inception import fid_helper_file, map_fid_helper
+
+    state = map_fid_helper(fid_helper_file())
+    g = torch.Generator().manual_seed(0)
+    state["fc.weight"], state["fc.bias"] = torch.randn(1008, 2048, generator=g) * 0.01, torch.zeros(1008)
+    path = tmp_path_factory.mktemp("w") / "pt_inception.pth"
+    torch.save(state, path)
+    return path

