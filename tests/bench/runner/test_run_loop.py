@@ -1,3 +1,6 @@
+"""One `bench run` through the runner on the real Montgomery set: splits and Dice repeat per seed, the test split
+stays fixed across train ratios, --force recomputes, and DiffuseExpand runs end to end."""
+
 import pytest
 
 from bench.runner import Request, run
