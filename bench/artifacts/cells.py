@@ -130,20 +130,24 @@ def one_per_seed(runs: list[Run], where: str, notes: list[str]) -> list[Run]:
     return kept
 
 
-def delta(cell: Cell | None, base: Cell | None, where: str, notes: list[str]) -> tuple[float | None, int]:
-    """Mean over shared seeds of cell - base (paired by seed), and how many seeds were paired."""
+def delta(
+    cell: Cell | None, base: Cell | None, where: str, notes: list[str]
+) -> tuple[float | None, float | None, int]:
+    """Mean and population std over shared seeds of cell - base (paired by seed), and how many seeds were paired
+    (std None below two seeds)."""
     if not present(cell) or not present(base):
-        return None, 0
+        return None, None, 0
     if cell.kind[0] != base.kind[0]:
         notes.append(f"{where}: no Δ, origin was trained with other downstream settings")
-        return None, 0
+        return None, None, 0
     common = sorted(set(cell.values) & set(base.values))
     if not common:
         notes.append(f"{where}: no Δ, no seed in common with origin")
-        return None, 0
+        return None, None, 0
     if len(common) < cell.n:
         notes.append(f"{where}: Δ paired over {len(common)} of {cell.n} seeds ({' '.join(map(str, common))})")
-    return statistics.fmean(cell.values[s] - base.values[s] for s in common), len(common)
+    diffs = [cell.values[s] - base.values[s] for s in common]
+    return statistics.fmean(diffs), statistics.pstdev(diffs) if len(diffs) > 1 else None, len(common)
 
 
 def generation_cell(runs: list[Run], key: str, kept: bool, where: str, notes: list[str]) -> Cell | None:

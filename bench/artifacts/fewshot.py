@@ -36,6 +36,7 @@ COLUMNS = [
     "n",
     "seeds",
     "delta_vs_origin",
+    "delta_std",
     "delta_seeds",
 ]
 Points = list[tuple[float, float, float, int]]  # (ratio, mean, std, n) of one line
@@ -81,12 +82,11 @@ def build(runs: list[Run], out: Path) -> Artifact:
             points, shown = [], {}
             for x, cell in cells[label].items():
                 base = cells.get(BASELINE, {}).get(x) if label != BASELINE else None
-                d, k = delta(cell, base, f"{block}, {label}, ratio {x:g}", notes)
-                rows.append(
-                    [ds, preset, model, label, x, cell.mean, cell.std, cell.n, " ".join(map(str, cell.seeds)), d, k]
-                )
+                d, spread, k = delta(cell, base, f"{block}, {label}, ratio {x:g}", notes)
+                seeds = " ".join(map(str, cell.seeds))
+                rows.append([ds, preset, model, label, x, cell.mean, cell.std, cell.n, seeds, d, spread, k])
                 points.append((x, cell.mean, cell.std, cell.n))
-                shown[x] = Entry(ds, preset, label, f"{x:g}", cell, 4, d, k).text()
+                shown[x] = Entry(ds, preset, label, f"{x:g}", cell, 4, d, spread, k).text()
             if len(points) >= 2:
                 lines.append((label, points))
             else:
@@ -118,7 +118,8 @@ def build(runs: list[Run], out: Path) -> Artifact:
     ]
     md = markdown("Few-shot: Dice vs train ratio", [*sections, f"![few-shot curves]({png.name})"], legend, notes)
     csv_rows = [
-        [*r[:5], f"{r[5]:.6g}", f"{r[6]:.6g}", *r[7:9], "" if r[9] is None else f"{r[9]:.6g}", r[10]] for r in rows
+        [*r[:5], f"{r[5]:.6g}", f"{r[6]:.6g}", *r[7:9], *("" if x is None else f"{x:.6g}" for x in r[9:11]), r[11]]
+        for r in rows
     ]
     files = write(out, {"fewshot.md": md, "fewshot.csv": csv_text(COLUMNS, csv_rows)})
     return Artifact("fewshot", [*files, png], {"fewshot": (COLUMNS, rows)}, [png], notes)

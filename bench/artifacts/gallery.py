@@ -6,14 +6,16 @@ real+synthetic pairs. Writes ``gallery.md`` (which run each panel comes from) an
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
 from pathlib import Path
 
-from bench.artifacts.cells import Run, order_key
+from bench.artifacts.cells import Run, order_key, settings_keys
 from bench.artifacts.plots import panel_grid, save_png
 from bench.artifacts.render import Artifact, markdown, md_table, write
 from bench.paper import METHOD_ORDER
 from bench.results import GALLERY_PNG
+from methods import method_options
 
 
 def build(runs: list[Run], out: Path) -> Artifact:
@@ -36,7 +38,7 @@ def build(runs: list[Run], out: Path) -> Artifact:
                 have,
                 key=lambda r: (
                     r.seed,
-                    r.settings != "",
+                    _off_preset(r),
                     r.model != "unet",
                     r.train_on != "real+synthetic",
                     -r.ratio,
@@ -69,6 +71,15 @@ def build(runs: list[Run], out: Path) -> Artifact:
     )
     files = write(out, {"gallery.md": md})
     return Artifact("gallery", [*files, png], {"gallery": (head, rows)}, [png], notes)
+
+
+def _off_preset(r: Run) -> int:
+    """How many of the run's settings differ from its preset's values (a sweep's explicit ``tau=1`` does not)."""
+    if not r.settings:
+        return 0
+    options, presets = method_options(r.method)
+    values = {f.name: f.default for f in dataclasses.fields(options)} | presets.get(r.preset, {})
+    return sum(k not in values or r.option(k) != values[k] for k in settings_keys(r.settings))
 
 
 def figure(panels: list[tuple[str, Path]], path: Path) -> None:

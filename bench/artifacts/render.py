@@ -19,11 +19,25 @@ from bench.report import mean_std
 
 DASH = "–"
 DELTA_LEGEND = (
-    "(±x) after a Dice: the paired Δ vs origin, i.e. the mean over seeds of Dice minus the origin run of the same "
-    "seed (same dataset, preset, model, augmentation, train ratio and downstream training), over the seeds both have."
+    "(±x ± y) after a Dice: the paired Δ vs origin, i.e. the mean over seeds of Dice minus the origin run of the same "
+    "seed (same dataset, preset, model, augmentation, train ratio and downstream training), over the seeds both have, "
+    "and the population std of those differences (y, with two or more seeds): the seed spread a Δ is to be read "
+    "against."
 )
 SEED_LEGEND = "mean ± std: population std over seeds; (n = 1): a single seed, no spread. –: no run (see the notes)."
-LONG_COLUMNS = ["dataset", "preset", "row", "column", "mean", "std", "n", "seeds", "delta_vs_origin", "delta_seeds"]
+LONG_COLUMNS = [
+    "dataset",
+    "preset",
+    "row",
+    "column",
+    "mean",
+    "std",
+    "n",
+    "seeds",
+    "delta_vs_origin",
+    "delta_std",
+    "delta_seeds",
+]
 
 
 @dataclass
@@ -56,6 +70,7 @@ class Entry:
     cell: Cell | None
     digits: int
     delta: float | None = None
+    delta_std: float | None = None
     delta_seeds: int = 0
     bold: bool = False
     show_n: bool = False  # its row or column mixes seed sets: say how many seeds this mean is over
@@ -67,7 +82,8 @@ class Entry:
         if self.show_n and self.cell.n > 1:
             s += f" (n = {self.cell.n})"
         if self.delta is not None:
-            s += f" ({self.delta:+.{self.digits}f})"
+            spread = "" if self.delta_std is None else f" ± {self.delta_std:.{self.digits}f}"
+            s += f" ({self.delta:+.{self.digits}f}{spread})"
         if tex:
             s = s.replace("±", r"$\pm$")
             return rf"\textbf{{{s}}}" if self.bold and markup else s
@@ -115,6 +131,7 @@ def long_csv(entries: list[Entry]) -> str:
                 0 if c is None else c.n,
                 "" if c is None else " ".join(map(str, c.seeds)),
                 "" if e.delta is None else f"{e.delta:.6g}",
+                "" if e.delta_std is None else f"{e.delta_std:.6g}",
                 e.delta_seeds,
                 e.bold,
             ]

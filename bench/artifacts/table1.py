@@ -165,5 +165,5 @@ def _block_grid(
     for row in TABLE1_DICE:
         origin = grid[row][0].cell
         for e in grid[row][1:]:
-            e.delta, e.delta_seeds = delta(e.cell, origin, f"{block}, {e.column}, {row[:-1]}", notes)
+            e.delta, e.delta_std, e.delta_seeds = delta(e.cell, origin, f"{block}, {e.column}, {row[:-1]}", notes)
     return grid

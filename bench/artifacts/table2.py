@@ -90,7 +90,7 @@ def build(runs: list[Run], out: Path) -> Artifact:
                 where = f"{block}, {labels[name]}, {label}"
                 cell = aggregate([r for r in rs if r.model == m], lambda r: r.metric("dice"), where)
                 e = Entry(ds, preset, labels[name], f"{label} Dice↑", cell, 4)
-                e.delta, e.delta_seeds = delta(cell, base[m], where, notes)
+                e.delta, e.delta_std, e.delta_seeds = delta(cell, base[m], where, notes)
                 grid[name].append(e)
             model = next((m for m in MODEL_NAMES if any(r.model == m for r in rs)), None)
             where = f"{block}, {labels[name]}, FID"

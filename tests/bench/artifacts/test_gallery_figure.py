@@ -33,3 +33,14 @@ def test_gallery_assembles_the_lowest_seed_and_notes_missing(tmp_path):
     (synthmed / "gallery.png").unlink()
     with pytest.raises(ValueError, match="no run folder holds gallery.png"):
         build_artifact("gallery", runs, tmp_path / "out2")
+
+
+def test_gallery_prefers_a_run_whose_settings_are_the_presets_own_values(tmp_path):
+    """A τ sweep writes ``tau=1`` explicitly: that run is the preset's, not ``tau=0.5`` (which sorts first)."""
+    runs = tmp_path / "runs"
+    off = fake_run(runs, "diffuseexpand", 0, 0.9, ablation="cf+cg", tau=0.5, settings="tau=0.5", guidance_scale=0.1)
+    on = fake_run(runs, "diffuseexpand", 0, 0.9, ablation="cf+cg", tau=1.0, settings="tau=1", guidance_scale=0.1)
+    for folder in (off, on):
+        Image.new("RGB", (24, 16), "red").save(folder / "gallery.png")
+    md = build_artifact("gallery", runs, tmp_path / "out").files[0].read_text()
+    assert str(on.relative_to(tmp_path)) in md and str(off.relative_to(tmp_path)) not in md

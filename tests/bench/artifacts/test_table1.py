@@ -30,8 +30,8 @@ def test_table1_cells_delta_bold_missing_columns_and_tau_columns(tmp_path):
     col = {name: i for i, name in enumerate(head)}
     dice = md_row(md, ["", "Dice↑"])
     # CF has seed 0 only: the row's means are over different seeds, so each says n and none is bold
-    assert dice[col["CF+CG+CS τ=1"]] == "0.9520 ± 0.0020 (n = 2) (+0.0070)"  # Δ paired by seed
-    assert dice[col["CF+CG τ=1/2"]] == "0.9470 ± 0.0010 (n = 2) (+0.0020)"
+    assert dice[col["CF+CG+CS τ=1"]] == "0.9520 ± 0.0020 (n = 2) (+0.0070 ± 0.0030)"  # Δ paired by seed, its spread
+    assert dice[col["CF+CG τ=1/2"]] == "0.9470 ± 0.0010 (n = 2) (+0.0020 ± 0.0040)"
     assert dice[col["Origin"]] == "0.9450 ± 0.0050 (n = 2)"
     assert dice[col["CF"]] == "0.9300 (n = 1) (-0.0100)"
     assert dice[col["CF+CG τ=1"]] == "–"
@@ -63,7 +63,7 @@ def test_table1_cells_delta_bold_missing_columns_and_tau_columns(tmp_path):
 
     tex = art.files[2].read_text()
     assert r"\toprule" in tex and r"\bottomrule" in tex and r"\begin{tabular}{llcccccccc}" in tex
-    assert r"0.9520 $\pm$ 0.0020 (n = 2) (+0.0070)" in tex and r"CF+CG $\tau=\frac{1}{2}$" in tex
+    assert r"0.9520 $\pm$ 0.0020 (n = 2) (+0.0070 $\pm$ 0.0030)" in tex and r"CF+CG $\tau=\frac{1}{2}$" in tex
     assert r"\textbf{0.9300 (n = 1)}" in tex
     assert r"montgomery\_lung" in tex and r"Dice$^{+} \uparrow$" in tex
     body = [line for line in tex.splitlines() if line.endswith(r"\\")]

@@ -38,6 +38,8 @@ def test_tau_vs_s_families_shares_and_png(tmp_path):
     assert set(rows) == {("tau", "1"), ("tau", "2"), ("s", "1"), ("s", "2")}
     assert rows["tau", "2"]["tau"] == "0.5" and rows["tau", "2"]["guidance_scale"] == "1"
     assert rows["tau", "2"]["pairs"] == "4" and rows["tau", "2"]["seeds"] == "0 1"
+    assert float(rows["tau", "2"]["seed_std"]) == pytest.approx(0.1225)  # seed means 0.965 and 0.72
+    assert rows["s", "2"]["seed_std"] == ""  # one seed: no spread
     assert float(rows["tau", "2"]["share_at_or_above"]) == pytest.approx(0.75)  # 0.96, 0.97, 0.94 of 4
     assert rows["s", "2"]["tau"] == "1" and rows["s", "2"]["guidance_scale"] == "2"
     assert float(rows["s", "2"]["share_at_or_above"]) == pytest.approx(2 / 3)  # η = 0.1: Dice ≥ 0.9
@@ -48,7 +50,7 @@ def test_tau_vs_s_families_shares_and_png(tmp_path):
     assert any("1/τ = 3 (τ = 0.3333, s = 1): no run with filter_dice" in n for n in art.notes)
     assert any("skipped 1 runs without method_stats.filter_dice" in n for n in art.notes)
     md = art.files[0].read_text()
-    assert "0.667 (Dice ≥ 0.9)" in md and "| montgomery_lung, cpu | τ | 3 | 0.3333 | 1 | 0 | – |" in md
+    assert "0.667 (Dice ≥ 0.9)" in md and "| montgomery_lung, cpu | τ | 3 | 0.3333 | 1 | 0 | – | – | – | – | – |" in md
 
 
 def test_tau_vs_s_scales_the_s_family_by_the_presets_gradient_scale(tmp_path):

@@ -47,6 +47,7 @@ def test_an_unreadable_url_names_it(hub, tmp_path):
 
 def test_fetched_weights_are_found_by_the_metrics_and_give_is(hub, monkeypatch, tmp_path, weights_with_head):
     name = _named_by_hash(monkeypatch, weights_with_head)
+    assert not inc.load_inception(None, "cpu").weights.has_classifier  # built before the fetch, not reused after it
     res = invoke("weights", "fetch", "--url", weights_with_head.as_uri())
     assert res.exit_code == 0, res.output
     assert f"downloaded: {hub / name}" in res.output and "IS is available" in res.output
