@@ -25,7 +25,7 @@ from bench import results as store
 from bench import runner
 from bench.artifacts import ARTIFACTS
 from bench.cards import resolve_dataset
-from bench.config import ConfigError
+from bench.config import AUGMENTS, ConfigError
 from bench.paper import (
     BASELINE,
     FEWSHOT_METHODS,
@@ -86,6 +86,7 @@ def build_sweep(
     base: runner.Request,
     methods: tuple[str, ...] | None = None,
     ratios: tuple[float, ...] | None = None,
+    augments: tuple[str, ...] | None = None,
 ) -> Sweep:
     """Expand an artifact's name into its runs.
 
@@ -95,9 +96,12 @@ def build_sweep(
             ``models`` may be empty for the artifact's default models.
         methods: for ``table2`` and ``fewshot``, the generating methods to include (default: all of the artifact's).
         ratios: for ``fewshot``, the train ratios (default ``FEWSHOT_RATIOS``).
+        augments: for ``fewshot``, the downstream augmentations, one curve each (default: ``base.augment``);
+            origin trains under the same augmentation as the generators it is compared with.
 
     Raises:
-        ConfigError: an unknown sweep or method, a ratio out of range, or options the artifact does not take.
+        ConfigError: an unknown sweep, method or augmentation, a ratio out of range, or options the artifact does
+            not take.
     """
     if name not in SWEEPS:
         raise ConfigError(unknown_choice("sweep", name, SWEEPS))
@@ -105,11 +109,16 @@ def build_sweep(
         raise ConfigError(f"--methods applies to the table2 and fewshot sweeps, not {name}")
     if ratios is not None and name != "fewshot":
         raise ConfigError(f"--ratios applies to the fewshot sweep, not {name}")
+    if augments is not None and name != "fewshot":
+        raise ConfigError(f"--augment applies to the fewshot sweep, not {name} (table1 runs its own augmentations)")
+    for aug in augments or ():
+        if aug not in AUGMENTS:
+            raise ConfigError(f"--augment: {unknown_choice('augmentation', aug, AUGMENTS)}")
     base = dataclasses.replace(base, models=tuple(base.models) or DEFAULT_MODELS[name])
     runner.check_values(base)
     for ratio in ratios or ():
         runner.check_ratio(ratio, "--ratios")
-    configs, missing = _CONFIGS[name](methods, ratios, base)
+    configs, missing = _CONFIGS[name](methods, ratios, augments or (base.augment,), base)
     runs = [
         SweepRun(label, dataclasses.replace(base, seeds=(seed,), **changes))
         for seed in base.seeds  # seed-major: a sweep stopped early still holds whole artifacts for its first seeds
@@ -121,7 +130,7 @@ def build_sweep(
 Configs = list[tuple[str, dict[str, Any]]]
 
 
-def _table1(methods, ratios, base) -> tuple[Configs, list[str]]:
+def _table1(methods, ratios, augments, base) -> tuple[Configs, list[str]]:
     configs: Configs = []
     for aug in TABLE1_DICE.values():
         shared = {"augment": aug, "train_on": "real+synthetic", "method": "diffuseexpand"}
@@ -157,26 +166,27 @@ def _variant(method: str) -> dict[str, Any]:
     return {"method": method, "ablation": SHOWN_VARIANTS.get(method)}
 
 
-def _table2(methods, ratios, base) -> tuple[Configs, list[str]]:
+def _table2(methods, ratios, augments, base) -> tuple[Configs, list[str]]:
     present, missing = _chosen(METHOD_ORDER, methods)
     configs: Configs = [("Origin (real pairs, for Δ)", {"method": BASELINE, "train_on": "real"})]
     configs += [(f"{_label(m)}, synthetic only", {**_variant(m), "train_on": "synthetic"}) for m in present]
     return configs, missing
 
 
-def _fewshot(methods, ratios, base) -> tuple[Configs, list[str]]:
+def _fewshot(methods, ratios, augments, base) -> tuple[Configs, list[str]]:
     present, missing = _chosen(FEWSHOT_METHODS, methods)
     configs: Configs = []
     for ratio in ratios or FEWSHOT_RATIOS:
-        configs.append((f"Origin, ratio {ratio:g}", {"method": BASELINE, "train_on": "real", "train_ratio": ratio}))
-        configs += [
-            (f"{_label(m)}, ratio {ratio:g}", {**_variant(m), "train_on": "real+synthetic", "train_ratio": ratio})
-            for m in present
-        ]
+        for aug in augments:
+            at = {"train_ratio": ratio, "augment": aug}
+            where = f"ratio {ratio:g}" + (f", augment {aug}" if aug != "none" else "")
+            configs.append((f"Origin, {where}", {"method": BASELINE, "train_on": "real", **at}))
+            generated = {"train_on": "real+synthetic", **at}
+            configs += [(f"{_label(m)}, {where}", {**_variant(m), **generated}) for m in present]
     return configs, missing
 
 
-def _tau_vs_s(methods, ratios, base) -> tuple[Configs, list[str]]:
+def _tau_vs_s(methods, ratios, augments, base) -> tuple[Configs, list[str]]:
     """The τ family at the preset's gradient scale s₀, the s family at s = v·s₀ and τ = 1 (Lemma 3.3: 1/τ = v)."""
     options, presets = method_options("diffuseexpand")
     s0 = float(presets[base.preset].get("guidance_scale", options.guidance_scale))

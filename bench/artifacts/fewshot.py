@@ -1,7 +1,8 @@
 """Few-shot curves (paper Fig. 2 right): Dice vs train ratio, with and without expansion.
 
-One panel per (dataset, preset, downstream model), one line per method, origin dashed black; a method with one
-train ratio only is in the table but not drawn. Writes ``fewshot.md``, ``fewshot.csv`` and ``fewshot.png``.
+One panel per (dataset, preset, downstream model, downstream augmentation), one line per method, origin (trained
+under the same augmentation) dashed black; a method with one train ratio only is in the table but not drawn.
+Writes ``fewshot.md``, ``fewshot.csv`` and ``fewshot.png``.
 """
 
 from __future__ import annotations
@@ -23,12 +24,14 @@ from bench.artifacts.render import (
     md_table,
     write,
 )
+from bench.config import AUGMENTS
 from bench.paper import BASELINE, MODEL_NAMES
 
 COLUMNS = [
     "dataset",
     "preset",
     "model",
+    "augment",
     "method",
     "train_ratio",
     "mean",
@@ -45,25 +48,26 @@ Points = list[tuple[float, float, float, int]]  # (ratio, mean, std, n) of one l
 def build(runs: list[Run], out: Path) -> Artifact:
     """Write the few-shot table, CSV and figure into ``out``."""
     notes: list[str] = []
-    curves: dict[tuple[str, str, str], dict[str, list[Run]]] = defaultdict(lambda: defaultdict(list))
+    curves: dict[tuple[str, str, str, str], dict[str, list[Run]]] = defaultdict(lambda: defaultdict(list))
     for r in runs:
-        if r.augment != "none" or r.settings:
+        if r.settings:
             continue
         if r.method == BASELINE and r.train_on == "real":
-            curves[r.dataset, r.preset, r.model][BASELINE].append(r)
+            curves[r.dataset, r.preset, r.model, r.augment][BASELINE].append(r)
         elif r.method != BASELINE and r.train_on == "real+synthetic":
-            curves[r.dataset, r.preset, r.model][f"{r.method} ({r.ablation})"].append(r)
+            curves[r.dataset, r.preset, r.model, r.augment][f"{r.method} ({r.ablation})"].append(r)
     if not curves:
         raise ValueError(
-            "fewshot needs origin runs (train on real) or runs trained on real+synthetic pairs, with augment none "
-            f"and no changed settings; none among the {len(runs)} results"
+            "fewshot needs origin runs (train on real) or runs trained on real+synthetic pairs, with no changed "
+            f"settings; none among the {len(runs)} results"
         )
-    models = list(MODEL_NAMES)
+    models, augments = list(MODEL_NAMES), list(AUGMENTS)
     rows: list[list[Any]] = []
     panels, sections, single = [], [], []
-    for ds, preset, model in sorted(curves, key=lambda k: (*k[:2], order_key(models, k[2]))):
-        by_label = curves[ds, preset, model]
-        block = f"{block_title(ds, preset, (r for rs in by_label.values() for r in rs))}, {model}"
+    for key in sorted(curves, key=lambda k: (*k[:2], order_key(models, k[2]), order_key(augments, k[3]))):
+        ds, preset, model, augment = key
+        by_label = curves[key]
+        block = f"{block_title(ds, preset, (r for rs in by_label.values() for r in rs))}, {model}, augment {augment}"
         labels = sorted(by_label, key=lambda label: (label != BASELINE, label))
         cells = {
             label: {
@@ -84,7 +88,7 @@ def build(runs: list[Run], out: Path) -> Artifact:
                 base = cells.get(BASELINE, {}).get(x) if label != BASELINE else None
                 d, spread, k = delta(cell, base, f"{block}, {label}, ratio {x:g}", notes)
                 seeds = " ".join(map(str, cell.seeds))
-                rows.append([ds, preset, model, label, x, cell.mean, cell.std, cell.n, seeds, d, spread, k])
+                rows.append([ds, preset, model, augment, label, x, cell.mean, cell.std, cell.n, seeds, d, spread, k])
                 points.append((x, cell.mean, cell.std, cell.n))
                 shown[x] = Entry(ds, preset, label, f"{x:g}", cell, 4, d, spread, k).text()
             if len(points) >= 2:
@@ -111,14 +115,15 @@ def build(runs: list[Run], out: Path) -> Artifact:
     figure(panels, png)
     legend = [
         "Few-shot curves (paper Fig. 2 right): Dice of each downstream model vs the share of the data set used for "
-        "training (augment none); origin trains on the real split only, the others on the real split plus the "
-        "method's generated pairs (generators refit on each split).",
+        "training, one panel per downstream augmentation; origin trains on the real split only, the others on the "
+        "real split plus the method's generated pairs (generators refit on each split), all under the panel's "
+        "augmentation, so a Δ is the gain on top of that augmentation.",
         SEED_LEGEND,
         DELTA_LEGEND,
     ]
     md = markdown("Few-shot: Dice vs train ratio", [*sections, f"![few-shot curves]({png.name})"], legend, notes)
     csv_rows = [
-        [*r[:5], f"{r[5]:.6g}", f"{r[6]:.6g}", *r[7:9], *("" if x is None else f"{x:.6g}" for x in r[9:11]), r[11]]
+        [*r[:6], f"{r[6]:.6g}", f"{r[7]:.6g}", *r[8:10], *("" if x is None else f"{x:.6g}" for x in r[10:12]), r[12]]
         for r in rows
     ]
     files = write(out, {"fewshot.md": md, "fewshot.csv": csv_text(COLUMNS, csv_rows)})

@@ -21,6 +21,8 @@ EPILOG = """Examples:
 
   bench sweep fewshot --dataset ../data/montgomery_lung --methods diffuseexpand,xlsor --no-wandb
 
+  bench sweep fewshot --dataset ../data/montgomery_lung --ratios 0.1,0.3,0.9 --augment none,xlsor
+
   bench sweep table2 --preset paper --launcher submitit --launcher-option partition=gpu \\
       --launcher-option gpus_per_node=1 --launcher-option timeout_min=720
 """
@@ -41,6 +43,13 @@ def sweep(
     ] = None,
     ratios: Annotated[
         str | None, typer.Option(help=f"fewshot: train ratios; default {','.join(f'{r:g}' for r in FEWSHOT_RATIOS)}.")
+    ] = None,
+    augment: Annotated[
+        str | None,
+        typer.Option(
+            help="fewshot: downstream augmentations, comma-separated, one curve each (origin trains under the same "
+            "one): none | randaugment | cutmix | xlsor; default none."
+        ),
     ] = None,
     out: Annotated[Path, typer.Option(help="Output root for run folders (shared with bench run).")] = Path("runs"),
     wandb: Wandb = "auto",
@@ -91,7 +100,8 @@ def sweep(
     )
     try:
         chosen = split_csv(methods) if methods else None
-        plan = sw.build_sweep(name, base, chosen, numbers(ratios, "--ratios", float) if ratios else None)
+        chosen_ratios = numbers(ratios, "--ratios", float) if ratios else None
+        plan = sw.build_sweep(name, base, chosen, chosen_ratios, split_csv(augment) if augment else None)
         sw.check_sweep(plan)
         statuses = sw.status(plan)
     except (ConfigError, DatasetError) as e:

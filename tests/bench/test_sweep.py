@@ -70,6 +70,13 @@ def test_fewshot_runs_origin_and_each_generator_at_each_ratio_and_methods_restri
     assert all(
         r.request.train_on == ("real" if r.request.method == "origin" else "real+synthetic") for r in sweep.runs
     )
+    augmented = _runs("fewshot", methods=("xlsor",), ratios=(0.3,), augments=("none", "xlsor"))
+    assert [(r.request.method, r.request.augment, r.label) for r in augmented.runs] == [
+        ("origin", "none", "Origin, ratio 0.3"),
+        ("xlsor", "none", "xlsor, ratio 0.3"),
+        ("origin", "xlsor", "Origin, ratio 0.3, augment xlsor"),  # the baseline trains under the same augmentation
+        ("xlsor", "xlsor", "xlsor, ratio 0.3, augment xlsor"),
+    ]
     small = _runs("fewshot", methods=("xlsor",), ratios=(0.3, 0.9))
     assert [(r.request.method, r.request.train_ratio) for r in small.runs] == [
         ("origin", 0.3),
@@ -104,6 +111,8 @@ def test_tau_vs_s_pairs_each_temperature_with_its_gradient_scale(preset):
         (("fewshot", "--methods", "nosuch"), "--methods: unknown method 'nosuch'"),
         (("fewshot", "--methods", "origin"), "baseline every sweep runs anyway"),
         (("table2", "--ratios", "0.5"), "--ratios applies to the fewshot sweep"),
+        (("table1", "--augment", "xlsor"), "--augment applies to the fewshot sweep, not table1"),
+        (("fewshot", "--augment", "none,xlsr"), "--augment: unknown augmentation 'xlsr'. Did you mean 'xlsor'?"),
         (("fewshot", "--ratios", "0.95"), "--ratios must be in"),
         (("fewshot", "--ratios", "0.1,x"), "--ratios: cannot parse '0.1,x' as a comma-separated list of numbers"),
         (("table1", "--seeds", "0,a"), "--seeds: cannot parse '0,a'"),

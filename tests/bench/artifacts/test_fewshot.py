@@ -13,20 +13,27 @@ def test_fewshot_curves_csv_and_png(tmp_path):
         for seed in (0, 1):
             fake_run(runs, "origin", seed, base + 0.01 * seed, ratio=ratio)
             fake_run(runs, "diffuseexpand", seed, base + 0.05 + 0.02 * seed, ratio=ratio)
-    fake_run(runs, "diffuseexpand", 0, 0.1, ratio=0.1, augment="cutmix")  # other augmentation: not a point
+    for ratio, base in ((0.1, 0.80), (0.5, 0.92)):  # under CutMix: a panel of its own, paired with its own origin
+        fake_run(runs, "origin", 0, base, ratio=ratio, augment="cutmix")
+        fake_run(runs, "diffuseexpand", 0, base - 0.02, ratio=ratio, augment="cutmix")
     fake_run(runs, "xlsor", 0, 0.93, ratio=0.5, ablation="full")  # one ratio: in the table, not drawn
     art = build_artifact("fewshot", runs, tmp_path / "out")
     assert [p.name for p in art.files] == ["fewshot.md", "fewshot.csv", "fewshot.png"]
     with Image.open(art.figures[0]) as im:
         assert im.size[0] > 100 and im.size[1] > 100
     rows = csv_rows(art.files[1])
-    assert [(r["method"], r["train_ratio"]) for r in rows] == [
-        ("origin", "0.1"),
-        ("origin", "0.5"),
-        ("diffuseexpand (cf+cg+cs)", "0.1"),
-        ("diffuseexpand (cf+cg+cs)", "0.5"),
-        ("xlsor (full)", "0.5"),
+    assert [(r["augment"], r["method"], r["train_ratio"]) for r in rows] == [
+        ("none", "origin", "0.1"),
+        ("none", "origin", "0.5"),
+        ("none", "diffuseexpand (cf+cg+cs)", "0.1"),
+        ("none", "diffuseexpand (cf+cg+cs)", "0.5"),
+        ("none", "xlsor (full)", "0.5"),
+        ("cutmix", "origin", "0.1"),
+        ("cutmix", "origin", "0.5"),
+        ("cutmix", "diffuseexpand (cf+cg+cs)", "0.1"),
+        ("cutmix", "diffuseexpand (cf+cg+cs)", "0.5"),
     ]
+    assert [float(r["delta_vs_origin"]) for r in rows[-2:]] == pytest.approx([-0.02, -0.02])
     assert "in the table, not drawn (one train ratio only): xlsor (full) (ratio 0.5)" in " ".join(art.notes)
     point = rows[2]
     assert float(point["mean"]) == pytest.approx(0.76) and float(point["std"]) == pytest.approx(0.01)
@@ -35,7 +42,9 @@ def test_fewshot_curves_csv_and_png(tmp_path):
     assert rows[0]["delta_vs_origin"] == ""
     md = art.files[0].read_text()
     assert md_row(md, ["diffuseexpand (cf+cg+cs)"])[1] == "0.7600 ± 0.0100 (+0.0550 ± 0.0050)"
-    assert "## montgomery_lung, cpu, unet" in md
+    assert (
+        "## montgomery_lung, cpu, unet, augment none" in md and "## montgomery_lung, cpu, unet, augment cutmix" in md
+    )
 
 
 def test_fewshot_refuses_a_single_ratio(tmp_path):

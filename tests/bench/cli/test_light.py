@@ -76,6 +76,7 @@ REFUSALS = [
     (["run", "--ablation", "cf+x"], ["ablation", "'cf+x'"]),
     (["run", "--augment", "foo"], ["augment", "'foo'"]),
     (["sweep", "fewshot", "--ratios", "2"], ["--ratios"]),
+    (["sweep", "fewshot", "--augment", "foo"], ["--augment", "'foo'"]),
     (["run", "--tau", "0"], ["tau", "> 0"]),
     (["run", "--option", "guidance_reduction=max"], ["guidance_reduction", "'max'"]),
     (["run", "--method", "synthmed", "--option", "mask_gan_steps=0"], ["mask_gan_steps"]),
