@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 from synthetic_pairs import disc_folder, write_pair
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+
+# Each xdist worker takes its share of the cores (two workers with every core each make OpenMP spin against each
+# other, several times slower than one), passed on to the subprocesses tests start; and the CLI console's width
+# follows the COLUMNS a test sets, not the 80 that xdist gives its workers (the console is not imported yet).
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    if not os.environ.get("OMP_NUM_THREADS"):
+        threads = max(1, (os.cpu_count() or 1) // int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))
+        torch.set_num_threads(threads)
+        os.environ["OMP_NUM_THREADS"] = str(threads)
+    os.environ.pop("COLUMNS", None)
+    os.environ.pop("LINES", None)
 
 
 @pytest.fixture(autouse=True)
