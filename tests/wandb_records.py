@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import struct
+import time
 from pathlib import Path
 
 from wandb.proto import wandb_internal_pb2 as pb
@@ -36,6 +37,22 @@ def records(path: Path) -> list[pb.Record]:
     return out
 
 
+def finished_records(path: Path, wait: float = 30.0) -> list[pb.Record]:
+    """The file's records once its run's ``exit`` record is there: W&B's core process writes the file on its own
+    schedule, and on a busy machine ``run.finish()`` can return before the file holds every record."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            recs = records(path)
+        except Exception:  # a record still being written; read again
+            if time.monotonic() > deadline:
+                raise
+            recs = []
+        if (recs and recs[-1].WhichOneof("record_type") == "exit") or time.monotonic() > deadline:
+            return recs
+        time.sleep(0.1)
+
+
 def _merge(into: dict, items) -> None:
     """Items keyed by ``key``, or by a ``nested_key`` path (``gallery`` / ``_type``), into nested dicts."""
     for i in items:
@@ -53,7 +70,7 @@ def offline_run(run_dir: Path) -> list[dict]:
     for folder in sorted((Path(run_dir) / "wandb").glob("offline-run-*")):
         (file,) = folder.glob("run-*.wandb")
         seen = {"id": None, "config": {}, "history": {}, "summary": {}}
-        for rec in records(file):
+        for rec in finished_records(file):
             kind = rec.WhichOneof("record_type")
             if kind == "run":
                 seen["id"] = rec.run.run_id
