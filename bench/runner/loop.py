@@ -233,7 +233,7 @@ def run(
                 if rdir != todo[0][1] and (todo[0][1] / CLOSEST_PNG).is_file():
                     copy_file(todo[0][1] / CLOSEST_PNG, rdir / CLOSEST_PNG)
                 save_gallery(expansion, rdir / store.GALLERY_PNG)
-                res["metrics"]["notes"] = notes.get(seed, [])
+                res["metrics"]["notes"] = notes.get(seed, []) + _empty_expansion_note(cfg, expansion, warn)
                 res["dataset"]["check_warnings"] = len(report.warnings)
                 res["timings"].update(
                     {"fit": round(t_fit, 3), "expand": round(t_expand, 3), "generation_metrics": round(t_metrics, 3)}
@@ -251,6 +251,19 @@ def run(
                 if on_result:
                     on_result(res, rdir / "results.json")
     return outcome
+
+
+def _empty_expansion_note(cfg: Any, expansion: Expansion, warn: Callable[[str], None]) -> list[str]:
+    """A run meant to train on real + synthetic pairs whose method kept none trained as origin did: said, so that
+    its Dice is not read as the method's gain."""
+    if cfg.train_on != "real+synthetic" or len(expansion.pairs) or not expansion.records:
+        return []
+    note = (
+        f"{cfg.method} kept none of its {len(expansion.records)} generated pairs: this run trained on the real "
+        "pairs alone, as origin does"
+    )
+    warn(f"seed {cfg.seed}: {note}")
+    return [note]
 
 
 def _lock(stack: ExitStack, path: Path, warn: Callable[[str], None]) -> None:

@@ -95,3 +95,13 @@ def test_diffuseexpand_end_to_end_on_real_data(montgomery, tmp_path):
     assert "fid_kept" not in synth["metrics"] and isinstance(synth["metrics"]["fid_unet"], float)
     assert len(list((tmp_path / "montgomery_lung" / "_cache" / "metrics").glob("inception-*.pt"))) == 1
     assert len(list((tmp_path / "montgomery_lung" / "_cache" / "metrics" / "fid_unet").glob("*/model.pt"))) == 1
+
+    # a filter that keeps nothing: the run trains as origin does, and its results say so
+    warnings = []
+    none_kept = run(Request(ablation="cf+cg+cs", method_options={"eta": 1e-9}, **kw), on_warning=warnings.append)
+    res = none_kept.results[0]
+    assert res["counts"]["synthetic_dropped"] == 8 and res["counts"]["train_total"] == res["counts"]["real_train"]
+    note = "diffuseexpand kept none of its 8 generated pairs: this run trained on the real pairs alone, as origin does"
+    assert note in res["metrics"]["notes"] and any(note in w for w in warnings)
+    if c["synthetic_kept"] + c["synthetic_relabelled"]:
+        assert not any("kept none" in n for n in full["metrics"]["notes"])
