@@ -77,7 +77,10 @@ def _off_preset(r: Run) -> int:
     """How many of the run's settings differ from its preset's values (a sweep's explicit ``tau=1`` does not)."""
     if not r.settings:
         return 0
-    options, presets = method_options(r.method)
+    try:
+        options, presets = method_options(r.method)
+    except KeyError:  # a stored run of a method not registered here: every setting counts as a change
+        return len(settings_keys(r.settings))
     values = {f.name: f.default for f in dataclasses.fields(options)} | presets.get(r.preset, {})
     return sum(k not in values or r.option(k) != values[k] for k in settings_keys(r.settings))
 

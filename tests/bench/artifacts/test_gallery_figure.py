@@ -44,3 +44,11 @@ def test_gallery_prefers_a_run_whose_settings_are_the_presets_own_values(tmp_pat
         Image.new("RGB", (24, 16), "red").save(folder / "gallery.png")
     md = build_artifact("gallery", runs, tmp_path / "out").files[0].read_text()
     assert str(on.relative_to(tmp_path)) in md and str(off.relative_to(tmp_path)) not in md
+
+
+def test_gallery_of_a_method_not_registered_here_still_builds(tmp_path):
+    runs = tmp_path / "runs"
+    run = fake_run(runs, "oldmethod", 0, 0.9, ablation="full", settings="tau=1")
+    Image.new("RGB", (24, 16), "red").save(run / "gallery.png")
+    md = build_artifact("gallery", runs, tmp_path / "out").files[0].read_text()
+    assert "oldmethod" in md
