@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import statistics
 from collections import defaultdict
 from collections.abc import Iterable
@@ -60,6 +61,7 @@ def make_rows(results: Iterable[Results]) -> list[dict[str, Any]]:
                 "real_train": 0 if key[GROUP_KEYS.index("train_on")] == "synthetic" else rs[0]["counts"]["real_train"],
                 "test": rs[0]["counts"]["test"],
                 "training": training_signature(rs[0]),
+                "steps": sorted({train_steps(r) for r in rs}),
                 "notes": " ".join(sorted({n for r in rs for n in r["metrics"].get("notes", [])})),
                 **_generation_cells(rs),
             }
@@ -73,6 +75,7 @@ def make_rows(results: Iterable[Results]) -> list[dict[str, Any]]:
         r["delta_vs_origin"] = (
             statistics.fmean(r["dice_by_seed"][s] - base["dice_by_seed"][s] for s in common) if common else None
         )
+        r["origin_steps"] = base["steps"] if common and base["steps"] != r["steps"] else None
     return rows
 
 
@@ -127,6 +130,14 @@ def training_signature(r: Results) -> str:
     return config_hash([c.get("train"), c.get("image_size"), c.get("channels")])
 
 
+def train_steps(r: Results) -> int:
+    """The downstream model's optimiser steps (recorded, or worked out from the config of runs made before 0.7)."""
+    if "train_steps" in r["counts"]:
+        return r["counts"]["train_steps"]
+    t = r["config"]["train"]
+    return t.get("steps") or t["epochs"] * math.ceil(r["counts"]["train_total"] / t["batch_size"])
+
+
 def _baseline_key(row: dict[str, Any]) -> tuple:
     return tuple(row[k] for k in ("dataset", "preset", "model", "augment", "train_ratio", "training"))
 
@@ -136,7 +147,10 @@ def fmt_delta(row: dict[str, Any]) -> str:
     d = row["delta_vs_origin"]
     if d is None:
         return "N/A"
-    return f"{d:+.3f}" if row["delta_seeds"] == row["n"] else f"{d:+.3f} ({row['delta_seeds']} of {row['n']} seeds)"
+    mark = " ‡" if row.get("origin_steps") else ""
+    if row["delta_seeds"] == row["n"]:
+        return f"{d:+.3f}{mark}"
+    return f"{d:+.3f}{mark} ({row['delta_seeds']} of {row['n']} seeds)"
 
 
 HEAD = [
@@ -199,7 +213,22 @@ LEGEND = [
 
 def table_notes(rows: list[dict[str, Any]]) -> list[str]:
     """The legend under a results table, then why cells are marked (†) or missing (n/a), one line per reason."""
-    return [*LEGEND, *marks(rows), *missing(rows, tuple(GENERATION_COLUMNS))]
+    return [*LEGEND, *marks(rows), *unequal_steps(rows), *missing(rows, tuple(GENERATION_COLUMNS))]
+
+
+def unequal_steps(rows: list[dict[str, Any]]) -> list[str]:
+    """Why Δ cells are marked ‡: the run and its origin trained for different numbers of optimiser steps."""
+
+    def fmt(steps: list[int]) -> str:
+        return "/".join(map(str, steps))
+
+    return sorted(
+        f"‡: {r['method']} {r['ablation']} (ratio {r['train_ratio']:g}, {r['augment']}) trained {fmt(r['steps'])} "
+        f"optimiser steps, its origin {fmt(r['origin_steps'])}: part of the Δ is training length, not data "
+        "(--train-option steps=N trains every run N steps)"
+        for r in rows
+        if r.get("origin_steps")
+    )
 
 
 def marks(rows: list[dict[str, Any]]) -> list[str]:
@@ -232,7 +261,10 @@ def to_csv(rows: list[dict[str, Any]]) -> str:
         w = csv.DictWriter(buf, fieldnames=list(rows[0]))
         w.writeheader()
         for r in rows:
-            w.writerow({**r, "seeds": " ".join(map(str, r["seeds"])), "dice_by_seed": json.dumps(r["dice_by_seed"])})
+            steps = {k: " ".join(map(str, r[k] or [])) for k in ("steps", "origin_steps")}
+            w.writerow(
+                {**r, **steps, "seeds": " ".join(map(str, r["seeds"])), "dice_by_seed": json.dumps(r["dice_by_seed"])}
+            )
     return buf.getvalue()
 
 

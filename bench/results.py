@@ -42,7 +42,8 @@ class Results(TypedDict):
     versions: package, method, dataset card and library versions.
     git_hash, date: provenance (git hash is null outside a git checkout).
     environment: device, torch threads, platform.
-    counts: real_train, test, synthetic_generated / kept / relabelled / dropped, train_total.
+    counts: real_train, test, synthetic_generated / kept / relabelled / dropped, train_total, train_steps
+        (the downstream model's optimiser steps; absent before 0.7, see ``bench.report.train_steps``).
     metrics: dice (mean over test images, threshold 0.5), dice_std (over test images), dice_per_image, and
         ``notes``: why the number may not mean what it seems (e.g. a test split without foreground, run with
         ``--allow-empty-test``); empty for a clean run. Tables mark such cells with † and print the note.

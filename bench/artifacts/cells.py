@@ -10,12 +10,12 @@ from __future__ import annotations
 import statistics
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from bench.report import training_signature
+from bench.report import train_steps, training_signature
 from bench.results import Results, find_results, load_results
 
 
@@ -67,10 +67,12 @@ def load_runs(runs: Path) -> list[Run]:
 
 @dataclass
 class Cell:
-    """One aggregated value: ``values`` maps seed -> value; ``kind`` is what its runs share (see ``Run.kind``)."""
+    """One aggregated value: ``values`` maps seed -> value; ``kind`` is what its runs share (see ``Run.kind``);
+    ``steps`` maps seed -> the downstream model's optimiser steps."""
 
     values: dict[int, float]
     kind: tuple[str, str | None]
+    steps: dict[int, int] = field(default_factory=dict)
 
     @property
     def n(self) -> int:
@@ -112,7 +114,7 @@ def aggregate(runs: list[Run], value: Callable[[Run], float | None], where: str)
         folders = ", ".join(str(r.folder) for r in runs if r.seed in twice)
         raise ValueError(f"{where}: more than one run of seed {min(twice)} ({folders})")
     values = {r.seed: v for r in runs if (v := value(r)) is not None}
-    return Cell(values, runs[0].kind)
+    return Cell(values, runs[0].kind, {r.seed: train_steps(r.res) for r in runs})
 
 
 def one_per_seed(runs: list[Run], where: str, notes: list[str]) -> list[Run]:
@@ -146,6 +148,15 @@ def delta(
         return None, None, 0
     if len(common) < cell.n:
         notes.append(f"{where}: Δ paired over {len(common)} of {cell.n} seeds ({' '.join(map(str, common))})")
+    unequal = sorted(
+        {(base.steps.get(s), cell.steps.get(s)) for s in common if base.steps.get(s) != cell.steps.get(s)}
+    )
+    if unequal:
+        pairs = ", ".join(f"{b} vs {c}" for b, c in unequal)
+        notes.append(
+            f"{where}: Δ compares unequal training lengths (origin vs this run, optimiser steps: {pairs}); part "
+            "of it is training length, not data (--train-option steps=N trains every run N steps)"
+        )
     diffs = [cell.values[s] - base.values[s] for s in common]
     return statistics.fmean(diffs), statistics.pstdev(diffs) if len(diffs) > 1 else None, len(common)
 

@@ -77,6 +77,7 @@ def train_and_evaluate(
         "synthetic_generated": len(expansion.records),
         **{f"synthetic_{k}": v for k, v in expansion.counts().items()},
         "train_total": len(pairs),
+        "train_steps": fit.steps,
     }
     return {
         "schema_version": store.SCHEMA_VERSION,

@@ -1,10 +1,10 @@
 """Downstream segmentation training and evaluation (paper §4.1).
 
-Adam at ``cfg.lr`` with a per-iteration cosine schedule after a linear warm-up, ``cfg.epochs`` epochs at
-``cfg.batch_size``, loss ``bce+dice`` or ``l1+dice`` with the sigmoid applied once (the released code applied it
-twice in the Dice term). Evaluation thresholds at 0.5 and reports Dice per test image, with the test set never
-augmented. :class:`SegmentationTrainer` has nnU-Net-style hooks (``build_model``, ``build_loss``,
-``configure_optimizers``): a variant overrides one and is named for it.
+Adam at ``cfg.lr`` with a per-iteration cosine schedule after a linear warm-up, ``cfg.epochs`` epochs (or exactly
+``cfg.steps`` optimiser steps) at ``cfg.batch_size``, loss ``bce+dice`` or ``l1+dice`` with the sigmoid applied once
+(the released code applied it twice in the Dice term). Evaluation thresholds at 0.5 and reports Dice per test image,
+with the test set never augmented. :class:`SegmentationTrainer` has nnU-Net-style hooks (``build_model``,
+``build_loss``, ``configure_optimizers``): a variant overrides one and is named for it.
 """
 
 from __future__ import annotations
@@ -125,20 +125,28 @@ class SegmentationTrainer:
         """Loss ``(logits N x O x H x W, masks int N x H x W) -> scalar`` named by ``cfg.loss``."""
         return SegmentationLoss(self.cfg.loss)
 
+    def total_steps(self, steps_per_epoch: int) -> tuple[int, int]:
+        """Optimiser steps of the whole run and of its warm-up: ``cfg.steps`` when set, else by epochs."""
+        cfg = self.cfg
+        if cfg.steps:
+            return cfg.steps, round(cfg.steps * cfg.warmup_epochs / cfg.epochs)
+        return cfg.epochs * steps_per_epoch, cfg.warmup_epochs * steps_per_epoch
+
     def configure_optimizers(self, model: nn.Module, steps_per_epoch: int) -> tuple[torch.optim.Optimizer, Any]:
         """Adam at ``cfg.lr`` and timm's cosine schedule stepped per iteration (``step_update``).
 
-        The learning rate rises linearly from ``cfg.warmup_lr`` over ``cfg.warmup_epochs`` epochs, then follows a
-        cosine down to ``cfg.min_lr`` at the end of training. As in the released code the cosine spans the whole
-        run (timm's default ``warmup_prefix=False``), so the warm-up ends slightly below ``cfg.lr`` (0.976 x lr for
-        5 of 50 epochs).
+        The learning rate rises linearly from ``cfg.warmup_lr`` over the warm-up (``cfg.warmup_epochs`` epochs, or
+        that share of ``cfg.steps``), then follows a cosine down to ``cfg.min_lr`` at the end of training. As in the
+        released code the cosine spans the whole run (timm's default ``warmup_prefix=False``), so the warm-up ends
+        slightly below ``cfg.lr`` (0.976 x lr for 5 of 50 epochs).
         """
         cfg = self.cfg
+        total, warmup = self.total_steps(steps_per_epoch)
         optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
         scheduler = CosineLRScheduler(
             optimizer,
-            t_initial=cfg.epochs * steps_per_epoch,
-            warmup_t=cfg.warmup_epochs * steps_per_epoch,
+            t_initial=total,
+            warmup_t=warmup,
             warmup_lr_init=cfg.warmup_lr,
             lr_min=cfg.min_lr,
             t_in_epochs=False,
@@ -151,7 +159,8 @@ class SegmentationTrainer:
         The network is initialised under ``seed`` (global RNG forked, not touched); a ``torch.Generator(seed)``
         drives shuffling and augmentation, so on CPU the same seed gives bit-identical weights. Each epoch is
         cut into ``ceil(N / batch_size)`` batches of near-equal size instead of leaving a short last batch (every
-        sample is used; a batch of one would break BatchNorm at the 1 x 1 bottleneck of small inputs).
+        sample is used; a batch of one would break BatchNorm at the 1 x 1 bottleneck of small inputs). With
+        ``cfg.steps`` the epochs repeat until that many steps are taken, the last one cut short.
 
         Args:
             train: square images float ``N x C x S x S`` in [0, 1], masks int ``N x S x S``.
@@ -171,18 +180,22 @@ class SegmentationTrainer:
         loss_fn = self.build_loss()
         steps_per_epoch = math.ceil(n / cfg.batch_size)
         optimizer, scheduler = self.configure_optimizers(model, steps_per_epoch)
+        total_steps, _ = self.total_steps(steps_per_epoch)
+        epochs = math.ceil(total_steps / steps_per_epoch)
         generator = torch.Generator().manual_seed(seed)
         use_bf16 = device.type == "cuda" and cfg.mixed_precision
         task = None
         if self.progress is not None:
-            task = self.progress.add_task(self.description, total=cfg.epochs * steps_per_epoch)
+            task = self.progress.add_task(self.description, total=total_steps)
         losses: list[float] = []
         step = 0
         start = time.perf_counter()
         model.train()
-        for epoch in range(cfg.epochs):
-            total = 0.0
+        for epoch in range(epochs):
+            total, seen = 0.0, 0
             for idx in torch.randperm(n, generator=generator).tensor_split(steps_per_epoch):
+                if step == total_steps:
+                    break
                 images, masks = augment_batch(self.augment, train.images[idx], train.masks[idx], generator)
                 images, masks = images.to(device), masks.to(device)
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
@@ -195,18 +208,19 @@ class SegmentationTrainer:
                 scheduler.step_update(step)
                 value = loss.item()
                 total += value * len(idx)
+                seen += len(idx)
                 if task is not None:
                     self.progress.update(
                         task,
                         advance=1,
-                        description=f"{self.description} epoch {epoch + 1}/{cfg.epochs} loss {value:.4f}",
+                        description=f"{self.description} epoch {epoch + 1}/{epochs} loss {value:.4f}",
                     )
-            losses.append(total / n)
+            losses.append(total / seen)
             logger.debug(
                 "%s epoch %d/%d loss %.4f lr %.3g (%.1fs)",
                 self.description,
                 epoch + 1,
-                cfg.epochs,
+                epochs,
                 losses[-1],
                 optimizer.param_groups[0]["lr"],
                 time.perf_counter() - start,

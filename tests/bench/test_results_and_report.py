@@ -11,7 +11,8 @@ from bench.cli.tables import results_tables
 from bench.results import REQUIRED_KEYS, SCHEMA_VERSION, load_results, validate
 
 
-def _result(method, seed, dice, model="unet", synthetic=False, kept=0, settings="", epochs=20):
+def _result(method, seed, dice, model="unet", synthetic=False, kept=0, settings="", epochs=20, steps=0):
+    """A results.json record of a run made before 0.7: its optimiser steps follow from its config and counts."""
     return {
         "schema_version": SCHEMA_VERSION,
         "run": {
@@ -27,7 +28,7 @@ def _result(method, seed, dice, model="unet", synthetic=False, kept=0, settings=
             "key": "k",
             "settings": settings,
         },
-        "config": {"train": {"epochs": epochs}, "image_size": 64, "channels": 1},
+        "config": {"train": {"epochs": epochs, "steps": steps, "batch_size": 16}, "image_size": 64, "channels": 1},
         "dataset": {"synthetic": synthetic},
         "versions": {"method": "1"},
         "git_hash": None,
@@ -38,7 +39,13 @@ def _result(method, seed, dice, model="unet", synthetic=False, kept=0, settings=
         "method_stats": {} if method == "origin" else {"pass_rate": kept / 10},
         "timings": {},
         "metrics": {"dice": dice, "dice_std": 0.0, "dice_per_image": {}},
-        "counts": {"real_train": 10, "test": 2, "synthetic_kept": kept, "synthetic_relabelled": 0},
+        "counts": {
+            "real_train": 10,
+            "test": 2,
+            "synthetic_kept": kept,
+            "synthetic_relabelled": 0,
+            "train_total": 10 + kept,
+        },
     }
 
 
@@ -96,6 +103,22 @@ def test_delta_is_paired_by_seed_and_says_when_seeds_are_missing():
     assert "+0.015 (2 of 3 seeds)" in report.to_markdown(list(rows.values()))
 
 
+def test_a_delta_between_unequal_training_lengths_is_marked_and_explained():
+    """By epochs, 10 real + 120 synthetic pairs train 9 times longer than 10 real ones: the Δ says so."""
+    rs = [_result("origin", 0, 0.60), _result("diffuseexpand", 0, 0.90, kept=120)]
+    rows = {r["method"]: r for r in report.make_rows(rs)}
+    assert rows["origin"]["steps"] == [20] and rows["diffuseexpand"]["steps"] == [9 * 20]
+    md = report.to_markdown(list(rows.values()))
+    assert "+0.300 ‡" in md
+    assert "trained 180 optimiser steps, its origin 20: part of the Δ is training length" in md
+    fixed = [_result("origin", 0, 0.85, steps=320), _result("diffuseexpand", 0, 0.90, kept=120, steps=320)]
+    md = report.to_markdown(report.make_rows(fixed))
+    assert "+0.050 |" in md and "‡" not in md
+    recorded = _result("diffuseexpand", 0, 0.9, kept=120)
+    recorded["counts"]["train_steps"] = 77  # what the run recorded wins over what its config implies
+    assert report.train_steps(recorded) == 77
+
+
 def test_cells_say_what_was_trained_on_and_one_run_has_no_spread():
     """A synthetic-only row trained on no real pair; one seed shows ``n = 1``, not a ``± 0`` that looks measured."""
     only = _result("synthmed", 0, 0.85, kept=8)
@@ -145,9 +168,10 @@ def test_the_run_table_fits_80_columns_and_never_splits_a_run_name():
     settings = "denoiser_steps=2000,guidance_every=3,solver_order=2,tau=0.333333"
     rs = []
     for model in ("unet", "attnunet", "transunet"):
-        rs += [_result("origin", s, 0.9 + s / 100, model=model) for s in range(2)]  # Δ over 2 of 3 seeds
-        rs += [_result("synthmed", s, 0.91, model=model, kept=8) for s in range(3)]
-        rs += [_result("diffuseexpand", s, 0.93, model=model, kept=9, settings=settings) for s in range(3)]
+        run = dict(model=model, steps=320)
+        rs += [_result("origin", s, 0.9 + s / 100, **run) for s in range(2)]  # Δ over 2 of 3 seeds
+        rs += [_result("synthmed", s, 0.91, kept=8, **run) for s in range(3)]
+        rs += [_result("diffuseexpand", s, 0.93, kept=9, settings=settings, **run) for s in range(3)]
     for r in rs:
         r["counts"] |= {"real_train": 124, "test": 14}
         if r["run"]["method"] != "origin":

@@ -24,10 +24,12 @@ def fake_run(
     guidance_scale=1.0,
     eta=None,
     epochs=20,
+    steps=None,
     metrics=None,
     stats=None,
 ):
-    """Write ``<root>/<dataset>/<name>/ratio_<r>/seed_<s>/results.json`` with the keys the artifacts read."""
+    """Write ``<root>/<dataset>/<name>/ratio_<r>/seed_<s>/results.json`` with the keys the artifacts read; the
+    downstream model took ``steps`` optimiser steps (default: ``epochs``, one batch per epoch)."""
     ablation = ablation or ("none" if method == "origin" else "cf+cg+cs")
     train_on = train_on or ("real" if method == "origin" else "real+synthetic")
     options = {} if method == "origin" else {"tau": tau, "guidance_scale": guidance_scale}
@@ -62,7 +64,7 @@ def fake_run(
         "method_stats": stats or {},
         "timings": {},
         "metrics": {"dice": dice, "dice_std": 0.0, "dice_per_image": {}, **(metrics or {})},
-        "counts": {"real_train": 10, "test": 2},
+        "counts": {"real_train": 10, "test": 2, "train_steps": epochs if steps is None else steps},
     }
     (folder / "results.json").write_text(json.dumps(result))
     return folder

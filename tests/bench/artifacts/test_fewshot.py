@@ -53,3 +53,13 @@ def test_fewshot_refuses_a_single_ratio(tmp_path):
     fake_run(runs, "diffuseexpand", 0, 0.92)
     with pytest.raises(ValueError, match="two or more train ratios"):
         build_artifact("fewshot", runs, tmp_path / "out")
+
+
+def test_fewshot_says_when_a_delta_compares_unequal_training_lengths(tmp_path):
+    runs = tmp_path / "runs"
+    for ratio in (0.1, 0.5):
+        fake_run(runs, "origin", 0, 0.6, ratio=ratio, steps=20)
+        fake_run(runs, "diffuseexpand", 0, 0.9, ratio=ratio, steps=180 if ratio == 0.1 else 20)
+    notes = " ".join(build_artifact("fewshot", runs, tmp_path / "out").notes)
+    assert "ratio 0.1: Δ compares unequal training lengths (origin vs this run, optimiser steps: 20 vs 180)" in notes
+    assert "ratio 0.5: Δ compares unequal" not in notes

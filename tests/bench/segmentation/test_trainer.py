@@ -118,6 +118,20 @@ def test_scheduler_warmup_then_cosine():
     assert optimizer.param_groups[0]["lr"] == pytest.approx(cfg.min_lr)
 
 
+def test_a_step_budget_is_the_same_for_every_set_size():
+    """``steps`` trains exactly that many optimiser steps on 5 pairs and on 17 (epochs ignored, the last cut short),
+    with the warm-up the same share of training as ``warmup_epochs`` of ``epochs``."""
+    cfg = _smoke(epochs=4, warmup_epochs=1, batch_size=4, steps=7)
+    small, large = (train_segmentation(_discs(n, n), "unet", cfg, seed=0, device=CPU) for n in (5, 17))
+    assert small.steps == large.steps == 7
+    assert len(small.losses) == 4 and len(large.losses) == 2  # 2 and 5 batches per epoch
+    trainer = SegmentationTrainer("unet", cfg, CPU)
+    assert trainer.total_steps(steps_per_epoch=5) == (7, 2)  # round(7 * 1 / 4)
+    assert SegmentationTrainer("unet", _smoke(epochs=4, warmup_epochs=1), CPU).total_steps(5) == (20, 5)
+    with pytest.raises(ValueError, match="steps must be >= 0"):
+        _smoke(steps=-1)
+
+
 def test_progress_and_epoch_logging(caplog):
     train = _discs(5, 5)
     cfg = _smoke(epochs=2, batch_size=2)
