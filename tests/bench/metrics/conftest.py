@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 import torch
+from filelock import FileLock
 
 from bench.images import read_image
 from bench.metrics.generation import Images
@@ -44,8 +46,17 @@ def xrays() -> dict[str, Images]:
 
 
 @pytest.fixture(scope="session")
-def xray_features(inception, xrays) -> dict[str, InceptionOutput]:
-    return {k: inception(v.images) for k, v in xrays.items()}
+def xray_features(request, xrays, tmp_path_factory) -> dict[str, InceptionOutput]:
+    """Computed once per test run (15 s on one core): pytest-xdist workers share them through a file in the run's
+    temporary folder, which every worker of that run sees and no other run does."""
+    base = tmp_path_factory.getbasetemp()
+    path = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "xray_features.pt"
+    with FileLock(f"{path}.lock"):
+        if not path.is_file():
+            inception = request.getfixturevalue("inception")
+            torch.save({k: vars(inception(v.images)) for k, v in xrays.items()}, path)
+        stored = torch.load(path, weights_only=True)
+    return {k: InceptionOutput(**v) for k, v in stored.items()}
 
 
 @pytest.fixture(scope="session")
