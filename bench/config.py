@@ -93,7 +93,8 @@ class TrainConfig:
 class RunConfig:
     """The identity and settings of one run: one method variant, dataset, model, seed, ratio, augmentation.
 
-    ``method_options`` holds the method's resolved option dataclass as a dict (see ``ExpansionMethod.Options``).
+    ``method_options`` holds the method's resolved option dataclass as a dict (see ``ExpansionMethod.Options``);
+    ``inputs`` the fingerprints of files those options name (``ExpansionMethod.input_fingerprints``).
     ``settings`` names what the user changed from the preset (``tau=0.5,train.epochs=40``; empty for none): it is
     part of the run folder and of a table row, so that a sweep over τ or epochs never overwrites or merges runs.
     """
@@ -113,9 +114,16 @@ class RunConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     method_options: dict[str, Any] = field(default_factory=dict)
     settings: str = ""
+    inputs: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """The resolved configuration; ``inputs`` (content fingerprints of files the run reads besides its data,
+        such as a pretrained generator, so that retraining one in the same folder is never taken for the old one)
+        only when there are any, so that runs without them keep their keys."""
+        d = dataclasses.asdict(self)
+        if not d["inputs"]:
+            del d["inputs"]
+        return d
 
     def key(self) -> str:
         """Content hash of the resolved configuration (what makes a stored result reusable)."""

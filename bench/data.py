@@ -88,6 +88,13 @@ def write_pairs(pairs: PairSet, folder: str | Path, binary: bool | None = None) 
         Image.fromarray(m * 255 if binary else m).save(folder / "masks" / f"{k}.png")
 
 
+def image_hashes(pairs: PairSet) -> list[str]:
+    """A content hash of each image as its 8-bit pixels at the loaded size: the same image under another name or
+    in another data set hashes alike (what a pretraining set is checked against a test split with)."""
+    pixels = np.rint(pairs.images.numpy() * 255).astype(np.uint8)
+    return [hashlib.sha1(image.tobytes()).hexdigest()[:16] for image in pixels]
+
+
 def fingerprint(pairs: PairSet) -> str:
     """A short content hash of a pair set, for cache keys."""
     h = hashlib.sha1()

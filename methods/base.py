@@ -130,6 +130,36 @@ class ExpansionMethod(abc.ABC):
         """
         return None
 
+    @classmethod
+    def check_split(cls, options: Any, test: PairSet) -> None:
+        """Refuse, before any work, a test split the method must not be run against (e.g. one its pretrained
+        network trained on). The default accepts every split.
+
+        Raises:
+            bench.config.ConfigError: naming the option and the images.
+        """
+        return None
+
+    @classmethod
+    def input_fingerprints(cls, options: Any) -> dict[str, str]:
+        """Content fingerprints of the files ``options`` name (a pretrained generator), for the run key: a file
+        retrained in place must not pass for the one a stored run used. None by default."""
+        return {}
+
+    @classmethod
+    def pretrain(
+        cls, pairs: PairSet, options: Any, folder: Path, seed: int, device: torch.device, progress: Any
+    ) -> dict[str, Any]:
+        """Train the method's generator on a larger pair set of the same modality into ``folder`` (``bench
+        pretrain``), for runs to fine-tune from with ``--option pretrained=FOLDER``.
+
+        Returns:
+            What it cost, ``{"steps", "seconds"}``.
+        Raises:
+            NotImplementedError: for a method that cannot start from a pretrained generator.
+        """
+        raise NotImplementedError(f"method '{cls.name}' has no pretraining (its generator cannot start from one)")
+
     def __init__(self, variant: str | None = None, options: Any = None) -> None:
         self.variant = check_ablation(self.name, variant or None)
         self.options = options if options is not None else self.Options()

@@ -8,7 +8,7 @@ import sys
 
 import typer
 
-from bench.cli import datasets, expand, export, methods, metrics, report, run, speed, sweep, weights
+from bench.cli import datasets, expand, export, methods, metrics, pretrain, report, run, speed, sweep, weights
 from bench.cli.console import console
 
 app = typer.Typer(
@@ -22,6 +22,7 @@ app.add_typer(export.app, name="export")
 app.add_typer(weights.app, name="weights")
 app.command(epilog=run.EPILOG)(run.run)
 app.command(epilog=expand.EPILOG)(expand.expand)
+app.command(epilog=pretrain.EPILOG)(pretrain.pretrain)
 app.command()(methods.methods)
 app.command(epilog=report.EPILOG)(report.report)
 app.command(epilog=sweep.EPILOG)(sweep.sweep)

@@ -120,6 +120,8 @@ def run(
     data = load_data(req.dataset, pl, req.channels, warn)
     path, card, dataset_name, report, pairs = data.path, data.card, data.name, data.report, data.pairs
     splits, notes = seed_splits(req, pairs, path, warn)
+    for split in splits.values():
+        pl.method_cls.check_split(pl.options, pairs.subset(split.test))
     out = Path(req.out)
     if on_plan is not None and main:
         cache = method_cache(out, dataset_name, pl.method_cls.name)

@@ -72,6 +72,7 @@ def run_configs(req: Request, pl: Plan, dataset_name: str, seed: int) -> list[tu
             train=pl.train,
             method_options=options_dict(pl.options),
             settings=pl.settings,
+            inputs=pl.method_cls.input_fingerprints(pl.options),
         )
         runs.append((cfg, store.run_dir(Path(req.out), dataset_name, cfg.run_name, cfg.train_ratio, seed)))
     return runs

@@ -46,7 +46,7 @@ from methods.base import (
     synthetic_ids,
     write_records,
 )
-from methods.diffuseexpand.denoiser import fit_denoiser
+from methods.diffuseexpand.denoiser import fit_denoiser, pretrain_denoiser
 from methods.diffuseexpand.filter import MaskFilter, select
 from methods.diffuseexpand.mask_source import augmented_masks, source_record, warp_knobs
 from methods.diffuseexpand.networks import Denoiser, NoisySegmenter, build_denoiser, build_segmenter
@@ -54,6 +54,7 @@ from methods.diffuseexpand.options import DiffuseExpandOptions, check_size
 from methods.diffuseexpand.sampler import PairSampler, guidance_stats
 from methods.diffuseexpand.sampling_config import SamplingConfig
 from methods.diffuseexpand.segmenter import fit_segmenter
+from methods.diffusion import pretrained
 from methods.diffusion.options import RECIPE
 from methods.diffusion.sampling import sample_pairs
 from methods.diffusion.schedule import NOISE_SCHEDULE, noise_scheduler, training_schedule
@@ -104,7 +105,7 @@ class FittedStages:
 
 
 @register_method("diffuseexpand")
-class DiffuseExpand(ExpansionMethod):
+class DiffuseExpand(pretrained.PretrainedStart, ExpansionMethod):
     """DiffuseExpand (Shao et al. 2023): diffusion-generated mask-image pairs, guided and filtered.
 
     Variants (paper Table 1): ``cf+cg+cs`` (all four stages), ``cf+cg`` (no stage-IV selection) and ``cf``
@@ -124,6 +125,8 @@ class DiffuseExpand(ExpansionMethod):
     def check_request(cls, variant: str, options: DiffuseExpandOptions, image_size: int, channels: int) -> None:
         """Refuse, before any work, an image size a network of the variant cannot take (see :func:`.check_size`)."""
         check_size(variant, options, image_size)
+
+    pretrain = staticmethod(pretrain_denoiser)  # stage I on another data set, for ``bench pretrain``
 
     def __init__(self, variant: str | None = None, options: DiffuseExpandOptions | None = None) -> None:
         super().__init__(variant, options)
@@ -216,6 +219,8 @@ class DiffuseExpand(ExpansionMethod):
             *("grad_accumulation", *RECIPE),
             prefix="denoiser_",
         )
+        if found := pretrained.fingerprints(o.pretrained):
+            options["pretrained"] = {"fingerprint": found["pretrained"]}  # the weights, not a path
         key = {"role": "denoiser", **common, "processes": processes, "schedule": NOISE_SCHEDULE, "options": options}
         stage = cached_stage(ctx, key, compute_denoiser, everyone=True)
         config = DDPMScheduler.load_config(stage.folder)

@@ -38,10 +38,12 @@ from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.modeling_utils import ModelMixin
 from torch import nn
 
+from bench.config import ConfigError
 from methods.diffuseexpand.labels import data_channels
 from methods.diffuseexpand.options import CONDITIONING, DiffuseExpandOptions
+from methods.diffusion import pretrained
 from methods.diffusion.augment import AUGMENT_DIM, AugmentEmbedding
-from methods.diffusion.unet import norm_groups, unet_config
+from methods.diffusion.unet import load_model, norm_groups, unet_config
 
 logger = logging.getLogger(__name__)
 
@@ -225,6 +227,8 @@ def build_denoiser(o: DiffuseExpandOptions, size: int, channels: int, seed: int,
     classes.update({"augment_dim": AUGMENT_DIM} if o.augment_p > 0 else {})
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
+        if o.pretrained is not None and (Path(o.pretrained) / pretrained.RECORD).is_file():
+            return _from_pretraining(Path(o.pretrained), _denoiser(o, size, in_channels, samples, classes))
         if o.pretrained is not None:
             source = _load_pretrained(Path(o.pretrained))
             config = {**source.config, "sample_size": size, "in_channels": in_channels, "out_channels": samples}
@@ -233,18 +237,39 @@ def build_denoiser(o: DiffuseExpandOptions, size: int, channels: int, seed: int,
             denoiser = Denoiser(_plain(config), o.conditioning, **classes)
             adapt_pretrained(denoiser.unet, source, channels)
             return denoiser
-        config = unet_config(
-            size,
-            in_channels,
-            samples,
-            o.denoiser_widths,
-            o.denoiser_layers,
-            o.denoiser_attention,
-            o.denoiser_head_dim,
-            resblock_updown=o.denoiser_resblock_updown,
-            dropout=o.denoiser_dropout,
+        return _denoiser(o, size, in_channels, samples, classes)
+
+
+def _denoiser(o: DiffuseExpandOptions, size: int, in_channels: int, samples: int, classes: dict) -> Denoiser:
+    config = unet_config(
+        size,
+        in_channels,
+        samples,
+        o.denoiser_widths,
+        o.denoiser_layers,
+        o.denoiser_attention,
+        o.denoiser_head_dim,
+        resblock_updown=o.denoiser_resblock_updown,
+        dropout=o.denoiser_dropout,
+    )
+    return Denoiser(config, o.conditioning, **classes)
+
+
+def _from_pretraining(folder: Path, denoiser: Denoiser) -> Denoiser:
+    """``denoiser`` (the run's own network) with the weights ``bench pretrain`` wrote in ``folder``, mode and mask
+    embeddings included; a network of another shape is refused, naming what differs."""
+    source = load_model(Denoiser, folder)
+    own, theirs = denoiser.state_dict(), source.state_dict()
+    differ = sorted(
+        k for k in own.keys() | theirs.keys() if k not in own or k not in theirs or own[k].shape != theirs[k].shape
+    )
+    if differ:
+        raise ConfigError(
+            f"--option pretrained: {folder} holds another network than this run's ({len(differ)} tensors differ, "
+            f"e.g. {differ[0]}); pretrain with the run's --preset and denoiser options"
         )
-        return Denoiser(config, o.conditioning, **classes)
+    denoiser.load_state_dict(theirs)
+    return denoiser
 
 
 def build_segmenter(

@@ -36,8 +36,10 @@ class DiffuseExpandOptions:
         conditioning: ``"embedding"`` (paper: global mask vector) or ``"concat"`` (mask as an input channel).
         cfg_dropout: probability of dropping the mask condition of an image sample (0.5).
         denoiser_*, ema_decay, snr_gamma: see ``DenoiserOptions``.
-        pretrained: local diffusers ``UNet2DModel`` folder to fine-tune from (the paper starts from an
-            ImageNet DPM; none is bundled, so the default trains from scratch).
+        pretrained: a folder to fine-tune stage I from within its own budget (the paper starts from an ImageNet
+            DPM; none is bundled, so the default trains from scratch): one ``bench pretrain`` wrote (the whole
+            denoiser of the run's architecture; its fingerprint keys the run, and a run on a test image it saw
+            is refused), or a plain diffusers ``UNet2DModel`` folder (adapted, keyed by its path).
     Stage II (segmenter, §3.3):
         segmenter_widths, segmenter_layers, segmenter_attention: the noise-aware UNet (64 x 1, 2, 2, 4; 1 block).
         segmenter_steps, segmenter_batch, segmenter_lr: released recipe, 10k AdamW steps of 16 at 3e-4 (the

@@ -50,6 +50,7 @@ HELP = [
     ["export", "nnunet"],
     ["weights"],
     ["weights", "fetch"],
+    ["pretrain"],
 ]
 
 
@@ -78,6 +79,9 @@ REFUSALS = [
     (["sweep", "fewshot", "--ratios", "2"], ["--ratios"]),
     (["sweep", "fewshot", "--augment", "foo"], ["--augment", "'foo'"]),
     (["run", "--tau", "0"], ["tau", "> 0"]),
+    (["pretrain", "--out", "x", "--method", "xlsor"], ["--method", "'xlsor'", "no pretraining"]),
+    (["pretrain", "--out", "x", "--steps", "0"], ["--steps", ">= 1"]),
+    (["pretrain", "--out", "x", "--option", "augment_p=1.5"], ["augment_p", "1.5"]),
     (["run", "--option", "guidance_reduction=max"], ["guidance_reduction", "'max'"]),
     (["run", "--method", "synthmed", "--option", "mask_gan_steps=0"], ["mask_gan_steps"]),
     (["run", "--train-option", "epochs=0"], ["epochs"]),

@@ -1,0 +1,67 @@
+"""`bench pretrain` and a run that fine-tunes from it: the record, the refusal of a pretraining that saw a test
+image, and the fingerprint that keys the run and its denoiser by the weights, not by the folder's path."""
+
+import json
+
+import numpy as np
+from cli_checks import assert_refused, invoke
+from PIL import Image
+from synthetic_pairs import disc_folder
+
+from bench.data import image_hashes, read_pairs
+from bench.integrity import check
+
+
+def _changed_copy(src, dst):
+    """The same pairs with one pixel of every image changed: other images by content."""
+    disc_folder(dst)
+    for f in (dst / "images").glob("*.png"):
+        a = np.array(Image.open(f))
+        a[0, 0] = 255 - a[0, 0]
+        Image.fromarray(a).save(f)
+    return dst
+
+
+def _pretrain(data, out, *extra):
+    res = invoke("pretrain", "--dataset", data, "--out", out, "--preset", "smoke", "--steps", 4, *extra)
+    assert res.exit_code == 0, res.output
+    return json.loads((out / "pretrain.json").read_text())
+
+
+def test_a_run_fine_tunes_from_a_pretraining_that_never_saw_its_test_images(tmp_path):
+    seen, other = disc_folder(tmp_path / "seen"), _changed_copy(tmp_path / "seen", tmp_path / "other")
+    folder = tmp_path / "pretrained"
+    record = _pretrain(seen, folder)
+    assert record["steps"] == 4 and record["pairs"] == 16 and record["size"] == 32 and record["dataset"] == "seen"
+    assert record["image_hashes"] == image_hashes(read_pairs(check(seen, image_size=32), 32))
+    assert str(tmp_path) not in json.dumps(record), "the record names no path of the machine"
+    assert_refused(invoke("pretrain", "--dataset", seen, "--out", folder, "--preset", "smoke"), "--out", "--force")
+
+    run = ["run", "--preset", "smoke", "--no-wandb", "--no-baseline", "--out", tmp_path / "runs"]
+    run += ["--ablation", "cf", "--option", f"pretrained={folder}"]
+    assert_refused(invoke(*run, "--dataset", seen), "--option pretrained", "was pretrained on 2 of this run's 2 test")
+    assert not (tmp_path / "runs").exists(), "refused before any work"
+
+    first = invoke(*run, "--dataset", other)
+    assert first.exit_code == 0, first.output
+    (results,) = (tmp_path / "runs").rglob("results.json")
+    config = json.loads(results.read_text())["config"]
+    assert set(config["inputs"]) == {"pretrained"} and len(config["inputs"]["pretrained"]) == 16
+    (key,) = (tmp_path / "runs").rglob("denoiser/*/key.json")
+    assert json.loads(key.read_text())["options"]["pretrained"] == {"fingerprint": config["inputs"]["pretrained"]}
+
+    _pretrain(seen, folder, "--force", "--seed", "1")  # retrained in the same folder: the run is not reused
+    again = invoke(*run, "--dataset", other)
+    assert again.exit_code == 0, again.output
+    assert "reused" not in again.output.split("results:")[-1]
+    assert json.loads(results.read_text())["config"]["inputs"] != config["inputs"]
+    assert len(list((tmp_path / "runs").rglob("denoiser/*/done.json"))) == 2
+
+
+def test_a_pretraining_of_another_network_is_refused_naming_the_option(tmp_path):
+    data = disc_folder(tmp_path / "discs")
+    folder = tmp_path / "pretrained"
+    _pretrain(data, folder, "--option", "denoiser_widths=[8, 16]")
+    run = ["run", "--preset", "smoke", "--no-wandb", "--no-baseline", "--out", tmp_path / "runs", "--ablation", "cf"]
+    res = invoke(*run, "--dataset", _changed_copy(data, tmp_path / "other"), "--option", f"pretrained={folder}")
+    assert_refused(res, "--option pretrained", "holds another network than this run's")
