@@ -21,6 +21,7 @@ from bench.files import write_json
 from methods import method_entry, method_options
 
 RECORD = "pretrain.json"  # methods.diffusion.pretrained.RECORD, named here so that checks import no torch
+OWN = (RECORD, "checkpoints", "config.json")  # what a pretraining folder holds, finished or not (--force clears it)
 
 
 @dataclass
@@ -63,8 +64,11 @@ def check_pretrain(req: PretrainRequest) -> Any:
             raise ConfigError(f"--steps must be >= 1, got {req.steps}")
         layers.append({"denoiser_steps": req.steps})
     options = merge_options(options_cls, {}, *layers, where=f"{req.method} method", flag="--option")
-    if (Path(req.out) / RECORD).is_file() and not req.force:
-        raise ConfigError(f"--out: {req.out} holds a finished pretraining; --force trains it again")
+    out = Path(req.out)
+    if (out / RECORD).is_file() and not req.force:
+        raise ConfigError(f"--out: {out} holds a finished pretraining; --force trains it again")
+    if out.is_dir() and any(out.iterdir()) and not any((out / f).exists() for f in OWN):
+        raise ConfigError(f"--out: {out} is a folder of other files, not a pretraining; choose an empty or new one")
     return options
 
 
