@@ -82,6 +82,7 @@ def pretrain(req: PretrainRequest, progress: Any = None) -> dict[str, Any]:
     """
     from bench.data import fingerprint, image_hashes, read_pairs
     from bench.integrity import check
+    from bench.pairs import DatasetError
     from bench.runner.machine import resolve_device
     from bench.runner.provenance import DISTRIBUTION, package_version
     from methods import get_method
@@ -93,13 +94,18 @@ def pretrain(req: PretrainRequest, progress: Any = None) -> dict[str, Any]:
     report = check(path, image_size=size)
     report.raise_for_errors()
     pairs = read_pairs(report, size, 1, name)
+    method = get_method(req.method)
+    if method.binary_masks_only and pairs.num_classes > 2:
+        raise DatasetError(
+            f"{path}: masks hold labels 0..{pairs.num_classes - 1}, but '{req.method}' takes binary masks only"
+        )
     device = resolve_device(req.device)
     out = Path(req.out)
     if req.force and out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    cost = get_method(req.method).pretrain(pairs, options, out, req.seed, device, progress)
+    cost = method.pretrain(pairs, options, out, req.seed, device, progress)
     record = {
         "method": req.method,
         "dataset": name,

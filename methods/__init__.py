@@ -71,6 +71,7 @@ METHODS: dict[str, MethodEntry] = {
         "1",
         ("default",),
         "One unconditional denoiser samples image and mask together as channels (joint diffusion).",
+        options=("methods.diffusion.options:JointOptions", "methods.diffusion.options:DENOISER_PRESETS"),
     ),
 }
 

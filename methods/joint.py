@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -46,9 +45,9 @@ from methods.base import (
     synthetic_ids,
     write_records,
 )
-from methods.diffusion import augment
+from methods.diffusion import augment, pretrained
 from methods.diffusion.augment import AugmentedUNet
-from methods.diffusion.options import DENOISER_PRESETS, RECIPE, DenoiserOptions
+from methods.diffusion.options import DENOISER_PRESETS, RECIPE, JointOptions
 from methods.diffusion.sampling import SamplerOutput, sample_pairs
 from methods.diffusion.schedule import NOISE_SCHEDULE, dpm_solver, noise_scheduler, training_schedule
 from methods.diffusion.training import denoising_loss, draw_batch, train_denoiser
@@ -65,21 +64,10 @@ from methods.stages import (
 )
 
 
-@dataclass(frozen=True)
-class JointOptions(DenoiserOptions):
-    """Knobs of joint diffusion: the diffusion methods' shared network, budget and solver knobs, with their
-    defaults (:class:`methods.diffusion.DenoiserOptions`): ``denoiser_*`` (the UNet and its AdamW budget),
-    ``ema_decay``, ``snr_gamma`` (Min-SNR-γ weighting), ``solver_order``, ``sampling_steps`` (one loop per pair
-    here, two in DiffuseExpand), ``dynamic_thresholding``, ``sample_batch``, ``checkpoint_every``,
-    ``grad_accumulation``, ``mixed_precision``.
-    """
-
-    NAME: ClassVar[str] = "joint"
-
-
 def build_joint_denoiser(o: JointOptions, size: int, channels: int, seed: int) -> UNet2DModel | AugmentedUNet:
     """The unconditional UNet of ``C + 1`` channels in and out, DiffuseExpand's stage-I architecture; with
-    ``augment_p > 0`` an :class:`~methods.diffusion.augment.AugmentedUNet` that also takes the warp.
+    ``augment_p > 0`` an :class:`~methods.diffusion.augment.AugmentedUNet` that also takes the warp; with
+    ``pretrained`` (a ``bench pretrain`` folder) starting from its weights.
 
     Raises:
         ValueError: for a size the network cannot halve ``len(o.denoiser_widths) - 1`` times.
@@ -98,7 +86,10 @@ def build_joint_denoiser(o: JointOptions, size: int, channels: int, seed: int) -
     )
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return AugmentedUNet(config) if o.augment_p > 0 else UNet2DModel.from_config(config)
+        model = AugmentedUNet(config) if o.augment_p > 0 else UNet2DModel.from_config(config)
+    if pretrained.made_by_bench(o.pretrained):  # the weights `bench pretrain` wrote, of this very architecture
+        return pretrained.copy_weights(model, load_model(joint_model_class(o), Path(o.pretrained)), o.pretrained)
+    return model
 
 
 def joint_model_class(o: JointOptions) -> type[UNet2DModel] | type[AugmentedUNet]:
@@ -250,7 +241,7 @@ class JointSampler:
 
 
 @register_method("joint")
-class Joint(ExpansionMethod):
+class Joint(pretrained.PretrainedStart, ExpansionMethod):
     """Joint image + mask diffusion: DiffuseExpand's stage-I network and budget, unconditional, one pass per pair.
 
     After :meth:`expand`, ``self.stats`` holds ``{"variant", "seconds": {"denoiser", "sampler"}, "counts",
@@ -270,6 +261,28 @@ class Joint(ExpansionMethod):
                 f"--image-size {image_size}: joint's denoiser_widths {options.denoiser_widths} halve the image "
                 f"{halvings} times, so the size must be a multiple of {2**halvings}"
             )
+
+    @staticmethod
+    def pretrain(
+        pairs: PairSet, o: JointOptions, folder: Path, seed: int, device: torch.device, progress: Any
+    ) -> dict[str, Any]:
+        """The joint denoiser on ``pairs`` of another data set, for ``bench pretrain``."""
+        model = build_joint_denoiser(
+            o, int(pairs.images.shape[-1]), int(pairs.images.shape[1]), stage_seed(seed, "denoiser")
+        )
+        train_seed = stage_seed(seed, "denoiser-train")
+        return pretrained.pretrain_network(
+            model,
+            lambda checkpoints, callback: fit_joint_denoiser(
+                model, pairs, o, seed=train_seed, device=device, checkpoint_dir=checkpoints, callback=callback
+            ),
+            folder,
+            steps=o.denoiser_steps,
+            prediction=o.prediction,
+            seed=seed,
+            device=device,
+            progress=progress,
+        )
 
     def __init__(self, variant: str | None = None, options: JointOptions | None = None) -> None:
         super().__init__(variant, options)
@@ -316,6 +329,8 @@ class Joint(ExpansionMethod):
         options = stage_options(
             o, "ema_decay", "snr_gamma", "mixed_precision", "grad_accumulation", *RECIPE, prefix="denoiser_"
         )
+        if found := pretrained.fingerprints(o.pretrained):
+            options["pretrained"] = {"fingerprint": found["pretrained"]}  # the weights, not a path
         key = {"role": "denoiser", "version": self.version, "data": data, "seed": ctx.seed}
         key.update(processes=PartialState().num_processes, schedule=NOISE_SCHEDULE, options=options)
         stage = cached_stage(ctx, key, compute_denoiser, everyone=True)

@@ -18,17 +18,15 @@ import torch
 from diffusers import DDPMScheduler
 from torch import nn
 
-from bench.config import TrainConfig
 from bench.pairs import PairSet
 from bench.training import BatchLoss, StepCallback, TrainLog
-from methods.base import MethodContext
 from methods.diffuseexpand.labels import data_channels, encode_images, encode_masks, one_hot
 from methods.diffuseexpand.networks import MODE_IMAGE, MODE_MASK, Denoiser, build_denoiser
 from methods.diffuseexpand.options import DiffuseExpandOptions
-from methods.diffusion import augment
+from methods.diffusion import augment, pretrained
 from methods.diffusion.schedule import noise_scheduler, training_schedule
 from methods.diffusion.training import denoising_loss, draw_batch, train_denoiser
-from methods.stages import stage_seed, train_network
+from methods.stages import stage_seed
 
 
 def diffusion_samples(pairs: PairSet, mask_channels: int = 1) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -149,30 +147,20 @@ def fit_denoiser(
 def pretrain_denoiser(
     pairs: PairSet, o: DiffuseExpandOptions, folder: Path, seed: int, device: torch.device, progress: Any
 ) -> dict[str, Any]:
-    """Train stage I's denoiser on ``pairs`` of another data set into ``folder`` (``bench pretrain``): the diffusers
-    folder a run's ``pretrained`` option fine-tunes from (checkpoints in ``folder/checkpoints`` while it trains,
-    so a killed pretraining resumes).
-
-    Returns:
-        What it cost: ``{"steps", "seconds"}``.
-    """
+    """Stage I on ``pairs`` of another data set into ``folder`` (``bench pretrain``; see
+    :func:`methods.diffusion.pretrained.pretrain_network`)."""
     size, channels = int(pairs.images.shape[-1]), int(pairs.images.shape[1])
     denoiser = build_denoiser(o, size, channels, seed=stage_seed(seed, "denoiser"), num_classes=pairs.num_classes)
-    ctx = MethodContext(workdir=folder.parent, seed=seed, device=device, train=TrainConfig(), progress=progress)
-    record = train_network(
-        ctx,
-        folder,
+    train_seed = stage_seed(seed, "denoiser-train")
+    return pretrained.pretrain_network(
         denoiser,
         lambda checkpoints, callback: fit_denoiser(
-            denoiser,
-            pairs,
-            o,
-            seed=stage_seed(seed, "denoiser-train"),
-            device=device,
-            checkpoint_dir=checkpoints,
-            callback=callback,
+            denoiser, pairs, o, seed=train_seed, device=device, checkpoint_dir=checkpoints, callback=callback
         ),
-        total=o.denoiser_steps,
+        folder,
+        steps=o.denoiser_steps,
+        prediction=o.prediction,
+        seed=seed,
+        device=device,
+        progress=progress,
     )
-    noise_scheduler(training_schedule(o.prediction)).save_config(folder)
-    return {"steps": record["steps"], "seconds": record["seconds"]}

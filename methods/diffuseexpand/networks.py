@@ -38,7 +38,6 @@ from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.modeling_utils import ModelMixin
 from torch import nn
 
-from bench.config import ConfigError
 from methods.diffuseexpand.labels import data_channels
 from methods.diffuseexpand.options import CONDITIONING, DiffuseExpandOptions
 from methods.diffusion import pretrained
@@ -256,20 +255,8 @@ def _denoiser(o: DiffuseExpandOptions, size: int, in_channels: int, samples: int
 
 
 def _from_pretraining(folder: Path, denoiser: Denoiser) -> Denoiser:
-    """``denoiser`` (the run's own network) with the weights ``bench pretrain`` wrote in ``folder``, mode and mask
-    embeddings included; a network of another shape is refused, naming what differs."""
-    source = load_model(Denoiser, folder)
-    own, theirs = denoiser.state_dict(), source.state_dict()
-    differ = sorted(
-        k for k in own.keys() | theirs.keys() if k not in own or k not in theirs or own[k].shape != theirs[k].shape
-    )
-    if differ:
-        raise ConfigError(
-            f"--option pretrained: {folder} holds another network than this run's ({len(differ)} tensors differ, "
-            f"e.g. {differ[0]}); pretrain with the run's --preset and denoiser options"
-        )
-    denoiser.load_state_dict(theirs)
-    return denoiser
+    """``denoiser`` with the weights ``bench pretrain`` wrote in ``folder``, mode and mask embeddings included."""
+    return pretrained.copy_weights(denoiser, load_model(Denoiser, folder), folder)
 
 
 def build_segmenter(

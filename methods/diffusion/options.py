@@ -76,6 +76,8 @@ class DenoiserOptions:
         prediction: ``"epsilon"`` (paper) or ``"v_prediction"``; guidance and solvers work in ε either way.
         denoiser_dropout: dropout in the UNet's residual blocks (0: none, the paper; 0.1-0.3 against
             over-fitting a few dozen images).
+        pretrained: a ``bench pretrain`` folder to fine-tune from within ``denoiser_steps`` (None: from scratch;
+            :mod:`methods.diffusion.pretrained`).
     """
 
     denoiser_widths: tuple[int, ...] = (256, 256, 512, 512, 1024, 1024)
@@ -98,10 +100,16 @@ class DenoiserOptions:
     augment_p: float = 0.0
     prediction: str = "epsilon"
     denoiser_dropout: float = 0.0
+    pretrained: str | None = None
 
     NAME: ClassVar[str] = "denoiser"
     """What the options belong to, for messages."""
-    KEYED_ONLY_IF_NOT: ClassVar[dict[str, Any]] = {"augment_p": 0.0, "prediction": "epsilon", "denoiser_dropout": 0.0}
+    KEYED_ONLY_IF_NOT: ClassVar[dict[str, Any]] = {
+        "augment_p": 0.0,
+        "prediction": "epsilon",
+        "denoiser_dropout": 0.0,
+        "pretrained": None,
+    }
     """The recipe knobs, out of run and stage keys at the values that train as before they existed."""
 
     def __post_init__(self) -> None:
@@ -155,3 +163,15 @@ DENOISER_PRESETS: dict[str, dict[str, Any]] = {
     "paper": {},
 }
 """Per-preset values of the :class:`DenoiserOptions` knobs, the budget every diffusion method trains with."""
+
+
+@dataclass(frozen=True)
+class JointOptions(DenoiserOptions):
+    """Knobs of joint diffusion (``methods.joint``): the diffusion methods' shared network, budget and solver
+    knobs, with their defaults: ``denoiser_*`` (the UNet and its AdamW budget), ``ema_decay``, ``snr_gamma``
+    (Min-SNR-γ weighting), ``solver_order``, ``sampling_steps`` (one loop per pair here, two in DiffuseExpand),
+    ``dynamic_thresholding``, ``sample_batch``, ``checkpoint_every``, ``grad_accumulation``, ``mixed_precision``,
+    ``pretrained``. Defined here, with no torch import, so that a bad value is refused at once.
+    """
+
+    NAME: ClassVar[str] = "joint"

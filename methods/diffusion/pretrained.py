@@ -12,12 +12,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.config import ConfigError
+from bench.config import ConfigError, TrainConfig
 from bench.data import image_hashes
 from bench.pairs import PairSet
+from bench.training import StepCallback, TrainLog
+from methods.base import MethodContext
+from methods.diffusion.schedule import noise_scheduler, training_schedule
+from methods.stages import train_network
 
 RECORD = "pretrain.json"
 WEIGHTS = "diffusion_pytorch_model.safetensors"
@@ -74,14 +79,62 @@ def refuse_overlap(folder: str | Path, test: PairSet, flag: str = "--option pret
         )
 
 
+def copy_weights(model: Any, source: Any, folder: str | Path) -> Any:
+    """``model`` (the run's own network) with the weights of ``source`` (the network loaded from ``folder``); a
+    network of another shape is refused, naming what differs."""
+    own, theirs = model.state_dict(), source.state_dict()
+    differ = sorted(
+        k for k in own.keys() | theirs.keys() if k not in own or k not in theirs or own[k].shape != theirs[k].shape
+    )
+    if differ:
+        raise ConfigError(
+            f"--option pretrained: {folder} holds another network than this run's ({len(differ)} tensors differ, "
+            f"e.g. {differ[0]}); pretrain with the run's --preset and denoiser options"
+        )
+    model.load_state_dict(theirs)
+    return model
+
+
+def pretrain_network(
+    model: Any,
+    fit: Callable[[Path, StepCallback | None], TrainLog],
+    folder: Path,
+    *,
+    steps: int,
+    prediction: str,
+    seed: int,
+    device: Any,
+    progress: Any,
+) -> dict[str, Any]:
+    """A method's ``pretrain``: ``fit(checkpoint_dir, callback)`` trains ``model`` into ``folder`` (checkpoints in
+    ``folder/checkpoints`` while it trains, so a killed pretraining resumes), saved with its noise schedule.
+
+    Returns:
+        What it cost: ``{"steps", "seconds"}``.
+    """
+    ctx = MethodContext(workdir=folder.parent, seed=seed, device=device, train=TrainConfig(), progress=progress)
+    record = train_network(ctx, folder, model, fit, total=steps)
+    noise_scheduler(training_schedule(prediction)).save_config(folder)
+    return {"steps": record["steps"], "seconds": record["seconds"]}
+
+
 class PretrainedStart:
     """What a method whose options have ``pretrained`` adds to a run (mixed in before ``ExpansionMethod``): the
     refusal of a test split the pretraining saw, and the folder's fingerprint in the run key."""
 
+    name: str  # the method's registry name (ExpansionMethod's)
+
     @classmethod
     def check_split(cls, options: Any, test: PairSet) -> None:
-        if made_by_bench(options.pretrained):
-            refuse_overlap(options.pretrained, test)
+        if not made_by_bench(options.pretrained):
+            return
+        made_for = read_record(options.pretrained)["method"]
+        if made_for != cls.name:
+            raise ConfigError(
+                f"--option pretrained: {options.pretrained} holds a {made_for} generator, not one of {cls.name}'s; "
+                f"pretrain with --method {cls.name}"
+            )
+        refuse_overlap(options.pretrained, test)
 
     @classmethod
     def input_fingerprints(cls, options: Any) -> dict[str, str]:

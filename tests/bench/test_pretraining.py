@@ -65,3 +65,20 @@ def test_a_pretraining_of_another_network_is_refused_naming_the_option(tmp_path)
     run = ["run", "--preset", "smoke", "--no-wandb", "--no-baseline", "--out", tmp_path / "runs", "--ablation", "cf"]
     res = invoke(*run, "--dataset", _changed_copy(data, tmp_path / "other"), "--option", f"pretrained={folder}")
     assert_refused(res, "--option pretrained", "holds another network than this run's")
+
+
+def test_joint_fine_tunes_from_its_own_pretraining_and_refuses_another_methods(tmp_path):
+    data = disc_folder(tmp_path / "discs")
+    other = _changed_copy(data, tmp_path / "other")
+    joint, diffuseexpand = tmp_path / "joint", tmp_path / "diffuseexpand"
+    assert _pretrain(data, joint, "--method", "joint")["method"] == "joint"
+    _pretrain(data, diffuseexpand)
+    run = ["run", "--method", "joint", "--preset", "smoke", "--no-wandb", "--no-baseline", "--dataset", other]
+    run += ["--out", tmp_path / "runs"]
+    assert_refused(invoke(*run, "--option", f"pretrained={diffuseexpand}"), "holds a diffuseexpand generator")
+    res = invoke(*run, "--option", f"pretrained={joint}")
+    assert res.exit_code == 0, res.output
+    (key,) = (tmp_path / "runs").rglob("joint/denoiser/*/key.json")
+    (results,) = (tmp_path / "runs").rglob("results.json")
+    fingerprint = json.loads(results.read_text())["config"]["inputs"]["pretrained"]
+    assert json.loads(key.read_text())["options"]["pretrained"] == {"fingerprint": fingerprint}
