@@ -49,8 +49,15 @@ from methods.diffusion import augment, pretrained
 from methods.diffusion.augment import AugmentedUNet
 from methods.diffusion.options import DENOISER_PRESETS, RECIPE, JointOptions
 from methods.diffusion.sampling import SamplerOutput, sample_pairs
-from methods.diffusion.schedule import NOISE_SCHEDULE, dpm_solver, noise_scheduler, training_schedule
-from methods.diffusion.training import denoising_loss, draw_batch, train_denoiser
+from methods.diffusion.schedule import (
+    NOISE_SCHEDULE,
+    dpm_solver,
+    model_input,
+    noise_scheduler,
+    to_epsilon,
+    training_schedule,
+)
+from methods.diffusion.training import denoising_loss, draw_batch, noised_input, train_denoiser
 from methods.diffusion.unet import load_model, unet_config
 from methods.gallery import save_gallery
 from methods.stages import (
@@ -118,7 +125,7 @@ def joint_loss(
     prediction: str = "epsilon",
 ) -> BatchLoss:
     """‖ε_θ(x_t, t) − ε‖² on a random batch of ``x0`` (Min-SNR-γ weighted when ``snr_gamma > 0``, as stage I; v
-    instead of ε for ``prediction="v_prediction"``).
+    instead of ε for ``prediction="v_prediction"``, EDM's preconditioned loss for ``"edm"``).
 
     With ``augment_p > 0`` each sample is warped (image channels bilinearly, the mask channel by nearest
     neighbour) and the model is given the warp (:mod:`methods.diffusion.augment`). Every random draw (batch, t, ε,
@@ -126,7 +133,7 @@ def joint_loss(
     """
 
     def loss(model: torch.nn.Module, generator: torch.Generator) -> torch.Tensor:
-        index, t, noise = draw_batch(x0, batch_size, scheduler, generator)
+        index, t, noise = draw_batch(x0, batch_size, scheduler, generator, prediction)
         batch, kwargs = x0[index], {}
         if augment_p > 0:
             params = augment.draw(batch_size, augment_p, generator).to(x0.device)
@@ -134,7 +141,7 @@ def joint_loss(
             image = augment.warp(batch[:, :-1], grid, nearest=False)
             batch = torch.cat([image, augment.warp(batch[:, -1:], grid, nearest=True)], dim=1)
             kwargs = {"augment": params}
-        out = model(scheduler.add_noise(batch, noise, t), t, **kwargs).sample
+        out = model(*noised_input(batch, noise, t, scheduler, prediction), **kwargs).sample
         return denoising_loss(out, batch, noise, t, scheduler, snr_gamma, prediction)
 
     return loss
@@ -219,6 +226,11 @@ class JointSampler:
         device = next(self.model.parameters()).device
         unet = getattr(self.model, "unet", self.model)  # an AugmentedUNet's own UNet
         channels, size = int(unet.config.in_channels), int(unet.config.sample_size)
+        # diffusers' solver converts ε and v itself; an EDM denoiser's output is turned into ε first
+        prediction = "edm" if self.scheduler_config.get("prediction_type") == "edm" else "epsilon"
+        solver_config = (
+            {**self.scheduler_config, "prediction_type": "epsilon"} if prediction == "edm" else self.scheduler_config
+        )
         images, masks = [], []
         for start in range(0, len(seeds), batch_size):
             batch = list(seeds[start : start + batch_size])
@@ -226,12 +238,12 @@ class JointSampler:
             generators = [torch.Generator().manual_seed(int(s)) for s in batch]
             x = randn_tensor((len(batch), channels, size, size), generator=generators, device=device)
             # 3. One DPM-Solver++ loop over image and mask together
-            scheduler = dpm_solver(self.scheduler_config, self.solver_order, self.dynamic_thresholding)
+            scheduler = dpm_solver(solver_config, self.solver_order, self.dynamic_thresholding)
             scheduler.set_timesteps(num_inference_steps, device=device)
             for t in scheduler.timesteps:
                 with autocast_context(device, self.mixed_precision):
-                    eps = self.model(x, t).sample.float()
-                x = scheduler.step(eps, t, x).prev_sample
+                    out = self.model(*model_input(x, t, scheduler.alphas_cumprod, prediction)).sample.float()
+                x = scheduler.step(to_epsilon(out, x, t, scheduler.alphas_cumprod, prediction), t, x).prev_sample
             # 4. Split: image channels to [0, 1], the mask channel binarised at 0
             images.append((x[:, :-1].float() / 2 + 0.5).clamp(0, 1).cpu())
             masks.append((x[:, -1] > 0).long().cpu())

@@ -25,7 +25,7 @@ from methods.diffuseexpand.networks import MODE_IMAGE, MODE_MASK, Denoiser, buil
 from methods.diffuseexpand.options import DiffuseExpandOptions
 from methods.diffusion import augment, pretrained
 from methods.diffusion.schedule import noise_scheduler, training_schedule
-from methods.diffusion.training import denoising_loss, draw_batch, train_denoiser
+from methods.diffusion.training import denoising_loss, draw_batch, noised_input, train_denoiser
 from methods.stages import stage_seed
 
 
@@ -73,11 +73,12 @@ def denoiser_loss(
     weights each sample by min(SNR_t, γ) / SNR_t (:func:`methods.diffusion.training.denoising_loss`;
     ``snr_gamma = 0``: the paper's plain MSE). With ``augment_p > 0`` each sample and its mask condition are
     warped together (:mod:`methods.diffusion.augment`; masks by nearest neighbour) and the warp is given to the
-    network; with ``prediction="v_prediction"`` the network learns v instead of ε.
+    network; with ``prediction="v_prediction"`` the network learns v instead of ε, with ``"edm"`` EDM's
+    preconditioned denoiser at log-normal σ (:func:`methods.diffusion.training.denoising_loss`).
     """
 
     def loss(model: nn.Module, generator: torch.Generator) -> torch.Tensor:
-        index, t, noise = draw_batch(x0, batch_size, scheduler, generator)
+        index, t, noise = draw_batch(x0, batch_size, scheduler, generator, prediction)
         keep = (torch.rand(batch_size, generator=generator) >= cfg_dropout).float().to(x0.device)
         x0_batch, cond_batch, params = x0[index], cond[index], None
         if augment_p > 0:
@@ -88,9 +89,9 @@ def denoiser_loss(
                 is_mask, augment.warp(x0_batch, grid, nearest=True), augment.warp(x0_batch, grid, nearest=False)
             )
             cond_batch = augment.warp(cond_batch, grid, nearest=True)
-        x_t = scheduler.add_noise(x0_batch, noise, t)
+        x_in, t_in = noised_input(x0_batch, noise, t, scheduler, prediction)
         kwargs = {} if params is None else {"augment": params}
-        out = model(x_t, t, mode[index], cond_batch * keep[:, None, None, None], **kwargs)
+        out = model(x_in, t_in, mode[index], cond_batch * keep[:, None, None, None], **kwargs)
         return denoising_loss(out, x0_batch, noise, t, scheduler, snr_gamma, prediction)
 
     return loss

@@ -42,7 +42,7 @@ from methods.diffuseexpand.labels import decode_masks, mode_filter, one_hot
 from methods.diffuseexpand.networks import MODE_IMAGE, MODE_MASK, Denoiser
 from methods.diffuseexpand.sampling_config import SamplingConfig
 from methods.diffusion.sampling import SamplerOutput, merge_guidance
-from methods.diffusion.schedule import NOISE_SCHEDULE, dpm_solver, noise_scheduler, to_epsilon
+from methods.diffusion.schedule import NOISE_SCHEDULE, dpm_solver, model_input, noise_scheduler, to_epsilon
 
 logger = logging.getLogger(__name__)
 
@@ -228,8 +228,9 @@ class PairSampler:
     ) -> EpsFn:
         """ε(x_t, t) of the denoiser for one phase, with classifier-free weighting of the mask condition; a weight of
         1 needs only the conditional call, unless ``cf_double`` makes it evaluate both halves as the released
-        sampler did (same result, twice the cost: what its timing must include). A v-predicting denoiser's output
-        is turned into ε first (:func:`methods.diffusion.schedule.to_epsilon`)."""
+        sampler did (same result, twice the cost: what its timing must include). A v-predicting or EDM denoiser is
+        given its own inputs and its output is turned into ε first (:func:`methods.diffusion.schedule.model_input`,
+        :func:`~methods.diffusion.schedule.to_epsilon`)."""
         device = self.device
 
         def output(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -242,7 +243,8 @@ class PairSampler:
             return out_u + cf_weight * (out_c - out_u)
 
         def eps(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-            return to_epsilon(output(x, t), x, t, self.alphas_cumprod, self.prediction)
+            x_in, t_in = model_input(x, t, self.alphas_cumprod, self.prediction)
+            return to_epsilon(output(x_in, t_in), x, t, self.alphas_cumprod, self.prediction)
 
         return eps
 

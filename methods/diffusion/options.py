@@ -11,8 +11,10 @@ from bench.config import ConfigError
 
 SOLVER_ORDERS = (1, 2, 3)
 """The DPM-Solver++ multistep orders diffusers implements."""
-PREDICTIONS = ("epsilon", "v_prediction")
-"""What the denoiser predicts: the noise ε (paper) or v = α_t ε − σ_t x₀ (Salimans & Ho 2022); diffusers' names."""
+PREDICTIONS = ("epsilon", "v_prediction", "edm")
+"""What the denoiser predicts: the noise ε (paper), v = α_t ε − σ_t x₀ (Salimans & Ho 2022; diffusers' names), or
+EDM's preconditioned denoiser with its log-normal σ and loss weight (Karras et al. 2022; see
+:mod:`methods.diffusion.schedule`)."""
 RECIPE = ("augment_p", "prediction")
 """The training-recipe knobs that a denoiser stage's key covers besides the ``denoiser_*`` ones."""
 
@@ -73,7 +75,8 @@ class DenoiserOptions:
         mixed_precision: bf16 autocast on CUDA.
         augment_p: non-leaking augmentation, the probability of each warp of a training sample
             (:mod:`methods.diffusion.augment`; 0: none, the paper; EDM uses 0.12-0.15 on small sets).
-        prediction: ``"epsilon"`` (paper) or ``"v_prediction"``; guidance and solvers work in ε either way.
+        prediction: ``"epsilon"`` (paper), ``"v_prediction"`` or ``"edm"`` (EDM's preconditioning, σ distribution
+            and loss weight; ``snr_gamma`` then does not apply); guidance and solvers work in ε in every case.
         denoiser_dropout: dropout in the UNet's residual blocks (0: none, the paper; 0.1-0.3 against
             over-fitting a few dozen images).
         pretrained: a ``bench pretrain`` folder to fine-tune from within ``denoiser_steps`` (None: from scratch;

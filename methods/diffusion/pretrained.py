@@ -134,6 +134,13 @@ class PretrainedStart:
                 f"--option pretrained: {options.pretrained} holds a {made_for} generator, not one of {cls.name}'s; "
                 f"pretrain with --method {cls.name}"
             )
+        schedule = json.loads((Path(options.pretrained) / "scheduler_config.json").read_text())
+        trained_as = schedule.get("prediction_type", "epsilon")
+        if trained_as != options.prediction:
+            raise ConfigError(
+                f"--option pretrained: {options.pretrained} was pretrained with prediction={trained_as}, this run "
+                f"trains prediction={options.prediction}; pretrain with --option prediction={options.prediction}"
+            )
         refuse_overlap(options.pretrained, test)
 
     @classmethod

@@ -58,13 +58,17 @@ def test_a_run_fine_tunes_from_a_pretraining_that_never_saw_its_test_images(tmp_
     assert len(list((tmp_path / "runs").rglob("denoiser/*/done.json"))) == 2
 
 
-def test_a_pretraining_of_another_network_is_refused_naming_the_option(tmp_path):
+def test_a_pretraining_of_another_network_or_prediction_is_refused_naming_the_option(tmp_path):
     data = disc_folder(tmp_path / "discs")
     folder = tmp_path / "pretrained"
     _pretrain(data, folder, "--option", "denoiser_widths=[8, 16]")
     run = ["run", "--preset", "smoke", "--no-wandb", "--no-baseline", "--out", tmp_path / "runs", "--ablation", "cf"]
     res = invoke(*run, "--dataset", _changed_copy(data, tmp_path / "other"), "--option", f"pretrained={folder}")
     assert_refused(res, "--option pretrained", "holds another network than this run's")
+    res = invoke(
+        *run, "--dataset", tmp_path / "other", "--option", f"pretrained={folder}", "--option", "prediction=edm"
+    )
+    assert_refused(res, "--option pretrained", "pretrained with prediction=epsilon, this run trains prediction=edm")
 
 
 def test_joint_fine_tunes_from_its_own_pretraining_and_refuses_another_methods(tmp_path):

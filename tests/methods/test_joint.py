@@ -1,4 +1,5 @@
 import dataclasses
+import math
 
 import pytest
 import torch
@@ -10,7 +11,7 @@ from bench.results import find_results, load_results
 from methods.base import MethodContext
 from methods.diffuseexpand.options import PRESETS as DIFFUSEEXPAND_PRESETS
 from methods.diffuseexpand.options import DiffuseExpandOptions
-from methods.diffusion.schedule import NOISE_SCHEDULE
+from methods.diffusion.schedule import NOISE_SCHEDULE, noise_scheduler, training_schedule
 from methods.joint import Joint, JointOptions, JointSampler, build_joint_denoiser, fit_joint_denoiser, joint_samples
 
 TINY = merge_options(
@@ -61,6 +62,26 @@ def test_sampler_pairs_follow_their_seeds_and_refuse_train_mode():
     assert not torch.equal(both.images[0], both.images[1])
     with pytest.raises(RuntimeError, match="train mode"):
         _sampler(model.train())(seeds=[1], num_inference_steps=2, batch_size=1)
+
+
+def test_joint_trains_and_samples_an_edm_denoiser_given_edms_inputs():
+    o = dataclasses.replace(TINY, prediction="edm")
+    model = build_joint_denoiser(o, 32, 1, seed=0)
+    log = fit_joint_denoiser(model, disc_pairs(4), o, seed=1)
+    assert all(map(math.isfinite, log.losses))
+    times = []
+    model.register_forward_pre_hook(lambda module, args: times.append(args[1]))
+    sampler = JointSampler(
+        model,
+        scheduler_config=training_schedule("edm"),
+        solver_order=2,
+        dynamic_thresholding=True,
+        mixed_precision=False,
+    )
+    pairs = sampler(seeds=[1, 2], num_inference_steps=2, batch_size=2)
+    assert torch.isfinite(pairs.images).all() and 0 <= pairs.images.min() <= pairs.images.max() <= 1
+    a = noise_scheduler().alphas_cumprod[999]
+    assert torch.allclose(torch.as_tensor(times[0]), ((1 - a) / a).sqrt().log() / 4)  # c_noise, not t = 999
 
 
 def test_training_resumes_after_a_kill(tmp_path):
