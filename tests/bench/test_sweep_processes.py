@@ -51,7 +51,7 @@ def test_a_sweep_killed_midway_resumes_without_redoing_finished_runs(tmp_path):
     data = disc_folder(tmp_path / "discs", n=24)
     out = tmp_path / "runs"
     cmd = [sys.executable, "-m", "bench", "sweep", "fewshot", "--dataset", str(data), "--preset", "smoke"]
-    cmd += ["--seeds", "0", "--out", str(out), "--no-wandb", "--methods", "xlsor", "--ratios", "0.5,0.9"]
+    cmd += ["--seeds", "0", "--out", str(out), "--no-wandb", "--methods", "xlsor", "--ratios", "0.9"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
@@ -65,5 +65,5 @@ def test_a_sweep_killed_midway_resumes_without_redoing_finished_runs(tmp_path):
 
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert len(list(out.rglob("results.json"))) == 4
+    assert len(list(out.rglob("results.json"))) == 2
     assert {p: (p.stat().st_mtime_ns, json.loads(p.read_text())["date"]) for p in first} == stamp
