@@ -57,20 +57,26 @@ def test_the_v_loss_is_the_min_snr_weighted_error_in_v():
     )
 
 
-def test_a_v_denoisers_output_is_turned_into_epsilon_before_guidance():
+def _guided_setup(prediction):
+    """A tiny denoiser and segmenter in a sampler for ``prediction``, image mode and a square mask for 2 samples."""
     o = DiffuseExpandOptions(**TINY, **TINY_SEGMENTER)
     denoiser, segmenter = build_denoiser(o, 16, 1, seed=1).eval(), build_segmenter(o, 16, 1, seed=2).eval()
-    v_sampler = PairSampler(
+    sampler = PairSampler(
         denoiser,
         segmenter,
-        scheduler_config=training_schedule("v_prediction"),
+        scheduler_config=training_schedule(prediction),
         dynamic_thresholding=True,
         mixed_precision=False,
     )
-    x, t = torch.randn(2, 1, 16, 16), torch.tensor(600)
-    mode = torch.full((2,), MODE_IMAGE)
     cond = torch.zeros(2, 1, 16, 16)
     cond[:, :, 4:12, 4:12] = 1
+    return sampler, torch.full((2,), MODE_IMAGE), cond
+
+
+def test_a_v_denoisers_output_is_turned_into_epsilon_before_guidance():
+    v_sampler, mode, cond = _guided_setup("v_prediction")
+    denoiser, segmenter = v_sampler.denoiser, v_sampler.segmenter
+    x, t = torch.randn(2, 1, 16, 16), torch.tensor(600)
     with torch.no_grad():
         out = denoiser(x, t, mode, cond)
         null = denoiser(x, t, mode, torch.zeros_like(cond))
@@ -147,19 +153,9 @@ def test_the_edm_loss_is_lambda_weighted_denoising_error_at_log_normal_sigma():
 
 
 def test_an_edm_denoisers_guided_epsilon_matches_a_hand_computation():
-    o = DiffuseExpandOptions(**TINY, **TINY_SEGMENTER)
-    denoiser, segmenter = build_denoiser(o, 16, 1, seed=1).eval(), build_segmenter(o, 16, 1, seed=2).eval()
-    sampler = PairSampler(
-        denoiser,
-        segmenter,
-        scheduler_config=training_schedule("edm"),
-        dynamic_thresholding=True,
-        mixed_precision=False,
-    )
+    sampler, mode, cond = _guided_setup("edm")
+    denoiser, segmenter = sampler.denoiser, sampler.segmenter
     x, t = torch.randn(2, 1, 16, 16, generator=torch.Generator().manual_seed(4)), torch.tensor(600)
-    mode = torch.full((2,), MODE_IMAGE)
-    cond = torch.zeros(2, 1, 16, 16)
-    cond[:, :, 4:12, 4:12] = 1
     guidance = SegmenterGuidance(segmenter, "image", mask=cond, scale=0.1, reduction="sum")
     guided = make_guided_eps_fn(sampler._eps_fn(mode, cond, 3.0), guidance, sampler.alphas_cumprod)
     with torch.no_grad():
