@@ -26,6 +26,7 @@ from methods.stages import train_network
 
 RECORD = "pretrain.json"
 WEIGHTS = "diffusion_pytorch_model.safetensors"
+SCHEDULE = "scheduler_config.json"  # the forward process and the prediction the weights were trained for
 
 
 def made_by_bench(folder: str | Path | None) -> bool:
@@ -45,8 +46,10 @@ def read_record(folder: str | Path, flag: str = "--option pretrained") -> dict[s
         ConfigError: naming ``flag`` and the folder, when it is no finished pretraining.
     """
     path = Path(folder) / RECORD
-    if not path.is_file() or not (Path(folder) / WEIGHTS).is_file():
-        raise ConfigError(f"{flag}: {folder} is no finished `bench pretrain` folder (no {RECORD} or {WEIGHTS})")
+    if not all((Path(folder) / name).is_file() for name in (RECORD, WEIGHTS, SCHEDULE)):
+        raise ConfigError(
+            f"{flag}: {folder} is no finished `bench pretrain` folder (no {RECORD}, {WEIGHTS} or {SCHEDULE})"
+        )
     return json.loads(path.read_text())
 
 
@@ -134,7 +137,7 @@ class PretrainedStart:
                 f"--option pretrained: {options.pretrained} holds a {made_for} generator, not one of {cls.name}'s; "
                 f"pretrain with --method {cls.name}"
             )
-        schedule = json.loads((Path(options.pretrained) / "scheduler_config.json").read_text())
+        schedule = json.loads((Path(options.pretrained) / SCHEDULE).read_text())
         trained_as = schedule.get("prediction_type", "epsilon")
         if trained_as != options.prediction:
             raise ConfigError(

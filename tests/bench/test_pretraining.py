@@ -69,6 +69,9 @@ def test_a_pretraining_of_another_network_or_prediction_is_refused_naming_the_op
         *run, "--dataset", tmp_path / "other", "--option", f"pretrained={folder}", "--option", "prediction=edm"
     )
     assert_refused(res, "--option pretrained", "pretrained with prediction=epsilon, this run trains prediction=edm")
+    (folder / "scheduler_config.json").unlink()  # a damaged folder: refused by name, not a traceback
+    res = invoke(*run, "--dataset", tmp_path / "other", "--option", f"pretrained={folder}")
+    assert_refused(res, "--option pretrained", "is no finished `bench pretrain` folder")
 
 
 def test_joint_fine_tunes_from_its_own_pretraining_and_refuses_another_methods(tmp_path):
