@@ -67,7 +67,7 @@ METHODS: dict[str, MethodEntry] = {
         options=("methods.synthmed.options:SynthmedOptions", "methods.synthmed.options:PRESETS"),
     ),
     "joint": MethodEntry(
-        "methods.joint:Joint",
+        "methods.joint.method:Joint",
         "1",
         ("default",),
         "One unconditional denoiser samples image and mask together as channels (joint diffusion).",

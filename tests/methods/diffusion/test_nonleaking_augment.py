@@ -12,8 +12,9 @@ from methods.diffuseexpand.options import DiffuseExpandOptions
 from methods.diffuseexpand.sampler import PairSampler
 from methods.diffuseexpand.sampling_config import SamplingConfig
 from methods.diffusion import augment
+from methods.diffusion.options import JointOptions
 from methods.diffusion.schedule import noise_scheduler
-from methods.joint import JointOptions, build_joint_denoiser, joint_loss, joint_samples
+from methods.joint.denoiser import build_joint_denoiser, joint_loss, joint_samples
 
 TINY = {"denoiser_widths": (8, 16), "denoiser_layers": 1, "denoiser_attention": (), "denoiser_head_dim": 8}
 

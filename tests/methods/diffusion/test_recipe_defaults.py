@@ -10,11 +10,11 @@ from methods.base import options_dict
 from methods.diffuseexpand.denoiser import denoiser_loss, diffusion_samples
 from methods.diffuseexpand.networks import build_denoiser
 from methods.diffuseexpand.options import PRESETS, DiffuseExpandOptions
-from methods.diffusion.options import RECIPE
+from methods.diffusion.options import RECIPE, JointOptions
 from methods.diffusion.schedule import noise_scheduler
 from methods.diffusion.training import epsilon_loss, noised_batch
 from methods.diffusion.unet import unet_config
-from methods.joint import Joint, JointOptions
+from methods.joint import Joint
 from methods.stages import stage_options
 
 NEW = ("augment_p", "prediction", "denoiser_dropout")

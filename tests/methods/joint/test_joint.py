@@ -11,8 +11,11 @@ from bench.results import find_results, load_results
 from methods.base import MethodContext
 from methods.diffuseexpand.options import PRESETS as DIFFUSEEXPAND_PRESETS
 from methods.diffuseexpand.options import DiffuseExpandOptions
+from methods.diffusion.options import JointOptions
 from methods.diffusion.schedule import NOISE_SCHEDULE, noise_scheduler, training_schedule
-from methods.joint import Joint, JointOptions, JointSampler, build_joint_denoiser, fit_joint_denoiser, joint_samples
+from methods.joint import Joint
+from methods.joint.denoiser import build_joint_denoiser, fit_joint_denoiser, joint_samples
+from methods.joint.sampler import JointSampler
 
 TINY = merge_options(
     JointOptions, {}, Joint.presets["smoke"], {"denoiser_steps": 6, "checkpoint_every": 2, "sampling_steps": 2}
