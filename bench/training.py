@@ -246,7 +246,8 @@ def train_loop(
     if ema is not None:
         ema.copy_to(model.parameters())
     model.eval()
-    accelerator.free_memory()
+    if accelerator.device.type != "cpu":  # hand the optimiser's device memory back before the next stage
+        accelerator.free_memory()
     return log
 
 

@@ -25,6 +25,18 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     os.environ.pop("LINES", None)
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The longest test files first (``pytest.mark.heavy(seconds)``), the rest in collection order: pytest-xdist
+    hands whole files to its workers in this order, so both finish together instead of one running a long file
+    alone at the end."""
+
+    def seconds(item: pytest.Item) -> float:
+        mark = item.get_closest_marker("heavy")
+        return mark.args[0] if mark else 0.0
+
+    items.sort(key=seconds, reverse=True)
+
+
 @pytest.fixture(autouse=True)
 def _isolated(tmp_path, monkeypatch):
     """Every test writes data and W&B files under its own tmp folder."""

@@ -135,9 +135,11 @@ def generation_metrics(
         unavailable["is"] = unavailable["memorisation"] = inception_reason
     else:
         ref = _cached(real, inception, cache_dir, progress, "inception: real training images")
-        feats = {
-            s: inception(x.images, progress=progress, description=f"inception: generated{s}") for s, x in sets.items()
-        }
+        feats = {"": inception(generated.images, progress=progress, description="inception: generated")}
+        if kept is not None:
+            feats["_kept"] = _rows_of(kept, generated, feats[""]) or inception(
+                kept.images, progress=progress, description="inception: generated_kept"
+            )
         for suffix, f in feats.items():
             attempt(f"fid{suffix}", lambda f=f: frechet_distance(f.pool, ref.pool))
             attempt(f"kid{suffix}", lambda f=f: kernel_distance(f.pool, ref.pool, seed=seed))
@@ -240,6 +242,18 @@ def _memorisation(
     if per_image:
         summary["per_image"] = memo.per_image(generated.ids, real.ids)
     return summary
+
+
+def _rows_of(subset: Images, full: Images, feats: InceptionOutput) -> InceptionOutput | None:
+    """``subset``'s features taken from ``full``'s when each of its images is the one of ``full`` with its id (a
+    filter keeps or relabels generated pairs without touching their images), so kept images are not passed through
+    Inception twice; None when any differs."""
+    row = {i: k for k, i in enumerate(full.ids)}
+    rows = [row.get(i) for i in subset.ids]
+    if None in rows or not all(torch.equal(subset.images[n], full.images[r]) for n, r in enumerate(rows)):
+        return None
+    index = torch.tensor(rows, dtype=torch.long)
+    return InceptionOutput(feats.pool[index], None if feats.logits is None else feats.logits[index])
 
 
 def _cached(

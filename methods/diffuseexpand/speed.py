@@ -137,8 +137,8 @@ def measured(stage: str, what: str, unit: str, seconds: Callable[[], float], dev
     except torch.OutOfMemoryError:
         value = None
     finally:
-        gc.collect()
-        if cuda:
+        if cuda:  # what an out-of-memory measurement left behind, before the next one's peak is read
+            gc.collect()
             torch.cuda.empty_cache()
     peak = torch.cuda.max_memory_allocated(device) / 2**30 if cuda else None
     return {"stage": stage, "what": what, "seconds": value, "unit": unit, "peak_gib": peak}

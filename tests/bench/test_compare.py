@@ -16,6 +16,8 @@ from bench.compare import compare, load_run, sampling_config, sampling_configs
 from bench.config import ConfigError
 from methods.diffuseexpand.cost import RELEASED, SamplingConfig, flops_per_pair, network_costs, nfe
 
+pytestmark = pytest.mark.heavy(45)
+
 RUN_NAME = "diffuseexpand__cf+cg+cs__unet__none__real+synthetic"
 CONFIGS = ("released", "preset", "every2")
 

@@ -4,12 +4,15 @@ image, and the fingerprint that keys the run and its denoiser by the weights, no
 import json
 
 import numpy as np
+import pytest
 from cli_checks import assert_refused, invoke
 from PIL import Image
 from synthetic_pairs import disc_folder
 
 from bench.data import image_hashes, read_pairs
 from bench.integrity import check
+
+pytestmark = pytest.mark.heavy(65)
 
 
 def _changed_copy(src, dst):

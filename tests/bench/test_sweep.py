@@ -12,6 +12,8 @@ from bench import sweep as sw
 from bench.runner import Request
 from methods import METHODS
 
+pytestmark = pytest.mark.heavy(120)
+
 
 def _runs(name, seeds=(0,), **kw):
     return sw.build_sweep(name, Request(dataset="demo", seeds=seeds, models=()), **kw)

@@ -10,8 +10,11 @@ import subprocess
 import sys
 import time
 
+import pytest
 from cli_checks import invoke
 from synthetic_pairs import disc_folder
+
+pytestmark = pytest.mark.heavy(100)
 
 
 def test_submitit_local_executor_runs_the_same_runs_into_the_same_folders(tmp_path):

@@ -10,6 +10,8 @@ from bench.config import PRESETS, TrainConfig, merge_options
 from methods import METHODS, get_method
 from methods.base import DECISIONS, MethodContext
 
+pytestmark = pytest.mark.heavy(50)
+
 
 def _expand(name: str, workdir) -> tuple:
     cls = get_method(name)

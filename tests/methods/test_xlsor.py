@@ -11,6 +11,8 @@ from bench.segmentation.xlsor import XLSorOptions, transform_pair
 from methods.base import MethodContext
 from methods.xlsor import XLSor
 
+pytestmark = pytest.mark.heavy(27)
+
 
 def _ctx(workdir, seed=0) -> MethodContext:
     train = merge_options(TrainConfig, {}, PRESETS["smoke"]["train"])

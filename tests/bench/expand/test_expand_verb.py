@@ -24,6 +24,8 @@ from bench.expand.records import RECORD_COLUMNS
 from bench.expand.verdict import DOWNSTREAM, gain_p_value
 from methods.base import DECISIONS
 
+pytestmark = pytest.mark.heavy(80)
+
 
 def expand_args(folder: Path, out: Path, cache: Path, *extra: str) -> list[str]:
     return ["expand", "--dataset", folder, "--out", out, "--cache", cache, "--preset", "smoke", *extra]

@@ -7,6 +7,10 @@ import os
 import subprocess
 import sys
 
+import pytest
+
+pytestmark = pytest.mark.heavy(30)
+
 
 def test_two_identical_runs_at_once_train_once_and_agree(discs, tmp_path):
     out = tmp_path / "runs"

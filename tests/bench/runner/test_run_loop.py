@@ -5,6 +5,8 @@ import pytest
 
 from bench.runner import Request, run
 
+pytestmark = pytest.mark.heavy(50)
+
 
 def test_same_seed_twice_gives_identical_split_and_dice(montgomery, tmp_path):
     kw = dict(method="origin", dataset=str(montgomery), preset="smoke", wandb="disabled", seeds=(3,))
@@ -58,10 +60,12 @@ def test_force_recomputes_and_unfinished_runs_leave_no_results(montgomery, tmp_p
 
 
 def test_diffuseexpand_end_to_end_on_real_data(montgomery, tmp_path):
-    """Smoke preset on Montgomery: full method, then a second ablation that reuses the cached denoiser."""
+    """Smoke preset on Montgomery's 14-pair split: full method, then a second ablation that reuses the cached
+    denoiser."""
     kw = dict(
         method="diffuseexpand",
         dataset=str(montgomery),
+        train_ratio=0.1,
         preset="smoke",
         wandb="disabled",
         out=tmp_path,

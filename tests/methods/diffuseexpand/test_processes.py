@@ -6,6 +6,8 @@ from pathlib import Path
 import pytest
 from processes import run_processes
 
+pytestmark = pytest.mark.heavy(90)
+
 DRIVER = Path(__file__).with_name("processes_driver.py")
 
 

@@ -17,6 +17,8 @@ from methods.joint import Joint
 from methods.joint.denoiser import build_joint_denoiser, fit_joint_denoiser, joint_samples
 from methods.joint.sampler import JointSampler
 
+pytestmark = pytest.mark.heavy(25)
+
 TINY = merge_options(
     JointOptions, {}, Joint.presets["smoke"], {"denoiser_steps": 6, "checkpoint_every": 2, "sampling_steps": 2}
 )

@@ -15,6 +15,8 @@ from bench.results import find_results, load_results
 from methods.synthmed.method import Synthmed
 from methods.synthmed.pix2pix import jitter_mask
 
+pytestmark = pytest.mark.heavy(60)
+
 
 @pytest.mark.parametrize("variant", ["dual", "pix2pix"])
 def test_fit_expand_valid_deterministic_and_cached(tmp_path, variant):
