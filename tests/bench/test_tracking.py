@@ -7,6 +7,8 @@ from PIL import Image
 from bench.artifacts import Artifact
 from bench.tracking import log_artifact, log_delta, log_run
 
+pytestmark = pytest.mark.heavy(10)
+
 
 class _FakeRun:
     def __init__(self):

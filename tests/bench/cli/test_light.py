@@ -9,6 +9,8 @@ import sys
 
 import pytest
 
+pytestmark = pytest.mark.heavy(16)
+
 HEAVY = (
     "torch",
     "torchvision",

@@ -1,9 +1,12 @@
 import json
 
+import pytest
 from typer.testing import CliRunner
 
 from bench.cli import app
 from bench.results import find_results, load_results
+
+pytestmark = pytest.mark.heavy(12)
 
 runner = CliRunner()
 

@@ -8,6 +8,8 @@ from methods.diffuseexpand.cost import RELEASED
 from methods.diffuseexpand.method import DiffuseExpand
 from methods.diffuseexpand.speed import benchmark, measured, sampling_configs
 
+pytestmark = pytest.mark.heavy(17)
+
 
 def test_every_sampling_configuration_is_timed():
     rows = benchmark("smoke", "cpu", steps=1)
