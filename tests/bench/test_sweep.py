@@ -134,7 +134,7 @@ def test_every_sweep_dry_run_lists_its_runs_and_writes_nothing(tmp_path, name, r
 
 
 def test_dry_run_lists_runs_and_marks_finished_ones_with_estimates_from_past_runs(tmp_path):
-    data = disc_folder(tmp_path / "discs", n=24)
+    data = disc_folder(tmp_path / "discs")
     out = tmp_path / "runs"
     args = ("sweep", "fewshot", "--dataset", data, "--preset", "smoke", "--seeds", "0", "--out", out)
     args += ("--methods", "xlsor", "--ratios", "0.5,0.9", "--no-wandb")
@@ -172,7 +172,7 @@ def test_run_local_records_a_failed_run_and_goes_on(monkeypatch, tmp_path):
 def test_smoke_fewshot_sweep_runs_every_method_at_each_ratio_and_reports_the_curves(tmp_path):
     """Every method through the sweep at two ratios, the fewest that make a curve; that the default sweep plans
     every method at all five of the paper's ratios is checked on its plan above."""
-    data = disc_folder(tmp_path / "discs", n=24)
+    data = disc_folder(tmp_path / "discs")
     out = tmp_path / "runs"
     ratios = (0.5, 0.9)
     res = invoke(

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.heavy(100)
 
 
 def test_submitit_local_executor_runs_the_same_runs_into_the_same_folders(tmp_path):
-    data = disc_folder(tmp_path / "discs", n=24)
+    data = disc_folder(tmp_path / "discs")
     out = tmp_path / "runs"
     res = invoke(
         "sweep",
@@ -51,7 +51,7 @@ def test_submitit_local_executor_runs_the_same_runs_into_the_same_folders(tmp_pa
 
 
 def test_a_sweep_killed_midway_resumes_without_redoing_finished_runs(tmp_path):
-    data = disc_folder(tmp_path / "discs", n=24)
+    data = disc_folder(tmp_path / "discs")
     out = tmp_path / "runs"
     cmd = [sys.executable, "-m", "bench", "sweep", "fewshot", "--dataset", str(data), "--preset", "smoke"]
     cmd += ["--seeds", "0", "--out", str(out), "--no-wandb", "--methods", "xlsor", "--ratios", "0.9"]

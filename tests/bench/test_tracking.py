@@ -171,7 +171,7 @@ def test_bench_run_gives_the_method_run_its_delta_once_origin_is_done(tmp_path):
     from bench.results import load_results
 
     out = tmp_path / "runs"
-    res = invoke(*run_args(disc_folder(tmp_path / "discs", n=24), out, "--wandb", "offline", method="xlsor"))
+    res = invoke(*run_args(disc_folder(tmp_path / "discs"), out, "--wandb", "offline", method="xlsor"))
     assert res.exit_code == 0, res.output
     (method_file,) = out.glob("discs/xlsor__*/ratio_0.9/seed_0/results.json")
     (origin_file,) = out.glob("discs/origin__*/ratio_0.9/seed_0/results.json")

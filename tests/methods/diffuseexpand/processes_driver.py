@@ -13,8 +13,9 @@ from pathlib import Path
 import torch
 
 TESTS = Path(__file__).resolve().parents[2]
-sys.path[0] = str(TESTS.parent)  # the repository, not this folder: tests/methods would shadow the methods package
-sys.path.append(str(TESTS))
+if __name__ == "__main__":  # the repository first, not this folder: tests/methods would shadow the methods package
+    sys.path[0] = str(TESTS.parent)
+    sys.path.append(str(TESTS))
 
 from synthetic_pairs import disc_pairs  # noqa: E402
 
@@ -36,19 +37,30 @@ OPTIONS = {"denoiser_steps": 40, "checkpoint_every": 5, "sample_batch": 4, "samp
 
 def main() -> None:
     command, workdir = sys.argv[1], Path(sys.argv[2])
-    state = process_state("cpu")
-    options = merge_options(DiffuseExpand.Options, {}, DiffuseExpand.presets["smoke"], OPTIONS)
     if command == "fit":
+        process_state("cpu")
         train = merge_options(TrainConfig, {}, PRESETS["smoke"]["train"])
         ctx = MethodContext(workdir=workdir, seed=0, device=torch.device("cpu"), train=train, preset="smoke")
-        method = DiffuseExpand("cf", options)
+        method = DiffuseExpand("cf", _options())
         method.fit(disc_pairs(8), ctx)
         method.expand(N_PAIRS, ctx)
-        return
+    else:
+        sample(workdir, Path(sys.argv[3]))
+
+
+def _options() -> DiffuseExpand.Options:
+    return merge_options(DiffuseExpand.Options, {}, DiffuseExpand.presets["smoke"], OPTIONS)
+
+
+def sample(workdir: Path, out: Path) -> None:
+    """Stage III again with the denoiser trained in ``workdir``, on this process or on every process of a
+    torchrun group; the main process writes the pairs to ``out`` (the test also calls it in its own process)."""
+    state = process_state("cpu")
+    options = _options()
     denoiser = load_model(Denoiser, next((workdir / "denoiser").glob("[0-9a-f]*")))
     samples = next((workdir / "samples").glob("[0-9a-f]*"))
     seeds = [int(line.split(",")[1]) for line in (samples / "records.csv").read_text().splitlines()[1:]]
-    out = sample_pairs(
+    pairs = sample_pairs(
         PairSampler(
             denoiser, dynamic_thresholding=options.dynamic_thresholding, mixed_precision=options.mixed_precision
         ),
@@ -58,7 +70,7 @@ def main() -> None:
     )
     if state.is_main_process:
         ids = [f"syn_{i:05d}" for i in range(len(seeds))]
-        save_pairs(PairSet(ids, (out.images * 255).round() / 255, out.masks, "samples", True), Path(sys.argv[3]))
+        save_pairs(PairSet(ids, (pairs.images * 255).round() / 255, pairs.masks, "samples", True), out)
 
 
 if __name__ == "__main__":
