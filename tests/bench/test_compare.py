@@ -11,6 +11,7 @@ from cli_checks import assert_refused, run_args
 from synthetic_pairs import disc_folder
 from typer.testing import CliRunner
 
+import bench.compare
 from bench.cli import app
 from bench.compare import compare, load_run, sampling_config, sampling_configs
 from bench.config import ConfigError
@@ -47,12 +48,18 @@ def _stage_folders(out):
     return sorted(p.relative_to(out) for p in out.rglob("*"))
 
 
-def test_table_prices_a_kept_pair_against_the_released_sampler(smoke_run):
+def test_table_prices_a_kept_pair_against_the_released_sampler(smoke_run, monkeypatch):
+    rows = []  # the rows the command printed, as bench.compare computed them
+
+    def recorded(*args, **kwargs):
+        rows.extend(compare(*args, **kwargs))
+        return rows
+
+    monkeypatch.setattr(bench.compare, "compare", recorded)
     res = invoke("speed", "--compare", ",".join(CONFIGS), "--run", smoke_run, "--n", 4, "--device", "cpu")
     assert res.exit_code == 0, res.output
     loaded = load_run(smoke_run, "cpu")
     own = SamplingConfig.from_options(loaded.method.options)
-    rows = compare(loaded, sampling_configs(CONFIGS, own), n=4)
     assert [r["configuration"] for r in rows] == list(CONFIGS)
     per_call = {f"{k}_flops": v for k, v in network_costs(loaded.method.options, 32).items()}
     expected = {"released": RELEASED, "preset": own, "every2": replace(own, guidance_every=2)}
