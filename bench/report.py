@@ -268,12 +268,17 @@ def to_csv(rows: list[dict[str, Any]]) -> str:
     return buf.getvalue()
 
 
-def build(root: Path, out: Path) -> list[Path]:
-    """Read every results.json under ``root``; write ``out/results.md`` and ``out/results.csv``."""
+def collect(root: Path) -> list[dict[str, Any]]:
+    """One row per setting from every results.json under ``root``."""
     files = find_results(root)
     if not files:
         raise FileNotFoundError(f"no results.json under {root}")
-    rows = make_rows(load_results(f) for f in files)
+    return make_rows(load_results(f) for f in files)
+
+
+def build(root: Path, out: Path, rows: list[dict[str, Any]] | None = None) -> list[Path]:
+    """Write ``out/results.md`` and ``out/results.csv`` from ``rows``, or from every results.json under ``root``."""
+    rows = collect(root) if rows is None else rows
     md, cs = out / "results.md", out / "results.csv"
     write_text(md, to_markdown(rows))
     write_text(cs, to_csv(rows))

@@ -43,7 +43,7 @@ def report(
     if wandb not in tracking.MODES:
         fail(f"unknown --wandb mode '{wandb}'; available: {', '.join(tracking.MODES)}")
     files = build_report(kind, runs, out, tracking.resolve_mode(wandb), group)
-    if files and files[0].suffix == ".md":
+    if kind != "results" and files and files[0].suffix == ".md":
         console.print(files[0].read_text(), highlight=False, markup=False)
     for f in files:
         console.print(f"written: {f.resolve()}", highlight=False)
@@ -53,10 +53,14 @@ def build_report(kind: str, runs: Path, out: Path, mode: str, group: str) -> lis
     """Write a report (``results`` or a paper artifact), log an artifact to W&B unless ``mode`` is disabled."""
     from bench import artifacts, tracking
     from bench import report as rep
+    from bench.cli.tables import print_results
 
     try:
         if kind == "results":
-            return rep.build(runs, out)
+            rows = rep.collect(runs)
+            files = rep.build(runs, out, rows)
+            print_results(rows, console)  # the columns that fit 80 characters; every column is in results.md
+            return files
         artifact = artifacts.build_artifact(kind, runs, out)
     except OSError as e:  # no results.json under --runs, one that cannot be read, a full or read-only --out
         fail(os_error(e))

@@ -132,7 +132,7 @@ def run(
         fail(os_error(e))
 
     from bench import report, runner
-    from bench.cli.tables import results_tables
+    from bench.cli.tables import print_results
 
     main = int(os.environ.get("RANK", "0")) == 0  # under a distributed launcher only rank 0 reports
     baseline = None if no_baseline else runner.baseline_request(req)
@@ -155,11 +155,7 @@ def run(
         fail(os_error(e))
     if not main:
         return
-    parts, notes = results_tables(report.make_rows(outcome.results))
-    for part in parts:  # wrapped at words to the terminal's width (80 in a log file), as the tables are
-        console.print(part, highlight=False, soft_wrap=False)
-    for note in notes:
-        console.print(escape(note), highlight=False, style="dim", soft_wrap=False)
+    print_results(report.make_rows(outcome.results), console)
     for p in outcome.paths:
         tag = " (reused)" if p in outcome.reused else ""
         console.print(f"results: {p.resolve()}{tag}", highlight=False)

@@ -6,11 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 from rich import box
+from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from bench.report import fmt_delta, marks, mean_std, missing
+from bench.report import fmt_delta, marks, mean_std, missing, unequal_steps
 
 DICE_LEGEND = (
     "Dice: per test image, mean over seeds; Δ vs origin: paired by seed with origin (no expansion, same "
@@ -26,7 +27,7 @@ GENERATED_COLUMNS = {"FID": ("fid", 1), "FID-U": ("fid_unet", 1), "memorised": (
 def results_tables(rows: list[dict[str, Any]]) -> tuple[list[Text | Table], list[str]]:
     """The finished runs as a heading and tables that fit an 80-column terminal or log file (Dice and Δ vs origin,
     then how the generated pairs of the runs that have them score), and the few lines to print under them: a short
-    legend, then why cells are marked (†) or n/a. What all rows share goes into the heading, a single seed shows
+    legend, then why cells are marked (†, ‡) or n/a. What all rows share goes into the heading, a single seed shows
     plain numbers, and a run's name is never split: its column is as wide as the longest name, and settings wrap
     below it at their commas. `bench report` writes every column and the full legend."""
     shared = {
@@ -81,6 +82,15 @@ def results_tables(rows: list[dict[str, Any]]) -> tuple[list[Text | Table], list
     legend = [DICE_LEGEND]
     if expanded:
         legend.append(GENERATED_LEGEND + ("; pass: share kept by the method's filter" if "pass" in generated else ""))
-    legend.append("every column and the full legend: bench report --runs OUT (results.md)")
+    legend.append("every column and the full legend: results.md (bench report --runs OUT)")
     keys = tuple(k for k, _ in GENERATED_COLUMNS.values())
-    return parts, [*legend, *marks(rows), *missing(expanded, keys)]
+    return parts, [*legend, *marks(rows), *unequal_steps(rows), *missing(expanded, keys)]
+
+
+def print_results(rows: list[dict[str, Any]], console: Console) -> None:
+    """Print :func:`results_tables`, wrapped at words to the console's width (80 in a log file)."""
+    parts, notes = results_tables(rows)
+    for part in parts:
+        console.print(part, highlight=False, soft_wrap=False)
+    for note in notes:
+        console.print(escape(note), highlight=False, style="dim", soft_wrap=False)

@@ -62,7 +62,7 @@ def read_images(folder: Path, size: int) -> tuple[list[str], torch.Tensor]:
     """Every image of a folder (or of a pair set's ``images/``) as grey float ``N x 1 x size x size`` in [0, 1].
 
     Raises:
-        ValueError: a missing folder or one without images.
+        ValueError: a missing folder, one without images, or a file that is not a readable image.
     """
     from bench.images import read_image
 
@@ -74,7 +74,13 @@ def read_images(folder: Path, size: int) -> tuple[list[str], torch.Tensor]:
     files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
         raise ValueError(f"{folder}: no images ({', '.join(IMAGE_SUFFIXES)})")
-    return [p.stem for p in files], torch.stack([read_image(p, size) for p in files])
+    images = []
+    for p in files:
+        try:
+            images.append(read_image(p, size))
+        except OSError as e:  # PIL's UnidentifiedImageError, a truncated file, an unreadable one
+            raise ValueError(f"{p}: not a readable image ({e.__class__.__name__})") from None
+    return [p.stem for p in files], torch.stack(images)
 
 
 def generation_metrics(

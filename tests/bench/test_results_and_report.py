@@ -195,3 +195,25 @@ def test_the_run_table_fits_80_columns_and_never_splits_a_run_name():
     assert why == [
         f"n/a in FID-U (paper's U-Net) ({name} cf+cg+cs): not recorded" for name in ("diffuseexpand", "synthmed")
     ]
+
+
+def test_report_prints_the_80_column_tables_and_writes_every_column(tmp_path, monkeypatch):
+    """`bench report` shows the same short tables as `bench run`; the 20-column table and full legend go to files."""
+    monkeypatch.setenv("COLUMNS", "80")
+    runs = tmp_path / "runs"
+    settings = "denoiser_steps=2000,guidance_every=3,solver_order=2,tau=0.333333"
+    rs = [_result("origin", s, 0.9 + s / 100) for s in range(3)]
+    rs += [_result("diffuseexpand", s, 0.93, kept=9, settings=settings) for s in range(3)]
+    for i, r in enumerate(rs):
+        (runs / f"r{i}").mkdir(parents=True)
+        (runs / f"r{i}" / "results.json").write_text(json.dumps(r))
+    res = invoke("report", "--runs", runs, "--out", tmp_path / "rep")
+    assert res.exit_code == 0, res.output
+    lines = [line for line in res.output.splitlines() if not line.startswith("written: ")]  # paths run on
+    assert max(map(len, lines)) <= 80, res.output
+    assert any(line.startswith("diffuseexpand cf+cg+cs") and "+0.020" in line for line in lines), res.output
+    md = (tmp_path / "rep" / "results.md").read_text()
+    assert "| memorised share |" in md and "FID/KID/IS (Inception): pytorch-fid" in md
+    assert "FID/KID/IS (Inception): pytorch-fid" not in res.output
+    words = " ".join(res.output.split())  # the ‡ note wraps at words
+    assert "‡: diffuseexpand cf+cg+cs (ratio 0.9, none) trained 40 optimiser steps, its origin 20" in words

@@ -32,7 +32,8 @@ def test_allow_empty_test_runs_and_says_so_in_results(tmp_path):
     assert results["dataset"]["check_warnings"] == 16
     rep = invoke("report", "--runs", out, "--out", tmp_path / "rep")
     assert rep.exit_code == 0, rep.output
-    assert "(n = 1) †" in rep.output and "†: the test split of seed 0" in rep.output
+    assert "(n = 1) †" in (tmp_path / "rep" / "results.md").read_text()
+    assert " †" in rep.output and "†: the test split of seed 0" in rep.output
 
 
 def test_a_clean_run_has_no_notes(discs, tmp_path):
@@ -154,3 +155,11 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def test_metrics_names_a_file_that_is_not_an_image(discs, tmp_path):
+    generated = tmp_path / "generated"
+    generated.mkdir()
+    (generated / "g00.png").write_bytes(b"not a png")
+    res = invoke("metrics", "--real", discs, "--generated", generated, "--image-size", "32")
+    assert_refused(res, str(generated / "g00.png"), "not a readable image")
