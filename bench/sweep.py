@@ -26,6 +26,8 @@ from bench import runner
 from bench.artifacts import ARTIFACTS
 from bench.cards import resolve_dataset
 from bench.config import AUGMENTS, ConfigError
+from bench.images import IMAGE_SUFFIXES
+from bench.pairs import DatasetError
 from bench.paper import (
     BASELINE,
     FEWSHOT_METHODS,
@@ -38,6 +40,7 @@ from bench.paper import (
     TABLE1_DICE,
     TAUS,
 )
+from bench.splits import make_split
 from methods import METHODS, get_method, method_options, unknown_choice
 
 logger = logging.getLogger(__name__)
@@ -207,10 +210,28 @@ SWEEPS = tuple(kind for kind in ARTIFACTS if kind in _CONFIGS)  # the artifacts 
 
 
 def check_sweep(sweep: Sweep) -> None:
-    """Plan and preflight every run (options, machine, output folder) before the first one trains anything."""
+    """Plan and preflight every run (options, machine, output folder), and check that every train ratio leaves
+    enough training pairs of the data set, before the first run trains anything."""
+    if sweep.runs:
+        ids = _pair_ids(resolve_dataset(sweep.runs[0].request.dataset)[0])
+        for ratio in sorted({r.request.train_ratio for r in sweep.runs}):
+            try:
+                make_split(ids, 0, ratio)  # the split's sizes depend on the number of pairs, not on the seed
+            except DatasetError:
+                break  # too few pairs for any split: the data check of the first run says so, naming the folder
+            except ValueError as e:
+                raise ConfigError(f"--ratios: {e}") from None
     for r in sweep.runs:
         pl = runner.plan(r.request)
         runner.preflight(r.request, pl)
+
+
+def _pair_ids(path: Path) -> set[str]:
+    """The ids that have both an image and a mask file (none where a folder is missing: the data check says so)."""
+    stems = [
+        {p.stem for p in (path / sub).glob("*") if p.suffix.lower() in IMAGE_SUFFIXES} for sub in ("images", "masks")
+    ]
+    return stems[0] & stems[1]
 
 
 def status(sweep: Sweep) -> list[RunStatus]:

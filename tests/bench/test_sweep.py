@@ -123,6 +123,14 @@ def test_bad_sweep_options_are_refused_in_one_line(tmp_path, args, needle):
     assert not (tmp_path / "runs").exists()
 
 
+def test_a_ratio_that_leaves_one_training_pair_is_refused_before_any_run(tmp_path):
+    data = disc_folder(tmp_path / "discs", n=16)  # ratio 0.05 of 16 pairs: 1 training pair
+    args = ("--ratios", "0.5,0.05", "--seeds", "0", "--preset", "smoke", "--no-wandb")
+    res = invoke("sweep", "fewshot", "--dataset", data, "--methods", "xlsor", *args, "--out", tmp_path / "runs")
+    needle = "--ratios: train_ratio 0.05 leaves 1 training pair(s) of 16"
+    assert_refused(res, needle, out=tmp_path / "runs")  # the ratio-0.5 runs, listed first, did not start
+
+
 @pytest.mark.parametrize(("name", "rows"), [("table1", 24), ("table2", 5), ("fewshot", 25), ("tau-vs-s", 5)])
 def test_every_sweep_dry_run_lists_its_runs_and_writes_nothing(tmp_path, name, rows):
     data = disc_folder(tmp_path / "discs", n=24)

@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+from synthetic_pairs import disc_folder
 
 pytestmark = pytest.mark.heavy(16)
 
@@ -114,4 +115,12 @@ def test_refusal_imports_no_heavy_module(args, needles, tmp_path):
     assert code not in (0, None), output
     error = [line for line in output.splitlines() if "error" in line.lower()]
     assert error and all(n in error[-1] for n in needles), output
+    assert heavy == [], heavy
+
+
+def test_a_sweep_ratio_too_small_for_the_data_is_refused_without_heavy_modules(tmp_path):
+    data = disc_folder(tmp_path / "discs", n=16)
+    args = ["sweep", "fewshot", "--dataset", str(data), "--ratios", "0.05", "--out", str(tmp_path / "runs")]
+    output, code, heavy = bench(args, tmp_path)
+    assert code not in (0, None) and "--ratios: train_ratio 0.05 leaves 1 training pair(s) of 16" in output, output
     assert heavy == [], heavy
