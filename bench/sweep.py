@@ -26,7 +26,7 @@ from bench import runner
 from bench.artifacts import ARTIFACTS
 from bench.cards import resolve_dataset
 from bench.config import AUGMENTS, ConfigError
-from bench.images import IMAGE_SUFFIXES
+from bench.images import IMAGE_SUFFIXES, LOSSY_SUFFIXES
 from bench.pairs import DatasetError
 from bench.paper import (
     BASELINE,
@@ -227,10 +227,10 @@ def check_sweep(sweep: Sweep) -> None:
 
 
 def _pair_ids(path: Path) -> set[str]:
-    """The ids that have both an image and a mask file (none where a folder is missing: the data check says so)."""
-    stems = [
-        {p.stem for p in (path / sub).glob("*") if p.suffix.lower() in IMAGE_SUFFIXES} for sub in ("images", "masks")
-    ]
+    """The ids that have both an image and a mask file, as the data check pairs them (it takes lossy images with a
+    warning); none where a folder is missing, which the check reports."""
+    suffixes = {"images": (*IMAGE_SUFFIXES, *LOSSY_SUFFIXES), "masks": IMAGE_SUFFIXES}
+    stems = [{p.stem for p in (path / sub).glob("*") if p.suffix.lower() in suffixes[sub]} for sub in suffixes]
     return stems[0] & stems[1]
 
 
