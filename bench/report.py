@@ -276,9 +276,13 @@ def collect(root: Path) -> list[dict[str, Any]]:
     return make_rows(load_results(f) for f in files)
 
 
-def build(root: Path, out: Path, rows: list[dict[str, Any]] | None = None) -> list[Path]:
-    """Write ``out/results.md`` and ``out/results.csv`` from ``rows``, or from every results.json under ``root``."""
-    rows = collect(root) if rows is None else rows
+def build(root: Path, out: Path) -> list[Path]:
+    """Read every results.json under ``root``; write ``out/results.md`` and ``out/results.csv``."""
+    return write(collect(root), out)
+
+
+def write(rows: list[dict[str, Any]], out: Path) -> list[Path]:
+    """Write ``rows`` (:func:`collect`) as ``out/results.md`` and ``out/results.csv``."""
     md, cs = out / "results.md", out / "results.csv"
     write_text(md, to_markdown(rows))
     write_text(cs, to_csv(rows))

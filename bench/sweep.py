@@ -26,7 +26,7 @@ from bench import runner
 from bench.artifacts import ARTIFACTS
 from bench.cards import resolve_dataset
 from bench.config import AUGMENTS, ConfigError
-from bench.images import IMAGE_SUFFIXES, LOSSY_SUFFIXES
+from bench.integrity import check
 from bench.pairs import DatasetError
 from bench.paper import (
     BASELINE,
@@ -212,26 +212,18 @@ SWEEPS = tuple(kind for kind in ARTIFACTS if kind in _CONFIGS)  # the artifacts 
 def check_sweep(sweep: Sweep) -> None:
     """Plan and preflight every run (options, machine, output folder), and check that every train ratio leaves
     enough training pairs of the data set, before the first run trains anything."""
-    if sweep.runs:
-        ids = _pair_ids(resolve_dataset(sweep.runs[0].request.dataset)[0])
-        for ratio in sorted({r.request.train_ratio for r in sweep.runs}):
-            try:
-                make_split(ids, 0, ratio)  # the split's sizes depend on the number of pairs, not on the seed
-            except DatasetError:
-                break  # too few pairs for any split: the data check of the first run says so, naming the folder
-            except ValueError as e:
-                raise ConfigError(f"--ratios: {e}") from None
+    data = check(resolve_dataset(sweep.runs[0].request.dataset)[0]) if sweep.runs else None
+    ratios = sorted({r.request.train_ratio for r in sweep.runs}) if data is not None and data.ok else []
+    for ratio in ratios:
+        try:  # a data set with errors, or too few pairs for any split, is refused by the first run's data check
+            make_split(data.ids, 0, ratio)  # the split's sizes depend on the number of pairs, not on the seed
+        except DatasetError:
+            break
+        except ValueError as e:
+            raise ConfigError(f"--ratios: {e}") from None
     for r in sweep.runs:
         pl = runner.plan(r.request)
         runner.preflight(r.request, pl)
-
-
-def _pair_ids(path: Path) -> set[str]:
-    """The ids that have both an image and a mask file, as the data check pairs them (it takes lossy images with a
-    warning); none where a folder is missing, which the check reports."""
-    suffixes = {"images": (*IMAGE_SUFFIXES, *LOSSY_SUFFIXES), "masks": IMAGE_SUFFIXES}
-    stems = [{p.stem for p in (path / sub).glob("*") if p.suffix.lower() in suffixes[sub]} for sub in suffixes]
-    return stems[0] & stems[1]
 
 
 def status(sweep: Sweep) -> list[RunStatus]:

@@ -58,7 +58,7 @@ def build_report(kind: str, runs: Path, out: Path, mode: str, group: str) -> lis
     try:
         if kind == "results":
             rows = rep.collect(runs)
-            files = rep.build(runs, out, rows)
+            files = rep.write(rows, out)
             print_results(rows, console)  # the columns that fit 80 characters; every column is in results.md
             return files
         artifact = artifacts.build_artifact(kind, runs, out)
