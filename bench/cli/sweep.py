@@ -106,6 +106,8 @@ def sweep(
         statuses = sw.status(plan)
     except (ConfigError, DatasetError) as e:
         fail(str(e))
+    except OSError as e:  # the data set's folder or the output folder could not be read
+        fail(os_error(e))
     console.print(sweep_table(plan, statuses))
     for m in plan.missing:
         warn(f"method '{m}' is not registered here; its cells of {name} will show as missing")

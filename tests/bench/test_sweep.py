@@ -131,6 +131,17 @@ def test_a_ratio_that_leaves_one_training_pair_is_refused_before_any_run(tmp_pat
     assert_refused(res, needle, out=tmp_path / "runs")  # the ratio-0.5 runs, listed first, did not start
 
 
+def test_an_unreadable_data_folder_is_one_line_naming_it(tmp_path, monkeypatch):
+    data = disc_folder(tmp_path / "discs", n=16)
+
+    def unreadable(path, **_):
+        raise PermissionError(13, "Permission denied", str(path / "images"))
+
+    monkeypatch.setattr("bench.sweep.check", unreadable)  # root reads a mode-000 folder, so it is simulated
+    res = invoke("sweep", "fewshot", "--dataset", data, "--preset", "smoke", "--out", tmp_path / "runs", "--dry-run")
+    assert_refused(res, f"Permission denied: {data / 'images'}", out=tmp_path / "runs")
+
+
 @pytest.mark.parametrize(("name", "rows"), [("table1", 24), ("table2", 5), ("fewshot", 25), ("tau-vs-s", 5)])
 def test_every_sweep_dry_run_lists_its_runs_and_writes_nothing(tmp_path, name, rows):
     data = disc_folder(tmp_path / "discs", n=24)
