@@ -28,7 +28,6 @@ from typing import Any
 
 import torch
 from accelerate import PartialState
-from diffusers import DDPMScheduler
 
 from bench.config import ConfigError
 from bench.data import fingerprint, load_pairs, save_pairs
@@ -55,9 +54,8 @@ from methods.diffuseexpand.sampler import PairSampler, guidance_stats
 from methods.diffuseexpand.sampling_config import SamplingConfig
 from methods.diffuseexpand.segmenter import fit_segmenter
 from methods.diffusion import pretrained
-from methods.diffusion.options import RECIPE
 from methods.diffusion.sampling import sample_pairs
-from methods.diffusion.schedule import NOISE_SCHEDULE, noise_scheduler, training_schedule
+from methods.diffusion.stage import denoiser_stage
 from methods.diffusion.unet import load_model
 from methods.gallery import save_gallery
 from methods.stages import (
@@ -120,6 +118,7 @@ class DiffuseExpand(pretrained.PretrainedStart, ExpansionMethod):
     """
 
     binary_masks_only = False  # Options and presets: the registry row's (options.py)
+    adapts_plain_unet = True  # --option pretrained= may name any diffusers UNet2DModel folder (networks.py)
 
     @classmethod
     def check_request(cls, variant: str, options: DiffuseExpandOptions, image_size: int, channels: int) -> None:
@@ -195,37 +194,24 @@ class DiffuseExpand(pretrained.PretrainedStart, ExpansionMethod):
         processes = PartialState().num_processes
 
         # Stage I: the denoiser, data-parallel over the run's processes.
-        def compute_denoiser(folder):
-            denoiser = build_denoiser(
-                o, size, channels, seed=stage_seed(ctx.seed, "denoiser"), num_classes=num_classes
-            )
-            seed = stage_seed(ctx.seed, "denoiser-train")
-            record = train_network(
-                ctx,
-                folder,
-                denoiser,
-                lambda checkpoints, callback: fit_denoiser(
-                    denoiser, train, o, seed=seed, device=ctx.device, checkpoint_dir=checkpoints, callback=callback
-                ),
-                total=o.denoiser_steps,
-            )
-            if PartialState().is_main_process:
-                noise_scheduler(training_schedule(o.prediction)).save_config(folder)
-            return record
-
-        options = stage_options(
+        stage, denoiser, schedule = denoiser_stage(
+            ctx,
+            {"role": "denoiser", **common},
             o,
-            *("conditioning", "cfg_dropout", "ema_decay", "snr_gamma", "pretrained", "mixed_precision"),
-            *("grad_accumulation", *RECIPE),
-            prefix="denoiser_",
+            ("conditioning", "cfg_dropout"),
+            Denoiser,
+            lambda: build_denoiser(o, size, channels, seed=stage_seed(ctx.seed, "denoiser"), num_classes=num_classes),
+            lambda model, checkpoints, callback: fit_denoiser(
+                model,
+                train,
+                o,
+                seed=stage_seed(ctx.seed, "denoiser-train"),
+                device=ctx.device,
+                checkpoint_dir=checkpoints,
+                callback=callback,
+            ),
         )
-        if found := pretrained.fingerprints(o.pretrained):
-            options["pretrained"] = {"fingerprint": found["pretrained"]}  # the weights, not a path
-        key = {"role": "denoiser", **common, "processes": processes, "schedule": NOISE_SCHEDULE, "options": options}
-        stage = cached_stage(ctx, key, compute_denoiser, everyone=True)
-        config = DDPMScheduler.load_config(stage.folder)
-        schedule = {k: config[k] for k in NOISE_SCHEDULE}
-        fitted = FittedStages(data, load_model(Denoiser, stage.folder, ctx.device), schedule, train=train)
+        fitted = FittedStages(data, denoiser, schedule, train=train)
         fitted.stages["denoiser"] = stage
 
         # Stage II: the noise-aware segmenter (guided variants), data-parallel too.

@@ -16,6 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from accelerate import PartialState
+
 from bench.config import ConfigError, TrainConfig
 from bench.data import image_hashes
 from bench.pairs import PairSet
@@ -98,6 +100,22 @@ def copy_weights(model: Any, source: Any, folder: str | Path) -> Any:
     return model
 
 
+def train_with_schedule(
+    ctx: MethodContext,
+    folder: Path,
+    model: Any,
+    fit: Callable[[Path, StepCallback | None], TrainLog],
+    steps: int,
+    prediction: str,
+) -> dict[str, Any]:
+    """Train ``model`` into ``folder`` (:func:`methods.stages.train_network`) and save beside it the forward
+    process it learned to reverse, which a sampler and a fine-tune read back."""
+    record = train_network(ctx, folder, model, fit, total=steps)
+    if PartialState().is_main_process:
+        noise_scheduler(training_schedule(prediction)).save_config(folder)
+    return record
+
+
 def pretrain_network(
     model: Any,
     fit: Callable[[Path, StepCallback | None], TrainLog],
@@ -116,8 +134,7 @@ def pretrain_network(
         What it cost: ``{"steps", "seconds"}``.
     """
     ctx = MethodContext(workdir=folder.parent, seed=seed, device=device, train=TrainConfig(), progress=progress)
-    record = train_network(ctx, folder, model, fit, total=steps)
-    noise_scheduler(training_schedule(prediction)).save_config(folder)
+    record = train_with_schedule(ctx, folder, model, fit, steps, prediction)
     return {"steps": record["steps"], "seconds": record["seconds"]}
 
 
@@ -126,10 +143,17 @@ class PretrainedStart:
     refusal of a test split the pretraining saw, and the folder's fingerprint in the run key."""
 
     name: str  # the method's registry name (ExpansionMethod's)
+    adapts_plain_unet = False  # True where a plain diffusers UNet folder is adapted (DiffuseExpand's networks.py)
 
     @classmethod
     def check_split(cls, options: Any, test: PairSet) -> None:
+        if options.pretrained is None:
+            return
+        if not Path(options.pretrained).is_dir():
+            raise ConfigError(f"--option pretrained: {options.pretrained} is not a folder")
         if not made_by_bench(options.pretrained):
+            if not cls.adapts_plain_unet:
+                read_record(options.pretrained)  # refuses: only a `bench pretrain` folder fits this method
             return
         made_for = read_record(options.pretrained)["method"]
         if made_for != cls.name:

@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 
 import torch
 from accelerate import PartialState
-from diffusers import DDPMScheduler, UNet2DModel
+from diffusers import UNet2DModel
 
 from bench.config import ConfigError
 from bench.data import fingerprint, load_pairs, save_pairs
@@ -26,10 +26,9 @@ from methods.base import (
     write_records,
 )
 from methods.diffusion import pretrained
-from methods.diffusion.options import DENOISER_PRESETS, RECIPE, JointOptions
+from methods.diffusion.options import DENOISER_PRESETS, JointOptions
 from methods.diffusion.sampling import sample_pairs
-from methods.diffusion.schedule import NOISE_SCHEDULE, noise_scheduler, training_schedule
-from methods.diffusion.unet import load_model
+from methods.diffusion.stage import denoiser_stage
 from methods.gallery import save_gallery
 from methods.joint.denoiser import build_joint_denoiser, fit_joint_denoiser, joint_model_class
 from methods.joint.sampler import JointSampler
@@ -39,7 +38,6 @@ from methods.stages import (
     progress_callback,
     stage_options,
     stage_seed,
-    train_network,
     training_history,
 )
 
@@ -114,33 +112,25 @@ class Joint(pretrained.PretrainedStart, ExpansionMethod):
         self.check_request(self.variant, o, size, channels)
         data = {"fingerprint": fingerprint(train), "pairs": len(train), "size": size, "channels": channels}
 
-        def compute_denoiser(folder):
-            model = build_joint_denoiser(o, size, channels, seed=stage_seed(ctx.seed, "denoiser"))
-            seed = stage_seed(ctx.seed, "denoiser-train")
-            record = train_network(
-                ctx,
-                folder,
-                model,
-                lambda checkpoints, callback: fit_joint_denoiser(
-                    model, train, o, seed=seed, device=ctx.device, checkpoint_dir=checkpoints, callback=callback
-                ),
-                total=o.denoiser_steps,
-            )
-            if PartialState().is_main_process:
-                noise_scheduler(training_schedule(o.prediction)).save_config(folder)
-            return record
-
-        options = stage_options(
-            o, "ema_decay", "snr_gamma", "mixed_precision", "grad_accumulation", *RECIPE, prefix="denoiser_"
-        )
-        if found := pretrained.fingerprints(o.pretrained):
-            options["pretrained"] = {"fingerprint": found["pretrained"]}  # the weights, not a path
         key = {"role": "denoiser", "version": self.version, "data": data, "seed": ctx.seed}
-        key.update(processes=PartialState().num_processes, schedule=NOISE_SCHEDULE, options=options)
-        stage = cached_stage(ctx, key, compute_denoiser, everyone=True)
-        config = DDPMScheduler.load_config(stage.folder)
-        schedule = {k: config[k] for k in NOISE_SCHEDULE}
-        self._fitted = (data, load_model(joint_model_class(o), stage.folder, ctx.device), stage, schedule)
+        stage, model, schedule = denoiser_stage(
+            ctx,
+            key,
+            o,
+            (),
+            joint_model_class(o),
+            lambda: build_joint_denoiser(o, size, channels, seed=stage_seed(ctx.seed, "denoiser")),
+            lambda model, checkpoints, callback: fit_joint_denoiser(
+                model,
+                train,
+                o,
+                seed=stage_seed(ctx.seed, "denoiser-train"),
+                device=ctx.device,
+                checkpoint_dir=checkpoints,
+                callback=callback,
+            ),
+        )
+        self._fitted = (data, model, stage, schedule)
         self.history = training_history(stage)
 
     def expand(self, n: int, ctx: MethodContext) -> Expansion:

@@ -92,3 +92,17 @@ def test_joint_fine_tunes_from_its_own_pretraining_and_refuses_another_methods(t
     (results,) = (tmp_path / "runs").rglob("results.json")
     fingerprint = json.loads(results.read_text())["config"]["inputs"]["pretrained"]
     assert json.loads(key.read_text())["options"]["pretrained"] == {"fingerprint": fingerprint}
+
+
+def test_a_pretrained_folder_the_method_cannot_start_from_is_refused_before_any_work(tmp_path):
+    data = disc_folder(tmp_path / "discs")
+    plain = tmp_path / "plain"  # a folder that is no `bench pretrain` one: only DiffuseExpand adapts such a UNet
+    plain.mkdir()
+    runs = tmp_path / "runs"
+    run = ["run", "--preset", "smoke", "--no-wandb", "--no-baseline", "--dataset", data, "--out", runs]
+    res = invoke(*run, "--method", "joint", "--option", f"pretrained={plain}")
+    assert_refused(res, "--option pretrained", "is no finished `bench pretrain` folder")
+    for method in ("joint", "diffuseexpand"):
+        res = invoke(*run, "--method", method, "--option", f"pretrained={tmp_path / 'missing'}")
+        assert_refused(res, "--option pretrained", "missing is not a folder")
+    assert not runs.exists(), "refused before any work"
