@@ -8,8 +8,12 @@ import json
 import math
 from contextlib import nullcontext
 from pathlib import Path
+from typing import Any
 
+from rich import box
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from bench.cli.console import console, fail, os_error, progress_bar, warn
 from bench.cli.values import split_csv
@@ -45,50 +49,60 @@ def compare_sampling(
         print(json.dumps(finite))
         return
 
-    def cell(value: float | None, spec: str) -> str:
-        return "n/a" if value is None else "∞" if math.isinf(value) else format(value, spec)
-
     o, size = loaded.method.options, loaded.config["image_size"]
-    table = Table(
-        "configuration",
-        "options",
-        "NFE/pair (denoiser / seg fwd / seg bwd)",
-        "GFLOP/pair",
-        "pass rate",
-        "kept as generated",
-        "mean filter Dice",
-        "GFLOP/kept pair",
-        "× released",
-        "guidance/ε (mask / image)",
-        "s/pair",
-        title=f"{run_dir}: {pairs} pairs per configuration, the same seeds ({size}x{size}, "
-        f"η {o.eta:g}, {loaded.device})",
-    )
-    table.columns[0].overflow = "fold"
-    if fid:
-        table.add_column("FID all / kept")
-    for r in rows:
-        calls = r["nfe"]
-        measured = [f"{cell(r['fid'], '.1f')} / {cell(r['fid_kept'], '.1f')}"] if fid else []
-        table.add_row(
-            r["configuration"],
-            r["options"],
-            f"{calls['denoiser']} / {calls['segmenter_fwd']} / {calls['segmenter_bwd']}",
-            cell(r["gflop_per_pair"], ",.4g"),
-            cell(r["pass_rate"], ".3f"),
-            cell(r["kept_share"], ".3f"),
-            cell(r["mean_dice"], ".3f"),
-            cell(r["gflop_per_kept"], ",.4g"),
-            cell(r["vs_released"], ".2f"),
-            f"{cell(r.get('guidance_ratio_mask'), '.2g')} / {cell(r.get('guidance_ratio_image'), '.2g')}",
-            cell(r["seconds_per_pair"], ".4f"),
-            *measured,
-        )
-    console.print(table)
     console.print(
-        "pass rate: kept + relabelled share; GFLOP/kept pair = GFLOP/pair ÷ pass rate (∞: nothing passed); "
-        "× released: GFLOP per kept pair against `released` (n/a: not compared, or none of its pairs passed); "
-        "guidance/ε: mean over steps and pairs of ‖s·σ_t·∇ log p‖ / ‖ε‖ (0: unguided)",
-        style="dim",
+        f"{run_dir}: {pairs} pairs per configuration, the same seeds ({size}x{size}, η {o.eta:g}, {loaded.device})",
         highlight=False,
+        soft_wrap=True,
     )
+    parts, legend = comparison_tables(rows, fid)
+    for part in parts:
+        console.print(part, highlight=False, soft_wrap=False)
+    console.print(escape(legend), style="dim", highlight=False, soft_wrap=False)
+
+
+def _cell(value: float | None, spec: str) -> str:
+    return "n/a" if value is None else "∞" if math.isinf(value) else format(value, spec)
+
+
+def comparison_tables(rows: list[dict[str, Any]], fid: bool) -> tuple[list[Text | Table], str]:
+    """The rows of :func:`bench.compare.compare` as what fits an 80-column terminal or log file: which options each
+    configuration name stands for, a table of what a pair costs, a table of how its pairs came out, and a legend."""
+    names = [r["configuration"] for r in rows]
+    width = max(len(n) for n in names)
+    parts: list[Text | Table] = [
+        Text("\n".join(f"{r['configuration']:<{width}}  {r['options']}" for r in rows), style="bold")
+    ]
+    cost = {
+        "NFE": lambda r: "{denoiser}/{segmenter_fwd}/{segmenter_bwd}".format(**r["nfe"]),
+        "GFLOP/pair": lambda r: _cell(r["gflop_per_pair"], ",.4g"),
+        "pass": lambda r: _cell(r["pass_rate"], ".3f"),
+        "GFLOP/kept": lambda r: _cell(r["gflop_per_kept"], ",.4g"),
+        "× rel.": lambda r: _cell(r["vs_released"], ".2f"),
+        "s/pair": lambda r: _cell(r["seconds_per_pair"], ".4f"),
+    }
+    pairs = {
+        "kept": lambda r: _cell(r["kept_share"], ".3f"),
+        "filter Dice": lambda r: _cell(r["mean_dice"], ".3f"),
+        "guidance/ε": lambda r: (
+            f"{_cell(r.get('guidance_ratio_mask'), '.2g')} / {_cell(r.get('guidance_ratio_image'), '.2g')}"
+        ),
+    }
+    if fid:
+        pairs["FID all / kept"] = lambda r: f"{_cell(r['fid'], '.1f')} / {_cell(r['fid_kept'], '.1f')}"
+    for caption, columns in (("cost", cost), ("pairs", pairs)):
+        table = Table(title=caption, title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 1, 0, 0))
+        table.add_column("configuration", width=min(width, 20), overflow="fold")  # numbers are never cut
+        for column in columns:
+            table.add_column(column, no_wrap=True)
+        for r in rows:
+            table.add_row(escape(r["configuration"]), *(cell(r) for cell in columns.values()))
+        parts.append(table)
+    legend = (
+        "NFE: denoiser / segmenter forward / segmenter backward calls per pair; pass: kept + relabelled share; "
+        "GFLOP/kept = GFLOP/pair ÷ pass (∞: nothing passed); × rel.: GFLOP/kept against `released` (n/a: not "
+        "compared, or none of its pairs passed); guidance/ε: mean over steps and pairs of ‖s·σ_t·∇ log p‖ / ‖ε‖ in "
+        "the mask / image phase (0: unguided); kept: share kept as generated; filter Dice: mean Dice of the stage-IV "
+        "network's prediction with the generated mask"
+    )
+    return parts, legend

@@ -23,8 +23,8 @@ RUN_NAME = "diffuseexpand__cf+cg+cs__unet__none__real+synthetic"
 CONFIGS = ("released", "preset", "every2")
 
 
-def invoke(*args):
-    return CliRunner().invoke(app, [str(a) for a in args], env={"COLUMNS": "250"})
+def invoke(*args, columns=250):
+    return CliRunner().invoke(app, [str(a) for a in args], env={"COLUMNS": str(columns)})
 
 
 @pytest.fixture(scope="module")
@@ -56,8 +56,11 @@ def test_table_prices_a_kept_pair_against_the_released_sampler(smoke_run, monkey
         return rows
 
     monkeypatch.setattr(bench.compare, "compare", recorded)
-    res = invoke("speed", "--compare", ",".join(CONFIGS), "--run", smoke_run, "--n", 4, "--device", "cpu")
+    res = invoke("speed", "--compare", ",".join(CONFIGS), "--run", smoke_run, "--n", 4, "--device", "cpu", columns=80)
     assert res.exit_code == 0, res.output
+    printed = res.output.splitlines()
+    (heading,) = [i for i, line in enumerate(printed) if line.startswith(f"{smoke_run}: 4 pairs per configuration")]
+    assert max(len(line) for line in printed[heading + 1 :]) <= 80, "tables and legend fit an 80-column log"
     loaded = load_run(smoke_run, "cpu")
     own = SamplingConfig.from_options(loaded.method.options)
     assert [r["configuration"] for r in rows] == list(CONFIGS)
@@ -68,7 +71,7 @@ def test_table_prices_a_kept_pair_against_the_released_sampler(smoke_run, monkey
         assert r["options"] == config.name and r["options"] in res.output
         assert r["nfe"] == nfe(config)["total"]
         calls = r["nfe"]
-        assert f"{calls['denoiser']} / {calls['segmenter_fwd']} / {calls['segmenter_bwd']}" in res.output
+        assert f"{calls['denoiser']}/{calls['segmenter_fwd']}/{calls['segmenter_bwd']}" in res.output
         assert r["gflop_per_pair"] == pytest.approx(flops_per_pair(config, **per_call) / 1e9)
         assert sum(r["counts"].values()) == len(r["filter_dice"]) == 4
         assert r["pass_rate"] == (r["counts"]["kept"] + r["counts"]["relabelled"]) / 4
