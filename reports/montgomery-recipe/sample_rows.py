@@ -1,8 +1,8 @@
 """The first 8 generated images of several sample stages beside 8 real Montgomery images, one row each.
 
-Run from the repository root: python reports/montgomery-recipe/sample_rows.py "LABEL=STAGE_FOLDER" ...
+Run from the repository root: python reports/montgomery-recipe/sample_rows.py [OUT.png] "LABEL=STAGE_FOLDER" ...
 where each STAGE_FOLDER is a run's `_cache/<method>/samples/<hash>/` (its `key.json` says what made it); writes
-sample_rows.png here.
+OUT.png, by default sample_rows.png here.
 """
 
 import sys
@@ -16,7 +16,9 @@ real = sorted(Path("../shared/datasets/montgomery_lung/images").glob("*.png"))[:
 rows = [
     ("real, resized to 64×64", [np.array(Image.open(f).convert("L").resize((64, 64), Image.BILINEAR)) for f in real])
 ]
-for arg in sys.argv[1:]:
+args = sys.argv[1:]
+out = Path(args.pop(0)) if args and args[0].endswith(".png") else Path(__file__).with_name("sample_rows.png")
+for arg in args:
     label, folder = arg.rsplit("=", 1)
     images = sorted((Path(folder) / "images").glob("*.png"))[:8]
     rows.append((label, [np.array(Image.open(f).convert("L")) for f in images]))
@@ -26,4 +28,4 @@ for ax, (label, images) in zip(axes, rows):
     ax.set_title(label, fontsize=8, loc="left")
     ax.axis("off")
 fig.tight_layout()
-fig.savefig(Path(__file__).with_name("sample_rows.png"), dpi=110)
+fig.savefig(out, dpi=110)
