@@ -1,6 +1,6 @@
 """A stage-I denoiser pretrained on a larger pair set of the same modality (``bench pretrain``), as the paper starts
-from an ImageNet model: the folder's record, its fingerprint for stage keys, and the refusal of a test split that
-the pretraining saw.
+from an ImageNet model: the folder's record, its fingerprint for stage keys, the refusal of a test split that the
+pretraining saw, and the training of a denoiser into a folder with its noise schedule (a pretraining's or a run's).
 
 A pretraining folder is a diffusers model folder (``config.json``, ``diffusion_pytorch_model.safetensors``,
 ``scheduler_config.json``) plus ``pretrain.json``, written last: what made it (method, data set name, pair count and
