@@ -18,8 +18,9 @@ Configurations (:func:`sampling_config`), comma-separated in ``--compare``:
                        ``solver_order=2+steps=10+guidance_every=2``
 =====================  ==============================================================================
 
-Every configuration samples with the run's image objective, mask median, dynamic thresholding, precision and
-batch size (and, unless it sets them, the run's τ and guidance reduction: ``released`` takes the run's τ), on the
+Every configuration samples with the run's image objective, mask median, precision and batch size (and, unless it
+sets them, the run's τ, guidance reduction and dynamic thresholding: ``released`` takes the run's τ and dynamic
+thresholding; ``dynamic_thresholding=false`` samples without it, which greys the images less), on the
 seeds of the run's first ``n`` pairs, so ``preset`` regenerates the run's own pairs and differences between rows
 are the configuration's, not the noise's. Each row also says how strongly guidance acted (the mean ratio
 ‖s·σ_t·∇ₓ log p‖ / ‖ε‖ per phase, :mod:`.guidance`).
@@ -200,7 +201,8 @@ def sampling_config(name: str, own: SamplingConfig) -> SamplingConfig:
     """
     where = f"--compare {name!r}"
     if name == "released":
-        return replace(RELEASED, tau=own.tau, image_objective=own.image_objective, mask_median=own.mask_median)
+        same = ("tau", "image_objective", "mask_median", "dynamic_thresholding")
+        return replace(RELEASED, **{k: getattr(own, k) for k in same})
     if name == "preset":
         return own
     if name in ("imageonly", "maskonly"):
@@ -280,7 +282,6 @@ def compare(
         f.denoiser,
         f.segmenter,
         scheduler_config=f.schedule,
-        dynamic_thresholding=o.dynamic_thresholding,
         mixed_precision=o.mixed_precision,
     )
 

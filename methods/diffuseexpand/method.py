@@ -302,7 +302,6 @@ class DiffuseExpand(pretrained.PretrainedStart, ExpansionMethod):
                     f.denoiser,
                     f.segmenter,
                     scheduler_config=f.schedule,
-                    dynamic_thresholding=o.dynamic_thresholding,
                     mixed_precision=o.mixed_precision,
                 ),
                 seeds=seeds,

@@ -73,7 +73,6 @@ class PairSampler:
         segmenter (`nn.Module`, *optional*): the stage-II segmenter for classifier guidance, in eval mode.
         scheduler_config (`dict`, *optional*, defaults to the denoiser's training schedule): the forward process
             (T, β schedule, ε-prediction); must be the one the denoiser was trained with.
-        dynamic_thresholding (`bool`): Imagen dynamic thresholding of every x̂₀ (the option of that name).
         mixed_precision (`bool`): bf16 autocast for the networks on CUDA.
         thresholding_ratio (`float`, *optional*, defaults to 0.995): the dynamic-thresholding quantile.
     """
@@ -84,7 +83,6 @@ class PairSampler:
         segmenter: nn.Module | None = None,
         *,
         scheduler_config: dict[str, Any] | None = None,
-        dynamic_thresholding: bool,
         mixed_precision: bool,
         thresholding_ratio: float = 0.995,
     ) -> None:
@@ -94,7 +92,6 @@ class PairSampler:
         # the networks' output is turned into ε before guidance, so the solver always takes ε
         self.prediction = self.scheduler_config.get("prediction_type", "epsilon")
         self.alphas_cumprod = noise_scheduler(self.scheduler_config).alphas_cumprod
-        self.dynamic_thresholding = dynamic_thresholding
         self.thresholding_ratio = thresholding_ratio
         self.mixed_precision = mixed_precision
 
@@ -102,10 +99,10 @@ class PairSampler:
     def device(self) -> torch.device:
         return next(self.denoiser.parameters()).device
 
-    def make_scheduler(self, solver_order: int) -> DPMSolverMultistepScheduler:
+    def make_scheduler(self, solver_order: int, dynamic_thresholding: bool = True) -> DPMSolverMultistepScheduler:
         """A fresh solver (it keeps a history of model outputs, so one instance serves one loop)."""
         config = {**self.scheduler_config, "prediction_type": "epsilon"}
-        return dpm_solver(config, solver_order, self.dynamic_thresholding, self.thresholding_ratio)
+        return dpm_solver(config, solver_order, dynamic_thresholding, self.thresholding_ratio)
 
     def check_inputs(self, seeds: Sequence[int], config: SamplingConfig, batch_size: int) -> None:
         """Raise ``ValueError`` for what this sampler's networks cannot do (the knobs' own ranges are
@@ -138,7 +135,7 @@ class PairSampler:
             seeds: one seed per pair (see :func:`methods.base.pair_seeds`).
             config: what to sample with: solver order and steps per phase, guidance scale (0: the "CF" ablation,
                 no segmenter needed), τ, where guidance is computed, classifier-free weight, image objective and
-                its reduction, mask median filter.
+                its reduction, mask median filter, dynamic thresholding.
             batch_size: pairs per batch.
             callback: called with the number of pairs finished after each batch.
             masks: int64 ``N x H x W``, one label map per seed, to generate images for instead of sampling masks
@@ -155,7 +152,7 @@ class PairSampler:
         Example:
             >>> o = DiffuseExpandOptions(tau=0.5)
             >>> sampler = PairSampler(denoiser.eval(), segmenter.eval(),
-            ...     dynamic_thresholding=o.dynamic_thresholding, mixed_precision=o.mixed_precision)
+            ...     mixed_precision=o.mixed_precision)
             >>> out = sampler(seeds=pair_seeds(0, 8), config=SamplingConfig.from_options(o), batch_size=o.sample_batch)
             >>> out.images.shape, out.masks.unique()
         """
@@ -259,7 +256,7 @@ class PairSampler:
         """One DPM-Solver++ loop from noise ``x`` (x_T) to x_0 in [-1, 1], guided at the steps of
         :func:`~methods.diffuseexpand.guidance.guided_steps`; ``trace`` gets the timesteps (``"t"``) and each step's
         guidance ratio (``"ratio"``)."""
-        scheduler = self.make_scheduler(config.solver_order)
+        scheduler = self.make_scheduler(config.solver_order, config.dynamic_thresholding)
         scheduler.set_timesteps(config.steps, device=x.device)
         plan = guided_steps(
             scheduler.timesteps.tolist(),

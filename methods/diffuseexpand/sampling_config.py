@@ -56,8 +56,12 @@ class SamplingConfig:
         mask_median (`int`): median-filter window for each binarised mask before the image phase (0: none, as in
             the paper; the majority label for multi-class masks); removes the isolated pixels an undertrained
             denoiser leaves.
+        dynamic_thresholding (`bool`): Imagen dynamic thresholding (ratio 0.995) of every x̂₀ (the option of that
+            name); with a large classifier-free weight it greys the images, since an overshooting x̂₀ is divided
+            by its 99.5th percentile.
 
-    τ, the reduction, the image objective and the mask median change the pairs but not the cost.
+    τ, the reduction, the image objective, the mask median and dynamic thresholding change the pairs but not the
+    cost.
 
     Raises:
         ValueError: naming every knob out of range.
@@ -76,6 +80,7 @@ class SamplingConfig:
     guidance_reduction: str = "mean"
     image_objective: str = "likelihood"
     mask_median: int = 0
+    dynamic_thresholding: bool = DenoiserOptions.dynamic_thresholding
 
     def __post_init__(self) -> None:
         problems = solver_problems(self.solver_order, self.steps, "steps")
@@ -107,7 +112,7 @@ class SamplingConfig:
     @property
     def name(self) -> str:
         """Its cost and guidance options spelled compactly, e.g. ``o3-30s-g1-every1-cfg1x2`` (``-until0.5``,
-        ``-imageonly``, ``-tau0.5``, ``-sum`` when set)."""
+        ``-imageonly``, ``-tau0.5``, ``-sum``, ``-nodt`` when set)."""
         guided = self.guided
         if not any(guided.values()):
             guidance = "g0"
@@ -118,7 +123,8 @@ class SamplingConfig:
             reduction = "-sum" if self.guidance_reduction == "sum" and guided["image"] else ""
             guidance = f"g{self.guidance_scale:g}{only}-every{self.guidance_every}{until}{tau}{reduction}"
         doubled = "x2" if self.cf_double and self.cf_weight == 1 else ""
-        return f"o{self.solver_order}-{self.steps}s-{guidance}-cfg{self.cf_weight:g}{doubled}"
+        thresholding = "" if self.dynamic_thresholding else "-nodt"
+        return f"o{self.solver_order}-{self.steps}s-{guidance}-cfg{self.cf_weight:g}{doubled}{thresholding}"
 
 
 RELEASED = SamplingConfig(solver_order=3, steps=30, guidance_scale=1.0, cf_weight=1.0, cf_double=True)

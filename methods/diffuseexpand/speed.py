@@ -99,7 +99,6 @@ def benchmark(preset_name: str, device: torch.device | str, steps: int = 3) -> l
     sampler = PairSampler(
         denoiser.eval(),
         segmenter.eval(),
-        dynamic_thresholding=o.dynamic_thresholding,
         mixed_precision=o.mixed_precision,
     )
 

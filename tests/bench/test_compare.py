@@ -130,6 +130,9 @@ def test_configuration_names():
     assert sampling_config("until0.5", own) == SamplingConfig(solver_order=2, steps=4, guidance_until=0.5)
     assert sampling_config("imageonly", own) == SamplingConfig(solver_order=2, steps=4, guide_mask_phase=False)
     assert sampling_config("maskonly", own) == SamplingConfig(solver_order=2, steps=4, guide_image_phase=False)
+    plain = SamplingConfig(solver_order=2, steps=4, dynamic_thresholding=False)
+    assert sampling_config("dynamic_thresholding=false", own) == plain
+    assert sampling_config("released", plain) == replace(RELEASED, dynamic_thresholding=False), "the run's own"
     spelled = sampling_config("solver_order=1+steps=10+guidance_every=2+guide_mask_phase=false", own)
     assert spelled == SamplingConfig(solver_order=1, steps=10, guidance_every=2, guide_mask_phase=False)
     for bad, needle in (

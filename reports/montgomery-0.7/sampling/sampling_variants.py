@@ -5,9 +5,14 @@ sampled under each variant, and the pairs are filtered and measured as `bench ru
 sampling options of the package: a classifier-free weight applied only for t in [lo, hi) (weight 1 elsewhere), and
 the rescaling of the guided output to the conditional output's standard deviation (Lin et al. 2023, φ).
 
-    python sampling_variants.py RUN_FOLDER N '[{"name": "preset"}, {"name": "dt_off", "dt": false}, ...]'
+    python sampling_variants.py RUN_FOLDER N '[{"name": "preset"},
+        {"name": "dt_off", "config": {"dynamic_thresholding": false}},
+        {"name": "dt_off_cf3", "config": {"dynamic_thresholding": false, "cf_weight": 3.0}},
+        {"name": "dt_off_interval600", "config": {"dynamic_thresholding": false}, "interval": [0, 600]},
+        {"name": "rescale0.7", "rescale": 0.7}, ...]'
 
-prints one JSON line per variant.
+prints one JSON line per variant ("config" changes fields of the run's SamplingConfig; `bench speed --compare
+dynamic_thresholding=false,... --run RUN_FOLDER --fid` measures those alone).
 """
 
 import json
@@ -65,13 +70,7 @@ def main(run_folder: str, n: int, variants: list[dict]) -> None:
     f, o = run.method.fitted, run.method.options
     seeds = pair_seeds(stage_seed(run.seed, "samples"), n)
     for v in variants:
-        sampler = VariantSampler(
-            f.denoiser,
-            f.segmenter,
-            scheduler_config=f.schedule,
-            dynamic_thresholding=v.get("dt", o.dynamic_thresholding),
-            mixed_precision=False,
-        )
+        sampler = VariantSampler(f.denoiser, f.segmenter, scheduler_config=f.schedule, mixed_precision=False)
         sampler.rescale, sampler.interval = v.get("rescale", 0.0), tuple(v.get("interval", (0, 1000)))
         start = time.perf_counter()
         out = sampler(

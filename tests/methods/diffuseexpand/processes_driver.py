@@ -61,9 +61,7 @@ def sample(workdir: Path, out: Path) -> None:
     samples = next((workdir / "samples").glob("[0-9a-f]*"))
     seeds = [int(line.split(",")[1]) for line in (samples / "records.csv").read_text().splitlines()[1:]]
     pairs = sample_pairs(
-        PairSampler(
-            denoiser, dynamic_thresholding=options.dynamic_thresholding, mixed_precision=options.mixed_precision
-        ),
+        PairSampler(denoiser, mixed_precision=options.mixed_precision),
         seeds=seeds,
         batch_size=options.sample_batch,
         config=dataclasses.replace(SamplingConfig.from_options(options), guidance_scale=0.0),

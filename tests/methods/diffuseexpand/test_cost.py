@@ -63,7 +63,7 @@ def test_flops_per_pair_weighs_each_call():
 
 
 def _sample(nets, config: SamplingConfig, seeds: list[int]):
-    sampler = PairSampler(*nets, dynamic_thresholding=True, mixed_precision=True)
+    sampler = PairSampler(*nets, mixed_precision=True)
     return sampler(seeds=seeds, config=config, batch_size=2)
 
 
@@ -126,7 +126,7 @@ def test_default_options_reproduce_the_unthinned_sampler_bit_for_bit(nets):
 def _reference(nets, seeds, steps, tau):
     """The two-phase loop as it was before guidance could be thinned: a fresh gradient at every step."""
     denoiser, segmenter = nets
-    sampler = PairSampler(denoiser, segmenter, dynamic_thresholding=True, mixed_precision=True)
+    sampler = PairSampler(denoiser, segmenter, mixed_precision=True)
     alphas = sampler.make_scheduler(3).alphas_cumprod
     generators = [torch.Generator().manual_seed(s) for s in seeds]
     noise = [randn_tensor((len(seeds), 1, 16, 16), generator=generators) for _ in range(2)]

@@ -46,7 +46,7 @@ def test_multi_class_masks_keep_their_labels():
 
 def test_given_masks_skip_the_mask_phase_and_keep_each_pairs_image_noise(nets):
     denoiser, _ = nets
-    sampler = PairSampler(denoiser, None, dynamic_thresholding=True, mixed_precision=False)
+    sampler = PairSampler(denoiser, None, mixed_precision=False)
     config = SamplingConfig(steps=3, guidance_scale=0.0)
     seeds = pair_seeds(1, 3)
     sampled = sampler(seeds=seeds, config=config, batch_size=2)

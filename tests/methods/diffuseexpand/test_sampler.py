@@ -26,7 +26,7 @@ SAMPLING = {
 
 
 def _pipeline(denoiser, segmenter) -> PairSampler:
-    return PairSampler(denoiser, segmenter, dynamic_thresholding=True, mixed_precision=True)
+    return PairSampler(denoiser, segmenter, mixed_precision=True)
 
 
 def test_output_shapes_and_ranges(nets):
@@ -52,6 +52,13 @@ def test_guidance_and_cf_weight_change_the_result(nets):
     base = _sample(nets, [5, 6])
     assert not torch.allclose(base.images, _sample(nets, [5, 6], guidance_scale=0.0).images)
     assert not torch.allclose(base.images, _sample(nets, [5, 6], cf_weight=2.0).images)
+
+
+def test_dynamic_thresholding_is_a_sampling_knob_that_changes_the_pairs(nets):
+    base = _sample(nets, [5, 6])
+    plain = _sample(nets, [5, 6], dynamic_thresholding=False)
+    assert not torch.allclose(base.images, plain.images)
+    assert plain.images.min() >= 0 and plain.images.max() <= 1
 
 
 def test_unguided_sampling_needs_no_segmenter(nets):

@@ -37,3 +37,9 @@ def test_the_options_sample_with_the_configs_defaults():
     }
     assert all(getattr(DiffuseExpandOptions(), k) == getattr(DenoiserOptions(), k) for k in shared)
     assert SamplingConfig().solver_order == DenoiserOptions().solver_order
+
+
+def test_sampling_without_dynamic_thresholding_is_taken_from_the_options_and_named():
+    config = SamplingConfig.from_options(DiffuseExpandOptions(dynamic_thresholding=False))
+    assert config.dynamic_thresholding is False and config.name.endswith("-nodt")
+    assert not SamplingConfig().name.endswith("-nodt")

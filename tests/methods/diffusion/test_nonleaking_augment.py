@@ -73,7 +73,7 @@ def test_the_denoiser_trains_with_the_warp_as_a_condition_and_samples_without_it
     seen = []
     forward = model.forward
     model.forward = lambda *a, **k: seen.append(k.get("augment")) or forward(*a, **k)
-    sampler = PairSampler(model, dynamic_thresholding=True, mixed_precision=False)
+    sampler = PairSampler(model, mixed_precision=False)
     config = SamplingConfig(solver_order=2, steps=3, guidance_scale=0.0)
     first = sampler(seeds=[4, 5], config=config, batch_size=2)
     assert seen and all(a is None for a in seen)

@@ -65,7 +65,6 @@ def _guided_setup(prediction):
         denoiser,
         segmenter,
         scheduler_config=training_schedule(prediction),
-        dynamic_thresholding=True,
         mixed_precision=False,
     )
     cond = torch.zeros(2, 1, 16, 16)
@@ -86,7 +85,7 @@ def test_a_v_denoisers_output_is_turned_into_epsilon_before_guidance():
     with torch.no_grad():
         got = v_sampler._eps_fn(mode, cond, 3.0)(x, t)
     assert torch.allclose(got, expected, atol=1e-5)
-    eps_sampler = PairSampler(denoiser, segmenter, dynamic_thresholding=True, mixed_precision=False)
+    eps_sampler = PairSampler(denoiser, segmenter, mixed_precision=False)
     with torch.no_grad():
         assert torch.allclose(eps_sampler._eps_fn(mode, cond, 3.0)(x, t), weighted, atol=1e-5)  # batched with null
     assert v_sampler.make_scheduler(2).config.prediction_type == "epsilon"  # the solver is given ε either way
