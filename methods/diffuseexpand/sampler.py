@@ -99,7 +99,7 @@ class PairSampler:
     def device(self) -> torch.device:
         return next(self.denoiser.parameters()).device
 
-    def make_scheduler(self, solver_order: int, dynamic_thresholding: bool = True) -> DPMSolverMultistepScheduler:
+    def make_scheduler(self, solver_order: int, dynamic_thresholding: bool) -> DPMSolverMultistepScheduler:
         """A fresh solver (it keeps a history of model outputs, so one instance serves one loop)."""
         config = {**self.scheduler_config, "prediction_type": "epsilon"}
         return dpm_solver(config, solver_order, dynamic_thresholding, self.thresholding_ratio)

@@ -127,12 +127,12 @@ def _reference(nets, seeds, steps, tau):
     """The two-phase loop as it was before guidance could be thinned: a fresh gradient at every step."""
     denoiser, segmenter = nets
     sampler = PairSampler(denoiser, segmenter, mixed_precision=True)
-    alphas = sampler.make_scheduler(3).alphas_cumprod
+    alphas = sampler.make_scheduler(3, True).alphas_cumprod
     generators = [torch.Generator().manual_seed(s) for s in seeds]
     noise = [randn_tensor((len(seeds), 1, 16, 16), generator=generators) for _ in range(2)]
 
     def loop(x, mode, cond, guidance):
-        scheduler = sampler.make_scheduler(3)
+        scheduler = sampler.make_scheduler(3, True)
         scheduler.set_timesteps(steps)
         modes = torch.full((len(seeds),), mode)
         for t in scheduler.timesteps:

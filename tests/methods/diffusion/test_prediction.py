@@ -88,7 +88,7 @@ def test_a_v_denoisers_output_is_turned_into_epsilon_before_guidance():
     eps_sampler = PairSampler(denoiser, segmenter, mixed_precision=False)
     with torch.no_grad():
         assert torch.allclose(eps_sampler._eps_fn(mode, cond, 3.0)(x, t), weighted, atol=1e-5)  # batched with null
-    assert v_sampler.make_scheduler(2).config.prediction_type == "epsilon"  # the solver is given ε either way
+    assert v_sampler.make_scheduler(2, True).config.prediction_type == "epsilon"  # the solver is given ε either way
 
     config = SamplingConfig(solver_order=2, steps=3, guidance_scale=1.0, guidance_reduction="sum")
     pairs = v_sampler(seeds=[1, 2], config=config, batch_size=2)
