@@ -26,7 +26,6 @@ from methods.diffuseexpand.options import DiffuseExpandOptions
 from methods.diffusion import augment, pretrained
 from methods.diffusion.schedule import noise_scheduler, training_schedule
 from methods.diffusion.training import denoising_loss, draw_batch, noised_input, train_denoiser
-from methods.stages import stage_seed
 
 
 def diffusion_samples(pairs: PairSet, mask_channels: int = 1) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -151,16 +150,12 @@ def pretrain_denoiser(
     """Stage I on ``pairs`` of another data set into ``folder`` (``bench pretrain``; see
     :func:`methods.diffusion.pretrained.pretrain_network`)."""
     size, channels = int(pairs.images.shape[-1]), int(pairs.images.shape[1])
-    denoiser = build_denoiser(o, size, channels, seed=stage_seed(seed, "denoiser"), num_classes=pairs.num_classes)
-    train_seed = stage_seed(seed, "denoiser-train")
     return pretrained.pretrain_network(
-        denoiser,
-        lambda checkpoints, callback: fit_denoiser(
-            denoiser, pairs, o, seed=train_seed, device=device, checkpoint_dir=checkpoints, callback=callback
-        ),
+        lambda s: build_denoiser(o, size, channels, seed=s, num_classes=pairs.num_classes),
+        fit_denoiser,
+        pairs,
+        o,
         folder,
-        steps=o.denoiser_steps,
-        prediction=o.prediction,
         seed=seed,
         device=device,
         progress=progress,

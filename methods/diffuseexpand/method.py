@@ -200,16 +200,9 @@ class DiffuseExpand(pretrained.PretrainedStart, ExpansionMethod):
             o,
             ("conditioning", "cfg_dropout"),
             Denoiser,
-            lambda: build_denoiser(o, size, channels, seed=stage_seed(ctx.seed, "denoiser"), num_classes=num_classes),
-            lambda model, checkpoints, callback: fit_denoiser(
-                model,
-                train,
-                o,
-                seed=stage_seed(ctx.seed, "denoiser-train"),
-                device=ctx.device,
-                checkpoint_dir=checkpoints,
-                callback=callback,
-            ),
+            lambda seed: build_denoiser(o, size, channels, seed=seed, num_classes=num_classes),
+            fit_denoiser,
+            train,
         )
         fitted = FittedStages(data, denoiser, schedule, train=train)
         fitted.stages["denoiser"] = stage

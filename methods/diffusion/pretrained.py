@@ -24,7 +24,7 @@ from bench.pairs import PairSet
 from bench.training import StepCallback, TrainLog
 from methods.base import MethodContext
 from methods.diffusion.schedule import noise_scheduler, training_schedule
-from methods.stages import train_network
+from methods.stages import stage_seed, train_network
 
 RECORD = "pretrain.json"
 WEIGHTS = "diffusion_pytorch_model.safetensors"
@@ -100,6 +100,26 @@ def copy_weights(model: Any, source: Any, folder: str | Path) -> Any:
     return model
 
 
+Build = Callable[[int], Any]
+"""``seed -> network``: a method's stage-I denoiser, initialised from the seed (or from its ``pretrained`` folder)."""
+Fit = Callable[..., TrainLog]
+"""A method's ``fit(model, pairs, o, *, seed, device, checkpoint_dir, callback) -> TrainLog`` of its denoiser."""
+
+
+def denoiser_training(
+    build: Build, fit: Fit, pairs: PairSet, o: Any, seed: int, device: Any
+) -> tuple[Any, Callable[[Path, StepCallback | None], TrainLog]]:
+    """The stage-I network and the ``(checkpoint_dir, callback)`` call that trains it on ``pairs``, seeded from
+    ``seed`` the one way a run and a pretraining both derive it."""
+    model = build(stage_seed(seed, "denoiser"))
+    train_seed = stage_seed(seed, "denoiser-train")
+
+    def train(checkpoints: Path, callback: StepCallback | None) -> TrainLog:
+        return fit(model, pairs, o, seed=train_seed, device=device, checkpoint_dir=checkpoints, callback=callback)
+
+    return model, train
+
+
 def train_with_schedule(
     ctx: MethodContext,
     folder: Path,
@@ -117,24 +137,18 @@ def train_with_schedule(
 
 
 def pretrain_network(
-    model: Any,
-    fit: Callable[[Path, StepCallback | None], TrainLog],
-    folder: Path,
-    *,
-    steps: int,
-    prediction: str,
-    seed: int,
-    device: Any,
-    progress: Any,
+    build: Build, fit: Fit, pairs: PairSet, o: Any, folder: Path, *, seed: int, device: Any, progress: Any
 ) -> dict[str, Any]:
-    """A method's ``pretrain``: ``fit(checkpoint_dir, callback)`` trains ``model`` into ``folder`` (checkpoints in
-    ``folder/checkpoints`` while it trains, so a killed pretraining resumes), saved with its noise schedule.
+    """A method's ``pretrain``: its denoiser (``build``, ``fit``) trained on ``pairs`` with the options ``o`` into
+    ``folder`` (checkpoints in ``folder/checkpoints`` while it trains, so a killed pretraining resumes), saved with
+    its noise schedule.
 
     Returns:
         What it cost: ``{"steps", "seconds"}``.
     """
+    model, train = denoiser_training(build, fit, pairs, o, seed, device)
     ctx = MethodContext(workdir=folder.parent, seed=seed, device=device, train=TrainConfig(), progress=progress)
-    record = train_with_schedule(ctx, folder, model, fit, steps, prediction)
+    record = train_with_schedule(ctx, folder, model, train, o.denoiser_steps, o.prediction)
     return {"steps": record["steps"], "seconds": record["seconds"]}
 
 

@@ -4,15 +4,13 @@ how it trains gives a new folder while an option added later leaves older stages
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from accelerate import PartialState
 from diffusers import DDPMScheduler
-from torch import nn
 
-from bench.training import StepCallback, TrainLog
+from bench.pairs import PairSet
 from methods.base import MethodContext
 from methods.diffusion import pretrained
 from methods.diffusion.options import RECIPE
@@ -27,10 +25,11 @@ def denoiser_stage(
     o: Any,
     keyed: tuple[str, ...],
     model_class: type,
-    build: Callable[[], nn.Module],
-    fit: Callable[[nn.Module, Path | None, StepCallback | None], TrainLog],
+    build: pretrained.Build,
+    fit: pretrained.Fit,
+    train: PairSet,
 ) -> tuple[Stage, Any, dict[str, Any]]:
-    """Train (or reuse) a method's stage-I denoiser, data-parallel over the run's processes.
+    """Train (or reuse) a method's stage-I denoiser on ``train``, data-parallel over the run's processes.
 
     Args:
         ctx: the run context.
@@ -40,8 +39,9 @@ def denoiser_stage(
             ``denoiser_*`` and recipe option; a ``bench pretrain`` start is keyed by its weights' fingerprint, not
             its path.
         model_class: the class ``build`` returns, to load the trained network back.
-        build: the untrained (or pretrained) network, seeded.
-        fit: ``(model, checkpoint_dir, callback) -> TrainLog``.
+        build, fit: the method's denoiser and its training (:func:`methods.diffusion.pretrained.denoiser_training`
+            seeds them from the run seed).
+        train: the run's real training pairs.
 
     Returns:
         The stage, its network in eval mode on ``ctx.device``, and its forward process (the
@@ -49,9 +49,8 @@ def denoiser_stage(
     """
 
     def compute(folder: Path) -> dict[str, Any]:
-        model = build()
-        steps, prediction = o.denoiser_steps, o.prediction
-        return pretrained.train_with_schedule(ctx, folder, model, lambda *args: fit(model, *args), steps, prediction)
+        model, training = pretrained.denoiser_training(build, fit, train, o, ctx.seed, ctx.device)
+        return pretrained.train_with_schedule(ctx, folder, model, training, o.denoiser_steps, o.prediction)
 
     trained = ("ema_decay", "snr_gamma", "pretrained", "mixed_precision", "grad_accumulation", *RECIPE)
     options = stage_options(o, *keyed, *trained, prefix="denoiser_")

@@ -69,18 +69,13 @@ class Joint(pretrained.PretrainedStart, ExpansionMethod):
         pairs: PairSet, o: JointOptions, folder: Path, seed: int, device: torch.device, progress: Any
     ) -> dict[str, Any]:
         """The joint denoiser on ``pairs`` of another data set, for ``bench pretrain``."""
-        model = build_joint_denoiser(
-            o, int(pairs.images.shape[-1]), int(pairs.images.shape[1]), stage_seed(seed, "denoiser")
-        )
-        train_seed = stage_seed(seed, "denoiser-train")
+        size, channels = int(pairs.images.shape[-1]), int(pairs.images.shape[1])
         return pretrained.pretrain_network(
-            model,
-            lambda checkpoints, callback: fit_joint_denoiser(
-                model, pairs, o, seed=train_seed, device=device, checkpoint_dir=checkpoints, callback=callback
-            ),
+            lambda s: build_joint_denoiser(o, size, channels, seed=s),
+            fit_joint_denoiser,
+            pairs,
+            o,
             folder,
-            steps=o.denoiser_steps,
-            prediction=o.prediction,
             seed=seed,
             device=device,
             progress=progress,
@@ -119,16 +114,9 @@ class Joint(pretrained.PretrainedStart, ExpansionMethod):
             o,
             (),
             joint_model_class(o),
-            lambda: build_joint_denoiser(o, size, channels, seed=stage_seed(ctx.seed, "denoiser")),
-            lambda model, checkpoints, callback: fit_joint_denoiser(
-                model,
-                train,
-                o,
-                seed=stage_seed(ctx.seed, "denoiser-train"),
-                device=ctx.device,
-                checkpoint_dir=checkpoints,
-                callback=callback,
-            ),
+            lambda seed: build_joint_denoiser(o, size, channels, seed=seed),
+            fit_joint_denoiser,
+            train,
         )
         self._fitted = (data, model, stage, schedule)
         self.history = training_history(stage)
