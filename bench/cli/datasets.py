@@ -36,7 +36,7 @@ def datasets_list() -> None:
 def datasets_check(
     path: Annotated[Path, typer.Argument(help="Folder with images/ and masks/.")],
     preset: Annotated[
-        str, typer.Option(help="smoke | cpu | paper: images smaller than its image size are a warning.")
+        str, typer.Option(help="smoke | cpu | gpu | paper: images smaller than its image size are a warning.")
     ] = "cpu",
 ) -> None:
     """Validate a pair-set folder and report every problem at once; exit 1 on errors."""

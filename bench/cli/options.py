@@ -11,7 +11,7 @@ import typer
 Method = Annotated[str, typer.Option(help="Expansion method (see `bench methods`).")]
 Ablation = Annotated[str | None, typer.Option(help="Method variant; default: the method's first.")]
 Dataset = Annotated[str, typer.Option(help="Dataset card name or a folder with images/ and masks/.")]
-Preset = Annotated[str, typer.Option(help="smoke | cpu | paper.")]
+Preset = Annotated[str, typer.Option(help="smoke | cpu | gpu | paper.")]
 MethodOption = Annotated[list[str] | None, typer.Option(help="Method option KEY=VALUE (repeatable).")]
 Device = Annotated[str | None, typer.Option(help="cpu | cuda | cuda:1 ...; default: cuda if available.")]
 DefaultDevice = Annotated[str | None, typer.Option(help="Default: cuda if available.")]

@@ -25,7 +25,9 @@ EPILOG = """Examples:
 
 def speed(
     method: Method = "diffuseexpand",
-    preset: Annotated[str | None, typer.Option(help="smoke | cpu | paper (default cpu; not with --compare).")] = None,
+    preset: Annotated[
+        str | None, typer.Option(help="smoke | cpu | gpu | paper (default cpu; not with --compare).")
+    ] = None,
     steps: Annotated[int | None, typer.Option(help="Timed repetitions per measurement (default 3).")] = None,
     device: DefaultDevice = None,
     flops_only: Annotated[

@@ -73,5 +73,7 @@ PRESETS: dict[str, dict[str, Any]] = {
               "image_gan_steps": 4, "batch": 4, "checkpoint_every": 0},
     "cpu": {"latent_dim": 64, "mask_gan_width": 16, "mask_gan_steps": 1000, "image_gan_width": 16,
             "image_gan_steps": 1000},
+    "gpu": {"latent_dim": 64, "mask_gan_width": 16, "mask_gan_steps": 1000, "image_gan_width": 16,
+            "image_gan_steps": 1000},  # the cpu budget: not scaled up yet
     "paper": {},
 }  # fmt: skip

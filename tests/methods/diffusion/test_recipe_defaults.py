@@ -5,6 +5,7 @@ import dataclasses
 import torch
 from synthetic_pairs import disc_pairs
 
+from bench.config import PRESETS as RUN_PRESETS
 from bench.config import merge_options
 from methods.base import options_dict
 from methods.diffuseexpand.denoiser import denoiser_loss, diffusion_samples
@@ -22,7 +23,7 @@ NEW = ("augment_p", "prediction", "denoiser_dropout")
 
 def test_the_new_knobs_stay_out_of_keys_and_configs_at_their_defaults():
     for cls, presets in ((DiffuseExpandOptions, PRESETS), (JointOptions, Joint.presets)):
-        for preset in ("smoke", "cpu", "paper"):
+        for preset in RUN_PRESETS:
             o = merge_options(cls, {}, presets.get(preset, {}))
             chosen = set(NEW) & set(presets.get(preset, {}))  # the cpu preset predicts v
             assert set(NEW) & set(options_dict(o)) == chosen
