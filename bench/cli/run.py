@@ -99,6 +99,7 @@ def run(
 
     from bench.cards import resolve_dataset
     from bench.config import ConfigError
+    from bench.integrity import check
     from bench.pairs import DatasetError
     from bench.runner.request import Request, check_request
 
@@ -123,9 +124,10 @@ def run(
         allow_empty_test=allow_empty_test,
         inception_weights=inception_weights,
     )
-    try:  # what can be refused without the method's code or the data's pixels, before torch is imported
-        check_request(req)
-        resolve_dataset(dataset)
+    try:  # what can be refused without the method's code, before torch is imported: the request, then the data
+        _, size = check_request(req)
+        checked = check(resolve_dataset(dataset)[0], image_size=size)
+        checked.raise_for_errors()
     except (ConfigError, DatasetError) as e:
         fail(str(e))
     except OSError as e:  # the demo set, generated on first use, could not be written
@@ -138,14 +140,14 @@ def run(
     baseline = None if no_baseline else runner.baseline_request(req)
     try:
         with progress_bar() if main else nullcontext() as progress:
-            outcome = runner.run(req, progress=progress, on_warning=warn, on_plan=say_plan)
+            outcome = runner.run(req, progress=progress, on_warning=warn, on_plan=say_plan, checked=checked)
             if baseline is not None:
                 console.print(
                     f"baseline: origin (no expansion) with the same seeds, splits and training, for the paired Δ; "
                     f"{'reused where finished' if not force else 'recomputed'} (--no-baseline skips it)",
                     highlight=False,
                 )
-                done = runner.run(baseline, progress=progress, on_warning=lambda _: None)
+                done = runner.run(baseline, progress=progress, on_warning=lambda _: None, checked=checked)
                 outcome.results += done.results
                 outcome.paths += done.paths
                 outcome.reused += done.reused

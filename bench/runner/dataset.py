@@ -33,10 +33,13 @@ class LoadedData:
     pairs: PairSet
 
 
-def load_data(dataset: str, pl: Plan, channels: int, warn: Callable[[str], None]) -> LoadedData:
+def load_data(
+    dataset: str, pl: Plan, channels: int, warn: Callable[[str], None], checked: CheckReport | None = None
+) -> LoadedData:
     """Find, check and read ``--dataset`` (a card name or a folder) for a planned request.
 
-    The check's warnings go to ``warn`` (the first ``SHOWN_WARNINGS``, then a count).
+    The check's warnings go to ``warn`` (the first ``SHOWN_WARNINGS``, then a count). ``checked``: the folder's
+    report at the planned size, when the caller made it already.
 
     Raises:
         bench.data.DatasetError: a missing data set, one that fails its integrity check, or multi-class masks for
@@ -44,7 +47,7 @@ def load_data(dataset: str, pl: Plan, channels: int, warn: Callable[[str], None]
     """
     path, card = resolve_dataset(dataset)
     name = card.name if card else path.name
-    report = check(path, image_size=pl.image_size)
+    report = checked if checked is not None else check(path, image_size=pl.image_size)
     for w in _shown(report.warnings, f"`bench datasets check {path}` lists them all"):
         warn(f"{name}: {w}")
     report.raise_for_errors()

@@ -27,6 +27,7 @@ from accelerate.utils import broadcast_object_list
 from bench import results as store
 from bench import tracking
 from bench.files import copy_file, locked, write_json
+from bench.integrity import CheckReport
 from bench.pairs import PairSet
 from bench.paper import BASELINE
 from bench.runner import deltas, downstream
@@ -92,6 +93,7 @@ def run(
     on_result: Callable[[store.Results, Path], None] | None = None,
     on_warning: Callable[[str], None] | None = None,
     on_plan: Callable[[Overview], None] | None = None,
+    checked: CheckReport | None = None,
 ) -> Outcome:
     """Run the benchmark a request describes.
 
@@ -101,6 +103,8 @@ def run(
         on_result: called with each finished or reused run's results and path.
         on_warning: called with each warning about the data or the run (default: logged).
         on_plan: called once with an :class:`Overview` after every check passed, before any work.
+        checked: the data set's integrity-check report at the planned size, when the caller already made it (the
+            CLI does, to refuse a bad folder before it imports torch); None: checked here.
 
     Raises:
         ConfigError: invalid options or a machine that cannot run them. bench.data.DatasetError: the dataset
@@ -117,7 +121,7 @@ def run(
         device = processes.device
     main = processes.is_main_process
     mode = tracking.resolve_mode(req.wandb)
-    data = load_data(req.dataset, pl, req.channels, warn)
+    data = load_data(req.dataset, pl, req.channels, warn, checked)
     path, card, dataset_name, report, pairs = data.path, data.card, data.name, data.report, data.pairs
     splits, notes = seed_splits(req, pairs, path, warn)
     for split in splits.values():

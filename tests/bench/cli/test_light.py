@@ -124,3 +124,13 @@ def test_a_sweep_ratio_too_small_for_the_data_is_refused_without_heavy_modules(t
     output, code, heavy = bench(args, tmp_path)
     assert code not in (0, None) and "--ratios: train_ratio 0.05 leaves 1 training pair(s) of 16" in output, output
     assert heavy == [], heavy
+
+
+def test_a_data_folder_failing_its_check_is_refused_without_heavy_modules(tmp_path):
+    data = disc_folder(tmp_path / "discs", n=16)
+    next((data / "masks").iterdir()).unlink()
+    args = ["run", "--dataset", str(data), "--no-wandb", "--out", str(tmp_path / "runs")]
+    output, code, heavy = bench(args, tmp_path)
+    assert code == 2 and "found by the integrity check" in output and "no matching mask" in output, output
+    assert heavy == [], heavy
+    assert not (tmp_path / "runs").exists()
