@@ -16,6 +16,7 @@ import re
 import types
 import typing
 from dataclasses import dataclass, field
+from pathlib import PureWindowsPath
 from typing import Any
 
 from bench.splits import FULL_RATIO
@@ -136,13 +137,20 @@ class RunConfig:
 
 
 def settings_tag(overrides: dict[str, Any]) -> str:
-    """A short, file-name-safe ``key=value,...`` tag of preset overrides (hashed past 80 characters)."""
+    """A short, file-name-safe ``key=value,...`` tag of preset overrides (hashed past 80 characters).
+
+    A path is tagged by its last name and a hash of the path as given (``pretrained=shenzhen-3f09a1``), so that run
+    folders and table rows never carry the folders of the machine that made them, and two folders of one name stay
+    apart.
+    """
 
     def fmt(v: Any) -> str:
         if isinstance(v, float):
             return f"{v:g}"
         if isinstance(v, (list, tuple)):
             return "-".join(fmt(x) for x in v)
+        if isinstance(v, str) and ("/" in v or "\\" in v):
+            return f"{PureWindowsPath(v).name or 'root'}-{config_hash(v)[:6]}"
         return str(v)
 
     tag = ",".join(f"{k}={fmt(v)}" for k, v in sorted(overrides.items()) if v is not None)

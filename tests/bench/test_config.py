@@ -82,7 +82,10 @@ def test_overrides_name_the_run_folder_so_sweeps_do_not_collide():
 
 
 def test_settings_tag_is_file_name_safe_and_bounded():
-    assert settings_tag({"pretrained": "/models/adm unet", "n_synthetic": None}) == "pretrained=_models_adm_unet"
+    tag = settings_tag({"pretrained": "/models/adm unet", "n_synthetic": None})
+    assert tag.startswith("pretrained=adm_unet-") and "models" not in tag
+    assert tag != settings_tag({"pretrained": "/other/adm unet"})  # two folders of one name stay apart
+    assert settings_tag({"pretrained": "C:\\models\\adm"}).startswith("pretrained=adm-")
     assert settings_tag({"denoiser_widths": (16, 32)}) == "denoiser_widths=16-32"
     long = settings_tag({f"option_{i}": i for i in range(20)})
     assert len(long) <= 80 and long != settings_tag({f"option_{i}": i + 1 for i in range(20)})
