@@ -44,7 +44,11 @@ def report(
         fail(f"unknown --wandb mode '{wandb}'; available: {', '.join(tracking.MODES)}")
     files = build_report(kind, runs, out, tracking.resolve_mode(wandb), group)
     if kind != "results" and files and files[0].suffix == ".md":
-        console.print(files[0].read_text(), highlight=False, markup=False)
+        from rich.markdown import Markdown
+
+        # rendered to the terminal's width (table cells wrap); the file keeps every character, the figures their path
+        shown = [line for line in files[0].read_text().splitlines() if not line.startswith("![")]
+        console.print(Markdown("\n".join(shown)), soft_wrap=False)
     for f in files:
         console.print(f"written: {f.resolve()}", highlight=False)
 

@@ -63,3 +63,22 @@ def test_fewshot_says_when_a_delta_compares_unequal_training_lengths(tmp_path):
     notes = " ".join(build_artifact("fewshot", runs, tmp_path / "out").notes)
     assert "ratio 0.1: Δ compares unequal training lengths (origin vs this run, optimiser steps: 20 vs 180)" in notes
     assert "ratio 0.5: Δ compares unequal" not in notes
+
+
+def test_bench_report_prints_the_tables_within_the_terminal(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from bench.cli import app
+    from bench.cli.console import console
+
+    runs = tmp_path / "runs"
+    for ratio in (0.1, 0.3, 0.9):
+        fake_run(runs, "origin", 0, 0.9, ratio=ratio)
+        fake_run(runs, "diffuseexpand", 0, 0.93, ratio=ratio)
+    monkeypatch.setattr(console, "width", 80)
+    res = CliRunner().invoke(app, ["report", "fewshot", "--runs", str(runs), "--out", str(tmp_path / "out")])
+    assert res.exit_code == 0, res.output
+    shown = res.output.split("written:")[0]  # then the files' paths, as long as they are
+    assert max(map(len, shown.splitlines())) <= 80, res.output
+    assert "(+0.0300)" in res.output and "![" not in res.output  # the Δ cell, no figure markup
+    assert (tmp_path / "out" / "fewshot.md").read_text().count("(+0.0300)") == 3
