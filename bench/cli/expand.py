@@ -63,10 +63,10 @@ def expand(
     method_options = key_values(option, "--option")
     seeds = numbers(evaluate, "--evaluate") if evaluate else ()
 
-    from bench import runner
+    from bench.cards import resolve_dataset
     from bench.config import ConfigError
-    from bench.expand import ExpandRequest
-    from bench.expand import expand as run_expansion
+    from bench.expand.request import ExpandRequest, check_expand_request
+    from bench.integrity import check
     from bench.pairs import DatasetError
 
     req = ExpandRequest(
@@ -84,6 +84,18 @@ def expand(
         inception_weights=inception_weights,
         evaluate=seeds,
     )
+    try:  # what can be refused without the method's code, before torch is imported: the request, then the data
+        size = check_expand_request(req)
+        checked = check(resolve_dataset(dataset)[0], image_size=size)
+        checked.raise_for_errors()
+    except (ConfigError, DatasetError) as e:
+        fail(str(e))
+    except OSError as e:  # the demo set, generated on first use, could not be written
+        fail(os_error(e))
+
+    from bench import runner
+    from bench.expand import expand as run_expansion
+
     progress = progress_bar()
 
     def planned(overview) -> None:  # progress bars only once every check passed
@@ -95,7 +107,7 @@ def expand(
             progress.stop()
 
     try:
-        outcome = run_expansion(req, progress=progress, on_warning=warn, on_plan=planned)
+        outcome = run_expansion(req, progress=progress, on_warning=warn, on_plan=planned, checked=checked)
     except (ConfigError, DatasetError, runner.RunError, OSError) as e:
         done()
         fail(os_error(e) if isinstance(e, OSError) else str(e))

@@ -43,7 +43,15 @@ whether the filter kept enough pairs and, with ``evaluate`` seeds, whether they 
 ==================  ===========================================================================================
 """
 
-from bench.expand.expansion import expand
-from bench.expand.request import ExpandRequest
+from importlib import import_module
 
-__all__ = ["ExpandRequest", "expand"]
+# name -> module, imported on first use so that ``bench.expand.request`` (the checks the CLI runs before anything
+# heavy) can be imported without the expansion's torch
+_HOMES = {"ExpandRequest": "request", "check_expand_request": "request", "expand": "expansion"}
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name: str):
+    if name not in _HOMES:
+        raise AttributeError(f"module 'bench.expand' has no attribute '{name}'")
+    return getattr(import_module(f"bench.expand.{_HOMES[name]}"), name)

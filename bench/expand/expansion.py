@@ -32,6 +32,7 @@ from bench.expand.records import pair_rows, write_records
 from bench.expand.request import ExpandRequest, plan_expansion, request_identity
 from bench.expand.verdict import make_verdict
 from bench.files import atomic_dir, write_json, write_text
+from bench.integrity import CheckReport
 from bench.pairs import PairSet
 from bench.results import GALLERY_PNG
 from bench.runner.dataset import load_data
@@ -83,6 +84,7 @@ def expand(
     progress: Any = None,
     on_warning: Callable[[str], None] | None = None,
     on_plan: Callable[[ExpandOverview], None] | None = None,
+    checked: CheckReport | None = None,
 ) -> ExpandOutcome:
     """Fit a method on every pair of a folder, generate and filter ``req.n`` pairs, and write ``req.out``.
 
@@ -91,6 +93,8 @@ def expand(
         progress: an optional rich Progress for the method's stages and the metrics.
         on_warning: called with each warning about the data (default: logged).
         on_plan: called once with an :class:`ExpandOverview` after every check passed, before any work.
+        checked: the folder's integrity-check report at the planned size, when the caller made it already (the CLI
+            does, before it imports torch); None: checked here.
 
     Returns:
         The outcome; ``reused`` when ``req.out`` already held this very expansion (nothing was recomputed).
@@ -109,7 +113,7 @@ def expand(
     pl, device = plan_expansion(req)
     cls, out = pl.method_cls, Path(req.out)
     previous = previous_output(out)
-    data = load_data(req.dataset, pl, 1, warn)
+    data = load_data(req.dataset, pl, 1, warn, checked)
     real = data.pairs
     identity = request_identity(req, pl, real)
     if previous is not None and not req.force:

@@ -1,5 +1,6 @@
 """What a user asks ``bench expand`` for, planned with ``bench run``'s planning, and the identity that decides
-whether an earlier expansion in ``--out`` is this very one."""
+whether an earlier expansion in ``--out`` is this very one. Imports no torch, so that the CLI refuses a bad value at
+once (:func:`check_expand_request`)."""
 
 from __future__ import annotations
 
@@ -7,17 +8,18 @@ import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from bench.config import ConfigError, check_type
 from bench.data import fingerprint
-from bench.pairs import PairSet
-from bench.runner.machine import check_writable, resolve_device
-from bench.runner.planning import Plan, plan
-from bench.runner.request import Request
-from methods.base import options_dict
+from bench.runner.request import Request, check_request
+from methods import method_entry
+
+if TYPE_CHECKING:
+    import torch
+
+    from bench.pairs import PairSet
+    from bench.runner.planning import Plan
 
 
 @dataclass
@@ -50,6 +52,29 @@ def plan_expansion(req: ExpandRequest) -> tuple[Plan, torch.device]:
             preset / option, a method that generates no pairs, a device this machine lacks, an ``--out`` or
             ``--cache`` that cannot be written, a missing ``--inception-weights`` file.
     """
+    from bench.runner.machine import check_writable, resolve_device
+    from bench.runner.planning import plan
+
+    check_expand_request(req)
+    pl = plan(run_request(req))
+    device = resolve_device(req.device)
+    check_writable(Path(req.out))
+    check_writable(Path(req.cache), "--cache")
+    if req.inception_weights is not None and not Path(req.inception_weights).is_file():
+        raise ConfigError(f"--inception-weights: no such file {req.inception_weights}")
+    return pl, device
+
+
+def check_expand_request(req: ExpandRequest) -> int:
+    """The checks of a request that need neither its method's code nor its data, in the order
+    :func:`plan_expansion` makes them; cheap enough for the CLI to run before it imports torch.
+
+    Returns:
+        The image size the expansion trains at.
+
+    Raises:
+        ConfigError: naming the bad value.
+    """
     n = check_type(req.n, int, "--n")
     if n < 1:
         raise ConfigError(f"--n must be >= 1 (pairs to generate), got {n}")
@@ -58,15 +83,10 @@ def plan_expansion(req: ExpandRequest) -> tuple[Plan, torch.device]:
         raise ConfigError(f"--seed must be >= 0, got {seed}")
     if any(s < 0 for s in req.evaluate) or len(set(req.evaluate)) != len(req.evaluate):
         raise ConfigError(f"--evaluate: distinct seeds >= 0, got {','.join(map(str, req.evaluate))}")
-    pl = plan(run_request(req))
-    if not pl.method_cls.generates_pairs:
-        raise ConfigError(f"method '{pl.method_cls.name}' generates no pairs: there is nothing to expand with it")
-    device = resolve_device(req.device)
-    check_writable(Path(req.out))
-    check_writable(Path(req.cache), "--cache")
-    if req.inception_weights is not None and not Path(req.inception_weights).is_file():
-        raise ConfigError(f"--inception-weights: no such file {req.inception_weights}")
-    return pl, device
+    size = check_request(run_request(req))[1]
+    if not method_entry(req.method).generates_pairs:
+        raise ConfigError(f"method '{req.method}' generates no pairs: there is nothing to expand with it")
+    return size
 
 
 def run_request(req: ExpandRequest) -> Request:
@@ -90,6 +110,8 @@ def run_request(req: ExpandRequest) -> Request:
 def request_identity(req: ExpandRequest, pl: Plan, real: PairSet) -> dict[str, Any]:
     """Everything that decides an expansion's contents, as JSON values: two requests with equal identities
     give the same folder, so the second one reuses the first's (the device and the cache folder are not part)."""
+    from methods.base import options_dict
+
     identity = {
         "method": pl.method_cls.name,
         "method_version": pl.method_cls.version,

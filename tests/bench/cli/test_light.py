@@ -70,6 +70,12 @@ REFUSALS = [
         ["expand", "--method", "origin", "--dataset", "demo", "--n", "1", "--out", "x", "--evaluate", "a"],
         ["--evaluate"],
     ),
+    (["expand", "--method", "origin", "--dataset", "demo", "--n", "1", "--out", "x"], ["'origin'", "no pairs"]),
+    (["expand", "--method", "diffuseexpand", "--dataset", "demo", "--n", "0", "--out", "x"], ["--n", ">= 1"]),
+    (
+        ["expand", "--method", "diffuseexpand", "--dataset", "demo", "--n", "1", "--out", "x", "--preset", "nope"],
+        ["preset", "'nope'"],
+    ),
     (["datasets", "check", "/no/such/folder"], ["/no/such/folder"]),
     (["datasets", "check", "/no/such/folder", "--preset", "nope"], ["preset", "'nope'"]),
     (["datasets", "prepare", "nope"], ["'nope'"]),
@@ -126,11 +132,13 @@ def test_a_sweep_ratio_too_small_for_the_data_is_refused_without_heavy_modules(t
     assert heavy == [], heavy
 
 
-def test_a_data_folder_failing_its_check_is_refused_without_heavy_modules(tmp_path):
+@pytest.mark.parametrize(
+    "verb", [["run", "--no-wandb"], ["expand", "--method", "diffuseexpand", "--n", "4"]], ids=lambda v: v[0]
+)
+def test_a_data_folder_failing_its_check_is_refused_without_heavy_modules(verb, tmp_path):
     data = disc_folder(tmp_path / "discs", n=16)
     next((data / "masks").iterdir()).unlink()
-    args = ["run", "--dataset", str(data), "--no-wandb", "--out", str(tmp_path / "runs")]
-    output, code, heavy = bench(args, tmp_path)
+    output, code, heavy = bench([*verb, "--dataset", str(data), "--out", str(tmp_path / "out")], tmp_path)
     assert code == 2 and "found by the integrity check" in output and "no matching mask" in output, output
     assert heavy == [], heavy
-    assert not (tmp_path / "runs").exists()
+    assert not (tmp_path / "out").exists()
