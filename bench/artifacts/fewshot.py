@@ -133,12 +133,18 @@ def build(runs: list[Run], out: Path) -> Artifact:
 def figure(panels: list[tuple[str, list[tuple[str, Points]]]], path: Path) -> None:
     """One panel per (title, lines); a line is (label, [(ratio, mean, std, n)]), drawn with std error bars."""
     fig, axes = panel_grid(len(panels), 5.0, 4.0)
+    labels = list(dict.fromkeys(label for _, lines in panels for label, _ in lines if label != BASELINE))
+    colour = {label: f"C{i % 10}" for i, label in enumerate(labels)}  # one colour per method in every panel
     for ax, (title, lines) in zip(axes.flat, panels):
         ns = [n for _, points in lines for *_, n in points]
         seeds = f"n = {min(ns)} seeds per point" if min(ns) == max(ns) else f"n = {min(ns)}–{max(ns)} seeds per point"
         for label, points in lines:
             x, mean, std, _ = zip(*sorted(points))
-            style = {"color": "black", "linestyle": "--", "marker": "s"} if label == BASELINE else {"marker": "o"}
+            style = (
+                {"color": "black", "linestyle": "--", "marker": "s"}
+                if label == BASELINE
+                else {"color": colour[label], "marker": "o"}
+            )
             ax.errorbar(x, mean, yerr=std, capsize=3, label=label, **style)
         ax.set_xticks(sorted({x for _, points in lines for x, *_ in points}))
         ax.set(xlabel="train ratio (share of the data set)", ylabel="Dice on the test split")

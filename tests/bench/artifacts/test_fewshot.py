@@ -82,3 +82,30 @@ def test_bench_report_prints_the_tables_within_the_terminal(tmp_path, monkeypatc
     assert max(map(len, shown.splitlines())) <= 80, res.output
     assert "(+0.0300)" in res.output and "![" not in res.output  # the Δ cell, no figure markup
     assert (tmp_path / "out" / "fewshot.md").read_text().count("(+0.0300)") == 3
+
+
+def test_a_method_keeps_its_colour_in_every_panel(tmp_path, monkeypatch):
+    from matplotlib.axes import Axes
+
+    drawn = []
+    errorbar = Axes.errorbar
+
+    def record(ax, *args, **kwargs):
+        drawn.append((kwargs["label"], kwargs.get("color")))
+        return errorbar(ax, *args, **kwargs)
+
+    monkeypatch.setattr(Axes, "errorbar", record)
+    runs = tmp_path / "runs"
+    for ratio in (0.1, 0.9):
+        for augment in ("none", "xlsor"):
+            fake_run(runs, "origin", 0, 0.9, ratio=ratio, augment=augment)
+            fake_run(runs, "diffuseexpand", 0, 0.93, ratio=ratio, augment=augment)
+            fake_run(runs, "xlsor", 0, 0.94, ratio=ratio, augment=augment, ablation="full")
+        # only in the second panel, where it comes before xlsor: with colours by position, xlsor's would change
+        fake_run(runs, "diffuseexpand", 0, 0.92, ratio=ratio, augment="xlsor", ablation="cf+cg")
+    build_artifact("fewshot", runs, tmp_path / "out")
+    colours = {}
+    for label, colour in drawn:
+        colours.setdefault(label, set()).add(colour)
+    assert len(drawn) == 7 and all(len(c) == 1 for c in colours.values()), drawn
+    assert len({next(iter(c)) for c in colours.values()}) == len(colours)
