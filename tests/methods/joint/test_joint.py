@@ -34,7 +34,7 @@ def test_options_and_presets_are_diffuseexpands():
     assert {"denoiser_widths", "denoiser_steps", "snr_gamma", "solver_order", "sampling_steps"} <= set(shared)
     defaults = DiffuseExpandOptions()
     assert all(getattr(JointOptions(), k) == getattr(defaults, k) for k in shared)
-    own_solver = {"cpu": {"solver_order": 3, "sampling_steps": 15}}  # joint's reference runs' sampler
+    own_solver = {p: {"solver_order": 3, "sampling_steps": 15} for p in ("cpu", "gpu")}  # joint's own sampler
     for preset, overrides in DIFFUSEEXPAND_PRESETS.items():
         expected = {k: v for k, v in overrides.items() if k in shared} | own_solver.get(preset, {})
         assert Joint.presets[preset] == expected
