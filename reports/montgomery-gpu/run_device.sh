@@ -17,7 +17,8 @@ WORK=$(mktemp -d)
 RUNS=$WORK/runs
 mkdir -p "$RESULTS" "$RUNS"
 python3 -m pip install -q --no-index --no-deps --no-compile --upgrade --target "$WORK/site" "$BUNDLE"/whl/*.whl || exit 1
-xz -dc "$BUNDLE/inception_fp16.pt.xz" >"$WORK/inception_fp16.pt" || exit 1
+python3 -c "import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], 'wb'))" \
+    "$BUNDLE/inception_fp16.pt.xz" "$WORK/inception_fp16.pt" || exit 1  # no xz binary needed there
 export PYTHONPATH=$WORK/site:$(pwd) OMP_NUM_THREADS=4 PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
 export DATA=$BUNDLE/montgomery_lung WEIGHTS=$WORK/inception_fp16.pt PRESET DEVICE RUNS
 
