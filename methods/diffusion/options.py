@@ -166,7 +166,7 @@ DENOISER_PRESETS: dict[str, dict[str, Any]] = {
     # parameters: widths 64-256, two residual blocks per level, attention at 16 and 8 px) trained on 5 times more
     # samples (2,000 steps of 32). On one H200 shared by three runs, a step took 0.13 s in each (bf16; the GPU busy
     # 94-100 %), so three seeds' stage I take about 4.5 minutes together. In a 4,000-step trial on 14 Montgomery pairs
-    # the training loss was 0.0009 at step 2,000 and 0.0003 at 4,000, against 0.0035-0.009 at the end of the cpu
+    # the training loss was 0.0009 at step 2,000 and 0.0003 at 4,000, against 0.008-0.009 at the end of the cpu
     # preset's 800: such a network can learn its few images by heart, so read the run's memorised share.
     "gpu": {
         "denoiser_widths": (64, 128, 128, 256),
