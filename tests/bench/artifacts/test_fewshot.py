@@ -69,13 +69,12 @@ def test_bench_report_prints_the_tables_within_the_terminal(tmp_path, monkeypatc
     from typer.testing import CliRunner
 
     from bench.cli import app
-    from bench.cli.console import console
 
     runs = tmp_path / "runs"
     for ratio in (0.1, 0.3, 0.9):
         fake_run(runs, "origin", 0, 0.9, ratio=ratio)
         fake_run(runs, "diffuseexpand", 0, 0.93, ratio=ratio)
-    monkeypatch.setattr(console, "width", 80)
+    monkeypatch.setenv("COLUMNS", "80")  # the console reads it at each print
     res = CliRunner().invoke(app, ["report", "fewshot", "--runs", str(runs), "--out", str(tmp_path / "out")])
     assert res.exit_code == 0, res.output
     shown = res.output.split("written:")[0]  # then the files' paths, as long as they are
