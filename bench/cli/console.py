@@ -4,7 +4,8 @@ bar. A user error ends the command here with exit code 2, so no verb prints a tr
 from __future__ import annotations
 
 import logging
-from typing import NoReturn
+from collections.abc import Callable
+from typing import TYPE_CHECKING, NoReturn
 
 import typer
 from rich.console import Console
@@ -12,6 +13,9 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from bench.files import StorageError
+
+if TYPE_CHECKING:
+    from bench.integrity import CheckReport
 
 console = Console(soft_wrap=True)
 
@@ -32,6 +36,29 @@ def os_error(e: OSError) -> str:
         return e.strerror
     cause = e.strerror or str(e)
     return f"{cause}: {e.filename}" if e.filename else cause
+
+
+def refuse_early(dataset: str, image_size: Callable[[], int]) -> CheckReport:
+    """What a verb can refuse before it imports torch: ``image_size()`` (the request's own checks, returning the size
+    it trains at), then ``--dataset``'s integrity check at that size; a refusal ends the command (exit code 2).
+
+    Returns:
+        The check's report, for the run to take instead of checking the folder again.
+    """
+    from bench.cards import resolve_dataset
+    from bench.config import ConfigError
+    from bench.integrity import check
+    from bench.pairs import DatasetError
+
+    try:
+        size = image_size()
+        report = check(resolve_dataset(dataset)[0], image_size=size)
+        report.raise_for_errors()
+    except (ConfigError, DatasetError) as e:
+        fail(str(e))
+    except OSError as e:  # the demo set, generated on first use, could not be written
+        fail(os_error(e))
+    return report
 
 
 def progress_bar() -> Progress:

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from bench.cli.console import console, fail, log_level, os_error, progress_bar, warn
+from bench.cli.console import console, fail, log_level, os_error, progress_bar, refuse_early, warn
 from bench.cli.options import Ablation, Dataset, Device, InceptionWeights, MethodOption, Preset, Verbose
 from bench.cli.values import key_values, numbers
 
@@ -63,10 +63,8 @@ def expand(
     method_options = key_values(option, "--option")
     seeds = numbers(evaluate, "--evaluate") if evaluate else ()
 
-    from bench.cards import resolve_dataset
     from bench.config import ConfigError
     from bench.expand.request import ExpandRequest, check_expand_request
-    from bench.integrity import check
     from bench.pairs import DatasetError
 
     req = ExpandRequest(
@@ -84,14 +82,7 @@ def expand(
         inception_weights=inception_weights,
         evaluate=seeds,
     )
-    try:  # what can be refused without the method's code, before torch is imported: the request, then the data
-        size = check_expand_request(req)
-        checked = check(resolve_dataset(dataset)[0], image_size=size)
-        checked.raise_for_errors()
-    except (ConfigError, DatasetError) as e:
-        fail(str(e))
-    except OSError as e:  # the demo set, generated on first use, could not be written
-        fail(os_error(e))
+    checked = refuse_early(dataset, lambda: check_expand_request(req))
 
     from bench import runner
     from bench.expand import expand as run_expansion

@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from bench.cli.console import console, fail, log_level, os_error, progress_bar, warn
+from bench.cli.console import console, fail, log_level, os_error, progress_bar, refuse_early, warn
 from bench.cli.options import (
     Ablation,
     Dataset,
@@ -97,9 +97,7 @@ def run(
     model_names, seed_list = split_csv(models), numbers(seeds, "--seeds")
     train_options = key_values(train_option, "--train-option")
 
-    from bench.cards import resolve_dataset
     from bench.config import ConfigError
-    from bench.integrity import check
     from bench.pairs import DatasetError
     from bench.runner.request import Request, check_request
 
@@ -124,14 +122,7 @@ def run(
         allow_empty_test=allow_empty_test,
         inception_weights=inception_weights,
     )
-    try:  # what can be refused without the method's code, before torch is imported: the request, then the data
-        _, size = check_request(req)
-        checked = check(resolve_dataset(dataset)[0], image_size=size)
-        checked.raise_for_errors()
-    except (ConfigError, DatasetError) as e:
-        fail(str(e))
-    except OSError as e:  # the demo set, generated on first use, could not be written
-        fail(os_error(e))
+    checked = refuse_early(dataset, lambda: check_request(req)[1])
 
     from bench import report, runner
     from bench.cli.tables import print_results
