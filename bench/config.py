@@ -242,8 +242,8 @@ def check_type(value: Any, hint: Any, label: str) -> Any:
     """``value`` converted to the type ``hint`` names, or ConfigError naming ``label``.
 
     Handles the option types in use: ``int`` (not a bool, not 1.5), finite ``float`` (an int is converted, so
-    ``tau=1`` and ``tau=1.0`` resolve alike), ``bool``, ``str``, ``tuple[int, ...]`` (an int or a list of ints),
-    and ``X | None``. Other types pass unchecked.
+    ``tau=1`` and ``tau=1.0`` resolve alike), ``bool``, ``str``, ``tuple[int, ...]`` (an int, a list of ints or
+    ``"16,32,64"``), and ``X | None``. Other types pass unchecked.
     """
     args = typing.get_args(hint)
     if typing.get_origin(hint) in (typing.Union, types.UnionType):
@@ -267,6 +267,8 @@ def check_type(value: Any, hint: Any, label: str) -> Any:
             raise ConfigError(f"{label}: must be a string, got {value!r}")
         return value
     if typing.get_origin(hint) is tuple and args[1:] == (Ellipsis,):
+        if isinstance(value, str) and "," in value:  # `16,32,64`, the form the verbs' list flags take
+            value = [int(v) if v.strip().lstrip("-").isdigit() else v.strip() for v in value.split(",")]
         items = value if isinstance(value, (list, tuple)) else (value,)
         return tuple(check_type(v, args[0], label) for v in items)
     return value

@@ -42,7 +42,7 @@ def plan(req: Request) -> Plan:
     train_on = req.train_on if cls.generates_pairs else "real"
     cls.check_request(ablation, options, image_size, req.channels)
     overrides = {
-        **req.method_options,
+        **{k: _as_named(options, k, v) for k, v in req.method_options.items()},
         **{f"train.{k}": v for k, v in req.train_options.items()},
         "n_synthetic": req.n_synthetic,
         "image_size": req.image_size,
@@ -50,6 +50,13 @@ def plan(req: Request) -> Plan:
     }
     settings = settings_tag(overrides)
     return Plan(cls, ablation, options, train, image_size, n, train_on, settings)
+
+
+def _as_named(options: Any, key: str, value: Any) -> Any:
+    """An option's value as the run's name gives it: a list option's resolved tuple, so that ``16,32`` and
+    ``[16, 32]`` name one run; any other value as written (``cf_weight=2`` stays ``2``, as older runs are named)."""
+    resolved = getattr(options, key, None)
+    return resolved if isinstance(resolved, tuple) else value
 
 
 def run_configs(req: Request, pl: Plan, dataset_name: str, seed: int) -> list[tuple[RunConfig, Path]]:

@@ -7,6 +7,7 @@ from bench.config import (
     ConfigError,
     RunConfig,
     TrainConfig,
+    check_type,
     config_hash,
     merge_options,
     preset,
@@ -66,6 +67,14 @@ def test_plan_rejects_bad_values_with_suggestions():
         plan(Request(method="origin", method_options={"tau": 0.5}))
 
 
+def test_list_options_take_the_comma_form_of_the_list_flags():
+    hint = tuple[int, ...]
+    assert check_type("16,32,64", hint, "denoiser_widths") == check_type([16, 32, 64], hint, "x") == (16, 32, 64)
+    assert check_type(8, hint, "x") == (8,)
+    with pytest.raises(ConfigError, match="denoiser_widths: must be a whole number, got 'a'"):
+        check_type("16,a", hint, "denoiser_widths")
+
+
 def test_origin_always_trains_on_real_data():
     assert plan(Request(method="origin")).train_on == "real"
 
@@ -76,6 +85,8 @@ def test_overrides_name_the_run_folder_so_sweeps_do_not_collide():
     third = plan(Request(method="diffuseexpand", method_options={"tau": 1 / 3}, train_options={"epochs": 40}))
     assert default.settings == "" and half.settings == "tau=0.5"
     assert third.settings == "tau=0.333333,train.epochs=40"
+    widths = [plan(Request(method="diffuseexpand", method_options={"denoiser_widths": w})) for w in ("8,16", [8, 16])]
+    assert widths[0].settings == widths[1].settings == "denoiser_widths=8-16"
     run = RunConfig(method="diffuseexpand", ablation="cf", dataset="d", model="unet", seed=0)
     assert run.run_name == "diffuseexpand__cf__unet__none__real+synthetic"
     assert dataclasses.replace(run, settings=half.settings).run_name.endswith("__tau=0.5")
