@@ -12,7 +12,7 @@ import torch
 
 from bench.config import MODEL_STRIDES, ConfigError
 from bench.runner.planning import Plan
-from bench.runner.request import Request
+from bench.runner.request import Request, check_device_name
 
 
 class RunError(RuntimeError):
@@ -46,18 +46,14 @@ def resolve_device(name: str | None) -> torch.device:
     """The device ``--device`` names (default: cuda if available); ConfigError for one this machine lacks."""
     if name is None:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise ConfigError(f"--device {name!r}: not a device name (cpu, cuda, cuda:1, ...)") from None
+    check_device_name(name)
+    device = torch.device(name)
     if device.type == "cuda":
         if not torch.cuda.is_available():
             why = "this torch is built without CUDA" if torch.version.cuda is None else "no GPU is visible"
             raise ConfigError(f"--device {name}: CUDA is not available on this machine ({why}); use --device cpu")
         if device.index is not None and device.index >= torch.cuda.device_count():
             raise ConfigError(f"--device {name}: only {torch.cuda.device_count()} GPU(s) are visible")
-    elif device.type != "cpu":
-        raise ConfigError(f"--device {name}: only cpu and cuda devices are supported")
     return device
 
 

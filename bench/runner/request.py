@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -120,6 +121,14 @@ def check_values(req: Request) -> None:
     check_ratio(req.train_ratio)
     if req.channels not in (1, 3):
         raise ConfigError(f"channels must be 1 or 3, got {req.channels}")
+    check_device_name(req.device)
+
+
+def check_device_name(name: str | None) -> None:
+    """Refuse a ``--device`` that is not cpu, cuda or cuda:N, without torch (whether this machine has that GPU is
+    :func:`bench.runner.machine.resolve_device`'s check)."""
+    if name is not None and not re.fullmatch(r"(cpu|cuda)(:\d+)?", name):
+        raise ConfigError(f"--device {name!r}: only cpu, cuda and cuda:N (cuda:1, ...) are supported")
 
 
 def check_ratio(value: Any, flag: str = "--train-ratio") -> None:

@@ -76,6 +76,11 @@ REFUSALS = [
         ["expand", "--method", "diffuseexpand", "--dataset", "demo", "--n", "1", "--out", "x", "--preset", "nope"],
         ["preset", "'nope'"],
     ),
+    (["run", "--device", "gpu0"], ["--device 'gpu0'", "cuda:N"]),
+    (
+        ["expand", "--method", "diffuseexpand", "--dataset", "demo", "--n", "1", "--out", "x", "--device", "mps"],
+        ["--device 'mps'", "cuda:N"],
+    ),
     (["datasets", "check", "/no/such/folder"], ["/no/such/folder"]),
     (["datasets", "check", "/no/such/folder", "--preset", "nope"], ["preset", "'nope'"]),
     (["datasets", "prepare", "nope"], ["'nope'"]),

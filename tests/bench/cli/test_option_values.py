@@ -44,7 +44,7 @@ from cli_checks import assert_refused, invoke, run_args
         (["--seeds", ","], "origin", ["--seeds: at least one seed is needed"]),
         (["--models", ","], "origin", ["--models: at least one model is needed"]),
         (["--models", "unet,unet"], "origin", ["--models"]),
-        (["--device", "meta"], "origin", ["--device meta", "only cpu and cuda"]),
+        (["--device", "meta"], "origin", ["--device 'meta'", "only cpu, cuda and cuda:N"]),
         (["--device", "banana"], "origin", ["--device 'banana'"]),
         (["--inception-weights", "/no/such/pt_inception.pth"], "xlsor", ["--inception-weights", "/no/such"]),
         (["--option", "label_smoothing=0.7"], "synthmed", ["label_smoothing", "[0, 0.5)"]),
