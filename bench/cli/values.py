@@ -3,6 +3,7 @@ such as ``1/3``. A value that cannot be read is refused with a message naming it
 
 from __future__ import annotations
 
+import re
 from fractions import Fraction
 from typing import Any
 
@@ -27,12 +28,15 @@ def numbers(value: str, flag: str, cast: type[int] | type[float] = int) -> tuple
 
 
 def number(text: str) -> Any:
-    """YAML scalar, plus fractions such as ``1/3`` (the paper's τ values)."""
+    """YAML scalar, plus fractions such as ``1/3`` (the paper's τ values) and exponents without a dot such as
+    ``3e-4`` (YAML 1.1, which PyYAML reads, takes those for strings)."""
     if "/" in text:
         try:
             return float(Fraction(text))
         except (ValueError, ZeroDivisionError):
             pass
+    if re.fullmatch(r"[-+]?\d+[eE][-+]?\d+", text):
+        return float(text)
     return yaml.safe_load(text)
 
 

@@ -93,6 +93,14 @@ def test_valid_edge_values_are_accepted(discs, tmp_path):
     assert plan(Request(method="origin", n_synthetic=0)).n_synthetic == 0
 
 
+def test_option_values_read_as_written_on_a_command_line():
+    from bench.cli.values import key_values
+
+    read = key_values(["denoiser_lr=3e-4", "tau=1/3", "denoiser_steps=800", "conditioning=concat", "eta=.nan"], "x")
+    assert read["denoiser_lr"] == 3e-4 and read["tau"] == 1 / 3 and read["denoiser_steps"] == 800
+    assert read["conditioning"] == "concat" and read["eta"] != read["eta"]
+
+
 @pytest.mark.parametrize(
     ("args", "needle"),
     [(["run", "--train-ratio", "abc"], "--train-ratio"), (["run", "--no-such-flag"], "--no-such-flag")],
