@@ -102,7 +102,7 @@ def resolve_options(req: Request) -> tuple[Any, TrainConfig, int]:
 
 
 def check_values(req: Request) -> None:
-    """The request's own values: seeds, models, W&B mode, train ratio, channels."""
+    """The request's own values: seeds, models, W&B mode, train ratio, channels, the device's name."""
     if not req.models:
         raise ConfigError("--models: at least one model is needed")
     if not req.seeds:
