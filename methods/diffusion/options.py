@@ -145,7 +145,7 @@ DENOISER_PRESETS: dict[str, dict[str, Any]] = {
     # DiffuseExpand's stage-IV pass rate on Montgomery rose 0.48-0.82 -> 0.96-1.00 and Inception FID fell by 18-67
     # (seeds 0-2), joint's FID 415 -> 371 (seed 0); the non-leaking augmentation and dropout did not help at this
     # budget (reports/montgomery-recipe/). At these seconds the network is short of steps, not of width: widths
-    # 16-128 for 580 steps or 16-256 for 450 raised FID by 10 / 21; each doubling of the steps lowers it by 14-29.
+    # 16-128 for 580 steps or 16-256 for 450 raised FID by 10 / 21; doubling the steps lowered it by 17, then 28.
     "cpu": {
         "denoiser_widths": (16, 32, 32, 64),
         "denoiser_layers": 1,
