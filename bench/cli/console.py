@@ -5,12 +5,21 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, NoReturn
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from bench.files import StorageError
 
@@ -61,8 +70,49 @@ def refuse_early(dataset: str, image_size: Callable[[], int]) -> CheckReport:
     return report
 
 
+class LineProgress(Progress):
+    """The progress of a verb whose output goes to a file or a pipe (``nohup``, Slurm, CI), where rich draws no bar
+    until the end: one plain line per task each time it passes another tenth, and at least once a minute while it
+    moves, so that an hour-long pretraining's log shows it alive from the start."""
+
+    def __init__(self, every_s: float = 60.0, get_time: Callable[[], float] | None = None) -> None:
+        super().__init__(console=console, disable=True, get_time=get_time)
+        self.every_s = every_s
+        self._said: dict[TaskID, tuple[int, float]] = {}
+
+    def update(self, task_id: TaskID, **kwargs: Any) -> None:
+        super().update(task_id, **kwargs)
+        self._report(task_id)
+
+    def advance(self, task_id: TaskID, advance: float = 1) -> None:
+        super().advance(task_id, advance)
+        self._report(task_id)
+
+    def _report(self, task_id: TaskID) -> None:
+        task = self._tasks[task_id]
+        if not task.total:
+            return
+        tenth = int(10 * min(task.completed, task.total) / task.total)
+        said_tenth, said_at = self._said.get(task_id, (0, task.start_time or 0.0))
+        now = self.get_time()
+        if tenth <= said_tenth and now - said_at < self.every_s:
+            return
+        self._said[task_id] = (tenth, now)
+        elapsed = timedelta(seconds=round(task.elapsed or 0))
+        remaining = None if task.finished else task.time_remaining
+        left = "" if remaining is None else f", about {timedelta(seconds=round(remaining))} left"
+        console.print(
+            f"{task.description}: {task.completed:.0f}/{task.total:.0f} ({task.percentage:.0f} %) in {elapsed}{left}",
+            highlight=False,
+            markup=False,
+        )
+
+
 def progress_bar() -> Progress:
-    """The progress display of the long verbs: description, bar, count, elapsed time and ETA."""
+    """The progress display of the long verbs: description, bar, count, elapsed time and ETA on a terminal; plain
+    lines (:class:`LineProgress`) anywhere else."""
+    if not console.is_terminal:
+        return LineProgress()
     return Progress(
         TextColumn("{task.description}"),
         BarColumn(),
