@@ -18,6 +18,7 @@ from typing import Any
 from bench.cards import resolve_dataset
 from bench.config import ConfigError, check_type, merge_options, preset
 from bench.files import write_json
+from bench.runner.request import check_device_name
 from methods import method_entry, method_options
 
 RECORD = "pretrain.json"  # methods.diffusion.pretrained.RECORD, named here so that checks import no torch
@@ -55,6 +56,7 @@ def check_pretrain(req: PretrainRequest) -> Any:
         raise ConfigError(
             f"--method: '{req.method}' cannot start from a pretrained generator, so it has no pretraining"
         )
+    check_device_name(req.device)
     check_type(req.seed, int, "--seed")
     if req.seed < 0:
         raise ConfigError(f"--seed must be >= 0, got {req.seed}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -125,10 +126,22 @@ def check_values(req: Request) -> None:
 
 
 def check_device_name(name: str | None) -> None:
-    """Refuse a ``--device`` that is not cpu, cuda or cuda:N, without torch (whether this machine has that GPU is
-    :func:`bench.runner.machine.resolve_device`'s check)."""
-    if name is not None and not re.fullmatch(r"(cpu|cuda)(:\d+)?", name):
+    """Refuse, without torch, a ``--device`` that is not cpu, cuda or cuda:N, and cuda on a Linux machine with no
+    GPU driver at all (whether torch sees that GPU is :func:`bench.runner.machine.resolve_device`'s check)."""
+    if name is None:
+        return
+    if not re.fullmatch(r"(cpu|cuda)(:\d+)?", name):
         raise ConfigError(f"--device {name!r}: only cpu, cuda and cuda:N (cuda:1, ...) are supported")
+    if name.startswith("cuda") and not gpu_driver_found():
+        raise ConfigError(f"--device {name}: CUDA is not available on this machine (no GPU driver); use --device cpu")
+
+
+def gpu_driver_found() -> bool:
+    """False only where a GPU surely cannot be used: Linux with neither NVIDIA's driver nor ROCm's (whose torch
+    also names its GPUs cuda). Elsewhere True, and torch decides."""
+    if not sys.platform.startswith("linux"):
+        return True
+    return Path("/proc/driver/nvidia").exists() or Path("/dev/kfd").exists()
 
 
 def check_ratio(value: Any, flag: str = "--train-ratio") -> None:

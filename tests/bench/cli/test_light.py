@@ -95,6 +95,7 @@ REFUSALS = [
     (["run", "--tau", "0"], ["tau", "> 0"]),
     (["pretrain", "--out", "x", "--method", "xlsor"], ["--method", "'xlsor'", "no pretraining"]),
     (["pretrain", "--out", "x", "--steps", "0"], ["--steps", ">= 1"]),
+    (["pretrain", "--out", "x", "--device", "tpu"], ["--device 'tpu'", "cuda:N"]),
     (["pretrain", "--out", "x", "--option", "augment_p=1.5"], ["augment_p", "1.5"]),
     (["run", "--option", "guidance_reduction=max"], ["guidance_reduction", "'max'"]),
     (["run", "--method", "synthmed", "--option", "mask_gan_steps=0"], ["mask_gan_steps"]),

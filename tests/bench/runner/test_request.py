@@ -1,0 +1,32 @@
+"""The device check that needs no torch."""
+
+import pytest
+
+from bench.config import ConfigError
+from bench.runner import request
+
+
+def test_cuda_on_a_linux_machine_without_a_gpu_driver_is_refused_without_torch(monkeypatch):
+    monkeypatch.setattr(request, "gpu_driver_found", lambda: False)
+    for name in ("cuda", "cuda:1"):
+        with pytest.raises(ConfigError, match=f"--device {name}: CUDA is not available on this machine"):
+            request.check_device_name(name)
+    request.check_device_name("cpu")
+    request.check_device_name(None)
+
+
+def test_with_a_driver_torch_decides(monkeypatch):
+    monkeypatch.setattr(request, "gpu_driver_found", lambda: True)
+    request.check_device_name("cuda:0")
+    with pytest.raises(ConfigError, match="only cpu, cuda and cuda:N"):
+        request.check_device_name("mps")
+
+
+def test_the_driver_is_looked_for_where_linux_keeps_it(monkeypatch, tmp_path):
+    seen = []
+    monkeypatch.setattr(request.sys, "platform", "linux")
+    monkeypatch.setattr(request.Path, "exists", lambda self: seen.append(str(self)) or False)
+    assert request.gpu_driver_found() is False
+    assert seen == ["/proc/driver/nvidia", "/dev/kfd"]
+    monkeypatch.setattr(request.sys, "platform", "darwin")
+    assert request.gpu_driver_found() is True
