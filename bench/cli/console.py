@@ -72,12 +72,16 @@ def refuse_early(dataset: str, image_size: Callable[[], int]) -> CheckReport:
 
 class LineProgress(Progress):
     """The progress of a verb whose output goes to a file or a pipe (``nohup``, Slurm, CI), where rich draws no bar
-    until the end: one plain line per task each time it passes another tenth, and at least once a minute while it
-    moves, so that an hour-long pretraining's log shows it alive from the start."""
+    until the end: one plain line per task when it ends, each time it passes another tenth (10 s or more after the
+    last line, so a task of a few seconds says only that it ended) and at least once a minute while it moves, so that
+    an hour-long pretraining's log shows it alive from the start."""
 
-    def __init__(self, every_s: float = 60.0, get_time: Callable[[], float] | None = None) -> None:
+    def __init__(
+        self, every_s: float = 60.0, min_gap_s: float = 10.0, get_time: Callable[[], float] | None = None
+    ) -> None:
         super().__init__(console=console, disable=True, get_time=get_time)
         self.every_s = every_s
+        self.min_gap_s = min_gap_s
         self._said: dict[TaskID, tuple[int, float]] = {}
 
     def update(self, task_id: TaskID, **kwargs: Any) -> None:
@@ -94,8 +98,11 @@ class LineProgress(Progress):
             return
         tenth = int(10 * min(task.completed, task.total) / task.total)
         said_tenth, said_at = self._said.get(task_id, (0, task.start_time or 0.0))
+        if said_tenth == 10:  # its last line is out
+            return
         now = self.get_time()
-        if tenth <= said_tenth and now - said_at < self.every_s:
+        quiet = now - said_at
+        if not (task.finished or quiet >= self.every_s or (tenth > said_tenth and quiet >= self.min_gap_s)):
             return
         self._said[task_id] = (tenth, now)
         elapsed = timedelta(seconds=round(task.elapsed or 0))

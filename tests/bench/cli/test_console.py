@@ -40,6 +40,17 @@ def test_a_line_a_minute_while_a_slow_task_moves(capsys):
     ]
 
 
+def test_a_task_of_a_few_seconds_says_only_that_it_ended(capsys):
+    clock = Clock()
+    with LineProgress(get_time=clock) as progress:
+        task = progress.add_task("sampler", total=120)
+        for _ in range(5):
+            clock.now += 0.5
+            progress.advance(task, 24)
+        progress.update(task, description="sampler, done")
+    assert capsys.readouterr().out.splitlines() == ["sampler: 120/120 (100 %) in 0:00:02"]
+
+
 def test_a_terminal_gets_the_bar_and_anything_else_the_lines(monkeypatch):
     monkeypatch.setattr(type(console_module.console), "is_terminal", property(lambda self: False))
     assert isinstance(progress_bar(), LineProgress)
