@@ -183,8 +183,9 @@ PRESETS: dict[str, dict[str, Any]] = {
     # (Montgomery, seeds 0-2, 120 pairs each: reports/montgomery-guidance/). On the v networks (since 0.6) every
     # scale tried costs pairs and FID, the more the larger: demo, 120 pairs, s = 0.1 / 0.05 / 0.03 / 0: pass rate
     # 0.73 / 0.93 / 0.98 / 1.00, FID 323 / 311 / 310 / 309; Montgomery at 14 real pairs, the same order: pass rate
-    # 0.82 / 0.88 / 0.91 / 0.93 and FID 404 / 399 / 397 / 394 (seed 0; reports/montgomery-recipe/, fourth round).
-    # s = 0.05 keeps a guidance term of 15 % of ε (the method's stage II, measurably at work) at little cost.
+    # 0.82 / 0.88 / 0.91 / 0.93 and FID 404 / 399 / 397 / 394 on seed 0, FID lower at each step on seeds 1-2 too
+    # (reports/montgomery-recipe/, fourth round). s = 0.05 keeps a guidance term of 10-16 % of ε, so the method's
+    # stage II stays measurably at work, at little cost.
     # The network and its budget are the shared ones (methods/diffusion/options.py).
     "cpu": _with_denoiser("cpu", _CPU),
     # One GPU at 64 x 64: the cpu preset with the shared gpu stage I and a segmenter 4 times wider trained 4 times
