@@ -22,10 +22,19 @@ def test_with_a_driver_torch_decides(monkeypatch):
         request.check_device_name("mps")
 
 
-def test_the_driver_is_looked_for_where_linux_keeps_it(monkeypatch, tmp_path):
+def test_the_driver_is_looked_for_where_linux_keeps_it(monkeypatch):
     seen = []
+
+    class Missing:
+        def __init__(self, path: str) -> None:
+            self.path = path
+
+        def exists(self) -> bool:
+            seen.append(self.path)
+            return False
+
     monkeypatch.setattr(request.sys, "platform", "linux")
-    monkeypatch.setattr(request.Path, "exists", lambda self: seen.append(str(self)) or False)
+    monkeypatch.setattr(request, "Path", Missing)
     assert request.gpu_driver_found() is False
     assert seen == ["/proc/driver/nvidia", "/dev/kfd"]
     monkeypatch.setattr(request.sys, "platform", "darwin")
