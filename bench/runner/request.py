@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 import sys
 from dataclasses import dataclass, field
@@ -136,12 +137,17 @@ def check_device_name(name: str | None) -> None:
         raise ConfigError(f"--device {name}: CUDA is not available on this machine (no GPU driver); use --device cpu")
 
 
+# Where Linux shows a GPU driver: NVIDIA's (its proc entry, its control device), ROCm's (whose torch also names its
+# GPUs cuda) and WSL2's GPU paravirtualisation (CUDA in WSL has no /proc/driver/nvidia).
+DRIVER_FILES = ("/proc/driver/nvidia", "/dev/nvidiactl", "/dev/kfd", "/dev/dxg")
+
+
 def gpu_driver_found() -> bool:
-    """False only where a GPU surely cannot be used: Linux with neither NVIDIA's driver nor ROCm's (whose torch
-    also names its GPUs cuda). Elsewhere True, and torch decides."""
+    """False only where a GPU surely cannot be used: Linux with none of :data:`DRIVER_FILES`. Elsewhere True, and
+    torch decides."""
     if not sys.platform.startswith("linux"):
         return True
-    return Path("/proc/driver/nvidia").exists() or Path("/dev/kfd").exists()
+    return any(os.path.exists(path) for path in DRIVER_FILES)  # never raises, unlike Path.exists
 
 
 def check_ratio(value: Any, flag: str = "--train-ratio") -> None:
