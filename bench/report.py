@@ -13,7 +13,7 @@ import io
 import json
 import math
 import statistics
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,7 @@ GROUP_KEYS = (
     "augment",
     "train_on",
     "train_ratio",
+    "options",
 )
 
 
@@ -40,7 +41,7 @@ def make_rows(results: Iterable[Results]) -> list[dict[str, Any]]:
     """Aggregate results over seeds into table rows (sorted)."""
     groups: dict[tuple, list[Results]] = defaultdict(list)
     for r in results:
-        ident = {"settings": "", **r["run"], "version": r["versions"].get("method")}
+        ident = {"settings": "", **r["run"], "version": r["versions"].get("method"), "options": method_signature(r)}
         groups[tuple(ident[k] for k in GROUP_KEYS)].append(r)
     rows = []
     for key, rs in sorted(groups.items(), key=lambda kv: tuple(str(k) for k in kv[0])):
@@ -67,6 +68,9 @@ def make_rows(results: Iterable[Results]) -> list[dict[str, Any]]:
             }
         )
         rows.append(row)
+    shown = Counter(tuple(r[k] for k in GROUP_KEYS if k != "options") for r in rows)
+    for r in rows:
+        r["options_apart"] = shown[tuple(r[k] for k in GROUP_KEYS if k != "options")] > 1
     baseline = {_baseline_key(r): r for r in rows if r["method"] == "origin"}
     for r in rows:
         base = baseline.get(_baseline_key(r)) if r["method"] != "origin" else None
@@ -130,6 +134,11 @@ def training_signature(r: Results) -> str:
     return config_hash([c.get("train"), c.get("image_size"), c.get("channels")])
 
 
+def method_signature(r: Results) -> str:
+    """The method's resolved options: runs of one settings tag made under presets that later changed differ here."""
+    return config_hash(r["config"].get("method_options") or {})
+
+
 def train_steps(r: Results) -> int:
     """The downstream model's optimiser steps (recorded, or worked out from the config of runs made before 0.7)."""
     if "train_steps" in r["counts"]:
@@ -180,7 +189,7 @@ def row_cells(r: dict[str, Any]) -> list[str]:
         r["preset"],
         f"{r['method']} v{r['version']}",
         r["ablation"],
-        r["settings"] or "preset",
+        (r["settings"] or "preset") + (" §" if r.get("options_apart") else ""),
         r["model"],
         r["augment"],
         r["train_on"],
@@ -211,9 +220,16 @@ LEGEND = [
 ]
 
 
+APART = (
+    "§: rows alike in every column but made with different method options (a preset that changed between package "
+    "versions); results.csv's 'options' column tells them apart"
+)
+
+
 def table_notes(rows: list[dict[str, Any]]) -> list[str]:
     """The legend under a results table, then why cells are marked (†) or missing (n/a), one line per reason."""
-    return [*LEGEND, *marks(rows), *unequal_steps(rows), *missing(rows, tuple(GENERATION_COLUMNS))]
+    apart = [APART] if any(r.get("options_apart") for r in rows) else []
+    return [*LEGEND, *marks(rows), *apart, *unequal_steps(rows), *missing(rows, tuple(GENERATION_COLUMNS))]
 
 
 def unequal_steps(rows: list[dict[str, Any]]) -> list[str]:

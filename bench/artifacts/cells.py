@@ -1,8 +1,9 @@
 """Stored runs and the cells the tables and figures aggregate them into.
 
 A cell aggregates one value over seeds as mean ± population std, and never averages runs of different downstream
-training or method versions (ValueError naming the runs). Δ vs origin is paired by seed over the seeds both cells
-have. Every helper that leaves something out says so in ``notes``: an artifact shows what it could not use.
+training, method versions or resolved method options (ValueError naming the runs). Δ vs origin is paired by seed
+over the seeds both cells have. Every helper that leaves something out says so in ``notes``: an artifact shows what
+it could not use.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from bench.report import train_steps, training_signature
+from bench.report import method_signature, train_steps, training_signature
 from bench.results import Results, find_results, load_results
 
 
@@ -47,9 +48,10 @@ class Run:
         return self.res["metrics"].get(key)
 
     @cached_property
-    def kind(self) -> tuple[str, str | None]:
-        """What a cell must not mix: the downstream training signature and the method version."""
-        return training_signature(self.res), self.res["versions"].get("method")
+    def kind(self) -> tuple[str, str | None, str]:
+        """What a cell must not mix: the downstream training signature, the method version and its resolved options
+        (one settings tag made under a preset that later changed)."""
+        return training_signature(self.res), self.res["versions"].get("method"), method_signature(self.res)
 
 
 def load_runs(runs: Path) -> list[Run]:
@@ -71,7 +73,7 @@ class Cell:
     ``steps`` maps seed -> the downstream model's optimiser steps."""
 
     values: dict[int, float]
-    kind: tuple[str, str | None]
+    kind: tuple[str, str | None, str]
     steps: dict[int, int] = field(default_factory=dict)
 
     @property
@@ -99,7 +101,8 @@ def aggregate(runs: list[Run], value: Callable[[Run], float | None], where: str)
     """Aggregate ``value`` over ``runs`` (one per seed); None without runs. Refuses to mix trainings or versions."""
     if not runs:
         return None
-    for i, what, short in ((0, "downstream training", "training"), (1, "method version", "version")):
+    mixes = (("downstream training", "training"), ("method version", "version"), ("method options", "options"))
+    for i, (what, short) in enumerate(mixes):
         by_kind: dict[Any, list[str]] = defaultdict(list)
         for r in runs:
             by_kind[r.kind[i]].append(str(r.folder))

@@ -94,6 +94,22 @@ def test_settings_keep_rows_apart_and_baseline_needs_the_same_training():
     assert "| tau=0.5 |" in report.to_markdown(list(rows.values()))
 
 
+def test_runs_of_one_settings_tag_under_different_presets_are_shown_apart():
+    """A preset that changed between versions gives runs the same settings tag but other options: never one row."""
+    old, new = (_result("diffuseexpand", s, d) for s, d in ((0, 0.91), (1, 0.80)))
+    old["config"]["method_options"] = {"guidance_scale": 0.1}
+    new["config"]["method_options"] = {"guidance_scale": 0.05}
+    rows = report.make_rows([_result("origin", 0, 0.90), old, new])
+    apart = [r for r in rows if r["method"] == "diffuseexpand"]
+    assert len(apart) == 2 and all(r["options_apart"] and r["n"] == 1 for r in apart)
+    md = report.to_markdown(rows)
+    assert md.count("| preset § |") == 2 and report.APART in md
+    new["config"]["method_options"] = {"guidance_scale": 0.1}
+    rows = report.make_rows([_result("origin", 0, 0.90), old, new])
+    assert [r["n"] for r in rows if r["method"] == "diffuseexpand"] == [2]
+    assert report.APART not in report.to_markdown(rows)
+
+
 def test_delta_is_paired_by_seed_and_says_when_seeds_are_missing():
     rs = [_result("origin", 0, 0.90), _result("origin", 1, 0.80)]
     rs += [_result("diffuseexpand", s, d) for s, d in ((0, 0.91), (1, 0.82), (2, 0.99))]

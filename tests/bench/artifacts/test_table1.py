@@ -1,5 +1,7 @@
 """Table 1 (DiffuseExpand ablations) built from fabricated ``results.json`` files."""
 
+import shutil
+
 import pytest
 from stored_runs import csv_rows, fake_run, md_row
 
@@ -84,6 +86,11 @@ def test_table1_keeps_only_the_largest_ratio_and_refuses_mixed_training(tmp_path
     art = build_artifact("table1", runs, tmp_path / "out")
     assert "**0.9600 (n = 1) (+0.0600)**" in art.files[0].read_text()
     assert f"used {preset.relative_to(tmp_path)}, not {explicit.relative_to(tmp_path)}" in " ".join(art.notes)
+    other_preset = fake_run(runs, "diffuseexpand", 1, 0.95, guidance_scale=0.05)
+    with pytest.raises(ValueError, match="differ in method options") as err:
+        build_artifact("table1", runs, tmp_path / "out")
+    assert str(other_preset) in str(err.value)
+    shutil.rmtree(other_preset)
     longer = fake_run(runs, "origin", 1, 0.95, epochs=40)
     with pytest.raises(ValueError, match="Origin, .*differ in downstream training") as err:
         build_artifact("table1", runs, tmp_path / "out")

@@ -10,7 +10,7 @@ import torch
 from cli_checks import assert_refused, invoke, run_args
 
 import bench.report
-import bench.runner
+import bench.runner.downstream
 from bench.files import StorageError, save_torch
 
 TORCH_DISK_FULL = (
