@@ -12,7 +12,7 @@ import torch
 
 from bench.config import MODEL_STRIDES, ConfigError
 from bench.runner.planning import Plan
-from bench.runner.request import Request, check_device_name
+from bench.runner.request import Request, check_device_name, no_cuda
 
 
 class RunError(RuntimeError):
@@ -51,7 +51,7 @@ def resolve_device(name: str | None) -> torch.device:
     if device.type == "cuda":
         if not torch.cuda.is_available():
             why = "this torch is built without CUDA" if torch.version.cuda is None else "no GPU is visible"
-            raise ConfigError(f"--device {name}: CUDA is not available on this machine ({why}); use --device cpu")
+            raise no_cuda(name, why)
         if device.index is not None and device.index >= torch.cuda.device_count():
             raise ConfigError(f"--device {name}: only {torch.cuda.device_count()} GPU(s) are visible")
     return device

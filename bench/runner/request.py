@@ -134,7 +134,12 @@ def check_device_name(name: str | None) -> None:
     if not re.fullmatch(r"(cpu|cuda)(:\d+)?", name):
         raise ConfigError(f"--device {name!r}: only cpu, cuda and cuda:N (cuda:1, ...) are supported")
     if name.startswith("cuda") and not gpu_driver_found():
-        raise ConfigError(f"--device {name}: CUDA is not available on this machine (no GPU driver); use --device cpu")
+        raise no_cuda(name, "no GPU driver")
+
+
+def no_cuda(name: str, why: str) -> ConfigError:
+    """The one refusal of a ``--device cuda...`` this machine cannot serve, saying ``why``."""
+    return ConfigError(f"--device {name}: CUDA is not available on this machine ({why}); use --device cpu")
 
 
 # Where Linux shows a GPU driver: NVIDIA's (its proc entry, its control device), ROCm's (whose torch also names its
