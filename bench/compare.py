@@ -263,7 +263,8 @@ def compare(
         ``released`` row; ``None`` without one, or when nothing of it passes), ``seconds_per_pair`` (wall
         seconds of sampling on ``run.device``) and the guidance strength (``guidance``, ``guidance_ratio_mask``,
         ``guidance_ratio_image``: :func:`.sampler.guidance_stats`); with ``fid``, also ``fid``, ``fid_kept``,
-        ``fid_unet``, ``memorised`` (the memorisation check's ``share_closer_than_real``) and ``unavailable``.
+        ``fid_unet``, ``memorised`` and ``copies`` (the memorisation check's ``share_closer_than_real`` and
+        ``share_copies``) and ``unavailable``.
 
     Raises:
         ConfigError: ``n < 1``. bench.runner.RunError: out of memory, naming the configuration.
@@ -356,5 +357,6 @@ def _fid(run: LoadedRun, samples: PairSet, kept: PairSet) -> dict[str, Any]:
     return {
         **{k: metrics.get(k) for k in ("fid", "fid_kept", "fid_unet")},
         "memorised": memo.get("share_closer_than_real"),
+        "copies": memo.get("share_copies"),
         "unavailable": unavailable,
     }

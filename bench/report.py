@@ -90,12 +90,17 @@ GENERATION_COLUMNS = {  # row key prefix -> (column, how it is read from results
     "fid_unet": "FID-U (paper's U-Net)",
     "is_unet": "IS-U (paper's U-Net)",
     "memorised": "memorised share",
+    "copies": "copies (pixel SSIM)",
 }
 
 
+MEMORISATION_SHARES = {"memorised": "share_closer_than_real", "copies": "share_copies"}
+"""Table columns read from results.json's ``memorisation`` figures."""
+
+
 def _metric(r: Results, key: str) -> float | None:
-    if key == "memorised":
-        return (r["metrics"].get("memorisation") or {}).get("share_closer_than_real")
+    if key in MEMORISATION_SHARES:
+        return (r["metrics"].get("memorisation") or {}).get(MEMORISATION_SHARES[key])
     return r["metrics"].get(key)
 
 
@@ -107,7 +112,7 @@ def _generation_cells(rs: list[Results]) -> dict[str, Any]:
         out[f"{key}_mean"] = statistics.fmean(values) if values else None
         out[f"{key}_std"] = statistics.pstdev(values) if len(values) > 1 else 0.0 if values else None
         out[f"{key}_runs"] = len(values)
-        source = "memorisation" if key == "memorised" else key
+        source = "memorisation" if key in MEMORISATION_SHARES else key
         reasons = sorted({r["unavailable"][source] for r in rs if source in r.get("unavailable", {})})
         out[f"{key}_missing"] = " ".join(reasons)
     return out
@@ -118,7 +123,7 @@ def _fmt_metric(row: dict[str, Any], key: str) -> str:
     mean = row.get(f"{key}_mean")
     if mean is None:
         return "n/a"
-    digits = 4 if key in ("kid", "memorised") else 2
+    digits = 4 if key == "kid" or key in MEMORISATION_SHARES else 2
     cell = mean_std(mean, row[f"{key}_std"], row[f"{key}_runs"], digits)
     return cell if row[f"{key}_runs"] == row["n"] else f"{cell} ({row[f'{key}_runs']} of {row['n']} seeds)"
 
@@ -216,7 +221,8 @@ LEGEND = [
     "split (results.json also holds fid_kept / kid_kept for the filtered pairs); FID-U / IS-U: the paper's "
     "metrics on features of a U-Net trained on the real split, not comparable with Inception FID/IS; "
     "memorised share: generated images closer to a training image (Inception cosine distance) than the median "
-    "real image is to its nearest other real image.",
+    "real image is to its nearest other real image; copies: generated images whose pixel SSIM to a training image "
+    "exceeds the highest any real training image reaches with another (n/a for runs made before 0.10).",
 ]
 
 

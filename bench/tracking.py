@@ -44,7 +44,7 @@ def resolve_mode(mode: str) -> str:
 
 
 GENERATION_KEYS = ("fid", "fid_kept", "kid", "kid_kept", "is", "fid_unet", "fid_unet_kept", "is_unet")
-MEMORISATION_KEYS = ("nn_distance_min", "nn_distance_median", "share_closer_than_real", "nn_ssim_max")
+MEMORISATION_KEYS = ("nn_distance_min", "nn_distance_median", "share_closer_than_real", "nn_ssim_max", "share_copies")
 
 
 def generation_summary(metrics: dict[str, Any]) -> dict[str, float]:

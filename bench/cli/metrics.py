@@ -70,6 +70,7 @@ def metrics(
     memo = figures["memorisation"]
     if memo is not None:
         table.add_row("memorised share", f"{memo['share_closer_than_real']:.3f}")
+        table.add_row("copies (pixel SSIM above every real pair)", f"{memo['share_copies']:.3f}")
         table.add_row(
             "nearest distance min / median", f"{memo['nn_distance_min']:.4f} / {memo['nn_distance_median']:.4f}"
         )

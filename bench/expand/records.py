@@ -8,10 +8,23 @@ from typing import Any
 from bench.files import write_csv
 from methods.base import Expansion
 
-RECORD_COLUMNS = ("id", "seed", "decision", "dice", "nn_distance", "nn_real", "nn_ssim", "near_copy", "file")
+RECORD_COLUMNS = (
+    "id",
+    "seed",
+    "decision",
+    "dice",
+    "nn_distance",
+    "nn_real",
+    "nn_ssim",
+    "near_copy",
+    "pixel_ssim",
+    "pixel_copy",
+    "file",
+)
 """records.csv's first columns: stage-IV Dice (1 − dice_loss; empty for a method without a filter), the nearest
 real image's cosine distance, id and SSIM (empty when memorisation was not measured), whether it is closer than
-real images are to each other, and the written image (empty for a dropped pair)."""
+real images are to each other, its highest SSIM to any real image and whether that exceeds every real pair's
+(:mod:`bench.metrics.memorisation`), and the written image (empty for a dropped pair)."""
 
 
 def pair_rows(expansion: Expansion, nearest: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
@@ -36,6 +49,8 @@ def pair_rows(expansion: Expansion, nearest: list[dict[str, Any]] | None) -> lis
             "nn_real": nn.get("real"),
             "nn_ssim": nn.get("ssim"),
             "near_copy": nn.get("close"),
+            "pixel_ssim": nn.get("pixel_ssim"),
+            "pixel_copy": nn.get("copy"),
             "file": f"images/{r.id}.png" if r.id in written else None,
         }
         row.update({(f"info_{k}" if k in row else k): v for k, v in r.info.items()})

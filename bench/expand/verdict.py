@@ -99,14 +99,17 @@ def make_verdict(
             "stage-IV filter)",
         }
     if memorisation:
-        share = float(memorisation["share_closer_than_real"])
-        close = round(share * n)
-        warning = f"; many look like near-copies: see {CLOSEST_PNG}" if share >= MANY_COPIES else ""
+        share, pixel = float(memorisation["share_closer_than_real"]), float(memorisation["share_copies"])
+        close, copied = round(share * n), round(pixel * n)
+        warning = f"; many look like near-copies: see {CLOSEST_PNG}" if max(share, pixel) >= MANY_COPIES else ""
         copies = {
             "available": True,
             "near_copies": close,
             "share": round(share, 4),
-            "text": f"copies: {close} of {n} generated images ({share:.0%}) are closer to a real image than the "
+            "pixel_copies": copied,
+            "pixel_share": round(pixel, 4),
+            "text": f"copies: {copied} of {n} generated images ({pixel:.0%}) are closer in pixels (SSIM) to a real "
+            f"image than any real image is to another, {close} ({share:.0%}) closer in Inception features than the "
             f"median real image is to its nearest other one (copies score 100%, unrelated images 0%){warning}",
         }
     else:
@@ -144,8 +147,9 @@ def make_verdict(
         failed.append("the paired downstream Δ is not positive beyond the seed spread")
     if not copies["available"]:
         failed.append("memorisation was not measured")
-    elif copies["near_copies"]:
-        failed.append(f"{copies['near_copies']} generated image(s) are near-copies of real ones")
+    elif copies["near_copies"] or copies["pixel_copies"]:
+        worst = max(copies["near_copies"], copies["pixel_copies"])
+        failed.append(f"{worst} generated image(s) are near-copies of real ones")
     if filters and not usable:
         failed.append("the filter passed no pair")
     recommendation = {

@@ -36,10 +36,11 @@ def test_rows_and_verdict_of_a_filtered_expansion():
     ]
     counts = {"generated": 3, **expansion.counts(), "written": 2}
     kw = dict(method="diffuseexpand", ablation="cf+cg+cs", dataset="d", preset="cpu", filters=True, real_pairs=20)
-    memo = {"share_closer_than_real": 2 / 3}
+    memo = {"share_closer_than_real": 2 / 3, "share_copies": 1 / 3}
     v = make_verdict(counts=counts, generated_dice=[0.95, 0.6, 0.2], real_dice=0.9, memorisation=memo, **kw)
     assert v["masks"]["dice_generated"] == 0.5833 and "much less well than" in v["masks"]["text"]
     assert v["copies"]["near_copies"] == 2 and "near-copies" in v["copies"]["text"]
+    assert v["copies"]["pixel_copies"] == 1 and "1 of 3 generated images (33%) are closer in pixels" in v["lines"][1]
     assert v["filter"]["enough"] and "1 kept + 1 relabelled of 3" in v["filter"]["text"]
     assert v["downstream"]["text"].startswith(DOWNSTREAM) and "bench run --method diffuseexpand" in v["lines"][3]
 
@@ -50,7 +51,7 @@ def test_rows_and_verdict_of_a_filtered_expansion():
     gain |= {"dice_expanded": [0.85, 0.86, 0.84], "delta": [0.05, 0.06, 0.04], "delta_mean": 0.05, "delta_std": 0.01}
     gain["p_value"] = gain_p_value(gain["delta"])
     assert gain["p_value"] == pytest.approx(0.0065, abs=1e-4)  # t = 0.05 / (0.01 / sqrt 3) = 8.66, 2 dof
-    clean = {"share_closer_than_real": 0.0}
+    clean = {"share_closer_than_real": 0.0, "share_copies": 0.0}
     v = make_verdict(counts=counts, generated_dice=[0.9], real_dice=0.9, memorisation=clean, evaluation=gain, **kw)
     assert v["recommendation"] == {"recommended": True, "failed": [], "text": v["lines"][4]}
     assert "paired Δ +0.0500 ± 0.0100 over 3 seed(s): a gain beyond the seed spread" in v["lines"][3]

@@ -11,6 +11,8 @@ def test_exact_copies_are_flagged(xrays, xray_features, tmp_path):
     assert memo.share_close == 1.0
     assert memo.neighbour.tolist() == copies
     torch.testing.assert_close(memo.ssim, torch.ones(5, dtype=torch.float64), atol=1e-4, rtol=0)
+    assert memo.copies.all() and memo.copy_threshold < 0.99
+    torch.testing.assert_close(memo.pixel_ssim, torch.ones(5, dtype=torch.float64), atol=1e-4, rtol=0)
     save_closest_pairs(tmp_path / "closest.png", memo, real.images[copies], real.images, shown=4)
     with Image.open(tmp_path / "closest.png") as im:
         assert im.size[0] < im.size[1]  # 4 rows of generated | real
@@ -27,6 +29,23 @@ def test_other_data_set_is_not_flagged(xrays, xray_features):
     summary = memo.summary(xrays["shenzhen_a"].ids, xrays["montgomery"].ids, shown=3)
     assert len(summary["closest"]) == 3 and summary["closest"][0]["distance"] == round(summary["nn_distance_min"], 6)
     assert summary["nn_ssim_max"] < 0.99
+    assert summary["share_copies"] <= 0.05 and summary["pixel_ssim_median"] < summary["real_pixel_ssim_max"]
+
+
+def test_a_generator_that_redraws_its_training_images_is_caught_in_pixels(xrays, xray_features):
+    """Copies shifted by a pixel, noised and dimmed (what an overfitted generator draws) are caught in pixels, while
+    unseen real images of the same set are not."""
+    real, feats = xrays["montgomery"], xray_features["montgomery"].pool
+    train, unseen = real.images[:12], real.images[12:]
+    redrawn = (
+        0.95 * torch.roll(train, 1, dims=-1)
+        + 0.02 * torch.randn(train.shape, generator=torch.Generator().manual_seed(0))
+    ).clamp(0, 1)
+    memo = nearest_real(feats[:12], feats[:12], redrawn, train)
+    assert float(memo.copies.double().mean()) >= 0.9
+    held_out = nearest_real(feats[12:], feats[:12], unseen, train)
+    assert float(held_out.copies.double().mean()) <= 0.25
+    assert held_out.pixel_ssim.median() < memo.pixel_ssim.median()
 
 
 def test_cosine_distance():

@@ -1,0 +1,125 @@
+"""How close generated images come to their generator's training images, in pixels, against unseen real images.
+
+Run from the repository root:
+python reports/montgomery-recipe/copies.py RUNS LABEL=RUN_NAME ... [--ratio 0.1] [--seeds 0,1,2] [--png OUT.png]
+where RUNS is a `bench run --out` folder and each RUN_NAME a run folder's name under RUNS/montgomery_lung/ (its
+generated pairs are found through the sample stage whose denoiser was trained on that run's split and seed).
+
+For each generated image: the highest SSIM (64 x 64, torchmetrics) to any of the split's training images. The yard-
+stick is the same figure for the split's test images, real X-rays the generator never saw: a generated image above
+the highest test image's score is closer to one training image than any unseen patient is (a copy, not a new
+patient). Prints one JSON line per run and seed; with --png, the four most copied images beside their training
+image for each run (first seed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import torch
+from torchmetrics.functional.image import structural_similarity_index_measure
+
+from bench.data import load_pairs
+
+DATA = Path("../shared/datasets/montgomery_lung")
+
+
+def best_ssim(images: torch.Tensor, train: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per image of ``images`` the highest SSIM to any image of ``train`` and that image's index."""
+    scores = torch.stack(
+        [
+            structural_similarity_index_measure(
+                images, t.expand_as(images), data_range=1.0, reduction="none", kernel_size=11
+            )
+            for t in train
+        ],
+        1,
+    )
+    return scores.max(1)
+
+
+def sample_folder(cache: Path, method: str, seed: int, pairs: int, pretrained: bool, sampling: dict) -> Path:
+    """The sample stage of ``method`` whose denoiser saw ``pairs`` real pairs with ``seed``, from a pretrained start
+    or not (one pretraining per cache is assumed)."""
+    found = []
+    for key_file in sorted((cache / method / "samples").glob("*/key.json")):
+        key = json.loads(key_file.read_text())
+        denoiser = json.loads((cache / method / "denoiser" / key["upstream"]["denoiser"] / "key.json").read_text())
+        options = denoiser["options"]
+        same = (
+            denoiser["seed"] == seed
+            and denoiser["data"]["pairs"] == pairs
+            and ("pretrained" in options) == pretrained
+            and all(key["sampling"].get(k) == v for k, v in sampling.items())
+        )
+        if same:
+            found.append(key_file.parent)
+    if len(found) != 1:
+        raise SystemExit(f"{method} seed {seed}, {pairs} pairs, {pretrained}: {len(found)} sample stages match")
+    return found[0]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("runs", type=Path)
+    parser.add_argument("labelled", nargs="+")
+    parser.add_argument("--ratio", type=float, default=0.1)
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--png", type=Path)
+    args = parser.parse_args()
+    real = load_pairs(DATA, 64)
+    shown = []
+    for labelled in args.labelled:
+        label, name = labelled.split("=", 1)
+        method = name.split("__")[0]
+        settings = dict(s.split("=", 1) for s in name.split("__")[5].split(",")) if name.count("__") >= 5 else {}
+        sampling = {"dynamic_thresholding": settings.get("dynamic_thresholding") != "False"}
+        pretrained = "pretrained" in settings
+        for seed in map(int, args.seeds.split(",")):
+            run = args.runs / "montgomery_lung" / name / f"ratio_{args.ratio:g}" / f"seed_{seed}"
+            split = json.loads((run / "splits.json").read_text())
+            train, test = real.subset(split["train"]).images, real.subset(split["test"]).images
+            cache = args.runs / "montgomery_lung" / "_cache"
+            folder = sample_folder(cache, method, seed, len(train), pretrained, sampling)
+            generated = load_pairs(folder, 64, synthetic=True).images
+            gen_best, gen_index = best_ssim(generated, train)
+            test_best, _ = best_ssim(test, train)
+            bar = float(test_best.max())
+            print(
+                json.dumps(
+                    {
+                        "label": label,
+                        "seed": seed,
+                        "generated": len(generated),
+                        "test_ssim_max": round(bar, 3),
+                        "test_ssim_median": round(float(test_best.median()), 3),
+                        "generated_ssim_median": round(float(gen_best.median()), 3),
+                        "share_above_every_test_image": round(float((gen_best > bar).float().mean()), 3),
+                        "training_images_copied": len(set(gen_index[gen_best > bar].tolist())),
+                    }
+                )
+            )
+            if args.png and seed == int(args.seeds.split(",")[0]):
+                top = gen_best.argsort(descending=True)[:4]
+                shown.append((label, generated[top], train[gen_index[top]], gen_best[top]))
+    if args.png:
+        import matplotlib.pyplot as plt
+
+        fig, axes = plt.subplots(len(shown), 8, figsize=(8, 1.15 * len(shown)), squeeze=False)
+        for row, (label, gen, tr, score) in zip(axes, shown):
+            for k in range(4):
+                row[2 * k].imshow(gen[k, 0], cmap="gray", vmin=0, vmax=1)
+                row[2 * k + 1].imshow(tr[k, 0], cmap="gray", vmin=0, vmax=1)
+                row[2 * k].set_title(f"SSIM {float(score[k]):.2f}", fontsize=6)
+            row[0].set_ylabel(label, fontsize=6)
+            for ax in row:
+                ax.set_xticks([])
+                ax.set_yticks([])
+        fig.tight_layout()
+        fig.savefig(args.png, dpi=110)
+
+
+if __name__ == "__main__":
+    main()
