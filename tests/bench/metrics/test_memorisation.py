@@ -46,6 +46,9 @@ def test_a_generator_that_redraws_its_training_images_is_caught_in_pixels(xrays,
     held_out = nearest_real(feats[12:], feats[:12], unseen, train)
     assert float(held_out.copies.double().mean()) <= 0.25
     assert held_out.pixel_ssim.median() < memo.pixel_ssim.median()
+    # a blurred prototype (the mean image) is near every training image and a copy of none
+    average = nearest_real(feats[:1], feats[:12], train.mean(0, keepdim=True), train)
+    assert not average.copies.any()
 
 
 def test_cosine_distance():
