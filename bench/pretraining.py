@@ -106,6 +106,8 @@ def pretrain(req: PretrainRequest, progress: Any = None) -> dict[str, Any]:
     if req.force and out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
+    from methods.base import options_dict  # torch: only once the work starts
+
     start = time.perf_counter()
     cost = method.pretrain(pairs, options, out, req.seed, device, progress)
     record = {
@@ -118,7 +120,7 @@ def pretrain(req: PretrainRequest, progress: Any = None) -> dict[str, Any]:
         "num_classes": pairs.num_classes,
         "preset": req.preset,
         "seed": req.seed,
-        "options": {k: v for k, v in dataclasses.asdict(options).items() if k.startswith("denoiser_")},
+        "options": options_dict(options),  # all of them: cfg_dropout, prediction, ... shape the weights too
         "steps": cost["steps"],
         "seconds": round(cost["seconds"], 1),
         "wall_seconds": round(time.perf_counter() - start, 1),

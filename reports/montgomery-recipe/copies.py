@@ -69,7 +69,8 @@ def main() -> None:
         label, name = labelled.split("=", 1)
         method = name.split("__")[0]
         settings = dict(s.split("=", 1) for s in name.split("__")[5].split(",")) if name.count("__") >= 5 else {}
-        sampling = {"dynamic_thresholding": settings.get("dynamic_thresholding") != "False"}
+        sampling = {"dynamic_thresholding": settings.pop("dynamic_thresholding", "True") == "True"}
+        sampling |= {k: float(v) for k, v in settings.items() if k in ("guidance_scale", "cf_weight")}
         pretrained = "pretrained" in settings
         for seed in map(int, args.seeds.split(",")):
             run = args.runs / "montgomery_lung" / name / f"ratio_{args.ratio:g}" / f"seed_{seed}"

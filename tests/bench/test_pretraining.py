@@ -36,6 +36,7 @@ def test_a_run_fine_tunes_from_a_pretraining_that_never_saw_its_test_images(tmp_
     folder = tmp_path / "pretrained"
     record = _pretrain(seen, folder)
     assert record["steps"] == 4 and record["pairs"] == 16 and record["size"] == 32 and record["dataset"] == "seen"
+    assert record["options"]["denoiser_steps"] == 4 and "cfg_dropout" in record["options"]
     assert record["image_hashes"] == image_hashes(read_pairs(check(seen, image_size=32), 32))
     assert str(tmp_path) not in json.dumps(record), "the record names no path of the machine"
     assert_refused(invoke("pretrain", "--dataset", seen, "--out", folder, "--preset", "smoke"), "--out", "--force")
