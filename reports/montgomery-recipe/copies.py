@@ -68,7 +68,9 @@ def main() -> None:
     for labelled in args.labelled:
         label, name = labelled.split("=", 1)
         method = name.split("__")[0]
-        settings = dict(s.split("=", 1) for s in name.split("__")[5].split(",")) if name.count("__") >= 5 else {}
+        items = name.split("__")[5].split(",") if name.count("__") >= 5 else []
+        # a long settings tag ends in "pretr~HASH" (a hashed tail), which only ever hides the pretrained start here
+        settings = dict(s.split("=", 1) if "=" in s else ("pretrained", s) for s in items)
         sampling = {"dynamic_thresholding": settings.pop("dynamic_thresholding", "True") == "True"}
         sampling |= {k: float(v) for k, v in settings.items() if k in ("guidance_scale", "cf_weight")}
         pretrained = "pretrained" in settings
