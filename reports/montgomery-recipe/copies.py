@@ -34,9 +34,15 @@ def most_similar(images: torch.Tensor, train: torch.Tensor) -> torch.Tensor:
     return torch.stack(scores, 1).argmax(1)
 
 
-def sample_folder(cache: Path, method: str, seed: int, pairs: int, pretrained: bool, sampling: dict) -> Path:
+STAGE_I = {"denoiser_steps": 800.0, "denoiser_dropout": 0.0}
+"""Stage-I options told apart by a run name's settings, at the `cpu` preset's values unless the name sets them."""
+
+
+def sample_folder(
+    cache: Path, method: str, seed: int, pairs: int, pretrained: bool, sampling: dict, stage_i: dict
+) -> Path:
     """The sample stage of ``method`` whose denoiser saw ``pairs`` real pairs with ``seed``, from a pretrained start
-    or not (one pretraining per cache is assumed)."""
+    or not (one pretraining per cache is assumed), trained with ``stage_i`` and sampled with ``sampling``."""
     found = []
     for key_file in sorted((cache / method / "samples").glob("*/key.json")):
         key = json.loads(key_file.read_text())
@@ -46,6 +52,7 @@ def sample_folder(cache: Path, method: str, seed: int, pairs: int, pretrained: b
             denoiser["seed"] == seed
             and denoiser["data"]["pairs"] == pairs
             and ("pretrained" in options) == pretrained
+            and all(float(options.get(k, STAGE_I.get(k, 0.0))) == v for k, v in stage_i.items())
             and all(key["sampling"].get(k) == v for k, v in sampling.items())
         )
         if same:
@@ -73,13 +80,14 @@ def main() -> None:
         settings = dict(s.split("=", 1) if "=" in s else ("pretrained", s) for s in items)
         sampling = {"dynamic_thresholding": settings.pop("dynamic_thresholding", "True") == "True"}
         sampling |= {k: float(v) for k, v in settings.items() if k in ("guidance_scale", "cf_weight")}
+        stage_i = STAGE_I | {k: float(v) for k, v in settings.items() if k in (*STAGE_I, "cfg_dropout")}
         pretrained = "pretrained" in settings
         for seed in map(int, args.seeds.split(",")):
             run = args.runs / "montgomery_lung" / name / f"ratio_{args.ratio:g}" / f"seed_{seed}"
             split = json.loads((run / "splits.json").read_text())
             train, test = real.subset(split["train"]).images, real.subset(split["test"]).images
             cache = args.runs / "montgomery_lung" / "_cache"
-            folder = sample_folder(cache, method, seed, len(train), pretrained, sampling)
+            folder = sample_folder(cache, method, seed, len(train), pretrained, sampling, stage_i)
             generated = load_pairs(folder, 64, synthetic=True).images
             gen_best, test_best = best_ssim(generated, train), best_ssim(test, train)
             bar, train_bar = float(test_best.max()), float(best_ssim(train, train, leave_out_self=True).max())
