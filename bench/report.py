@@ -68,9 +68,13 @@ def make_rows(results: Iterable[Results]) -> list[dict[str, Any]]:
             }
         )
         rows.append(row)
-    shown = Counter(tuple(r[k] for k in GROUP_KEYS if k != "options") for r in rows)
+
+    def shown(row: dict[str, Any]) -> tuple:  # what a table row shows of its identity: all but the options
+        return tuple(row[k] for k in GROUP_KEYS if k != "options")
+
+    alike = Counter(map(shown, rows))
     for r in rows:
-        r["options_apart"] = shown[tuple(r[k] for k in GROUP_KEYS if k != "options")] > 1
+        r["options_apart"] = alike[shown(r)] > 1
     baseline = {_baseline_key(r): r for r in rows if r["method"] == "origin"}
     for r in rows:
         base = baseline.get(_baseline_key(r)) if r["method"] != "origin" else None
