@@ -136,24 +136,23 @@ class RunConfig:
         return f"{name}__{self.settings}" if self.settings else name
 
 
+def tag_value(v: Any) -> str:
+    """An option value as a settings tag writes it: ``1e-4`` style floats, ``16-32`` lists, and a path as its last
+    name plus a hash of the path as given (``shenzhen-3f09a1``), so that run folders and table rows never carry the
+    folders of the machine that made them, and two folders of one name stay apart."""
+    if isinstance(v, float):
+        return f"{v:g}"
+    if isinstance(v, (list, tuple)):
+        return "-".join(tag_value(x) for x in v)
+    if isinstance(v, str) and ("/" in v or "\\" in v):
+        return f"{PureWindowsPath(v).name or 'root'}-{config_hash(v)[:6]}"
+    return str(v)
+
+
 def settings_tag(overrides: dict[str, Any]) -> str:
-    """A short, file-name-safe ``key=value,...`` tag of preset overrides (hashed past 80 characters).
-
-    A path is tagged by its last name and a hash of the path as given (``pretrained=shenzhen-3f09a1``), so that run
-    folders and table rows never carry the folders of the machine that made them, and two folders of one name stay
-    apart.
-    """
-
-    def fmt(v: Any) -> str:
-        if isinstance(v, float):
-            return f"{v:g}"
-        if isinstance(v, (list, tuple)):
-            return "-".join(fmt(x) for x in v)
-        if isinstance(v, str) and ("/" in v or "\\" in v):
-            return f"{PureWindowsPath(v).name or 'root'}-{config_hash(v)[:6]}"
-        return str(v)
-
-    tag = ",".join(f"{k}={fmt(v)}" for k, v in sorted(overrides.items()) if v is not None)
+    """A short, file-name-safe ``key=value,...`` tag of preset overrides (hashed past 80 characters), each value as
+    :func:`tag_value` writes it."""
+    tag = ",".join(f"{k}={tag_value(v)}" for k, v in sorted(overrides.items()) if v is not None)
     tag = re.sub(r"[^A-Za-z0-9._=,+-]", "_", tag)
     return tag if len(tag) <= 80 else f"{tag[:60]}~{config_hash(overrides)}"
 

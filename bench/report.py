@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from bench.config import config_hash
+from bench.config import config_hash, tag_value
 from bench.files import write_text
 from bench.results import Results, find_results, load_results
 
@@ -64,6 +64,7 @@ def make_rows(results: Iterable[Results]) -> list[dict[str, Any]]:
                 "training": training_signature(rs[0]),
                 "steps": sorted({train_steps(r) for r in rs}),
                 "notes": " ".join(sorted({n for r in rs for n in r["metrics"].get("notes", [])})),
+                "choices": choices(rs[0]),
                 **_generation_cells(rs),
             }
         )
@@ -146,6 +147,33 @@ def training_signature(r: Results) -> str:
 def method_signature(r: Results) -> str:
     """The method's resolved options: runs of one settings tag made under presets that later changed differ here."""
     return config_hash(r["config"].get("method_options") or {})
+
+
+def choices(r: Results) -> dict[str, str]:
+    """Everything a settings tag can name, resolved and written as the tag writes it: the method's options, the
+    number of generated pairs and the downstream training options (``train.*``)."""
+    c = r["config"]
+    made = {**(c.get("method_options") or {}), "n_synthetic": c.get("n_synthetic")}
+    made.update({f"train.{k}": v for k, v in (c.get("train") or {}).items()})
+    return {k: tag_value(v) for k, v in made.items()}
+
+
+def cut_tags(rows: list[dict[str, Any]]) -> list[str]:
+    """For settings tags cut short (``...~hash``) that show the same beginning, the options that tell them apart:
+    without it two such rows read alike."""
+    alike: dict[tuple[str, str], dict[str, dict[str, str]]] = defaultdict(dict)
+    for r in rows:
+        if "~" in r["settings"]:
+            alike[(r["method"], r["settings"].partition("~")[0])].setdefault(r["settings"], r["choices"])
+    lines = []
+    for tags in alike.values():
+        if len(tags) > 1:
+            keys = sorted({k for c in tags.values() for k in c if len({d.get(k) for d in tags.values()}) > 1})
+            lines += [
+                f"{tag}: " + ", ".join(f"{k}={c.get(k, 'not recorded')}" for k in keys)
+                for tag, c in sorted(tags.items())
+            ]
+    return lines
 
 
 def train_steps(r: Results) -> int:
@@ -236,10 +264,15 @@ APART = (
 )
 
 
+CUT = "settings cut short (~ and a hash of the whole) that begin alike differ in:"
+
+
 def table_notes(rows: list[dict[str, Any]]) -> list[str]:
     """The legend under a results table, then why cells are marked (†) or missing (n/a), one line per reason."""
     apart = [APART] if any(r.get("options_apart") for r in rows) else []
-    return [*LEGEND, *marks(rows), *apart, *unequal_steps(rows), *missing(rows, tuple(GENERATION_COLUMNS))]
+    cut = cut_tags(rows)
+    cut = [CUT, *(f"- {line}" for line in cut)] if cut else []
+    return [*LEGEND, *marks(rows), *apart, *cut, *unequal_steps(rows), *missing(rows, tuple(GENERATION_COLUMNS))]
 
 
 def unequal_steps(rows: list[dict[str, Any]]) -> list[str]:
@@ -288,6 +321,7 @@ def to_csv(rows: list[dict[str, Any]]) -> str:
         w.writeheader()
         for r in rows:
             steps = {k: " ".join(map(str, r[k] or [])) for k in ("steps", "origin_steps")}
+            steps["choices"] = json.dumps(r["choices"], sort_keys=True)
             w.writerow(
                 {**r, **steps, "seeds": " ".join(map(str, r["seeds"])), "dice_by_seed": json.dumps(r["dice_by_seed"])}
             )

@@ -110,6 +110,23 @@ def test_runs_of_one_settings_tag_under_different_presets_are_shown_apart():
     assert report.APART not in report.to_markdown(rows)
 
 
+def test_settings_cut_short_alike_are_told_apart_under_the_table():
+    """Two tags cut to the same 60 characters read alike; the notes name the options that differ, paths as the tags
+    write them (a name and a hash, never the folder)."""
+    head = "cf_weight=1,cfg_dropout=0.1,dynamic_thresholding=False,pretr"
+    runs = [_result("diffuseexpand", 0, d, settings=f"{head}~{h}") for d, h in ((0.91, "aaa"), (0.92, "bbb"))]
+    for r, folder, steps in zip(runs, ("a", "b"), (10, 30)):
+        r["config"]["method_options"] = {"pretrained": f"/home/me/{folder}/lungs", "sampling_steps": steps, "tau": 1.0}
+    md = report.to_markdown(report.make_rows([_result("origin", 0, 0.90), *runs]))
+    assert report.CUT in md and "/home/me" not in md and "tau=" not in md
+    assert re.search(rf"- {head}~aaa: pretrained=lungs-[0-9a-f]{{6}}, sampling_steps=10\n", md)
+    assert re.search(rf"- {head}~bbb: pretrained=lungs-[0-9a-f]{{6}}, sampling_steps=30\n", md)
+    runs[1]["run"]["settings"] = "n_synthetic=40"
+    rows = report.make_rows(runs)
+    assert report.CUT not in report.to_markdown(rows)
+    assert '""sampling_steps"": ""10""' in report.to_csv(rows)
+
+
 def test_delta_is_paired_by_seed_and_says_when_seeds_are_missing():
     rs = [_result("origin", 0, 0.90), _result("origin", 1, 0.80)]
     rs += [_result("diffuseexpand", s, d) for s, d in ((0, 0.91), (1, 0.82), (2, 0.99))]
