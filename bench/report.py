@@ -163,8 +163,9 @@ def cut_tags(rows: list[dict[str, Any]]) -> list[str]:
     without it two such rows read alike."""
     alike: dict[tuple[str, str], dict[str, dict[str, str]]] = defaultdict(dict)
     for r in rows:
-        if "~" in r["settings"]:
-            alike[(r["method"], r["settings"].partition("~")[0])].setdefault(r["settings"], r["choices"])
+        tag = r["settings"] or ""
+        if "~" in tag:
+            alike[(r["method"], tag.partition("~")[0])].setdefault(tag, r["choices"])
     lines = []
     for tags in alike.values():
         if len(tags) > 1:
