@@ -137,9 +137,9 @@ class RunConfig:
 
 
 def tag_value(v: Any) -> str:
-    """An option value as a settings tag writes it: ``1e-4`` style floats, ``16-32`` lists, and a path as its last
-    name plus a hash of the path as given (``shenzhen-3f09a1``), so that run folders and table rows never carry the
-    folders of the machine that made them, and two folders of one name stay apart."""
+    """An option value as a settings tag writes it: floats in ``g`` form (``0.0003``), ``16-32`` lists, and a path
+    as its last name plus a hash of the path as given (``shenzhen-3f09a1``), so that run folders and table rows never
+    carry the folders of the machine that made them, and two folders of one name stay apart."""
     if isinstance(v, float):
         return f"{v:g}"
     if isinstance(v, (list, tuple)):
