@@ -321,11 +321,9 @@ def to_csv(rows: list[dict[str, Any]]) -> str:
         w = csv.DictWriter(buf, fieldnames=list(rows[0]))
         w.writeheader()
         for r in rows:
-            steps = {k: " ".join(map(str, r[k] or [])) for k in ("steps", "origin_steps")}
-            steps["choices"] = json.dumps(r["choices"], sort_keys=True)
-            w.writerow(
-                {**r, **steps, "seeds": " ".join(map(str, r["seeds"])), "dice_by_seed": json.dumps(r["dice_by_seed"])}
-            )
+            flat = {k: " ".join(map(str, r[k] or [])) for k in ("steps", "origin_steps", "seeds")}
+            flat.update(dice_by_seed=json.dumps(r["dice_by_seed"]), choices=json.dumps(r["choices"], sort_keys=True))
+            w.writerow({**r, **flat})
     return buf.getvalue()
 
 
