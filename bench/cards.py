@@ -29,6 +29,7 @@ class DatasetCard:
     obtain: str
     synthetic: bool = False
     version: int = 1
+    external: tuple[str, ...] = ()  # card names of the default external test sets (``--test-set``)
 
     @property
     def default_path(self) -> Path:
@@ -47,6 +48,10 @@ def load_cards(folder: Path = CARDS_DIR) -> dict[str, DatasetCard]:
         unknown = set(raw) - known
         if unknown:
             raise DatasetError(f"{path}: unknown keys {sorted(unknown)}")
+        external = raw.get("external", [])
+        if not isinstance(external, list) or not all(isinstance(x, str) for x in external):
+            raise DatasetError(f"{path}: external must be a list of dataset card names")
+        raw["external"] = tuple(external)
         try:
             card = DatasetCard(**raw)
         except TypeError as e:

@@ -50,7 +50,7 @@ from bench.runner.layout import method_cache, metrics_cache
 from bench.runner.machine import oom_as_run_error, resolve_device
 from bench.runner.planning import plan
 from bench.runner.request import Request
-from bench.splits import make_split
+from bench.splits import FULL_RATIO, make_split
 from methods.base import MethodContext, PairRecord, pair_seeds, stored_options, synthetic_ids
 from methods.diffuseexpand.cost import RELEASED, SamplingConfig, flops_per_pair, model_costs, nfe
 from methods.diffuseexpand.filter import select
@@ -143,7 +143,7 @@ def load_run(run_dir: Path | str, device: str | None = None, warn: Callable[[str
     except DatasetError as e:
         raise DatasetError(f"--run {folder}: the run's data set: {e}") from None
     seed = config["seed"]
-    train = data.pairs.subset(make_split(data.pairs.ids, seed, req.train_ratio).train)
+    train = data.pairs.subset(make_split(data.pairs.ids, seed, req.train_ratio, train_pairs=req.train_pairs).train)
     if fingerprint(train) != results["dataset"]["fingerprint"]:
         raise ConfigError(
             f"--run {folder}: the training split of {data.path} is not the one the run trained on (the data changed)"
@@ -178,7 +178,8 @@ def _request(results: dict[str, Any], config: dict[str, Any], out: Path, device:
         dataset=str(stored) if stored.is_dir() else config["dataset"],
         models=(config["model"],),
         seeds=(config["seed"],),
-        train_ratio=config["train_ratio"],
+        train_ratio=config["train_ratio"] if config.get("train_pairs") is None else FULL_RATIO,
+        train_pairs=config.get("train_pairs"),
         augment=config["augment"],
         train_on=config["train_on"],
         preset=config["preset"],

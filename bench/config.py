@@ -17,16 +17,18 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import PureWindowsPath
-from typing import Any
+from typing import Any, ClassVar
 
 from bench.splits import FULL_RATIO
 
-AUGMENTS = ("none", "randaugment", "cutmix", "xlsor")
+AUGMENTS = ("none", "randaugment", "cutmix", "xlsor", "nnunet")
 TRAIN_ON = ("real+synthetic", "synthetic", "real")
 MODELS = ("unet", "attnunet", "transunet")
 # The input side length of each downstream model must be a multiple of its total downsampling.
 MODEL_STRIDES = {"unet": 32, "attnunet": 16, "transunet": 16}
 LOSSES = ("bce+dice", "l1+dice")
+# How a downstream batch draws real and generated pairs (TrainConfig.mixing; docs/reference/augmentation.md).
+MIXINGS = ("pooled", "alternate", "pretrain")
 
 
 class ConfigError(ValueError):
@@ -53,6 +55,13 @@ class TrainConfig:
         unet_encoder: segmentation-models-pytorch encoder of ``unet`` (random init, never downloaded).
         vit_layers, vit_dim, vit_heads: transformer depth, width and heads of ``transunet``.
         mixed_precision: bf16 autocast on CUDA (ignored on CPU).
+        mixing: how batches draw real and generated pairs when a run trains on both: ``pooled`` (one shuffled
+            pool, so each kind's share of the gradient is its share of the pairs), ``alternate`` (a batch of real
+            pairs, then one of generated pairs, in turn) or ``pretrain`` (generated pairs first, then real ones).
+        synthetic_share: with ``pooled``, the share of every batch drawn from generated pairs instead of their share
+            of the pairs (None), in [0, 1].
+        pretrain_share: with ``pretrain``, the share of the step budget spent on generated pairs before the rest
+            fine-tunes on real ones, in (0, 1); one optimiser and one learning-rate schedule span both phases.
     """
 
     epochs: int = 50
@@ -69,6 +78,12 @@ class TrainConfig:
     vit_dim: int = 768
     vit_heads: int = 12
     mixed_precision: bool = True
+    mixing: str = "pooled"
+    synthetic_share: float | None = None
+    pretrain_share: float = 0.5
+
+    # Options added after runs were stored: out of run keys while they hold the value that trains as before.
+    KEYED_ONLY_IF_NOT: ClassVar[dict[str, Any]] = {"mixing": "pooled", "synthetic_share": None, "pretrain_share": 0.5}
 
     def __post_init__(self) -> None:
         counts = ("epochs", "batch_size", "width", "vit_layers", "vit_dim", "vit_heads")
@@ -86,8 +101,44 @@ class TrainConfig:
             problems.append(f"unknown loss {self.loss!r} (known: {', '.join(LOSSES)})")
         if self.vit_heads >= 1 and self.vit_dim % self.vit_heads:
             problems.append(f"vit_dim ({self.vit_dim}) must be divisible by vit_heads ({self.vit_heads})")
+        problems += self._mixing_problems()
         if problems:
             raise ConfigError("training options: " + "; ".join(problems))
+
+    def _mixing_problems(self) -> list[str]:
+        if self.mixing not in MIXINGS:
+            return [f"unknown mixing {self.mixing!r} (known: {', '.join(MIXINGS)})"]
+        problems = []
+        share = self.synthetic_share
+        if share is not None and not 0 <= share <= 1:
+            problems.append(f"synthetic_share must be in [0, 1], got {share:g}")
+        if share is not None and self.mixing != "pooled":
+            problems.append(f"synthetic_share sets the share of pooled batches; mixing={self.mixing} sets its own")
+        if not 0 < self.pretrain_share < 1:
+            problems.append(f"pretrain_share must be in (0, 1), got {self.pretrain_share:g}")
+        elif self.pretrain_share != self.KEYED_ONLY_IF_NOT["pretrain_share"] and self.mixing != "pretrain":
+            problems.append("pretrain_share needs mixing=pretrain")
+        return problems
+
+    @property
+    def mixes(self) -> bool:
+        """Whether a mixing option is set: batches then draw real and generated pairs by a schedule, not as the
+        pairs' own shares of one shuffled pool."""
+        return self != self.unmixed()
+
+    def unmixed(self) -> TrainConfig:
+        """These options with the mixing options at their defaults: how networks trained on real pairs alone are
+        configured and keyed (origin, the stage-IV filter, the FID-U reference)."""
+        return dataclasses.replace(self, **self.KEYED_ONLY_IF_NOT)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The options as run keys, stage keys and ``config.json`` store them: those of ``KEYED_ONLY_IF_NOT`` only
+        where they differ from it, so that adding them left every stored key as it was."""
+        d = dataclasses.asdict(self)
+        for name, neutral in self.KEYED_ONLY_IF_NOT.items():
+            if d[name] == neutral:
+                del d[name]
+        return d
 
 
 @dataclass(frozen=True)
@@ -98,6 +149,8 @@ class RunConfig:
     ``inputs`` the fingerprints of files those options name (``ExpansionMethod.input_fingerprints``).
     ``settings`` names what the user changed from the preset (``tau=0.5,train.epochs=40``; empty for none): it is
     part of the run folder and of a table row, so that a sweep over τ or epochs never overwrites or merges runs.
+    ``train_pairs`` is an exact count of real training pairs asked for instead of a ratio (``train_ratio`` is then
+    None); absent from :meth:`to_dict` when unset, so that ratio runs keep their keys.
     """
 
     method: str
@@ -105,7 +158,7 @@ class RunConfig:
     dataset: str
     model: str
     seed: int
-    train_ratio: float = FULL_RATIO
+    train_ratio: float | None = FULL_RATIO
     augment: str = "none"
     train_on: str = "real+synthetic"
     preset: str = "cpu"
@@ -116,14 +169,18 @@ class RunConfig:
     method_options: dict[str, Any] = field(default_factory=dict)
     settings: str = ""
     inputs: dict[str, str] = field(default_factory=dict)
+    train_pairs: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved configuration; ``inputs`` (content fingerprints of files the run reads besides its data,
         such as a pretrained generator, so that retraining one in the same folder is never taken for the old one)
         only when there are any, so that runs without them keep their keys."""
         d = dataclasses.asdict(self)
+        d["train"] = self.train.to_dict()
         if not d["inputs"]:
             del d["inputs"]
+        if d["train_pairs"] is None:
+            del d["train_pairs"]
         return d
 
     def key(self) -> str:
@@ -188,9 +245,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         },
     },
     # Demo and real CPU studies at 64 x 64. Every downstream model (and DiffuseExpand's stage-IV filter) trains 320
-    # optimiser steps whatever its set size: what 20 epochs give 124 real + 120 generated Montgomery pairs. By
-    # epochs, origin at 14 real pairs took 20 steps (Dice 0.52 / 0.64, seeds 0 / 1) against 180 for its
-    # expansions, and 180 steps alone lifted it to 0.89 / 0.93: the expansions' "gain" was training length.
+    # optimiser steps whatever its set size, so that a Δ measures data, not training length
+    # (docs/explanation/evaluation.md).
     "cpu": _CPU,
     # One GPU: the cpu preset's size and downstream training, so that its Dice and FID sit beside the cpu
     # preset's; only the generators' networks and budgets grow (the methods' own "gpu" presets).

@@ -1,7 +1,8 @@
 """Pair sets on disk: loading a checked folder, writing one, and the content fingerprint that cache keys use.
 
 On disk a *pair set* is a folder ``images/<id>.png`` + ``masks/<id>.png`` with identical ids. Masks are
-either binary (0/255, or 0/1) or multi-class with consecutive labels 0..K. In memory images are float
+either binary (0 and one other value: 0/255, 0/1, 0/128) or multi-class with consecutive labels 0..K; see
+:mod:`bench.masks` for masks read otherwise (a threshold, a name suffix). In memory images are float
 tensors ``N x C x H x W`` in [0, 1] and masks integer tensors ``N x H x W`` (0/1 for binary sets).
 """
 
@@ -18,22 +19,29 @@ from PIL import Image
 from bench.files import atomic_dir
 from bench.images import read_image, read_mask
 from bench.integrity import CheckReport, check
+from bench.masks import MaskReading
 from bench.pairs import PairSet  # defined apart so that bench.phantom needs no bench.data
 
 logger = logging.getLogger(__name__)
 
 
 def load_pairs(
-    root: str | Path, size: int, channels: int = 1, name: str | None = None, synthetic: bool = False
+    root: str | Path,
+    size: int,
+    channels: int = 1,
+    name: str | None = None,
+    synthetic: bool = False,
+    reading: MaskReading | None = None,
 ) -> PairSet:
-    """Check a pair-set folder and load it at ``size x size``.
+    """Check a pair-set folder and load it at ``size x size``, its masks read as ``reading`` says (default: as
+    stored).
 
     A ``synthetic`` (generated) set may leave a label unused: a generator of masks 0..K need not draw every class.
 
     Raises:
         DatasetError: if :func:`check` finds any error (all of them are listed in the message).
     """
-    report = check(root, label_gaps=synthetic)
+    report = check(root, label_gaps=synthetic, reading=reading)
     report.raise_for_errors()
     return read_pairs(report, size, channels, name, synthetic)
 
@@ -41,7 +49,8 @@ def load_pairs(
 def read_pairs(
     report: CheckReport, size: int, channels: int = 1, name: str | None = None, synthetic: bool = False
 ) -> PairSet:
-    """Load the pairs a clean :func:`check` report lists, at ``size x size``, 16-bit images on the set's scale."""
+    """Load the pairs a clean :func:`check` report lists, at ``size x size``, 16-bit images on the set's scale and
+    masks read as the report says (the folder's mask kind, the report's ``--mask-threshold``)."""
     import torch
 
     root = report.root
@@ -49,8 +58,9 @@ def read_pairs(
     images = torch.stack(
         [read_image(root / "images" / report.image_files[k], size, channels, report.scale16) for k in ids]
     )
-    masks = torch.stack([read_mask(root / "masks" / report.mask_files[k], size) for k in ids])
-    return PairSet(ids, images, masks, name or root.name, synthetic)
+    binary, threshold = report.mask_kind == "binary", report.reading.threshold
+    masks = torch.stack([read_mask(root / "masks" / report.mask_files[k], size, binary, threshold) for k in ids])
+    return PairSet(ids, images, masks, name or root.name, synthetic, report.reading.tag())
 
 
 def save_pairs(pairs: PairSet, root: str | Path) -> Path:
@@ -96,9 +106,12 @@ def image_hashes(pairs: PairSet) -> list[str]:
 
 
 def fingerprint(pairs: PairSet) -> str:
-    """A short content hash of a pair set, for cache keys."""
+    """A short content hash of a pair set, for cache keys; it covers how the masks were read when that is not as
+    stored (:attr:`PairSet.reading`), so that sets read two ways never share a cache."""
     h = hashlib.sha1()
     h.update(json.dumps(pairs.ids).encode())
     h.update(pairs.images.numpy().tobytes())
     h.update(pairs.masks.numpy().tobytes())
+    if pairs.reading:
+        h.update(pairs.reading.encode())
     return h.hexdigest()[:16]

@@ -20,9 +20,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from bench.files import write_text
-from bench.images import read_array
+from bench.files import storage_error, write_text
+from bench.images import mask_labels, read_array
 from bench.integrity import check
+from bench.masks import MaskReading
 
 SYNTHETIC_PREFIX = "syn_"
 REAL_PREFIX = "real_"
@@ -49,11 +50,13 @@ def export_nnunet(
     folds: int = 5,
     seed: int = 0,
     channel_name: str = "image",
+    reading: MaskReading | None = None,
 ) -> NnunetExport:
     """Write ``out/DatasetXXX_Name`` (nnU-Net v2 raw layout) from a real pair set and, optionally, a generated one.
 
     Cases are named ``real_<id>`` and ``syn_<id>``, images and masks kept at their own size (nnU-Net resamples);
-    binary 0/255 masks become labels 0/1, label masks keep 0..K. The folder is written under a temporary name and
+    binary masks (0 and one value, or any mask under ``reading``'s threshold) become labels 0/1, label masks keep
+    0..K. The folder is written under a temporary name and
     renamed, so an interrupted export leaves no half data set behind.
 
     Args:
@@ -66,6 +69,8 @@ def export_nnunet(
         folds: number of folds over the real cases.
         seed: seed of the fold assignment.
         channel_name: ``dataset.json``'s name of the image channel (grey images); RGB images are ``R``, ``G``, ``B``.
+        reading: how the real set's mask files are read (``--mask-threshold``, ``--mask-suffix``); the generated
+            set, written by this package, is read as stored.
 
     Raises:
         ValueError: a bad id or name, a folder that fails its integrity check, too few real cases for the folds,
@@ -83,8 +88,8 @@ def export_nnunet(
         raise ValueError(f"nnU-Net data set id {dataset_id} is already used by {Path(out) / taken[0]}")
     sets = [(REAL_PREFIX, real)] + ([(SYNTHETIC_PREFIX, synthetic)] if synthetic is not None else [])
     reports = []
-    for _, root in sets:
-        rep = check(root)
+    for prefix, root in sets:
+        rep = check(root, reading=reading if prefix == REAL_PREFIX else None)
         rep.raise_for_errors()
         reports.append(rep)
     if len(reports[0].ids) < folds:
@@ -102,7 +107,8 @@ def export_nnunet(
             for k in rep.ids:
                 case = prefix + (k[len(SYNTHETIC_PREFIX) :] if k.startswith(SYNTHETIC_PREFIX) else k)
                 image = _image_array(Path(root) / "images" / rep.image_files[k])
-                label = _label_array(Path(root) / "masks" / rep.mask_files[k])
+                mask = Path(root) / "masks" / rep.mask_files[k]
+                label = mask_labels(mask, rep.mask_kind == "binary", rep.reading.threshold).astype(np.uint8)
                 channels.setdefault(prefix, image.shape[2] if image.ndim == 3 else 1)
                 if (image.shape[2] if image.ndim == 3 else 1) != channels[prefix]:
                     raise ValueError(f"{root}/images/{rep.image_files[k]}: channel count differs from the set's")
@@ -137,8 +143,11 @@ def export_nnunet(
         splits = synthetic_safe_folds(cases[REAL_PREFIX], cases[SYNTHETIC_PREFIX], folds, seed)
         write_text(tmp / "splits_final.json", json.dumps(splits, indent=2) + "\n")
         tmp.rename(folder)
-    except BaseException:
+    except BaseException as e:
         shutil.rmtree(tmp, ignore_errors=True)
+        full = storage_error(e, folder, in_writer=False)  # PIL names no file: name the export
+        if full is not None:
+            raise full from e
         raise
     return NnunetExport(folder, len(cases[REAL_PREFIX]), len(cases[SYNTHETIC_PREFIX]), labels, folds)
 
@@ -162,12 +171,3 @@ def _image_array(path: Path) -> np.ndarray:
     if arr.ndim == 3:
         arr = arr[..., 0] if arr.shape[2] == 2 else arr[..., :3]
     return np.ascontiguousarray(arr)
-
-
-def _label_array(path: Path) -> np.ndarray:
-    """Labels 0..K as uint8: binary 0/255 (or 0/1) masks become 0/1, label masks are kept."""
-    arr = read_array(path)
-    arr = arr[..., 0] if arr.ndim == 3 else arr
-    if set(np.unique(arr).tolist()) <= {0, 255}:
-        arr = arr > 0
-    return arr.astype(np.uint8)

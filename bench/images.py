@@ -68,21 +68,36 @@ def read_image(path: Path, size: int, channels: int = 1, scale: float | None = N
     return torch.from_numpy(np.stack(planes)).clamp_(0, 1)
 
 
-def read_mask(path: Path, size: int) -> torch.Tensor:
-    """Read a mask as an int64 ``size x size`` tensor: 0/1 for binary masks, 0..K for multi-class ones.
+def mask_labels(path: Path, binary: bool | None = None, threshold: int | None = None) -> np.ndarray:
+    """A mask file's labels at its own size: int64 0/1 for a binary mask, 0..K for a label map.
 
-    Binary masks (values within {0, 255} or {0, 1}) are resized by area averaging and thresholded at 0.5;
-    multi-class masks use nearest-neighbour resizing so no label is invented.
+    ``binary``: the folder's kind (:attr:`bench.integrity.CheckReport.mask_kind`), since a mask of one label
+    means foreground in a binary folder and that label in a label map; None (a lone file): binary when it holds
+    one value besides 0. ``threshold`` (``--mask-threshold``): binary, foreground where the value exceeds it;
+    otherwise any value above 0 is foreground, so that 0/255, 0/1 and 0/128 masks read alike.
     """
-    import torch
-
     arr = read_array(path)
     if arr.ndim == 3:
         arr = arr[..., 0]
-    values = np.unique(arr)
-    if set(values.tolist()) <= {0, 255} or set(values.tolist()) <= {0, 1}:
-        fg = (arr > 0).astype(np.float32)
-        fg = np.asarray(Image.fromarray(fg).resize((size, size), Image.BOX))
+    if binary is None:
+        binary = threshold is not None or len(set(np.unique(arr).tolist()) - {0}) <= 1
+    if binary or threshold is not None:
+        return (arr > (threshold or 0)).astype(np.int64)
+    return arr.astype(np.int64)
+
+
+def read_mask(path: Path, size: int, binary: bool | None = None, threshold: int | None = None) -> torch.Tensor:
+    """Read a mask as an int64 ``size x size`` tensor: 0/1 for binary masks, 0..K for multi-class ones
+    (``binary`` and ``threshold`` as in :func:`mask_labels`).
+
+    Masks of labels 0/1 (every binary one) are resized by area averaging and thresholded at 0.5; other label maps
+    use nearest-neighbour resizing so no label is invented.
+    """
+    import torch
+
+    labels = mask_labels(path, binary, threshold)
+    if labels.max(initial=0) <= 1:
+        fg = np.asarray(Image.fromarray(labels.astype(np.float32)).resize((size, size), Image.BOX))
         return torch.from_numpy((fg >= 0.5).astype(np.int64))
-    lab = Image.fromarray(arr.astype(np.int32)).resize((size, size), Image.NEAREST)
+    lab = Image.fromarray(labels.astype(np.int32)).resize((size, size), Image.NEAREST)
     return torch.from_numpy(np.asarray(lab).astype(np.int64))

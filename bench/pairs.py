@@ -24,6 +24,9 @@ class PairSet:
         masks: int64 tensor ``N x H x W``; 0/1 for binary sets, 0..K for multi-class ones.
         name: a label for logs and tables (dataset name or folder name).
         synthetic: True when the pairs were generated (by a method, or by the demo phantom).
+        reading: how the masks were read when not as stored (``mask_threshold=127``, see
+            :meth:`bench.masks.MaskReading.tag`); part of the set's fingerprint, so that sets read two ways never
+            share a cache. Empty for masks read as stored.
     """
 
     ids: list[str]
@@ -31,6 +34,7 @@ class PairSet:
     masks: torch.Tensor
     name: str = "pairs"
     synthetic: bool = False
+    reading: str = ""
 
     def __post_init__(self) -> None:
         n = len(self.ids)
@@ -60,7 +64,7 @@ class PairSet:
         import torch
 
         rows = torch.tensor([index[k] for k in ids], dtype=torch.long)
-        return PairSet(list(ids), self.images[rows], self.masks[rows], self.name, self.synthetic)
+        return PairSet(list(ids), self.images[rows], self.masks[rows], self.name, self.synthetic, self.reading)
 
     @staticmethod
     def concat(sets: Sequence[PairSet], name: str) -> PairSet:
@@ -76,4 +80,5 @@ class PairSet:
             torch.cat([s.masks for s in sets]),
             name,
             any(s.synthetic for s in sets),
+            ";".join(dict.fromkeys(s.reading for s in sets if s.reading)),
         )

@@ -15,12 +15,20 @@ METHOD_ORDER = ("synthmed", "xlsor", "joint", "diffuseexpand")  # the paper's ro
 FEWSHOT_METHODS = ("diffuseexpand", *(m for m in METHOD_ORDER if m != "diffuseexpand"))  # the paper's own first
 SHOWN_VARIANTS = {"diffuseexpand": "cf+cg+cs"}  # the variant the paper shows where it is not the method's default
 FEWSHOT_RATIOS = (0.1, 0.3, 0.5, 0.7, 0.9)  # Fig. 2 right: shares of the data set used for training
+SEEDS = (0, 1, 2)  # the paper repeats every run 3 times
+FEWSHOT_SEEDS = (0, 1, 2, 3, 4)  # small splits vary most by seed; 5 narrow a paired Δ's interval (t 2.8, not 4.3)
 TABLE1_ABLATIONS = {"cf": "CF", "cf+cg": "CF+CG", "cf+cg+cs": "CF+CG+CS"}  # Table 1's DiffuseExpand columns
 TABLE1_DICE = {"Dice↑": "none", "Dice⁺↑": "randaugment", "Dice*↑": "cutmix"}  # Table 1's Dice rows: augmentation
 MODEL_NAMES = {"unet": "UNet", "attnunet": "AttnUNet", "transunet": "TransUNet"}  # the downstream models, in order
 STRENGTHS = (1, 2, 3)  # guidance strength v: temperature τ = 1/v at s = 1, or gradient scale s = v at τ = 1 (Fig. 2)
 ETA = 0.065  # the stage-IV Dice-loss threshold η, for runs that do not record their own
 TOLERANCE = 1e-6  # how close a stored τ or s must be to a grid value
+
+LEADERBOARD = "leaderboard"
+PRETRAINED = "+pretrained"  # a leaderboard entry's suffix: the method fine-tuned from a `bench pretrain` folder
+LEADERBOARD_ENTRIES = ("xlsor", "synthmed", "diffuseexpand", "diffuseexpand+pretrained", "joint+pretrained")
+LEADERBOARD_PAIRS = (9, 14, 28)  # labelled (real) training pairs: the few-shot regime expansion is meant for
+LEADERBOARD_AUGMENTS = ("none", "xlsor", "nnunet")  # downstream augmentations; origin runs under each too
 
 
 @dataclass(frozen=True)
@@ -43,6 +51,11 @@ class Tau:
 
 
 TAUS = tuple(Tau(v) for v in STRENGTHS)  # Table 1's temperatures 1, 1/2, 1/3
+
+
+def entry_name(method: str, pretrained: bool) -> str:
+    """A leaderboard entry as ``--methods`` spells it and its rows show it (``joint+pretrained``)."""
+    return f"{method}{PRETRAINED}" if pretrained else method
 
 
 def matches(value: Any, target: float) -> bool:

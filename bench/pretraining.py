@@ -18,10 +18,11 @@ from typing import Any
 from bench.cards import resolve_dataset
 from bench.config import ConfigError, check_type, merge_options, preset
 from bench.files import write_json
+from bench.masks import MaskReading
 from bench.runner.request import check_device_name
 from methods import method_entry, method_options
+from methods.diffusion.recipe import RECORD, recipe_of
 
-RECORD = "pretrain.json"  # methods.diffusion.pretrained.RECORD, named here so that checks import no torch
 OWN = (RECORD, "checkpoints", "config.json")  # what a pretraining folder holds, finished or not (--force clears it)
 
 
@@ -38,6 +39,7 @@ class PretrainRequest:
     method_options: dict[str, Any] = field(default_factory=dict)
     device: str | None = None
     force: bool = False
+    masks: MaskReading = MaskReading()  # how mask files are read (--mask-threshold, --mask-suffix)
 
 
 def check_pretrain(req: PretrainRequest) -> Any:
@@ -93,7 +95,7 @@ def pretrain(req: PretrainRequest, progress: Any = None) -> dict[str, Any]:
     size = preset(req.preset)["image_size"]
     path, card = resolve_dataset(req.dataset)
     name = card.name if card else path.name
-    report = check(path, image_size=size)
+    report = check(path, image_size=size, reading=req.masks)
     report.raise_for_errors()
     pairs = read_pairs(report, size, 1, name)
     method = get_method(req.method)
@@ -121,6 +123,7 @@ def pretrain(req: PretrainRequest, progress: Any = None) -> dict[str, Any]:
         "preset": req.preset,
         "seed": req.seed,
         "options": options_dict(options),  # all of them: cfg_dropout, prediction, ... shape the weights too
+        "recipe": recipe_of(type(options), dataclasses.asdict(options)),  # what a run fine-tunes it with
         "steps": cost["steps"],
         "seconds": round(cost["seconds"], 1),
         "wall_seconds": round(time.perf_counter() - start, 1),

@@ -18,9 +18,11 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from bench.config import config_hash, tag_value
+from bench import external_scores
+from bench.config import TrainConfig, config_hash, tag_value
 from bench.files import write_text
 from bench.results import Results, find_results, load_results
+from bench.stats import POWER, RECORD, PairedDelta, results_delta
 
 GROUP_KEYS = (
     "dataset",
@@ -33,6 +35,7 @@ GROUP_KEYS = (
     "augment",
     "train_on",
     "train_ratio",
+    "train_pairs",
     "options",
 )
 
@@ -41,10 +44,11 @@ def make_rows(results: Iterable[Results]) -> list[dict[str, Any]]:
     """Aggregate results over seeds into table rows (sorted)."""
     groups: dict[tuple, list[Results]] = defaultdict(list)
     for r in results:
-        ident = {"settings": "", **r["run"], "version": r["versions"].get("method"), "options": method_signature(r)}
+        ident = {"settings": "", "train_pairs": None, **r["run"]}
+        ident.update(version=r["versions"].get("method"), options=method_signature(r))
         groups[tuple(ident[k] for k in GROUP_KEYS)].append(r)
-    rows = []
-    for key, rs in sorted(groups.items(), key=lambda kv: tuple(str(k) for k in kv[0])):
+    rows, runs = [], []
+    for key, rs in sorted(groups.items(), key=lambda kv: tuple(map(_sortable, kv[0]))):
         dice = [r["metrics"]["dice"] for r in rs]
         kept = [r["counts"].get("synthetic_kept", 0) + r["counts"].get("synthetic_relabelled", 0) for r in rs]
         passed = [r["method_stats"]["pass_rate"] for r in rs if r["method_stats"].get("pass_rate") is not None]
@@ -69,6 +73,7 @@ def make_rows(results: Iterable[Results]) -> list[dict[str, Any]]:
             }
         )
         rows.append(row)
+        runs.append({r["run"]["seed"]: r for r in rs})
 
     def shown(row: dict[str, Any]) -> tuple:  # what a table row shows of its identity: all but the options
         return tuple(row[k] for k in GROUP_KEYS if k != "options")
@@ -76,16 +81,22 @@ def make_rows(results: Iterable[Results]) -> list[dict[str, Any]]:
     alike = Counter(map(shown, rows))
     for r in rows:
         r["options_apart"] = alike[shown(r)] > 1
-    baseline = {_baseline_key(r): r for r in rows if r["method"] == "origin"}
-    for r in rows:
-        base = baseline.get(_baseline_key(r)) if r["method"] != "origin" else None
-        common = sorted(set(r["dice_by_seed"]) & set(base["dice_by_seed"])) if base else []
-        r["delta_seeds"] = len(common)
-        r["delta_vs_origin"] = (
-            statistics.fmean(r["dice_by_seed"][s] - base["dice_by_seed"][s] for s in common) if common else None
-        )
-        r["origin_steps"] = base["steps"] if common and base["steps"] != r["steps"] else None
+    baseline = {_baseline_key(r): (r, by_seed) for r, by_seed in zip(rows, runs) if r["method"] == "origin"}
+    for r, by_seed in zip(rows, runs):
+        base, origins = baseline.get(_baseline_key(r), (None, {})) if r["method"] != "origin" else (None, {})
+        r["delta"] = results_delta(by_seed, origins)
+        r["delta_seeds"] = r["delta"].seeds if r["delta"] else 0
+        r["delta_vs_origin"] = r["delta"].mean if r["delta"] else None
+        r["origin_steps"] = base["steps"] if r["delta"] and base["steps"] != r["steps"] else None
+        r["external"] = external_scores.figures(by_seed, origins)
     return rows
+
+
+def _sortable(value: Any) -> str:
+    """A row identity's value as rows are sorted by: numbers (ratios, counts of pairs) in numeric order."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return f"{value:016.6f}"
+    return str(value)
 
 
 GENERATION_COLUMNS = {  # row key prefix -> (column, how it is read from results.json)
@@ -139,9 +150,15 @@ def mean_std(mean: float, std: float, n: int, digits: int) -> str:
 
 
 def training_signature(r: Results) -> str:
-    """What the downstream training saw apart from the data: train config, image size and channels."""
+    """What the downstream training saw apart from the split: train config, image size, channels, and how masks
+    were read when not as stored (a run never pairs with an origin that read them otherwise). How batches mix real
+    and generated pairs (``TrainConfig.KEYED_ONLY_IF_NOT``) is left out: origin has no generated pairs to mix."""
     c = r["config"]
-    return config_hash([c.get("train"), c.get("image_size"), c.get("channels")])
+    train = c.get("train")
+    if isinstance(train, dict):
+        train = {k: v for k, v in train.items() if k not in TrainConfig.KEYED_ONLY_IF_NOT}
+    reading = r.get("dataset", {}).get("reading")
+    return config_hash([train, c.get("image_size"), c.get("channels"), *([reading] if reading else [])])
 
 
 def method_signature(r: Results) -> str:
@@ -186,18 +203,32 @@ def train_steps(r: Results) -> int:
 
 
 def _baseline_key(row: dict[str, Any]) -> tuple:
-    return tuple(row[k] for k in ("dataset", "preset", "model", "augment", "train_ratio", "training"))
+    return tuple(row[k] for k in ("dataset", "preset", "model", "augment", "train_ratio", "train_pairs", "training"))
 
 
-def fmt_delta(row: dict[str, Any]) -> str:
-    """The paired Dice Δ vs origin, with how many seeds it covers when some lack it; ``N/A`` without one."""
-    d = row["delta_vs_origin"]
+def split_text(row: dict[str, Any], named: bool = False) -> str:
+    """How much of the data set a row trained on: its train ratio (``0.9``, ``named``: ``ratio 0.9``), or its count
+    of pairs (``14 pairs``)."""
+    if row.get("train_pairs") is not None:
+        return f"{row['train_pairs']} pairs"
+    return f"ratio {row['train_ratio']:g}" if named else f"{row['train_ratio']:g}"
+
+
+def fmt_delta(row: dict[str, Any], delta: PairedDelta | None = None, digits: int = 4) -> str:
+    """The paired Dice Δ vs origin (``row["delta"]``, or ``delta``, e.g. on an external test set) with its interval
+    and p, and how many seeds it covers when some lack it; ``N/A`` without one."""
+    d = delta or row.get("delta")
     if d is None:
         return "N/A"
     mark = " ‡" if row.get("origin_steps") else ""
-    if row["delta_seeds"] == row["n"]:
-        return f"{d:+.3f}{mark}"
-    return f"{d:+.3f}{mark} ({row['delta_seeds']} of {row['n']} seeds)"
+    return d.text(digits) + mark + ("" if d.seeds == row["n"] else f" ({d.seeds} of {row['n']} seeds)")
+
+
+def fmt_detectable(row: dict[str, Any], delta: PairedDelta | None = None, digits: int = 4) -> str:
+    """The smallest Δ the row's paired design could detect (:func:`bench.stats.detectable_delta`); ``N/A`` without
+    a Δ."""
+    d = delta or row.get("delta")
+    return "N/A" if d is None else d.detectable_text(digits)
 
 
 HEAD = [
@@ -214,14 +245,15 @@ HEAD = [
     "pass rate",
     "Dice (mean ± std)",
     "n",
-    "Δ vs origin",
+    "Δ vs origin [95 % CI] p",
+    f"detectable Δ ({POWER:.0%} power)",
     *GENERATION_COLUMNS.values(),
 ]
 
 
-def row_cells(r: dict[str, Any]) -> list[str]:
-    """One row's cells, in ``HEAD``'s order; synthetic (phantom) datasets are marked so their numbers are never
-    mistaken for real data."""
+def row_cells(r: dict[str, Any], external: list[str] | tuple[str, ...] = ()) -> list[str]:
+    """One row's cells, in ``HEAD``'s order, then one per ``external`` test set; synthetic (phantom) datasets are
+    marked so their numbers are never mistaken for real data."""
     return [
         f"{r['dataset']} (synthetic phantom)" if r["synthetic_data"] else r["dataset"],
         r["preset"],
@@ -231,13 +263,15 @@ def row_cells(r: dict[str, Any]) -> list[str]:
         r["model"],
         r["augment"],
         r["train_on"],
-        f"{r['train_ratio']:g}",
+        split_text(r),
         f"{r['real_train']}/{r['synthetic_used']:.0f}/{r['test']}",
         "—" if r["pass_rate"] is None else f"{r['pass_rate']:.2f}",
         mean_std(r["dice_mean"], r["dice_std"], r["n"], 4) + (" †" if r.get("notes") else ""),
         str(r["n"]),
         fmt_delta(r),
+        fmt_detectable(r),
         *(_fmt_metric(r, k) for k in GENERATION_COLUMNS),
+        *(external_scores.cell(r, name) for name in external),
     ]
 
 
@@ -248,8 +282,11 @@ LEGEND = [
     "share of generated pairs that passed the method's own filter (mean over seeds).",
     "settings: what the runs changed from the preset (--tau, --option, --train-option, ...).",
     "Δ vs origin: mean over seeds of Dice minus the origin (no expansion) run with the same seed, "
-    "dataset/preset/model/aug/ratio and downstream training settings; only seeds both have are compared "
-    "(and counted when fewer than n); N/A where there is none.",
+    "dataset/preset/model/aug/ratio and downstream training settings, each seed's Δ paired image by image on its "
+    "test split; only seeds both have are compared (and counted when fewer than n); N/A where there is none. "
+    "[95 % CI] and p (two-sided, Δ = 0): paired t-test over the seeds' Δ (df = seeds - 1), since a seed's test "
+    "images share its split and trained networks; one seed has no interval. Detectable Δ: the smallest Δ this "
+    f"design finds with {POWER:.0%} power at p < 0.05, given the seeds' observed spread (noncentral t).",
     "FID/KID/IS (Inception): pytorch-fid's Inception network on all generated images vs the real training "
     "split (results.json also holds fid_kept / kid_kept for the filtered pairs); FID-U / IS-U: the paper's "
     "metrics on features of a U-Net trained on the real split, not comparable with Inception FID/IS; "
@@ -273,7 +310,9 @@ def table_notes(rows: list[dict[str, Any]]) -> list[str]:
     apart = [APART] if any(r.get("options_apart") for r in rows) else []
     cut = cut_tags(rows)
     cut = [CUT, *(f"- {line}" for line in cut)] if cut else []
-    return [*LEGEND, *marks(rows), *apart, *cut, *unequal_steps(rows), *missing(rows, tuple(GENERATION_COLUMNS))]
+    external = [external_scores.LEGEND] if external_scores.names(rows) else []
+    notes = [*marks(rows), *apart, *cut, *unequal_steps(rows), *missing(rows, tuple(GENERATION_COLUMNS))]
+    return [*LEGEND, *external, *notes]
 
 
 def unequal_steps(rows: list[dict[str, Any]]) -> list[str]:
@@ -283,7 +322,7 @@ def unequal_steps(rows: list[dict[str, Any]]) -> list[str]:
         return "/".join(map(str, steps))
 
     return sorted(
-        f"‡: {r['method']} {r['ablation']} (ratio {r['train_ratio']:g}, {r['augment']}) trained {fmt(r['steps'])} "
+        f"‡: {r['method']} {r['ablation']} ({split_text(r, named=True)}, {r['augment']}) trained {fmt(r['steps'])} "
         f"optimiser steps, its origin {fmt(r['origin_steps'])}: part of the Δ is training length, not data "
         "(--train-option steps=N trains every run N steps)"
         for r in rows
@@ -310,20 +349,27 @@ def missing(rows: list[dict[str, Any]], keys: tuple[str, ...]) -> list[str]:
 
 def to_markdown(rows: list[dict[str, Any]]) -> str:
     """A Markdown table of the rows with its legend and notes."""
-    lines = ["| " + " | ".join(HEAD) + " |", "|" + "---|" * len(HEAD)]
-    lines += ["| " + " | ".join(row_cells(r)) + " |" for r in rows]
+    external = external_scores.names(rows)
+    head = [*HEAD, *external_scores.head(external)]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(row_cells(r, external)) + " |" for r in rows]
     return "\n".join([*lines, "", *table_notes(rows)]) + "\n"
 
 
 def to_csv(rows: list[dict[str, Any]]) -> str:
     buf = io.StringIO()
     if rows:
-        w = csv.DictWriter(buf, fieldnames=list(rows[0]))
+        fields = [k for k in rows[0] if k != "delta"]
+        w = csv.DictWriter(buf, fieldnames=[*fields, *(k for k in RECORD if k not in fields)])
         w.writeheader()
         for r in rows:
             flat = {k: " ".join(map(str, r[k] or [])) for k in ("steps", "origin_steps", "seeds")}
             flat.update(dice_by_seed=json.dumps(r["dice_by_seed"]), choices=json.dumps(r["choices"], sort_keys=True))
-            w.writerow({**r, **flat})
+            flat.update(r["delta"].record() if r["delta"] else {})
+            flat["external"] = json.dumps(
+                {k: {**f, "delta": f["delta"].record() if f["delta"] else None} for k, f in r["external"].items()}
+            )
+            w.writerow({**{k: v for k, v in r.items() if k != "delta"}, **flat})
     return buf.getvalue()
 
 

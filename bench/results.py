@@ -3,7 +3,8 @@
 One run (method, ablation, dataset, model, seed, ratio, augmentation, train-on, settings) writes one
 ``results.json`` in its run directory
 ``<out>/<dataset>/<method>__<ablation>__<model>__<augment>__<train_on>[__<settings>]/ratio_<r>/seed_<s>/``
-(``settings``: the user's overrides of the preset, e.g. ``tau=0.5``).
+(``settings``: the user's overrides of the preset, e.g. ``tau=0.5``; ``pairs_<N>`` in place of ``ratio_<r>`` for
+a run of ``--train-pairs N``).
 Tables and figures are computed from these files only.
 """
 
@@ -23,7 +24,7 @@ class RunIdentity(TypedDict):
     dataset: str
     model: str
     seed: int
-    train_ratio: float
+    train_ratio: float | None  # None for a run of an exact count of training pairs (its ``train_pairs``)
     augment: str
     train_on: str
     preset: str
@@ -35,7 +36,8 @@ class Results(TypedDict):
     """Every key of a ``results.json`` file.
 
     schema_version: bumped on any incompatible change.
-    run: the identity of the run (see RunIdentity); ``key`` hashes the resolved config.
+    run: the identity of the run (see RunIdentity); ``key`` hashes the resolved config. A run of ``--train-pairs N``
+        also holds ``train_pairs`` (and ``train_ratio`` null).
     config: the resolved RunConfig (defaults included).
     dataset: name, folder, whether it is synthetic (the demo phantom), card version, pair count, and
         ``check_warnings``: how many warnings the integrity check gave (``bench datasets check`` lists them).
@@ -44,7 +46,9 @@ class Results(TypedDict):
     environment: device, torch threads, platform.
     counts: real_train, test, synthetic_generated / kept / relabelled / dropped, train_total, train_steps
         (the downstream model's optimiser steps; absent before 0.7, see ``bench.report.train_steps``).
-    metrics: dice (mean over test images, threshold 0.5), dice_std (over test images), dice_per_image, and
+    metrics: dice (mean over test images, threshold 0.5), dice_std (over test images), dice_per_image,
+        ``external`` (only for runs scored on external test sets: ``{set name: {"dice", "dice_std",
+        "dice_per_image", "n", "fingerprint"}}``: the same scorer on every pair of each set, which no stage saw), and
         ``notes``: why the number may not mean what it seems (e.g. a test split without foreground, run with
         ``--allow-empty-test``); empty for a clean run. Tables mark such cells with † and print the note.
         Generation metrics of the run's expansion against the real training split (``bench.metrics.generation``;
@@ -85,9 +89,13 @@ class Results(TypedDict):
 REQUIRED_KEYS = tuple(Results.__annotations__)
 
 
-def run_dir(out: Path, dataset: str, run_name: str, train_ratio: float, seed: int) -> Path:
-    """The folder of one run; every part of the run's identity is in the path."""
-    return Path(out) / dataset / run_name / f"ratio_{train_ratio:g}" / f"seed_{seed}"
+def run_dir(
+    out: Path, dataset: str, run_name: str, train_ratio: float | None, seed: int, train_pairs: int | None = None
+) -> Path:
+    """The folder of one run; every part of the run's identity is in the path (``pairs_<N>`` in place of
+    ``ratio_<r>`` for a run of an exact count of training pairs)."""
+    split = f"pairs_{train_pairs}" if train_pairs is not None else f"ratio_{train_ratio:g}"
+    return Path(out) / dataset / run_name / split / f"seed_{seed}"
 
 
 def validate(results: dict[str, Any], source: str = "results") -> Results:
@@ -96,9 +104,14 @@ def validate(results: dict[str, Any], source: str = "results") -> Results:
         raise ValueError(f"{source}: not a JSON object")
     missing = [k for k in REQUIRED_KEYS if k not in results]
     if missing:
-        raise ValueError(f"{source}: missing keys {missing}")
+        raise ValueError(
+            f"{source}: not a bench results file of schema_version {SCHEMA_VERSION} (missing keys {missing})"
+        )
     if results["schema_version"] != SCHEMA_VERSION:
-        raise ValueError(f"{source}: schema_version {results['schema_version']} != {SCHEMA_VERSION}")
+        raise ValueError(
+            f"{source}: schema_version {results['schema_version']}, this bench reads {SCHEMA_VERSION}; run it "
+            "again with this version, or report it with the version that wrote it"
+        )
     return results  # type: ignore[return-value]
 
 

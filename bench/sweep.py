@@ -25,15 +25,17 @@ from bench import results as store
 from bench import runner
 from bench.artifacts import ARTIFACTS
 from bench.cards import resolve_dataset
-from bench.config import AUGMENTS, ConfigError
+from bench.config import AUGMENTS, ConfigError, merge_options
 from bench.integrity import check
 from bench.pairs import DatasetError
 from bench.paper import (
     BASELINE,
     FEWSHOT_METHODS,
     FEWSHOT_RATIOS,
+    FEWSHOT_SEEDS,
     METHOD_ORDER,
     MODEL_NAMES,
+    SEEDS,
     SHOWN_VARIANTS,
     STRENGTHS,
     TABLE1_ABLATIONS,
@@ -41,11 +43,13 @@ from bench.paper import (
     TAUS,
 )
 from bench.splits import make_split
+from bench.testsets import NONE, resolve
 from methods import METHODS, get_method, method_options, unknown_choice
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_MODELS = {"table1": ("unet",), "table2": tuple(MODEL_NAMES), "fewshot": ("unet",), "tau-vs-s": ("unet",)}
+DEFAULT_SEEDS = {"table1": SEEDS, "table2": SEEDS, "fewshot": FEWSHOT_SEEDS, "tau-vs-s": SEEDS}
 LAUNCHERS = ("local", "submitit")
 LOCAL_TIMEOUT_MIN = 7 * 24 * 60  # a run on the local executor is never cut short by submitit
 
@@ -90,17 +94,19 @@ def build_sweep(
     methods: tuple[str, ...] | None = None,
     ratios: tuple[float, ...] | None = None,
     augments: tuple[str, ...] | None = None,
+    pairs: tuple[int, ...] | None = None,
 ) -> Sweep:
     """Expand an artifact's name into its runs.
 
     Args:
         name: one of ``SWEEPS``.
         base: the options every run shares (dataset, preset, seeds, models, out, W&B, device, force); its
-            ``models`` may be empty for the artifact's default models.
+            ``models`` and ``seeds`` may be empty for the artifact's defaults (:data:`DEFAULT_SEEDS`).
         methods: for ``table2`` and ``fewshot``, the generating methods to include (default: all of the artifact's).
         ratios: for ``fewshot``, the train ratios (default ``FEWSHOT_RATIOS``).
         augments: for ``fewshot``, the downstream augmentations, one curve each (default: ``base.augment``);
             origin trains under the same augmentation as the generators it is compared with.
+        pairs: for ``fewshot``, exact counts of training pairs instead of ratios (``--train-pairs`` runs).
 
     Raises:
         ConfigError: an unknown sweep, method or augmentation, a ratio out of range, or options the artifact does
@@ -112,16 +118,28 @@ def build_sweep(
         raise ConfigError(f"--methods applies to the table2 and fewshot sweeps, not {name}")
     if ratios is not None and name != "fewshot":
         raise ConfigError(f"--ratios applies to the fewshot sweep, not {name}")
+    if pairs is not None and name != "fewshot":
+        raise ConfigError(f"--pairs applies to the fewshot sweep, not {name}")
+    if pairs is not None and ratios is not None:
+        raise ConfigError("--pairs and --ratios exclude each other: the fewshot curve runs counts of pairs or ratios")
     if augments is not None and name != "fewshot":
         raise ConfigError(f"--augment applies to the fewshot sweep, not {name} (table1 runs its own augmentations)")
     for aug in augments or ():
         if aug not in AUGMENTS:
             raise ConfigError(f"--augment: {unknown_choice('augmentation', aug, AUGMENTS)}")
-    base = dataclasses.replace(base, models=tuple(base.models) or DEFAULT_MODELS[name])
+    base = dataclasses.replace(
+        base, models=tuple(base.models) or DEFAULT_MODELS[name], seeds=tuple(base.seeds) or DEFAULT_SEEDS[name]
+    )
     runner.check_values(base)
     for ratio in ratios or ():
         runner.check_ratio(ratio, "--ratios")
-    configs, missing = _CONFIGS[name](methods, ratios, augments or (base.augment,), base)
+    for count in pairs or ():
+        runner.check_pairs(count, "--pairs")
+    if pairs is not None:
+        points = [{"train_pairs": count} for count in pairs]
+    else:
+        points = [{"train_ratio": ratio} for ratio in ratios or FEWSHOT_RATIOS]
+    configs, missing = _CONFIGS[name](methods, points, augments or (base.augment,), base)
     runs = [
         SweepRun(label, dataclasses.replace(base, seeds=(seed,), **changes))
         for seed in base.seeds  # seed-major: a sweep stopped early still holds whole artifacts for its first seeds
@@ -176,13 +194,16 @@ def _table2(methods, ratios, augments, base) -> tuple[Configs, list[str]]:
     return configs, missing
 
 
-def _fewshot(methods, ratios, augments, base) -> tuple[Configs, list[str]]:
+def _fewshot(methods, points, augments, base) -> tuple[Configs, list[str]]:
     present, missing = _chosen(FEWSHOT_METHODS, methods)
     configs: Configs = []
-    for ratio in ratios or FEWSHOT_RATIOS:
+    for point in points:
         for aug in augments:
-            at = {"train_ratio": ratio, "augment": aug}
-            where = f"ratio {ratio:g}" + (f", augment {aug}" if aug != "none" else "")
+            at = {**point, "augment": aug}
+            count = point.get("train_pairs")
+            where = (f"{count} pairs" if count else f"ratio {point['train_ratio']:g}") + (
+                f", augment {aug}" if aug != "none" else ""
+            )
             configs.append((f"Origin, {where}", {"method": BASELINE, "train_on": "real", **at}))
             generated = {"train_on": "real+synthetic", **at}
             configs += [(f"{_label(m)}, {where}", {**_variant(m), **generated}) for m in present]
@@ -192,7 +213,7 @@ def _fewshot(methods, ratios, augments, base) -> tuple[Configs, list[str]]:
 def _tau_vs_s(methods, ratios, augments, base) -> tuple[Configs, list[str]]:
     """The τ family at the preset's gradient scale s₀, the s family at s = v·s₀ and τ = 1 (Lemma 3.3: 1/τ = v)."""
     options, presets = method_options("diffuseexpand")
-    s0 = float(presets[base.preset].get("guidance_scale", options.guidance_scale))
+    s0 = merge_options(options, {}, presets.get(base.preset, {})).guidance_scale  # the preset's, resolved
     configs: Configs = [(f"1/τ = {tau.v}", {"method_options": {"tau": tau.value}}) for tau in TAUS]
     scales = [float(f"{v * s0:.6g}") for v in STRENGTHS if v != 1]  # v = 1 is τ = 1, run once above
     configs += [(f"s = {s:g}", {"method_options": {"tau": 1.0, "guidance_scale": s}}) for s in scales]
@@ -210,17 +231,19 @@ SWEEPS = tuple(kind for kind in ARTIFACTS if kind in _CONFIGS)  # the artifacts 
 
 
 def check_sweep(sweep: Sweep) -> None:
-    """Plan and preflight every run (options, machine, output folder), and check that every train ratio leaves
-    enough training pairs of the data set, before the first run trains anything."""
-    data = check(resolve_dataset(sweep.runs[0].request.dataset)[0]) if sweep.runs else None
-    ratios = sorted({r.request.train_ratio for r in sweep.runs}) if data is not None and data.ok else []
-    for ratio in ratios:
+    """Plan and preflight every run (options, machine, output folder), and check that every train ratio or count of
+    pairs leaves enough training pairs of the data set, before the first run trains anything."""
+    first = sweep.runs[0].request if sweep.runs else None
+    data = check(resolve_dataset(first.dataset)[0], reading=first.masks) if first else None
+    readable = data is not None and data.ok
+    points = {(r.request.train_ratio, r.request.train_pairs) for r in sweep.runs} if readable else set()
+    for ratio, count in sorted(points, key=str):
         try:  # a data set with errors, or too few pairs for any split, is refused by the first run's data check
-            make_split(data.ids, 0, ratio)  # the split's sizes depend on the number of pairs, not on the seed
+            make_split(data.ids, 0, ratio, train_pairs=count)  # the split's sizes depend on the pairs, not the seed
         except DatasetError:
             break
         except ValueError as e:
-            raise ConfigError(f"--ratios: {e}") from None
+            raise ConfigError(f"{'--pairs' if count is not None else '--ratios'}: {e}") from None
     for r in sweep.runs:
         pl = runner.plan(r.request)
         runner.preflight(r.request, pl)
@@ -229,9 +252,9 @@ def check_sweep(sweep: Sweep) -> None:
 def status(sweep: Sweep) -> list[RunStatus]:
     """Which runs are finished, and an estimate of the others' seconds from past runs under the same ``--out``.
 
-    The estimate of a run is, per downstream model, the median ``timings.total`` of past runs of the same dataset,
-    preset, method, variant, train-on and model (any seed, ratio or setting); None when there is none. Runs that
-    share cached stages take less than their estimate.
+    A run not yet scored on a ``--test-set`` it names is not finished. The estimate of a run is, per downstream
+    model, the median ``timings.total`` of past runs of the same dataset, preset, method, variant, train-on and model
+    (any seed, ratio or setting); None when there is none. Runs that share cached stages take less than it.
     """
     past: dict[tuple, list[float]] = defaultdict(list)
     names: dict[str, str] = {}
@@ -244,7 +267,10 @@ def status(sweep: Sweep) -> list[RunStatus]:
             names[req.dataset] = card.name if card else path.name
             _index_past(Path(req.out) / names[req.dataset], past)
         configs = runner.run_configs(req, pl, names[req.dataset], req.seeds[0])
-        done = all(runner.stored_result(rdir, cfg.key()) is not None for cfg, rdir in configs) and not req.force
+        named = [resolve(name)[0] for name in req.test_sets if name != NONE]  # a set it lacks: the run scores it
+        stored = [runner.stored_result(rdir, cfg.key()) for cfg, rdir in configs]
+        done = all(s is not None and set(named) <= set(s["metrics"].get("external", {})) for s in stored)
+        done = done and not req.force
         seconds = [_median(past.get(_past_key(cfg))) for cfg, _ in configs]
         estimate = 0.0 if done else (None if None in seconds else sum(seconds))
         out.append(RunStatus(r, done, estimate))

@@ -8,13 +8,18 @@ uploaded later with ``wandb sync <run dir>/wandb/offline-run-*``.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import logging
 import netrc
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from bench.files import writing
 from bench.results import GALLERY_PNG
+from bench.stats import PairedDelta
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +48,19 @@ def resolve_mode(mode: str) -> str:
     return "offline"
 
 
+def _names_full_disk(fn: Callable[..., dict]) -> Callable[..., dict]:
+    """W&B writes its run files under ``run_dir/wandb``: a full disk or a read-only folder there becomes one
+    StorageError naming that folder, not W&B's own traceback."""
+
+    @functools.wraps(fn)
+    def logged(*args: Any, **kwargs: Any) -> Any:
+        run_dir = inspect.signature(fn).bind(*args, **kwargs).arguments["run_dir"]
+        with writing(Path(run_dir) / "wandb", in_writer=False):
+            return fn(*args, **kwargs)
+
+    return logged
+
+
 GENERATION_KEYS = ("fid", "fid_kept", "kid", "kid_kept", "is", "fid_unet", "fid_unet_kept", "is_unet")
 MEMORISATION_KEYS = ("nn_distance_min", "nn_distance_median", "share_closer_than_real", "nn_ssim_max", "share_copies")
 
@@ -56,11 +74,26 @@ def generation_summary(metrics: dict[str, Any]) -> dict[str, float]:
     return out
 
 
-def delta_summary(dice: float, origin_dice: float) -> dict[str, float]:
-    """The summary keys of a method run's paired gain: its Dice minus its origin run's, and that Dice."""
-    return {"delta_vs_origin": dice - origin_dice, "origin/dice": origin_dice}
+def external_summary(metrics: dict[str, Any]) -> dict[str, float]:
+    """The Dice of each external test set a run was scored on (``external/<set>/dice``, ``.../dice_std``)."""
+    return {
+        f"external/{name}/{k}": figures[k]
+        for name, figures in (metrics.get("external") or {}).items()
+        for k in ("dice", "dice_std")
+    }
 
 
+def delta_summary(dice: float, origin_dice: float, setting: PairedDelta | None = None) -> dict[str, float]:
+    """The summary keys of a method run's paired gain: its Dice minus its origin run's, and that Dice; with
+    ``setting``, the paired Δ over every seed of the run's setting so far (``setting/delta_low``, ``.../delta_p``:
+    :meth:`bench.stats.PairedDelta.record`), its interval, p and detectable Δ left out below two seeds."""
+    out = {"delta_vs_origin": dice - origin_dice, "origin/dice": origin_dice}
+    if setting is not None:
+        out.update({f"setting/{k}": v for k, v in setting.record().items() if v is not None})
+    return out
+
+
+@_names_full_disk
 def log_run(
     results: dict[str, Any],
     run_dir: Path,
@@ -68,6 +101,7 @@ def log_run(
     group: str,
     history: dict[str, list[float]],
     origin_dice: float | None = None,
+    setting: PairedDelta | None = None,
 ) -> dict:
     """Mirror one finished run to W&B: config (the run's identity flat, for the UI's group-by), per-epoch history,
     summary, the gallery of generated pairs as an image and each test image's Dice as a table.
@@ -79,6 +113,7 @@ def log_run(
         group: groups the runs of one ``bench run`` invocation in the W&B UI.
         history: per-epoch series to log as steps (e.g. ``{"train/loss": [...]}``).
         origin_dice: the paired origin run's Dice, when it exists (``delta_vs_origin`` in the summary).
+        setting: the paired Δ over the seeds of the run's setting that have their origin (:func:`delta_summary`).
 
     Returns:
         ``{"mode", "dir", "url", "id"}`` describing where the run went (url is None offline).
@@ -89,7 +124,8 @@ def log_run(
 
     ident = results["run"]
     tags = [f"{k}:{ident[k]}" for k in ("method", "ablation", "dataset", "model", "augment", "train_on", "preset")]
-    tags += [f"seed:{ident['seed']}", f"ratio:{ident['train_ratio']:g}"]
+    pairs = ident.get("train_pairs")
+    tags += [f"seed:{ident['seed']}", f"pairs:{pairs}" if pairs is not None else f"ratio:{ident['train_ratio']:g}"]
     if ident.get("settings"):
         tags.append(f"settings:{ident['settings']}"[:64])  # W&B's tag length limit
     if results["dataset"].get("synthetic"):
@@ -127,12 +163,13 @@ def log_run(
         if gallery.is_file():
             run.log({"gallery": wandb.Image(str(gallery), caption="generated pairs, mask outlined")})
         if origin_dice is not None:
-            run.summary.update(delta_summary(results["metrics"]["dice"], origin_dice))
+            run.summary.update(delta_summary(results["metrics"]["dice"], origin_dice, setting))
         run.summary.update(
             {
                 "dice": results["metrics"]["dice"],
                 "dice_std": results["metrics"]["dice_std"],
                 **generation_summary(results["metrics"]),
+                **external_summary(results["metrics"]),
                 **{f"counts/{k}": v for k, v in results["counts"].items()},
                 **{f"time/{k}": v for k, v in results["timings"].items()},
                 **{f"method/{k}": v for k, v in results["method_stats"].items() if isinstance(v, (int, float))},
@@ -144,9 +181,19 @@ def log_run(
     return {"mode": mode, "dir": str(Path(run_dir) / "wandb"), "url": url, "id": ident_id}
 
 
-def log_delta(results: dict[str, Any], run_dir: Path, origin_dice: float) -> int:
-    """Add the paired Δ vs origin to the summary of a run already logged to W&B (reopened by its id, in the mode
-    it was logged in); 1 if it was, 0 for a run that was not logged or stored before runs kept their id."""
+@_names_full_disk
+def log_delta(
+    results: dict[str, Any], run_dir: Path, origin_dice: float, setting: PairedDelta | None = None
+) -> int:
+    """Add the paired Δ vs origin (and ``setting``'s, :func:`delta_summary`) to the summary of a run already logged
+    to W&B (:func:`update_summary`); 1 if it was, 0 for a run that was not logged or stored before runs kept their
+    id."""
+    return update_summary(results, run_dir, lambda: delta_summary(results["metrics"]["dice"], origin_dice, setting))
+
+
+def update_summary(results: dict[str, Any], run_dir: Path, summary: Callable[[], dict[str, float]]) -> int:
+    """Add ``summary()`` to the W&B summary of a run already logged (reopened by its id, in the mode it was logged
+    in): a Δ whose origin came later, an external test set scored later; 1 if it was, else 0 (nothing is made)."""
     where = results.get("tracking") or {}
     if where.get("mode") not in ("online", "offline") or not where.get("id"):
         return 0
@@ -161,12 +208,13 @@ def log_delta(results: dict[str, Any], run_dir: Path, origin_dice: float) -> int
         settings=wandb.Settings(console="off", silent=True, x_disable_stats=True),
     )
     try:
-        run.summary.update(delta_summary(results["metrics"]["dice"], origin_dice))
+        run.summary.update(summary())
     finally:
         run.finish()
     return 1
 
 
+@_names_full_disk
 def log_artifact(artifact: Any, mode: str, group: str, run_dir: Path) -> dict:
     """Log a built paper artifact (``bench.artifacts.Artifact``) as one ``report`` run of ``group``: each table as a
     ``wandb.Table``, each figure as a ``wandb.Image``, so a sweep's runs and its tables sit together in W&B.
@@ -192,8 +240,9 @@ def log_artifact(artifact: Any, mode: str, group: str, run_dir: Path) -> dict:
         logged: dict[str, Any] = {}
         for name, (columns, rows) in artifact.tables.items():
             logged[f"{artifact.name}/{name}"] = wandb.Table(columns=list(columns), data=_table_cells(rows))
-        for png in artifact.figures:
-            logged[f"{artifact.name}/{Path(png).stem}"] = wandb.Image(str(png))
+        for png in artifact.figures:  # a figure named as a table (fewshot.png beside fewshot) must not replace it
+            key = f"{artifact.name}/{Path(png).stem}"
+            logged[f"{key}_figure" if key in logged else key] = wandb.Image(str(png))
         run.log(logged)
         url = run.url if mode == "online" else None
     finally:

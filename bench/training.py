@@ -42,6 +42,7 @@ from accelerate import Accelerator, PartialState
 from accelerate.utils import InitProcessGroupKwargs, gather_object
 from torch import nn
 
+from bench import interrupts
 from bench.files import storage_error
 
 logger = logging.getLogger(__name__)
@@ -200,6 +201,7 @@ def train_loop(
     resume = latest_checkpoint(checkpoint_dir)
     if resume is not None:
         accelerator.load_state(str(resume))
+        interrupts.kept(resume)
         if ema is not None:
             ema.to(device)
         logger.info("resuming from %s at step %d/%d", resume, log.steps, steps)
@@ -271,11 +273,12 @@ def _save_checkpoint(accelerator: Accelerator, checkpoint_dir: Path, step: int) 
         accelerator.save_state(str(staging))
     except Exception as e:
         shutil.rmtree(staging, ignore_errors=True)
-        raise (storage_error(e, staging) or e) from e
+        raise (storage_error(e, final) or e) from e
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         shutil.rmtree(final, ignore_errors=True)
         staging.rename(final)
+        interrupts.kept(final)
         for old in checkpoint_dir.glob("step_*"):
             if old != final:
                 shutil.rmtree(old, ignore_errors=True)

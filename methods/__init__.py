@@ -73,6 +73,14 @@ METHODS: dict[str, MethodEntry] = {
         "One unconditional denoiser samples image and mask together as channels (joint diffusion).",
         options=("methods.diffusion.options:JointOptions", "methods.diffusion.options:DENOISER_PRESETS"),
     ),
+    "genseg": MethodEntry(
+        "methods.genseg.method:GenSeg",
+        "1",
+        ("separate", "end2end"),
+        "Augmented real masks translated by a pix2pix GAN whose architecture a segmenter's validation loss tunes "
+        "(GenSeg).",
+        options=("methods.genseg.options:GenSegOptions", "methods.genseg.options:PRESETS"),
+    ),
 }
 
 

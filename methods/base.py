@@ -141,6 +141,16 @@ class ExpansionMethod(abc.ABC):
         return None
 
     @classmethod
+    def check_train(cls, options: Any, train: int) -> None:
+        """Refuse, before any work, a training split of ``train`` pairs too small for ``options`` (e.g. one that
+        held-back validation pairs would leave too few). The default accepts every size.
+
+        Raises:
+            bench.config.ConfigError: naming the option and the split's size.
+        """
+        return None
+
+    @classmethod
     def input_fingerprints(cls, options: Any) -> dict[str, str]:
         """Content fingerprints of the files ``options`` name (a pretrained generator), for the run key: a file
         retrained in place must not pass for the one a stored run used. None by default."""

@@ -31,9 +31,11 @@ import numpy as np
 from accelerate import PartialState
 from accelerate.utils import broadcast_object_list
 from diffusers.models.modeling_utils import ModelMixin
+from diffusers.utils import SAFETENSORS_WEIGHTS_NAME
 
+from bench import interrupts
 from bench.config import config_hash
-from bench.files import locked, write_csv, write_json
+from bench.files import locked, write_csv, write_json, writing
 from bench.training import StepCallback, TrainLog
 from methods.base import MethodContext
 
@@ -102,11 +104,13 @@ def cached_stage(
             reused = (folder / DONE).is_file()
         reused = broadcast_object_list([reused])[0]
         if not reused and (everyone or state.is_main_process):
-            record = compute(folder)
+            with interrupts.step(f"stage {key['role']} ({folder})"), writing(folder, in_writer=False):
+                record = compute(folder)
             if state.is_main_process:
                 write_json(folder / "key.json", key)  # again: ``compute`` may have replaced the folder
                 write_json(folder / DONE, record)
         state.wait_for_everyone()
+    interrupts.kept(folder)
     if reused:
         logger.info("reusing %s in %s", key["role"], folder)
     return Stage(key["role"], digest, folder, reused, json.loads((folder / DONE).read_text()))
@@ -134,7 +138,8 @@ def train_network(
     """
     log = fit(folder / "checkpoints", progress_callback(ctx, f"{Path(ctx.workdir).name} {folder.parent.name}", total))
     if PartialState().is_main_process:
-        model.save_pretrained(folder)
+        with writing(folder / SAFETENSORS_WEIGHTS_NAME):
+            model.save_pretrained(folder)
         write_json(folder / "train_log.json", log.to_json())
         parts = list(log.part_losses)
         rows = ([i + 1, loss, *(log.part_losses[p][i] for p in parts)] for i, loss in enumerate(log.losses))

@@ -34,3 +34,22 @@ def pair_folder(root: Path, ids: list[str]) -> Path:
         put(root, "images", f"{k}.png", gradient(i))
         put(root, "masks", f"{k}.png", square_mask())
     return root
+
+
+def disc_mask(seed: int, size: int = SIZE, value: int = 255) -> np.ndarray:
+    """A disc of ``value`` at a seeded place: edges off JPEG's 8 x 8 blocks, as real outlines are."""
+    rng = np.random.default_rng(seed)
+    cy, cx = rng.integers(size // 3, size - size // 3, 2)
+    yy, xx = np.mgrid[:size, :size]
+    return np.where((yy - cy) ** 2 + (xx - cx) ** 2 <= (size // 4) ** 2, value, 0).astype(np.uint8)
+
+
+def shipped_folder(root: Path, n: int, *, value: int = 255, mask_ext: str = ".png", suffix: str = "") -> Path:
+    """``n`` pairs as public sets ship them: masks of 0/``value``, saved as ``mask_ext`` (``.jpg``: lossy, as
+    Kvasir-SEG's), named ``<id><suffix>`` (``_segmentation``: as ISIC's) beside ``<id>.png`` images."""
+    for i in range(n):
+        put(root, "images", f"c{i:02d}.png", gradient(i))
+        mask = disc_mask(i, value=value)
+        (root / "masks").mkdir(parents=True, exist_ok=True)
+        Image.fromarray(mask).save(root / "masks" / f"c{i:02d}{suffix}{mask_ext}", quality=75)
+    return root

@@ -56,3 +56,32 @@ def run_processes(processes: int, *args: str, kill_when=None) -> subprocess.Comp
             assert proc.returncode == 0, output[-3000:]
             return subprocess.CompletedProcess(proc.args, 0, output)
     return None
+
+
+def run_bench_until(*args: str, root, pattern: str, then) -> subprocess.CompletedProcess:
+    """Run ``bench ARGS`` in one process; once ``pattern`` matches under ``root``, stop it (SIGSTOP), call
+    ``then(proc)`` (fill a disk, send a signal) and let it go on (SIGCONT) to its end, whatever its exit code.
+
+    Returns:
+        The finished process, stdout and stderr apart (``stdout`` the console, ``stderr`` logs and tracebacks).
+    """
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "COLUMNS": "200"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bench", *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    while proc.poll() is None and not list(root.glob(pattern)):
+        time.sleep(0.01)
+    matched = proc.poll() is None
+    if matched:
+        proc.send_signal(signal.SIGSTOP)
+        then(proc)
+        proc.send_signal(signal.SIGCONT)
+    out, err = (text.decode(errors="replace") for text in proc.communicate(timeout=600))
+    assert matched, f"{pattern} never appeared under {root}:\n{out[-2000:]}\n{err[-2000:]}"
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+def run_bench(*args: str) -> subprocess.CompletedProcess:
+    """Run ``bench ARGS`` in one process to its end, whatever its exit code; stdout and stderr apart, as text."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "COLUMNS": "200"}
+    return subprocess.run([sys.executable, "-m", "bench", *args], env=env, capture_output=True, text=True, timeout=600)

@@ -21,6 +21,7 @@ HARNESS = (
     "bench.runner",
     "bench.expand",
     "bench.sweep",
+    "bench.leaderboard_sweep",
     "bench.pretraining",
     "bench.artifacts",
     "bench.report",

@@ -2,15 +2,16 @@
 
 ``build_artifact(kind, runs, out)`` reads every ``results.json`` under ``runs`` and writes one artifact into ``out``:
 
-============  ===================================================================  ==============================
-kind          what                                                                 files
-============  ===================================================================  ==============================
-``table1``    DiffuseExpand ablations, UNet trained on real + synthetic (Table 1)  table1.md / .csv / .tex
-``table2``    methods whose pairs alone train the network (Table 2)                table2.md / .csv / .tex
-``fewshot``   Dice vs train ratio, with and without expansion (Fig. 2 right)       fewshot.md / .csv / .png
-``tau-vs-s``  stage-IV Dice densities, temperature τ vs gradient scale s (Fig. 2)  tau_vs_s.md / .csv / .png
-``gallery``   each method's stored ``gallery.png`` side by side (Fig. 3)           gallery.md / .png
-============  ===================================================================  ==============================
+===============  ===================================================================  ==============================
+kind             what                                                                 files
+===============  ===================================================================  ==============================
+``table1``       DiffuseExpand ablations, UNet trained on real + synthetic (Table 1)  table1.md / .csv / .tex
+``table2``       methods whose pairs alone train the network (Table 2)                table2.md / .csv / .tex
+``fewshot``      Dice vs train ratio, with and without expansion (Fig. 2 right)       fewshot.md / .csv / .png
+``tau-vs-s``     stage-IV Dice densities, temperature τ vs gradient scale s (Fig. 2)  tau_vs_s.md / .csv / .png
+``gallery``      each method's stored ``gallery.png`` side by side (Fig. 3)           gallery.md / .png
+``leaderboard``  Δ Dice vs origin with CIs, per labelled pairs and augmentation       leaderboard.md / .csv / .png
+===============  ===================================================================  ==============================
 
 Results are grouped by (dataset, preset), one block each; cells aggregate seeds as :mod:`bench.artifacts.cells`
 says, and missing runs show as "–" with a note, never as zeros. :data:`BUILDERS` is the one list of kinds
@@ -23,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from bench.artifacts import fewshot, gallery, table1, table2, tau_vs_s
+from bench.artifacts import fewshot, gallery, leaderboard, table1, table2, tau_vs_s
 from bench.artifacts.cells import Run, load_runs
 from bench.artifacts.render import Artifact
 
@@ -33,6 +34,7 @@ BUILDERS: dict[str, Callable[[list[Run], Path], Artifact]] = {
     "fewshot": fewshot.build,
     "tau-vs-s": tau_vs_s.build,
     "gallery": gallery.build,
+    "leaderboard": leaderboard.build,
 }
 ARTIFACTS: tuple[str, ...] = tuple(BUILDERS)
 

@@ -2,8 +2,9 @@
 
 A cell aggregates one value over seeds as mean ± population std, and never averages runs of different downstream
 training, method versions or resolved method options (ValueError naming the runs). Δ vs origin is paired by seed
-over the seeds both cells have. Every helper that leaves something out says so in ``notes``: an artifact shows what
-it could not use.
+over the seeds both cells have, and by test image within a seed (:mod:`bench.stats`: its interval, p-value and
+detectable Δ). Every helper that leaves something out says so in ``notes``: an artifact shows what it could not
+use.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 
 from bench.report import method_signature, train_steps, training_signature
 from bench.results import Results, find_results, load_results
+from bench.stats import PairedDelta, SeedScores, paired_delta, run_scores
 
 
 @dataclass(eq=False)
@@ -38,8 +40,14 @@ class Run:
         raise AttributeError(key)
 
     @property
-    def ratio(self) -> float:
+    def ratio(self) -> float | None:
+        """The train ratio; None for a run of an exact count of training pairs (:attr:`pairs`)."""
         return self.res["run"]["train_ratio"]
+
+    @property
+    def pairs(self) -> int | None:
+        """The count of training pairs of a ``--train-pairs`` run; None for a ratio run."""
+        return self.res["run"].get("train_pairs")
 
     def option(self, key: str) -> Any:
         return (self.res["config"].get("method_options") or {}).get(key)
@@ -70,11 +78,13 @@ def load_runs(runs: Path) -> list[Run]:
 @dataclass
 class Cell:
     """One aggregated value: ``values`` maps seed -> value; ``kind`` is what its runs share (see ``Run.kind``);
-    ``steps`` maps seed -> the downstream model's optimiser steps."""
+    ``steps`` maps seed -> the downstream model's optimiser steps; ``scores`` maps seed -> the value per test image,
+    for a Dice (:func:`bench.stats.run_scores`)."""
 
     values: dict[int, float]
     kind: tuple[str, str | None, str]
     steps: dict[int, int] = field(default_factory=dict)
+    scores: dict[int, SeedScores] = field(default_factory=dict)
 
     @property
     def n(self) -> int:
@@ -99,6 +109,26 @@ def present(cell: Cell | None) -> bool:
 
 def aggregate(runs: list[Run], value: Callable[[Run], float | None], where: str) -> Cell | None:
     """Aggregate ``value`` over ``runs`` (one per seed); None without runs. Refuses to mix trainings or versions."""
+    return _aggregate(runs, value, None, where)
+
+
+def aggregate_dice(runs: list[Run], where: str, test_set: str | None = None) -> Cell | None:
+    """The Dice on the test split (or the external set ``test_set``) over ``runs``, with each seed's Dice per test
+    image, which :func:`delta` pairs image by image."""
+
+    def dice(r: Run) -> float | None:
+        figures = r.res["metrics"] if test_set is None else (r.metric("external") or {}).get(test_set) or {}
+        return figures.get("dice")
+
+    return _aggregate(runs, dice, lambda r: run_scores(r.res, test_set), where)
+
+
+def _aggregate(
+    runs: list[Run],
+    value: Callable[[Run], float | None],
+    scores: Callable[[Run], SeedScores | None] | None,
+    where: str,
+) -> Cell | None:
     if not runs:
         return None
     mixes = (("downstream training", "training"), ("method version", "version"), ("method options", "options"))
@@ -117,7 +147,8 @@ def aggregate(runs: list[Run], value: Callable[[Run], float | None], where: str)
         folders = ", ".join(str(r.folder) for r in runs if r.seed in twice)
         raise ValueError(f"{where}: more than one run of seed {min(twice)} ({folders})")
     values = {r.seed: v for r in runs if (v := value(r)) is not None}
-    return Cell(values, runs[0].kind, {r.seed: train_steps(r.res) for r in runs})
+    scored = {r.seed: v for r in runs if scores is not None and (v := scores(r)) is not None}
+    return Cell(values, runs[0].kind, {r.seed: train_steps(r.res) for r in runs}, scored)
 
 
 def one_per_seed(runs: list[Run], where: str, notes: list[str]) -> list[Run]:
@@ -135,20 +166,18 @@ def one_per_seed(runs: list[Run], where: str, notes: list[str]) -> list[Run]:
     return kept
 
 
-def delta(
-    cell: Cell | None, base: Cell | None, where: str, notes: list[str]
-) -> tuple[float | None, float | None, int]:
-    """Mean and population std over shared seeds of cell - base (paired by seed), and how many seeds were paired
-    (std None below two seeds)."""
+def delta(cell: Cell | None, base: Cell | None, where: str, notes: list[str]) -> PairedDelta | None:
+    """cell - base paired by seed over the seeds both have (and by test image where both cells hold per-image
+    values): :func:`bench.stats.paired_delta`; None, noted, where there is no origin to pair with."""
     if not present(cell) or not present(base):
-        return None, None, 0
+        return None
     if cell.kind[0] != base.kind[0]:
         notes.append(f"{where}: no Δ, origin was trained with other downstream settings")
-        return None, None, 0
+        return None
     common = sorted(set(cell.values) & set(base.values))
     if not common:
         notes.append(f"{where}: no Δ, no seed in common with origin")
-        return None, None, 0
+        return None
     if len(common) < cell.n:
         notes.append(f"{where}: Δ paired over {len(common)} of {cell.n} seeds ({' '.join(map(str, common))})")
     unequal = sorted(
@@ -160,8 +189,7 @@ def delta(
             f"{where}: Δ compares unequal training lengths (origin vs this run, optimiser steps: {pairs}); part "
             "of it is training length, not data (--train-option steps=N trains every run N steps)"
         )
-    diffs = [cell.values[s] - base.values[s] for s in common]
-    return statistics.fmean(diffs), statistics.pstdev(diffs) if len(diffs) > 1 else None, len(common)
+    return paired_delta(*({s: c.scores.get(s, c.values[s]) for s in common} for c in (cell, base)))
 
 
 def generation_cell(runs: list[Run], key: str, kept: bool, where: str, notes: list[str]) -> Cell | None:
@@ -189,7 +217,18 @@ def block_title(dataset: str, preset: str, runs: Iterable[Run]) -> str:
 
 
 def largest_ratio(runs: list[Run], where: str, notes: list[str]) -> tuple[float, list[Run]]:
-    """The paper's tables use the largest train ratio (0.9); runs at other ratios are left out, noted."""
+    """The paper's tables use the largest train ratio (0.9); runs at other ratios, or of counts of pairs
+    (``--train-pairs``), are left out, noted.
+
+    Raises:
+        ValueError: every run is of a count of pairs.
+    """
+    counted = [r for r in runs if r.ratio is None]
+    runs = [r for r in runs if r.ratio is not None]
+    if not runs:
+        raise ValueError(f"{where}: every run trains on a count of pairs (--train-pairs); this table reads ratio runs")
+    if counted:
+        notes.append(f"{where}: {len(counted)} runs of counts of pairs (--train-pairs) left out; fewshot shows them")
     ratio = max(r.ratio for r in runs)
     other = [r for r in runs if r.ratio != ratio]
     if other:

@@ -41,7 +41,7 @@ def build(runs: list[Run], out: Path) -> Artifact:
                     _off_preset(r),
                     r.model != "unet",
                     r.train_on != "real+synthetic",
-                    -r.ratio,
+                    -(r.ratio if r.ratio is not None else 0.0),  # a run of a count of pairs after ratio runs
                     str(r.folder),
                 ),
             )

@@ -16,13 +16,21 @@ from typing import Any
 from bench.artifacts.cells import Cell, present
 from bench.files import write_text
 from bench.report import mean_std
+from bench.stats import POWER, RECORD, PairedDelta
 
 DASH = "–"
 DELTA_LEGEND = (
-    "(±x ± y) after a Dice: the paired Δ vs origin, i.e. the mean over seeds of Dice minus the origin run of the same "
-    "seed (same dataset, preset, model, augmentation, train ratio and downstream training), over the seeds both have, "
-    "and the population std of those differences (y, with two or more seeds): the seed spread a Δ is to be read "
-    "against."
+    "(+x [low, high] p=…) after a Dice: the paired Δ vs origin, i.e. the mean over seeds of Dice minus the origin "
+    "run of the same seed (same dataset, preset, model, augmentation, train ratio and downstream training), each "
+    "seed's Δ paired image by image on its test split, over the seeds both have; [low, high]: its 95 % confidence "
+    "interval and p its two-sided p-value, from a paired t-test over the seeds' Δ (df = seeds - 1: a seed's test "
+    "images share its split and trained networks, so the seed is the unit of replication). One seed has no "
+    "interval and says so."
+)
+DETECTABLE = (
+    f"Detectable Δ ({POWER:.0%} power, p < 0.05, two-sided): the smallest true Δ each cell's seeds would find "
+    f"{POWER:.0%} of the time, if the seed-to-seed spread of Δ were the one observed (noncentral t); a Δ below it "
+    "is not evidence of no effect."
 )
 SEED_LEGEND = "mean ± std: population std over seeds; (n = 1): a single seed, no spread. –: no run (see the notes)."
 LONG_COLUMNS = [
@@ -34,9 +42,7 @@ LONG_COLUMNS = [
     "std",
     "n",
     "seeds",
-    "delta_vs_origin",
-    "delta_std",
-    "delta_seeds",
+    *RECORD,
 ]
 
 
@@ -69,9 +75,7 @@ class Entry:
     column: str
     cell: Cell | None
     digits: int
-    delta: float | None = None
-    delta_std: float | None = None
-    delta_seeds: int = 0
+    delta: PairedDelta | None = None
     bold: bool = False
     show_n: bool = False  # its row or column mixes seed sets: say how many seeds this mean is over
 
@@ -82,8 +86,7 @@ class Entry:
         if self.show_n and self.cell.n > 1:
             s += f" (n = {self.cell.n})"
         if self.delta is not None:
-            spread = "" if self.delta_std is None else f" ± {self.delta_std:.{self.digits}f}"
-            s += f" ({self.delta:+.{self.digits}f}{spread})"
+            s += f" ({self.delta.text(self.digits)})"
         if tex:
             s = s.replace("±", r"$\pm$")
             return rf"\textbf{{{s}}}" if self.bold and markup else s
@@ -130,13 +133,29 @@ def long_csv(entries: list[Entry]) -> str:
                 "" if c is None else f"{c.std:.6g}",
                 0 if c is None else c.n,
                 "" if c is None else " ".join(map(str, c.seeds)),
-                "" if e.delta is None else f"{e.delta:.6g}",
-                "" if e.delta_std is None else f"{e.delta_std:.6g}",
-                e.delta_seeds,
+                *delta_columns(e.delta),
                 e.bold,
             ]
         )
     return buf.getvalue()
+
+
+def delta_columns(d: PairedDelta | None) -> list[Any]:
+    """:data:`bench.stats.RECORD`'s columns of a Δ: numbers to 6 significant digits, empty where absent (seed and
+    image counts 0)."""
+    if d is None:
+        return ["" if k not in ("delta_seeds", "delta_images") else 0 for k in RECORD]
+    return ["" if v is None else v if isinstance(v, int) else f"{v:.6g}" for v in d.record().values()]
+
+
+def detectable_lines(rows: list[tuple[str, list[Entry]]]) -> list[str]:
+    """Under a table: :data:`DETECTABLE`, then per row (label, its entries) the detectable Δ of each cell with a Δ."""
+    lines = []
+    for label, entries in rows:
+        cells = [f"{e.column} {e.delta.detectable_text(e.digits)}" for e in entries if e.delta is not None]
+        if cells:
+            lines.append(f"- {label}: {', '.join(cells)}")
+    return ["", DETECTABLE, "", *lines] if lines else []
 
 
 def csv_text(header: list[str], rows: list[list[Any]]) -> str:

@@ -13,7 +13,7 @@ from typing import Any
 
 from bench.artifacts.cells import (
     Run,
-    aggregate,
+    aggregate_dice,
     block_title,
     dedup,
     delta,
@@ -27,6 +27,7 @@ from bench.artifacts.render import (
     SEED_LEGEND,
     Artifact,
     Entry,
+    detectable_lines,
     long_csv,
     markdown,
     md_table,
@@ -96,6 +97,7 @@ def build(runs: list[Run], out: Path) -> Artifact:
     md_rows: list[list[str]] = []
     tex_blocks: list[list[list[str]]] = []
     plain: list[list[Any]] = []
+    detectable: list[tuple[str, list[Entry]]] = []
     for (ds, preset), pairs in sorted(placed.items()):
         block = block_title(ds, preset, (r for _, r in pairs))
         grid = _block_grid(ds, preset, block, pairs, notes)
@@ -103,6 +105,7 @@ def build(runs: list[Run], out: Path) -> Artifact:
             set_bold(es, "↑" in row, f"{block}, {row[:-1]}", notes)
             entries += es
             md_rows.append([block if row == "FID↓" else "", row, *(e.text() for e in es)])
+            detectable.append((f"{block}, {row}", es))
             plain.append([ds, preset, row, *(e.text(markup=False) for e in es)])
         tex_blocks.append(
             [
@@ -124,7 +127,12 @@ def build(runs: list[Run], out: Path) -> Artifact:
     head = ["Dataset", "Metric", *COLUMNS]
     tex_head = [" & ".join(["Dataset", "Metric", *_TEX_COLUMNS]) + r" \\"]
     texts = {
-        "table1.md": markdown("Table 1: DiffuseExpand ablations", md_table(head, md_rows), legend, notes),
+        "table1.md": markdown(
+            "Table 1: DiffuseExpand ablations",
+            [*md_table(head, md_rows), *detectable_lines(detectable)],
+            legend,
+            notes,
+        ),
         "table1.csv": long_csv(entries),
         "table1.tex": tex_table("ll" + "c" * len(COLUMNS), tex_head, tex_blocks),
     }
@@ -161,9 +169,9 @@ def _block_grid(
             dice = one_per_seed([r for r in rs if r.augment == augment], where, notes)
             if rs and not dice:
                 notes.append(f"{column}, {row[:-1]}: no run ({block})")
-            grid[row].append(Entry(ds, preset, row, column, aggregate(dice, lambda r: r.metric("dice"), where), 4))
+            grid[row].append(Entry(ds, preset, row, column, aggregate_dice(dice, where), 4))
     for row in TABLE1_DICE:
         origin = grid[row][0].cell
         for e in grid[row][1:]:
-            e.delta, e.delta_std, e.delta_seeds = delta(e.cell, origin, f"{block}, {e.column}, {row[:-1]}", notes)
+            e.delta = delta(e.cell, origin, f"{block}, {e.column}, {row[:-1]}", notes)
     return grid

@@ -9,12 +9,22 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path
 
-from bench.artifacts.cells import Run, aggregate, block_title, dedup, delta, generation_cell, largest_ratio, present
+from bench.artifacts.cells import (
+    Run,
+    aggregate_dice,
+    block_title,
+    dedup,
+    delta,
+    generation_cell,
+    largest_ratio,
+    present,
+)
 from bench.artifacts.render import (
     DELTA_LEGEND,
     SEED_LEGEND,
     Artifact,
     Entry,
+    detectable_lines,
     long_csv,
     markdown,
     md_table,
@@ -75,9 +85,8 @@ def build(runs: list[Run], out: Path) -> Artifact:
         block_names.append(block)
         ratio, mine = largest_ratio(mine, block, notes)
         base = {
-            m: aggregate(
+            m: aggregate_dice(
                 [r for r in origins if (r.dataset, r.preset, r.model, r.ratio) == (ds, preset, m, ratio)],
-                lambda r: r.metric("dice"),
                 f"{block}, origin, {label}",
             )
             for m, label in MODEL_NAMES.items()
@@ -88,9 +97,9 @@ def build(runs: list[Run], out: Path) -> Artifact:
                 notes.append(f"{name}: not run ({block})")
             for m, label in MODEL_NAMES.items():
                 where = f"{block}, {labels[name]}, {label}"
-                cell = aggregate([r for r in rs if r.model == m], lambda r: r.metric("dice"), where)
+                cell = aggregate_dice([r for r in rs if r.model == m], where)
                 e = Entry(ds, preset, labels[name], f"{label} Dice↑", cell, 4)
-                e.delta, e.delta_std, e.delta_seeds = delta(cell, base[m], where, notes)
+                e.delta = delta(cell, base[m], where, notes)
                 grid[name].append(e)
             model = next((m for m in MODEL_NAMES if any(r.model == m for r in rs)), None)
             where = f"{block}, {labels[name]}, FID"
@@ -110,6 +119,11 @@ def build(runs: list[Run], out: Path) -> Artifact:
         set_bold(column, higher, f"{column[0].dataset}, {column[0].column}", notes)
     notes = dedup(notes)
     entries = [e for b in range(len(blocks)) for n in variants for e in grid[n][b * width : (b + 1) * width]]
+    detectable = [
+        (f"{block}, {labels[n]}", grid[n][b * width : (b + 1) * width])
+        for b, block in enumerate(block_names)
+        for n in variants
+    ]
     models = MODEL_NAMES.values()
     head = ["Method", *(f"{b}: {c}" for b in block_names for c in [*(f"{v} Dice↑" for v in models), "FID↓"])]
     md_rows = [[labels[n], *(e.text() for e in grid[n])] for n in variants]
@@ -128,7 +142,12 @@ def build(runs: list[Run], out: Path) -> Artifact:
         DELTA_LEGEND + " Origin trains on the real split.",
     ]
     texts = {
-        "table2.md": markdown("Table 2: training on generated pairs only", md_table(head, md_rows), legend, notes),
+        "table2.md": markdown(
+            "Table 2: training on generated pairs only",
+            [*md_table(head, md_rows), *detectable_lines(detectable)],
+            legend,
+            notes,
+        ),
         "table2.csv": long_csv(entries),
         "table2.tex": tex_table("l" + "c" * (width * len(blocks)), tex_head, [tex_body]),
     }

@@ -21,10 +21,11 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from bench.files import StorageError
+from bench.files import FileError, storage_error
 
 if TYPE_CHECKING:
     from bench.integrity import CheckReport
+    from bench.masks import MaskReading
 
 console = Console(soft_wrap=True)
 
@@ -40,16 +41,21 @@ def warn(msg: str) -> None:
 
 
 def os_error(e: OSError) -> str:
-    """One line for a failed file operation: the cause, then the file."""
-    if isinstance(e, StorageError):
+    """One line for a failed file operation: the file, then the cause, for a write that storage refused (disk
+    full, read-only); the cause, then the file, for any other."""
+    if isinstance(e, FileError):
         return e.strerror
+    full = storage_error(e, e.filename, in_writer=False)
+    if full is not None:
+        return full.strerror
     cause = e.strerror or str(e)
     return f"{cause}: {e.filename}" if e.filename else cause
 
 
-def refuse_early(dataset: str, image_size: Callable[[], int]) -> CheckReport:
+def refuse_early(dataset: str, image_size: Callable[[], int], reading: MaskReading | None = None) -> CheckReport:
     """What a verb can refuse before it imports torch: ``image_size()`` (the request's own checks, returning the size
-    it trains at), then ``--dataset``'s integrity check at that size; a refusal ends the command (exit code 2).
+    it trains at), then ``--dataset``'s integrity check at that size, masks read as ``reading`` says; a refusal ends
+    the command (exit code 2).
 
     Returns:
         The check's report, for the run to take instead of checking the folder again.
@@ -61,7 +67,7 @@ def refuse_early(dataset: str, image_size: Callable[[], int]) -> CheckReport:
 
     try:
         size = image_size()
-        report = check(resolve_dataset(dataset)[0], image_size=size)
+        report = check(resolve_dataset(dataset)[0], image_size=size, reading=reading)
         report.raise_for_errors()
     except (ConfigError, DatasetError) as e:
         fail(str(e))
@@ -137,3 +143,14 @@ def log_level(verbose: bool) -> None:
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
+
+
+def say_recipe(req: Any) -> None:
+    """The one line saying what the recipe of a ``--option pretrained`` folder did to the run ``req`` (a
+    :class:`bench.runner.request.Request` whose checks passed), if anything."""
+    from bench.runner.request import pretrained_recipe
+
+    recipe = pretrained_recipe(req)
+    line = recipe.line() if recipe else None
+    if line:
+        console.print(escape(line), highlight=False)

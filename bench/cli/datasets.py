@@ -11,6 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from bench.cli.console import console, fail, os_error, warn
+from bench.cli.options import MASKS, MaskSuffix, MaskThreshold, mask_reading
 
 app = typer.Typer(no_args_is_help=True, help="List, check and prepare datasets.")
 
@@ -32,23 +33,34 @@ def datasets_list() -> None:
     console.print(table)
 
 
-@app.command("check", epilog="Example:\n\n  bench datasets check ../data/montgomery_lung --preset paper")
+@app.command(
+    "check",
+    epilog="Examples:\n\n  bench datasets check ../data/montgomery_lung --preset paper\n\n"
+    "  bench datasets check ../data/kvasir --mask-threshold 127\n\n"
+    "  bench datasets check ../data/isic2018 --mask-suffix _segmentation",
+)
 def datasets_check(
     path: Annotated[Path, typer.Argument(help="Folder with images/ and masks/.")],
     preset: Annotated[
         str, typer.Option(help="smoke | cpu | gpu | paper: images smaller than its image size are a warning.")
     ] = "cpu",
+    mask_threshold: MaskThreshold = MASKS.threshold,
+    mask_suffix: MaskSuffix = MASKS.suffix,
 ) -> None:
-    """Validate a pair-set folder and report every problem at once; exit 1 on errors."""
+    """Validate a pair-set folder and report every problem at once, one line per kind with its count and the first
+    files; exit 1 on errors."""
     from bench.config import ConfigError
     from bench.config import preset as preset_values
     from bench.integrity import check
 
+    reading = mask_reading(mask_threshold, mask_suffix)
     try:
         image_size = preset_values(preset)["image_size"]
     except ConfigError as e:
         fail(str(e))
-    rep = check(path, image_size=image_size)
+    rep = check(path, image_size=image_size, reading=reading)
+    for note in rep.notes:
+        console.print(f"note: {escape(note)}", highlight=False)
     for w in rep.warnings:
         warn(w)
     for e in rep.errors:

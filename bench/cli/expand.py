@@ -9,8 +9,21 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from bench.cli.console import console, fail, log_level, os_error, progress_bar, refuse_early, warn
-from bench.cli.options import Ablation, Dataset, Device, InceptionWeights, MethodOption, Preset, Verbose
+from bench.cli.console import console, fail, log_level, os_error, progress_bar, refuse_early, say_recipe, warn
+from bench.cli.options import (
+    MASKS,
+    Ablation,
+    Dataset,
+    Device,
+    InceptionWeights,
+    MaskSuffix,
+    MaskThreshold,
+    MethodOption,
+    Preset,
+    TestSets,
+    Verbose,
+    mask_reading,
+)
 from bench.cli.values import key_values, numbers
 
 EPILOG = """Examples:
@@ -38,6 +51,8 @@ def expand(
     device: Device = None,
     force: Annotated[bool, typer.Option(help="Recompute cached stages and replace an earlier output.")] = False,
     inception_weights: InceptionWeights = None,
+    mask_threshold: MaskThreshold = MASKS.threshold,
+    mask_suffix: MaskSuffix = MASKS.suffix,
     evaluate: Annotated[
         str | None,
         typer.Option(
@@ -45,6 +60,7 @@ def expand(
             "(the method refitted per seed on 90 %, as `bench run` does)."
         ),
     ] = None,
+    test_set: TestSets = None,
     verbose: Verbose = False,
 ) -> None:
     """Expand a folder of image-mask pairs into a new pair set to train your own segmenter on.
@@ -60,11 +76,12 @@ def expand(
     OUT reuses it. Every value and the data are checked first; a user error ends in one line and exit code 2.
     """
     log_level(verbose)
+    masks = mask_reading(mask_threshold, mask_suffix)
     method_options = key_values(option, "--option")
     seeds = numbers(evaluate, "--evaluate") if evaluate else ()
 
     from bench.config import ConfigError
-    from bench.expand.request import ExpandRequest, check_expand_request
+    from bench.expand.request import ExpandRequest, check_expand_request, run_request
     from bench.pairs import DatasetError
 
     req = ExpandRequest(
@@ -80,9 +97,12 @@ def expand(
         force=force,
         cache=cache,
         inception_weights=inception_weights,
+        masks=masks,
         evaluate=seeds,
+        test_sets=tuple(test_set or ()),
     )
-    checked = refuse_early(dataset, lambda: check_expand_request(req))
+    checked = refuse_early(dataset, lambda: check_expand_request(req), masks)
+    say_recipe(run_request(req))
 
     from bench import runner
     from bench.expand import expand as run_expansion

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from bench.cli.console import console, fail, os_error
+from bench.cli.options import MASKS, MaskSuffix, MaskThreshold, mask_reading
 from bench.cli.values import split_csv
 
 app = typer.Typer(no_args_is_help=True, help="Write real + generated pairs in another tool's layout.")
@@ -33,15 +34,20 @@ def export_nnunet(
     labels: Annotated[str | None, typer.Option(help="Names of labels 1..K, comma-separated (e.g. lung).")] = None,
     folds: Annotated[int, typer.Option(help="Folds over the real cases.")] = 5,
     seed: Annotated[int, typer.Option(help="Seed of the fold assignment.")] = 0,
+    mask_threshold: MaskThreshold = MASKS.threshold,
+    mask_suffix: MaskSuffix = MASKS.suffix,
 ) -> None:
     """nnU-Net v2 raw data set (imagesTr/, labelsTr/, dataset.json) plus splits_final.json whose validation folds
-    hold real cases only, so nnU-Net's validation Dice is never measured on generated images."""
+    hold real cases only, so nnU-Net's validation Dice is never measured on generated images. --mask-threshold and
+    --mask-suffix say how --real's masks are read (the generated set's, written by `bench expand`, are as stored)."""
+    reading = mask_reading(mask_threshold, mask_suffix)
     from bench.export import export_nnunet as export
     from bench.files import StorageError
     from bench.pairs import DatasetError
 
     try:
-        done = export(real, synthetic, dataset_id, name, out, split_csv(labels) if labels else (), folds, seed)
+        labelled = split_csv(labels) if labels else ()
+        done = export(real, synthetic, dataset_id, name, out, labelled, folds, seed, reading=reading)
     except StorageError as e:
         fail(os_error(e))
     except (DatasetError, ValueError) as e:

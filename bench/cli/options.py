@@ -8,6 +8,16 @@ from typing import Annotated
 
 import typer
 
+from bench.cli.console import fail
+from bench.masks import (
+    SUFFIX_FLAG,
+    SUGGESTED_THRESHOLD,
+    THRESHOLD_FLAG,
+    THRESHOLD_RANGE,
+    MaskReading,
+    MaskReadingError,
+)
+
 Method = Annotated[str, typer.Option(help="Expansion method (see `bench methods`).")]
 Ablation = Annotated[str | None, typer.Option(help="Method variant; default: the method's first.")]
 Dataset = Annotated[str, typer.Option(help="Dataset card name or a folder with images/ and masks/.")]
@@ -22,3 +32,38 @@ InceptionWeights = Annotated[
     Path | None, typer.Option(help="FID Inception weights file; default $BENCH_FID_WEIGHTS, hub cache, bundled.")
 ]
 Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Log details.")]
+TestSets = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--test-set",
+        help="External test set (card name or folder; repeatable): every downstream model is also scored on all its "
+        "pairs, which no stage sees. Default: the dataset card's own (Montgomery: Shenzhen and back); none: no set.",
+    ),
+]
+TrainPairs = Annotated[
+    int | None,
+    typer.Option(help="Exact number of real training pairs (nested across counts per seed; excludes --train-ratio)."),
+]
+MaskThreshold = Annotated[
+    int | None,
+    typer.Option(
+        THRESHOLD_FLAG,
+        help=f"Read every mask as binary, foreground where value > T ({THRESHOLD_RANGE[0]}..{THRESHOLD_RANGE[1]}; "
+        f"{SUGGESTED_THRESHOLD} for lossy JPEG masks). Default: masks as stored.",
+    ),
+]
+MaskSuffix = Annotated[
+    str,
+    typer.Option(
+        SUFFIX_FLAG, help="What mask file names add to their image's (_segmentation: a_segmentation.png is a.jpg's)."
+    ),
+]
+MASKS = MaskReading()  # the defaults of --mask-threshold and --mask-suffix: masks as stored, same names
+
+
+def mask_reading(threshold: int | None, suffix: str) -> MaskReading:
+    """``--mask-threshold`` and ``--mask-suffix`` checked, before any work; a bad value ends the command."""
+    try:
+        return MaskReading(threshold, suffix)
+    except MaskReadingError as e:
+        fail(str(e))

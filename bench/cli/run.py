@@ -11,19 +11,25 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from bench.cli.console import console, fail, log_level, os_error, progress_bar, refuse_early, warn
+from bench.cli.console import console, fail, log_level, os_error, progress_bar, refuse_early, say_recipe, warn
 from bench.cli.options import (
+    MASKS,
     Ablation,
     Dataset,
     Device,
     Force,
     InceptionWeights,
+    MaskSuffix,
+    MaskThreshold,
     Method,
     MethodOption,
     NoWandb,
     Preset,
+    TestSets,
+    TrainPairs,
     Verbose,
     Wandb,
+    mask_reading,
 )
 from bench.cli.values import key_values, number, numbers, split_csv
 from bench.splits import FULL_RATIO
@@ -45,12 +51,15 @@ def run(
     models: Annotated[str, typer.Option(help="Downstream models, comma-separated: unet,attnunet,transunet.")] = "unet",
     seeds: Annotated[str, typer.Option(help="Seeds, comma-separated; results are mean ± std over them.")] = "0",
     train_ratio: Annotated[
-        float, typer.Option(help=f"Fraction of all pairs used for training (≤ {FULL_RATIO:g}).")
-    ] = FULL_RATIO,
+        float | None, typer.Option(help=f"Fraction of all pairs used for training (≤ {FULL_RATIO:g}, the default).")
+    ] = None,
+    train_pairs: TrainPairs = None,
+    test_set: TestSets = None,
     augment: Annotated[
         str,
         typer.Option(
-            help="none | randaugment (paper's +) | cutmix (paper's *) | xlsor (the xlsor method's transforms)."
+            help="none | randaugment (paper's +) | cutmix (paper's *) | xlsor (the xlsor method's transforms) | "
+            "nnunet (nnU-Net v2's training augmentation)."
         ),
     ] = "none",
     train_on: Annotated[str, typer.Option(help="real+synthetic (Table 1) | synthetic (Table 2) | real.")] = (
@@ -65,7 +74,13 @@ def run(
     guidance_scale: Annotated[float | None, typer.Option(help="Guidance gradient scale s.")] = None,
     image_size: Annotated[int | None, typer.Option(help="Override the preset's image size.")] = None,
     option: MethodOption = None,
-    train_option: Annotated[list[str] | None, typer.Option(help="Training option KEY=VALUE (repeatable).")] = None,
+    train_option: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Training option KEY=VALUE (repeatable), e.g. steps=320, synthetic_share=0.5, mixing=alternate, "
+            "mixing=pretrain."
+        ),
+    ] = None,
     wandb: Wandb = "auto",
     no_wandb: NoWandb = False,
     force: Force = False,
@@ -75,6 +90,8 @@ def run(
         typer.Option("--allow-empty-test", help="Run even if a test split has no foreground (results.json notes it)."),
     ] = False,
     inception_weights: InceptionWeights = None,
+    mask_threshold: MaskThreshold = MASKS.threshold,
+    mask_suffix: MaskSuffix = MASKS.suffix,
     no_baseline: Annotated[
         bool, typer.Option("--no-baseline", help="Do not also run origin (no expansion) for the paired Δ.")
     ] = False,
@@ -89,6 +106,7 @@ def run(
     and exit code 2.
     """
     log_level(verbose)
+    masks = mask_reading(mask_threshold, mask_suffix)
     method_options = key_values(option, "--option")
     if tau is not None:
         method_options["tau"] = number(tau)
@@ -99,7 +117,10 @@ def run(
 
     from bench.config import ConfigError
     from bench.pairs import DatasetError
-    from bench.runner.request import Request, check_request
+    from bench.runner.request import EXCLUSIVE, Request, check_request
+
+    if train_pairs is not None and train_ratio is not None:
+        fail(EXCLUSIVE)
 
     req = Request(
         method=method,
@@ -107,7 +128,9 @@ def run(
         dataset=dataset,
         models=model_names,
         seeds=seed_list,
-        train_ratio=train_ratio,
+        train_ratio=FULL_RATIO if train_ratio is None else train_ratio,
+        train_pairs=train_pairs,
+        test_sets=tuple(test_set or ()),
         augment=augment,
         train_on=train_on,
         preset=preset,
@@ -121,13 +144,16 @@ def run(
         device=device,
         allow_empty_test=allow_empty_test,
         inception_weights=inception_weights,
+        masks=masks,
     )
-    checked = refuse_early(dataset, lambda: check_request(req)[1])
+    checked = refuse_early(dataset, lambda: check_request(req)[1], masks)
 
     from bench import report, runner
     from bench.cli.tables import print_results
 
     main = int(os.environ.get("RANK", "0")) == 0  # under a distributed launcher only rank 0 reports
+    if main:
+        say_recipe(req)
     baseline = None if no_baseline else runner.baseline_request(req)
     try:
         with progress_bar() if main else nullcontext() as progress:
@@ -178,4 +204,7 @@ def say_plan(o) -> None:
         f"  cache   {escape(str(o.cache))}: {o.cached_stages} finished stage(s) from earlier runs (reused where "
         "they match)",
     ]
+    if o.test_sets:
+        sets = ", ".join(f"{escape(name)} ({n} pairs)" for name, n in o.test_sets)
+        lines.insert(3, f"  also    scored on external test set(s) {sets}, seen by no stage")
     console.print("\n".join(lines), highlight=False)

@@ -11,9 +11,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from bench.cli.console import console, fail, log_level, os_error, progress_bar, warn
-from bench.cli.options import Dataset, Device, Force, NoWandb, Preset, Verbose, Wandb
+from bench.cli.options import Dataset, Device, Force, NoWandb, Preset, TestSets, Verbose, Wandb
 from bench.cli.values import key_values, numbers, split_csv
-from bench.paper import FEWSHOT_RATIOS
+from bench.paper import FEWSHOT_RATIOS, FEWSHOT_SEEDS, LEADERBOARD, LEADERBOARD_AUGMENTS, LEADERBOARD_PAIRS, SEEDS
 
 EPILOG = """Examples:
 
@@ -23,32 +23,60 @@ EPILOG = """Examples:
 
   bench sweep fewshot --dataset ../data/montgomery_lung --ratios 0.1,0.3,0.9 --augment none,xlsor
 
+  bench sweep fewshot --dataset montgomery --pairs 5,9,14,28,56 --test-set shenzhen
+
+  bench sweep leaderboard --dataset montgomery --pretrained diffuseexpand=runs/pretrain/shenzhen \\
+      --pretrained joint=runs/pretrain/shenzhen-joint --dry-run
+
   bench sweep table2 --preset paper --launcher submitit --launcher-option partition=gpu \\
       --launcher-option gpus_per_node=1 --launcher-option timeout_min=720
 """
 
 
 def sweep(
-    name: Annotated[str, typer.Argument(help="table1 | table2 | fewshot | tau-vs-s.")],
+    name: Annotated[str, typer.Argument(help="table1 | table2 | fewshot | tau-vs-s | leaderboard.")],
     dataset: Dataset = "demo",
     preset: Preset = "cpu",
     seeds: Annotated[
-        str, typer.Option(help="Seeds, comma-separated (the paper repeats every run 3 times).")
-    ] = "0,1,2",
+        str | None,
+        typer.Option(
+            help=f"Seeds, comma-separated; default: fewshot, leaderboard {','.join(map(str, FEWSHOT_SEEDS))}, else "
+            f"{','.join(map(str, SEEDS))} (the paper's 3)."
+        ),
+    ] = None,
     models: Annotated[
         str | None, typer.Option(help="Downstream models; default: the artifact's (table2: all three, else unet).")
     ] = None,
     methods: Annotated[
-        str | None, typer.Option(help="table2 / fewshot: generating methods to include; default: all of them.")
+        str | None,
+        typer.Option(
+            help="table2 / fewshot / leaderboard: generating methods to include; default: all of the artifact's "
+            "(leaderboard: also METHOD+pretrained, e.g. joint+pretrained)."
+        ),
     ] = None,
     ratios: Annotated[
         str | None, typer.Option(help=f"fewshot: train ratios; default {','.join(f'{r:g}' for r in FEWSHOT_RATIOS)}.")
     ] = None,
+    pairs: Annotated[
+        str | None,
+        typer.Option(
+            help="fewshot: exact counts of training pairs instead of ratios, e.g. 5,9,14,28,56; leaderboard: its "
+            f"counts of labelled pairs, default {','.join(map(str, LEADERBOARD_PAIRS))}."
+        ),
+    ] = None,
+    test_set: TestSets = None,
     augment: Annotated[
         str | None,
         typer.Option(
             help="fewshot: downstream augmentations, comma-separated, one curve each (origin trains under the same "
-            "one): none | randaugment | cutmix | xlsor; default none."
+            f"one): none | randaugment | cutmix | xlsor | nnunet; default none (leaderboard: "
+            f"{','.join(LEADERBOARD_AUGMENTS)})."
+        ),
+    ] = None,
+    pretrained: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="leaderboard: METHOD=DIR (repeatable), the bench pretrain folder that METHOD+pretrained fine-tunes."
         ),
     ] = None,
     out: Annotated[Path, typer.Option(help="Output root for run folders (shared with bench run).")] = Path("runs"),
@@ -78,12 +106,15 @@ def sweep(
     """
     import dataclasses
 
-    from bench import runner, tracking
+    from bench import leaderboard_sweep, runner, tracking
     from bench import sweep as sw
     from bench.config import ConfigError
     from bench.pairs import DatasetError
+    from methods import unknown_choice
 
     log_level(verbose)
+    if name not in (*sw.SWEEPS, LEADERBOARD):  # the leaderboard's runs are bench.leaderboard_sweep's
+        fail(unknown_choice("sweep", name, (*sw.SWEEPS, LEADERBOARD)))
     if launcher not in sw.LAUNCHERS:
         fail(f"unknown --launcher '{launcher}'; available: {', '.join(sw.LAUNCHERS)}")
     if launcher_option and launcher != "submitit":
@@ -91,17 +122,28 @@ def sweep(
     base = runner.Request(
         dataset=dataset,
         models=split_csv(models) if models else (),
-        seeds=numbers(seeds, "--seeds"),
+        seeds=numbers(seeds, "--seeds") if seeds else (),
         preset=preset,
         out=out,
         wandb="disabled" if no_wandb else wandb,
         force=force,
         device=device,
+        test_sets=tuple(test_set or ()),
     )
     try:
         chosen = split_csv(methods) if methods else None
         chosen_ratios = numbers(ratios, "--ratios", float) if ratios else None
-        plan = sw.build_sweep(name, base, chosen, chosen_ratios, split_csv(augment) if augment else None)
+        counts = numbers(pairs, "--pairs") if pairs else None
+        augments = split_csv(augment) if augment else None
+        if name == LEADERBOARD:
+            if ratios:
+                raise ConfigError(f"--ratios applies to the fewshot sweep, not {name} (it runs counts of pairs)")
+            starts = leaderboard_sweep.parse_pretrained(pretrained)
+            plan = leaderboard_sweep.build_sweep(base, chosen, counts, augments, starts)
+        elif pretrained:
+            raise ConfigError(f"--pretrained applies to the leaderboard sweep, not {name}")
+        else:
+            plan = sw.build_sweep(name, base, chosen, chosen_ratios, augments, counts)
         sw.check_sweep(plan)
         statuses = sw.status(plan)
     except (ConfigError, DatasetError) as e:

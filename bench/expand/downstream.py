@@ -8,9 +8,9 @@ import statistics
 from typing import Any
 
 from bench.expand.request import ExpandRequest, run_request
-from bench.expand.verdict import gain_p_value
 from bench.runner.loop import Outcome, run
 from bench.runner.request import baseline_request
+from bench.stats import METHOD, PairedDelta, results_delta
 
 
 def evaluate_downstream(req: ExpandRequest, progress: Any = None) -> dict[str, Any]:
@@ -24,20 +24,40 @@ def evaluate_downstream(req: ExpandRequest, progress: Any = None) -> dict[str, A
     Returns:
         ``seeds``, ``model``, ``train_ratio``, ``train_pairs``, ``test_pairs``, per-seed ``dice_origin``,
         ``dice_expanded`` and ``delta`` (expanded − origin), their ``delta_mean`` and ``delta_std`` (sample std;
-        None for one seed), ``p_value`` of a one-sided paired t-test of Δ > 0 over the seeds (None for one seed),
-        and the ``runs`` (results files).
+        None for one seed), the paired Δ's interval (:func:`interval`: ``delta_low``, ``delta_high``, ``p_value``,
+        ``detectable``, ``method``; :mod:`bench.stats`, per test image within each seed),
+        ``external`` (per external test set: the same per-seed Dice, Δ, their mean and interval; only with such
+        sets) and
+        the ``runs`` (results files).
     """
     request = dataclasses.replace(run_request(req), seeds=tuple(req.evaluate))
     expanded = run(request, progress=progress, on_warning=lambda _: None)
     origin = run(baseline_request(request), progress=progress, on_warning=lambda _: None)
 
-    def dice(outcome: Outcome) -> dict[int, float]:
-        return {r["run"]["seed"]: float(r["metrics"]["dice"]) for r in outcome.results}
+    def dice(outcome: Outcome, test_set: str | None = None) -> dict[int, float]:
+        scored = {r["run"]["seed"]: r["metrics"] for r in outcome.results}
+        if test_set is not None:
+            scored = {s: m["external"][test_set] for s, m in scored.items() if test_set in m.get("external", {})}
+        return {s: float(m["dice"]) for s, m in scored.items()}
+
+    def outside(test_set: str) -> dict[str, Any]:  # the paired Dice on one external set
+        on, off = dice(expanded, test_set), dice(origin, test_set)
+        both = sorted(set(on) & set(off))
+        gains = [on[s] - off[s] for s in both]
+        return {
+            "seeds": both,
+            "dice_origin": [round(off[s], 4) for s in both],
+            "dice_expanded": [round(on[s], 4) for s in both],
+            "delta": [round(d, 4) for d in gains],
+            "delta_mean": round(statistics.fmean(gains), 4) if gains else None,
+            **interval(results_delta(by_seed(expanded), by_seed(origin), test_set)),
+        }
 
     with_pairs, without = dice(expanded), dice(origin)
     seeds = sorted(with_pairs)
     deltas = [with_pairs[s] - without[s] for s in seeds]
     counts = expanded.results[0]["counts"]
+    sets = sorted({name for r in expanded.results for name in r["metrics"].get("external") or {}})
     return {
         "seeds": seeds,
         "model": request.models[0],
@@ -49,6 +69,18 @@ def evaluate_downstream(req: ExpandRequest, progress: Any = None) -> dict[str, A
         "delta": [round(d, 4) for d in deltas],
         "delta_mean": round(statistics.fmean(deltas), 4),
         "delta_std": round(statistics.stdev(deltas), 4) if len(deltas) > 1 else None,
-        "p_value": gain_p_value(deltas),
+        **interval(results_delta(by_seed(expanded), by_seed(origin))),
+        **({"external": {name: outside(name) for name in sets}} if sets else {}),
         "runs": [str(p) for p in [*expanded.paths, *origin.paths]],
     }
+
+
+def by_seed(outcome: Outcome) -> dict[int, dict[str, Any]]:
+    return {r["run"]["seed"]: r for r in outcome.results}
+
+
+def interval(d: PairedDelta | None) -> dict[str, Any]:
+    """The paired Δ's 95 % interval, two-sided p, detectable Δ (None with one seed) and how they were computed."""
+    figures = (d.low, d.high, d.p, d.detectable) if d else (None,) * 4
+    rounded = [None if v is None else round(v, 6) for v in figures]
+    return {**dict(zip(("delta_low", "delta_high", "p_value", "detectable"), rounded)), "method": METHOD}

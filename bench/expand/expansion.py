@@ -29,7 +29,7 @@ from bench.expand.folder import (
 from bench.expand.html_report import render_report
 from bench.expand.pictures import GALLERY_MAX, gallery, save_png, shown_pairs
 from bench.expand.records import pair_rows, write_records
-from bench.expand.request import ExpandRequest, plan_expansion, request_identity
+from bench.expand.request import ExpandRequest, evaluated_sets, plan_expansion, request_identity
 from bench.expand.verdict import make_verdict
 from bench.files import atomic_dir, write_json, write_text
 from bench.integrity import CheckReport
@@ -113,9 +113,9 @@ def expand(
     pl, device = plan_expansion(req)
     cls, out = pl.method_cls, Path(req.out)
     previous = previous_output(out)
-    data = load_data(req.dataset, pl, 1, warn, checked)
+    data = load_data(req.dataset, pl, 1, warn, checked, req.masks)
     real = data.pairs
-    identity = request_identity(req, pl, real)
+    identity = request_identity(req, pl, real, evaluated_sets(req, pl, data.card))
     if previous is not None and not req.force:
         if previous.get("request") == identity:
             logger.info("reusing the expansion in %s", out)
@@ -126,7 +126,7 @@ def expand(
             if isinstance(asked, dict)
             else []
         )
-        if changed != ["evaluate"]:  # the same pairs under another evaluation are rewritten without --force
+        if not set(changed) <= {"evaluate", "test_sets"} or not changed:  # same pairs, another evaluation: rewritten
             what = f"differs in {', '.join(changed)}" if changed else f"its {SUMMARY_JSON} is unreadable or older"
             raise ConfigError(
                 f"--out {out} holds an expansion of another request ({what}); "

@@ -4,7 +4,6 @@ once (:func:`check_expand_request`)."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,12 +11,14 @@ from typing import TYPE_CHECKING, Any
 
 from bench.config import ConfigError, check_type
 from bench.data import fingerprint
+from bench.masks import MaskReading
 from bench.runner.request import Request, check_request
 from methods import method_entry
 
 if TYPE_CHECKING:
     import torch
 
+    from bench.cards import DatasetCard
     from bench.pairs import PairSet
     from bench.runner.planning import Plan
 
@@ -39,6 +40,8 @@ class ExpandRequest:
     cache: Path = Path("runs")
     inception_weights: Path | None = None
     evaluate: tuple[int, ...] = ()
+    test_sets: tuple[str, ...] = ()  # external test sets of the --evaluate runs (bench.testsets)
+    masks: MaskReading = MaskReading()  # how mask files are read (--mask-threshold, --mask-suffix)
 
 
 def plan_expansion(req: ExpandRequest) -> tuple[Plan, torch.device]:
@@ -52,7 +55,7 @@ def plan_expansion(req: ExpandRequest) -> tuple[Plan, torch.device]:
             preset / option, a method that generates no pairs, a device this machine lacks, an ``--out`` or
             ``--cache`` that cannot be written, a missing ``--inception-weights`` file.
     """
-    from bench.runner.machine import check_writable, resolve_device
+    from bench.runner.machine import check_inception_weights, check_writable, resolve_device
     from bench.runner.planning import plan
 
     check_expand_request(req)
@@ -60,8 +63,7 @@ def plan_expansion(req: ExpandRequest) -> tuple[Plan, torch.device]:
     device = resolve_device(req.device)
     check_writable(Path(req.out))
     check_writable(Path(req.cache), "--cache")
-    if req.inception_weights is not None and not Path(req.inception_weights).is_file():
-        raise ConfigError(f"--inception-weights: no such file {req.inception_weights}")
+    check_inception_weights(req.inception_weights)
     return pl, device
 
 
@@ -83,6 +85,8 @@ def check_expand_request(req: ExpandRequest) -> int:
         raise ConfigError(f"--seed must be >= 0, got {seed}")
     if any(s < 0 for s in req.evaluate) or len(set(req.evaluate)) != len(req.evaluate):
         raise ConfigError(f"--evaluate: distinct seeds >= 0, got {','.join(map(str, req.evaluate))}")
+    if req.test_sets and not req.evaluate:
+        raise ConfigError("--test-set scores the --evaluate runs: give --evaluate SEEDS with it")
     size = check_request(run_request(req))[1]
     if not method_entry(req.method).generates_pairs:
         raise ConfigError(f"method '{req.method}' generates no pairs: there is nothing to expand with it")
@@ -104,12 +108,42 @@ def run_request(req: ExpandRequest) -> Request:
         force=req.force,
         device=req.device,
         inception_weights=req.inception_weights,
+        masks=req.masks,
+        test_sets=tuple(req.test_sets),
     )
 
 
-def request_identity(req: ExpandRequest, pl: Plan, real: PairSet) -> dict[str, Any]:
+def evaluated_sets(req: ExpandRequest, pl: Plan, card: DatasetCard | None) -> dict[str, str]:
+    """Name -> content fingerprint of each external set the ``--evaluate`` runs are scored on (a card's default
+    sets found on this machine included), so that a set whose folder changed is never taken from an earlier verdict.
+
+    Raises:
+        bench.pairs.DatasetError: a set named by ``--test-set`` that is not found or fails its check.
+    """
+    from bench.pairs import DatasetError
+    from bench.testsets import chosen, load
+
+    if not req.evaluate:
+        return {}
+    names, asked = chosen(tuple(req.test_sets), card)
+    found = {}
+    for name in names:
+        try:
+            test_set = load(name, pl.image_size, 1, asked, req.masks)
+        except DatasetError:
+            if asked:
+                raise
+            continue
+        found[test_set.name] = test_set.fingerprint
+    return found
+
+
+def request_identity(
+    req: ExpandRequest, pl: Plan, real: PairSet, test_sets: dict[str, str] | None = None
+) -> dict[str, Any]:
     """Everything that decides an expansion's contents, as JSON values: two requests with equal identities
-    give the same folder, so the second one reuses the first's (the device and the cache folder are not part)."""
+    give the same folder, so the second one reuses the first's (the device and the cache folder are not part).
+    ``test_sets``: :func:`evaluated_sets`, whose contents decide the verdict's external figures."""
     from methods.base import options_dict
 
     identity = {
@@ -121,9 +155,11 @@ def request_identity(req: ExpandRequest, pl: Plan, real: PairSet) -> dict[str, A
         "seed": req.seed,
         "n": pl.n_synthetic,
         "image_size": pl.image_size,
-        "train": dataclasses.asdict(pl.train),
+        "train": pl.train.to_dict(),
         "data": {"fingerprint": fingerprint(real), "pairs": len(real)},
     }
     if req.evaluate:
         identity["evaluate"] = list(req.evaluate)
+    if test_sets:
+        identity["test_sets"] = test_sets
     return json.loads(json.dumps(identity, default=str))

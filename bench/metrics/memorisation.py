@@ -30,6 +30,9 @@ from bench.files import atomic_path
 SHOWN_PAIRS = 8
 PIXEL_CANDIDATES = 8
 """Real images compared by SSIM with each image: its nearest by pixel distance (SSIM of every pair costs N x M)."""
+BATCH = 32
+"""Images compared at once in pixels: SSIM holds about 20 copies of its batch, so memory stays bounded whatever the
+sizes of the two sets (a whole 2,000-image set at 256² would need over 10 GB)."""
 
 
 @dataclass
@@ -144,28 +147,44 @@ def nearest_real(
     real = cosine_distances(real_features, real_features)
     real.fill_diagonal_(float("inf"))
     threshold = float(real.min(1).values.median())
-    ssim = _ssim(generated_images, real_images[neighbour])
+    ssim = _ssim(generated_images, real_images, neighbour)
     copy_threshold = float(best_ssim(real_images, real_images, leave_out_self=True).max())
     return Memorisation(distance, neighbour, ssim, threshold, best_ssim(generated_images, real_images), copy_threshold)
 
 
-def _ssim(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """float64 ``N``: the SSIM of each image of ``a`` with the same row of ``b`` (``N x C x H x W`` in [0, 1])."""
+def _ssim(a: torch.Tensor, b: torch.Tensor, rows: torch.Tensor, batch: int | None = None) -> torch.Tensor:
+    """float64 ``N``: the SSIM of each image of ``a`` with the image of ``b`` its row of ``rows`` names (``N x C x H
+    x W`` in [0, 1]), ``batch`` images at a time (default :data:`BATCH`)."""
     window = min(11, *a.shape[-2:]) // 2 * 2 - 1  # a small image cannot hold the default 11-pixel window
-    return structural_similarity_index_measure(
-        a.float(), b.float(), data_range=1.0, reduction="none", kernel_size=window
-    ).double()
+    batch = batch or BATCH
+    parts = []
+    for start in range(0, len(a), batch):
+        x, y = a[start : start + batch].float(), b[rows[start : start + batch]].float()
+        parts.append(
+            structural_similarity_index_measure(x, y, data_range=1.0, reduction="none", kernel_size=window).double()
+        )
+    return torch.cat(parts) if parts else torch.zeros(0, dtype=torch.float64)
 
 
-def best_ssim(images: torch.Tensor, real: torch.Tensor, leave_out_self: bool = False) -> torch.Tensor:
+def best_ssim(
+    images: torch.Tensor, real: torch.Tensor, leave_out_self: bool = False, batch: int | None = None
+) -> torch.Tensor:
     """float64 ``N``: each image's highest SSIM to an image of ``real``, among its :data:`PIXEL_CANDIDATES` nearest
-    by pixel distance; with ``leave_out_self`` (``images`` is ``real``) an image is not compared with itself."""
-    distance = torch.cdist(images.flatten(1).float(), real.flatten(1).float())
-    if leave_out_self:
-        distance.fill_diagonal_(float("inf"))
+    by pixel distance; with ``leave_out_self`` (``images`` is ``real``) an image is not compared with itself.
+    ``batch`` images at a time (default :data:`BATCH`), so memory does not grow with ``len(images)``."""
+    batch = batch or BATCH
     k = min(PIXEL_CANDIDATES, len(real) - int(leave_out_self))
-    candidates = distance.topk(k, dim=1, largest=False).indices
-    return torch.stack([_ssim(images, real[candidates[:, j]]) for j in range(k)], 1).max(1).values
+    flat_real = real.flatten(1).float()
+    best = []
+    for start in range(0, len(images), batch):
+        chunk = images[start : start + batch]
+        distance = torch.cdist(chunk.flatten(1).float(), flat_real)
+        if leave_out_self:
+            rows = torch.arange(len(chunk))
+            distance[rows, start + rows] = float("inf")
+        candidates = distance.topk(k, dim=1, largest=False).indices
+        best.append(torch.stack([_ssim(chunk, real, candidates[:, j], batch) for j in range(k)], 1).max(1).values)
+    return torch.cat(best) if best else torch.zeros(0, dtype=torch.float64)
 
 
 def save_closest_pairs(

@@ -5,6 +5,7 @@
 ``planning``                  the request resolved against its preset and method (:func:`plan`), the runs it makes
 ``machine``                   the device and output folder it needs (:func:`preflight`), out of memory as RunError
 ``dataset``                   the data set found, checked, read, and split per seed
+``external``                  the external test sets read and checked, and scored on finished runs that lack one
 ``layout``                    where runs and caches live under ``--out``; a finished run recognised by its key
 ``downstream``                one run's downstream training and evaluation, as its results.json record
 ``generation``                one seed's generation metrics (FID, KID, IS, U-Net FID / IS, memorisation), gallery
@@ -22,6 +23,7 @@ from importlib import import_module
 _HOMES = {
     "Request": "request",
     "baseline_request": "request",
+    "check_pairs": "request",
     "check_ratio": "request",
     "check_request": "request",
     "check_values": "request",

@@ -13,6 +13,7 @@ from bench.cards import DatasetCard, resolve_dataset
 from bench.config import ConfigError
 from bench.data import read_pairs
 from bench.integrity import CheckReport, check
+from bench.masks import MaskReading
 from bench.pairs import DatasetError, PairSet
 from bench.runner.planning import Plan
 from bench.runner.request import Request
@@ -34,9 +35,15 @@ class LoadedData:
 
 
 def load_data(
-    dataset: str, pl: Plan, channels: int, warn: Callable[[str], None], checked: CheckReport | None = None
+    dataset: str,
+    pl: Plan,
+    channels: int,
+    warn: Callable[[str], None],
+    checked: CheckReport | None = None,
+    reading: MaskReading | None = None,
 ) -> LoadedData:
-    """Find, check and read ``--dataset`` (a card name or a folder) for a planned request.
+    """Find, check and read ``--dataset`` (a card name or a folder) for a planned request, its masks read as
+    ``reading`` says (default: as stored).
 
     The check's warnings go to ``warn`` (the first ``SHOWN_WARNINGS``, then a count). ``checked``: the folder's
     report at the planned size, when the caller made it already.
@@ -47,7 +54,7 @@ def load_data(
     """
     path, card = resolve_dataset(dataset)
     name = card.name if card else path.name
-    report = checked if checked is not None else check(path, image_size=pl.image_size)
+    report = checked if checked is not None else check(path, image_size=pl.image_size, reading=reading)
     for w in _shown(report.warnings, f"`bench datasets check {path}` lists them all"):
         warn(f"{name}: {w}")
     report.raise_for_errors()
@@ -77,11 +84,11 @@ def seed_splits(
     splits, notes = {}, {}
     for seed in req.seeds:
         try:
-            split = make_split(pairs.ids, seed, req.train_ratio)
+            split = make_split(pairs.ids, seed, req.train_ratio, train_pairs=req.train_pairs)
         except DatasetError as e:
             raise DatasetError(f"{path}: {e}") from None
         except ValueError as e:
-            raise ConfigError(f"--train-ratio: {e}") from None
+            raise ConfigError(f"{'--train-pairs' if req.train_pairs is not None else '--train-ratio'}: {e}") from None
         if not bool((pairs.subset(split.test).masks > 0).any()):
             problem = (
                 f"the test split of seed {seed} ({len(split.test)} images) has no foreground pixel, so a model "

@@ -3,7 +3,6 @@ generated pairs, computed once per seed and shared by every downstream model's r
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -76,11 +75,12 @@ def reference_unet(
     from bench.segmentation.reference import ReferenceNetwork
     from methods.stages import stage_seed
 
-    key = {"data": fingerprint(train), "model": "unet", "train": dataclasses.asdict(pl.train), "seed": seed}
+    train_cfg = pl.train.unmixed()  # it trains on real pairs alone
+    key = {"data": fingerprint(train), "model": "unet", "train": train_cfg.to_dict(), "seed": seed}
     folder = cache_dir / config_hash(key)
     with locked(folder):
         if not (folder / "model.pt").is_file():
-            unet = ReferenceNetwork("unet", pl.train, device)
+            unet = ReferenceNetwork("unet", train_cfg, device)
             unet.fit(train, stage_seed(seed, "metrics-unet"), progress=progress, description="unet for fid_unet")
             folder.mkdir(parents=True, exist_ok=True)
             write_json(folder / "key.json", key)

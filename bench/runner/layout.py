@@ -15,6 +15,7 @@ from bench import results as store
 logger = logging.getLogger(__package__)  # "bench.runner" in log lines, whichever module logs
 
 CLOSEST_PNG = "closest_pairs.png"  # generated images beside their nearest real training images
+WEIGHTS = "downstream.pt"  # the downstream network's state dict, kept by runs with external test sets
 
 
 def method_cache(out: Path, dataset_name: str, method: str) -> Path:

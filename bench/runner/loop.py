@@ -24,14 +24,15 @@ import filelock
 import torch
 from accelerate.utils import broadcast_object_list
 
+from bench import interrupts, tracking
 from bench import results as store
-from bench import tracking
 from bench.files import copy_file, locked, write_json
 from bench.integrity import CheckReport
 from bench.pairs import PairSet
 from bench.paper import BASELINE
 from bench.runner import deltas, downstream
 from bench.runner.dataset import load_data, seed_splits
+from bench.runner.external import complete, load_external, reusable
 from bench.runner.generation import run_generation_metrics, save_gallery
 from bench.runner.layout import CLOSEST_PNG, cached_stages, method_cache, metrics_cache, stored_result
 from bench.runner.machine import oom_as_run_error, preflight
@@ -60,7 +61,8 @@ class Overview:
     ``source`` is the dataset card's title (or "folder" for a plain folder); ``train`` / ``test`` are the first
     seed's split sizes (every seed splits the same counts); ``finished`` counts the runs of the request whose
     results.json is already there and will be reused; ``cached_stages`` counts the method's finished stage folders
-    under ``cache`` (those that match this request are reused, the others belong to other settings or seeds).
+    under ``cache`` (those that match this request are reused, the others belong to other settings or seeds);
+    ``test_sets`` names the external test sets and their pair counts.
     """
 
     method: str
@@ -85,6 +87,7 @@ class Overview:
     finished: int
     cache: Path
     cached_stages: int
+    test_sets: tuple[tuple[str, int], ...] = ()
 
 
 def run(
@@ -121,11 +124,13 @@ def run(
         device = processes.device
     main = processes.is_main_process
     mode = tracking.resolve_mode(req.wandb)
-    data = load_data(req.dataset, pl, req.channels, warn, checked)
+    data = load_data(req.dataset, pl, req.channels, warn, checked, req.masks)
     path, card, dataset_name, report, pairs = data.path, data.card, data.name, data.report, data.pairs
     splits, notes = seed_splits(req, pairs, path, warn)
     for split in splits.values():
         pl.method_cls.check_split(pl.options, pairs.subset(split.test))
+        pl.method_cls.check_train(pl.options, len(split.train))
+    external = load_external(req, pl, data, splits, warn)
     out = Path(req.out)
     if on_plan is not None and main:
         cache = method_cache(out, dataset_name, pl.method_cls.name)
@@ -152,9 +157,10 @@ def run(
                 threads=torch.get_num_threads(),
                 processes=processes.num_processes,
                 runs=len(planned),
-                finished=0 if req.force else sum(stored_result(r, c.key()) is not None for c, r in planned),
+                finished=0 if req.force else sum(reusable(stored_result(r, c.key()), r, external) for c, r in planned),
                 cache=cache,
                 cached_stages=cached_stages(cache),
+                test_sets=tuple((t.name, len(t.pairs)) for t in external),
             )
         )
 
@@ -170,7 +176,12 @@ def run(
             if main:
                 for rdir in sorted(rdir for _, rdir in runs):
                     _lock(held, rdir, warn)
-            stored = broadcast_object_list([[stored_result(rdir, cfg.key()) for cfg, rdir in runs]])[0]
+            found = [stored_result(rdir, cfg.key()) if main and not req.force else None for cfg, rdir in runs]
+            found = [
+                done and complete(done, cfg, rdir, external, pairs.num_classes, device, warn)
+                for (cfg, rdir), done in zip(runs, found)
+            ]
+            stored = broadcast_object_list([found])[0]
             todo = []
             for (cfg, rdir), done in zip(runs, stored):
                 if done is not None and not req.force:
@@ -193,7 +204,7 @@ def run(
                 workdir=method_cache(out, dataset_name, pl.method_cls.name),
                 seed=seed,
                 device=device,
-                train=pl.train,
+                train=pl.train.unmixed(),  # a method's own networks train on real pairs alone
                 preset=req.preset,
                 force=req.force,
                 progress=progress if main else None,
@@ -232,7 +243,7 @@ def run(
             for cfg, rdir in todo:
                 with oom_as_run_error(f"training {cfg.model} (seed {seed})", device):
                     res = downstream.train_and_evaluate(
-                        cfg, rdir, train, test, expansion, method, split, card, path, device, progress
+                        cfg, rdir, train, test, expansion, method, split, card, path, device, progress, external
                     )
                 res["metrics"].update(gen_metrics)
                 res["unavailable"] = dict(gen_unavailable)
@@ -248,8 +259,10 @@ def run(
                 history = {"train/loss": res.pop("_losses")}
                 history.update({f"method/{k}": v for k, v in method.history.items()})
                 origin = deltas.origin_dice(res, out) if mode != "disabled" else None
-                res["tracking"] = tracking.log_run(res, rdir, mode, group, history, origin)
+                setting = deltas.setting_delta(res, out) if origin is not None else None
+                res["tracking"] = tracking.log_run(res, rdir, mode, group, history, origin, setting)
                 write_json(rdir / "results.json", res, sort_keys=False)
+                interrupts.kept(rdir / "results.json")
                 if mode != "disabled" and res["run"]["method"] == BASELINE:
                     deltas.update_paired_runs(res, out)  # method runs logged before their origin existed
                 outcome.results.append(res)

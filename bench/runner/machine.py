@@ -3,6 +3,7 @@ work, and running out of memory turned into an error that names the stage."""
 
 from __future__ import annotations
 
+import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import torch
 
+from bench import interrupts
 from bench.config import MODEL_STRIDES, ConfigError
 from bench.runner.planning import Plan
 from bench.runner.request import Request, check_device_name, no_cuda
@@ -37,9 +39,26 @@ def preflight(req: Request, pl: Plan) -> torch.device:
             )
     device = resolve_device(req.device)
     check_writable(Path(req.out))
-    if req.inception_weights is not None and not Path(req.inception_weights).is_file():
-        raise ConfigError(f"--inception-weights: no such file {req.inception_weights}")
+    check_inception_weights(req.inception_weights)
     return device
+
+
+def check_inception_weights(weights: Path | None) -> None:
+    """Refuse, before any training, an Inception weights file that ``--inception-weights`` or ``$BENCH_FID_WEIGHTS``
+    names and that is missing, torn or no FID network (a file found in the usual places is read when used).
+
+    Raises:
+        ConfigError: a missing file. bench.files.CorruptFileError: a file that cannot be read as the weights.
+    """
+    from bench.metrics.inception import WEIGHTS_ENV, resolve_weights
+
+    if weights is not None and not Path(weights).is_file():
+        raise ConfigError(f"--inception-weights: no such file {weights}")
+    if weights is not None or os.environ.get(WEIGHTS_ENV):
+        try:
+            resolve_weights(weights)
+        except FileNotFoundError as e:  # $BENCH_FID_WEIGHTS names no file
+            raise ConfigError(str(e)) from None
 
 
 def resolve_device(name: str | None) -> torch.device:
@@ -75,9 +94,11 @@ def check_writable(out: Path, flag: str = "--out") -> None:
 
 @contextmanager
 def oom_as_run_error(what: str, device: torch.device) -> Iterator[None]:
-    """Turn running out of memory during ``what`` into a RunError that names the stage and the device."""
+    """Turn running out of memory during ``what`` into a RunError that names the stage and the device; ``what`` is
+    also the step an interrupt names (:mod:`bench.interrupts`)."""
     try:
-        yield
+        with interrupts.step(what):
+            yield
     except (torch.OutOfMemoryError, MemoryError) as e:
         cause = (str(e).strip().splitlines() or ["no details"])[0]
         raise RunError(

@@ -15,7 +15,7 @@ from bench.config import (
     TrainConfig,
     settings_tag,
 )
-from bench.runner.request import Request, check_request, resolve_options
+from bench.runner.request import Request, checked_request, resolve_options
 from methods import get_method
 from methods.base import ExpansionMethod, options_dict
 
@@ -36,8 +36,8 @@ class Plan:
 
 def plan(req: Request) -> Plan:
     """Resolve and validate a request without loading anything; every bad value raises ConfigError naming it."""
-    ablation, image_size = check_request(req)
-    options, train, n = resolve_options(req)
+    ablation, image_size, resolved = checked_request(req)
+    options, train, n = resolved or resolve_options(req)
     cls = get_method(req.method)
     train_on = req.train_on if cls.generates_pairs else "real"
     cls.check_request(ablation, options, image_size, req.channels)
@@ -47,6 +47,7 @@ def plan(req: Request) -> Plan:
         "n_synthetic": req.n_synthetic,
         "image_size": req.image_size,
         "channels": req.channels if req.channels != 1 else None,
+        **req.masks.settings(),  # none at the defaults: runs on masks read as stored keep their names
     }
     settings = settings_tag(overrides)
     return Plan(cls, ablation, options, train, image_size, n, train_on, settings)
@@ -69,7 +70,7 @@ def run_configs(req: Request, pl: Plan, dataset_name: str, seed: int) -> list[tu
             dataset=dataset_name,
             model=m,
             seed=seed,
-            train_ratio=req.train_ratio,
+            train_ratio=None if req.train_pairs is not None else req.train_ratio,
             augment=req.augment,
             train_on=pl.train_on,
             preset=req.preset,
@@ -80,6 +81,8 @@ def run_configs(req: Request, pl: Plan, dataset_name: str, seed: int) -> list[tu
             method_options=options_dict(pl.options),
             settings=pl.settings,
             inputs=pl.method_cls.input_fingerprints(pl.options),
+            train_pairs=req.train_pairs,
         )
-        runs.append((cfg, store.run_dir(Path(req.out), dataset_name, cfg.run_name, cfg.train_ratio, seed)))
+        rdir = store.run_dir(Path(req.out), dataset_name, cfg.run_name, cfg.train_ratio, seed, cfg.train_pairs)
+        runs.append((cfg, rdir))
     return runs

@@ -12,8 +12,11 @@ from typing import Any
 
 from bench import tracking
 from bench.config import AUGMENTS, MODELS, TRAIN_ON, ConfigError, TrainConfig, check_type, merge_options, preset
-from bench.splits import FULL_RATIO, check_train_ratio
+from bench.masks import MaskReading
+from bench.splits import FULL_RATIO, MIN_SPLIT_PAIRS, check_train_ratio
+from bench.testsets import check_names
 from methods import METHODS, check_ablation, method_entry, method_options, unknown_choice
+from methods.diffusion.recipe import PretrainedRecipe, read_recipe
 
 
 @dataclass
@@ -41,6 +44,9 @@ class Request:
     allow_empty_test: bool = False
     inception_weights: Path | None = None
     group: str | None = None  # W&B group; None: one new group per invocation
+    masks: MaskReading = MaskReading()  # how mask files are read (--mask-threshold, --mask-suffix)
+    train_pairs: int | None = None  # an exact count of training pairs, instead of train_ratio
+    test_sets: tuple[str, ...] = ()  # external test sets (bench.testsets); () the card's defaults
 
 
 MIN_IMAGE_SIZE = 16  # the smallest input every downstream model takes
@@ -56,6 +62,12 @@ def check_request(req: Request) -> tuple[str, int]:
     Raises:
         ConfigError: naming the option.
     """
+    return checked_request(req)[:2]
+
+
+def checked_request(req: Request) -> tuple[str, int, tuple[Any, TrainConfig, int] | None]:
+    """:func:`check_request`'s checks and its result, with the options :func:`resolve_options` resolved on the way
+    (None for a method whose options need its code), so that a plan resolves them once."""
     p = preset(req.preset)
     try:
         ablation = check_ablation(req.method, req.ablation)
@@ -73,22 +85,22 @@ def check_request(req: Request) -> tuple[str, int]:
         raise ConfigError(f"--image-size must be >= {MIN_IMAGE_SIZE}, got {image_size}")
     if not method_entry(req.method).generates_pairs and req.train_on == "synthetic":
         raise ConfigError(f"method '{req.method}' generates no pairs, so --train-on synthetic is impossible")
-    if method_entry(req.method).options:  # the option classes that import without the method's code
-        resolve_options(req)
-    return ablation, image_size
+    light = method_entry(req.method).options  # the option classes that import without the method's code
+    return ablation, image_size, resolve_options(req) if light else None
 
 
 def resolve_options(req: Request) -> tuple[Any, TrainConfig, int]:
     """The method's options, the downstream training options and the number of pairs to generate, each merged over
-    the preset and checked. Imports the method's class only where its registry row names no light options class.
+    the preset (the method's options over the recipe of a pretrained folder too: :func:`pretrained_recipe`) and
+    checked. Imports the method's class only where its registry row names no light options class.
 
     Raises:
         ConfigError: naming the option.
     """
     options_cls, presets = method_options(req.method)
-    options = merge_options(
-        options_cls, {}, presets.get(req.preset, {}), req.method_options, where=f"{req.method} method", flag="--option"
-    )
+    recipe = pretrained_recipe(req)
+    layers = (presets.get(req.preset, {}), recipe.layer if recipe else {}, req.method_options)
+    options = merge_options(options_cls, {}, *layers, where=f"{req.method} method", flag="--option")
     p = preset(req.preset)
     train = merge_options(
         TrainConfig, {}, p.get("train", {}), req.train_options, where="training", flag="--train-option"
@@ -100,11 +112,34 @@ def resolve_options(req: Request) -> tuple[Any, TrainConfig, int]:
         raise ConfigError(
             f"--n-synthetic must be >= {least} for method '{req.method}' training on {train_on}, got {n}"
         )
+    if train.mixes and train_on != "real+synthetic":
+        named = ", ".join(sorted(set(req.train_options) & set(TrainConfig.KEYED_ONLY_IF_NOT))) or "mixing"
+        raise ConfigError(
+            f"--train-option {named}: mixes real and generated pairs, but this run trains on {train_on} pairs only; "
+            "it needs a method that generates pairs and --train-on real+synthetic"
+        )
     return options, train, n
 
 
+def pretrained_recipe(req: Request) -> PretrainedRecipe | None:
+    """The recipe that the ``bench pretrain`` folder of ``--option pretrained`` records (applied between the preset
+    and the user's options, which win), or None.
+
+    Raises:
+        ConfigError: an unreadable record, naming it.
+    """
+    if "pretrained" not in req.method_options:
+        return None
+    return read_recipe(req.method, method_options(req.method)[0], req.method_options)
+
+
 def check_values(req: Request) -> None:
-    """The request's own values: seeds, models, W&B mode, train ratio, channels, the device's name."""
+    """The request's own values: seeds, models, W&B mode, train ratio or pair count, channels, the device's name and
+    the external test sets (found, each once).
+
+    Raises:
+        ConfigError: naming the option. bench.pairs.DatasetError: a ``--test-set`` that is not found.
+    """
     if not req.models:
         raise ConfigError("--models: at least one model is needed")
     if not req.seeds:
@@ -121,9 +156,24 @@ def check_values(req: Request) -> None:
     if req.wandb not in tracking.MODES:
         raise ConfigError(unknown_choice("--wandb mode", req.wandb, tracking.MODES))
     check_ratio(req.train_ratio)
+    if req.train_pairs is not None:
+        check_pairs(req.train_pairs)
+        if req.train_ratio != FULL_RATIO:
+            raise ConfigError(EXCLUSIVE)
     if req.channels not in (1, 3):
         raise ConfigError(f"channels must be 1 or 3, got {req.channels}")
     check_device_name(req.device)
+    check_names(req.test_sets)
+
+
+EXCLUSIVE = "--train-pairs and --train-ratio exclude each other: give a count of training pairs or a ratio"
+
+
+def check_pairs(value: Any, flag: str = "--train-pairs") -> None:
+    """Refuse a count of training pairs that no data set could train on, naming ``flag``; whether the data set
+    holds that many is :func:`bench.splits.make_split`'s check."""
+    if check_type(value, int, flag) < MIN_SPLIT_PAIRS:
+        raise ConfigError(f"{flag} must be >= {MIN_SPLIT_PAIRS} (training needs at least that many), got {value}")
 
 
 def check_device_name(name: str | None) -> None:
@@ -165,9 +215,18 @@ def check_ratio(value: Any, flag: str = "--train-ratio") -> None:
 
 def baseline_request(req: Request) -> Request | None:
     """The ``origin`` request that gives a generating method's runs their paired Δ: same seeds, splits, models,
-    augmentation and downstream training; None for a method that generates no pairs (it is its own baseline)."""
+    augmentation and downstream training (less how batches mix real and generated pairs: origin has none to mix,
+    so every mixing schedule is compared with the one origin run); None for a method that generates no pairs (it is
+    its own baseline)."""
     if req.method not in METHODS or not METHODS[req.method].generates_pairs:
         return None
+    train_options = {k: v for k, v in req.train_options.items() if k not in TrainConfig.KEYED_ONLY_IF_NOT}
     return dataclasses.replace(
-        req, method="origin", ablation=None, train_on="real", n_synthetic=None, method_options={}
+        req,
+        method="origin",
+        ablation=None,
+        train_on="real",
+        n_synthetic=None,
+        method_options={},
+        train_options=train_options,
     )

@@ -1,5 +1,6 @@
 """Training-batch augmentation for downstream segmentation (paper Table 1: "+" = RandAugment, "*" = CutMix; and
-XLSor's warps, opacities and intensity changes, the transforms of the ``xlsor`` expansion method applied online).
+XLSor's warps, opacities and intensity changes, the transforms of the ``xlsor`` expansion method applied online; and
+nnU-Net v2's training augmentation, built from batchgeneratorsv2 as nnU-Net builds it).
 
 Every transform moves image and mask together and keeps mask labels integer. It is applied to training batches
 only; the test set is never augmented (the released code re-augmented it every epoch, which we do not copy).
@@ -8,7 +9,9 @@ All randomness comes from the ``torch.Generator`` argument.
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterator
 
 import numpy as np
 import torch
@@ -157,13 +160,62 @@ def xlsor(
     return out_images, out_masks
 
 
+def nnunet(
+    images: torch.Tensor, masks: torch.Tensor, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """nnU-Net v2's training augmentation (:mod:`bench.segmentation.nnunet_transforms`) on every sample of a batch.
+
+    nnU-Net augments normalised images, so each image channel is z-scored (its own mean and standard deviation, as
+    nnU-Net's ``ZScoreNormalization``), transformed, and mapped back with the same mean and deviation: noise,
+    brightness and contrast act at nnU-Net's strength relative to the image's contrast, and the result stays on the
+    input's scale, unclipped (noise may leave [0, 1] as it leaves nnU-Net's range). Masks keep their labels: the
+    spatial transform resamples each label's indicator and takes the arg-max.
+
+    Args:
+        images: float ``N x C x H x W``.
+        masks: integer ``N x H x W``.
+        generator: source of all randomness (one seed per batch for the global generators batchgeneratorsv2 reads).
+
+    Returns:
+        New ``(images, masks)`` tensors of the input shapes and dtypes.
+    """
+    _check_pair(images, masks)
+    from bench.segmentation.nnunet_transforms import nnunet_transforms  # batchgeneratorsv2 takes 2 s to import
+
+    transform = nnunet_transforms(*images.shape[-2:])
+    seed = int(torch.randint(2**31 - 1, (1,), generator=generator))
+    out_images, out_masks = torch.empty_like(images), torch.empty_like(masks)
+    with _global_rngs(seed):
+        for i in range(images.shape[0]):
+            x = images[i].float()
+            mean = x.mean(dim=(1, 2), keepdim=True)
+            std = x.std(dim=(1, 2), keepdim=True, unbiased=False).clamp_min(1e-8)
+            out = transform(image=(x - mean) / std, segmentation=masks[i, None].to(torch.int64, copy=True))
+            out_images[i] = (out["image"] * std + mean).to(images.dtype)
+            out_masks[i] = out["segmentation"][0].to(masks.dtype)
+    return out_images, out_masks
+
+
+@contextlib.contextmanager
+def _global_rngs(seed: int) -> Iterator[None]:
+    """numpy's global generator and torch's CPU one seeded with ``seed`` inside, both as they were after."""
+    state = np.random.get_state()
+    with torch.random.fork_rng(devices=[]):
+        torch.random.default_generator.manual_seed(seed)
+        np.random.seed(seed)
+        try:
+            yield
+        finally:
+            np.random.set_state(state)
+
+
 def augment_batch(
     name: str, images: torch.Tensor, masks: torch.Tensor, generator: torch.Generator
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Apply the augmentation ``name`` (one of ``bench.config.AUGMENTS``) to a training batch.
 
     ``none`` returns the inputs themselves; ``randaugment`` and ``cutmix`` use the paper/released settings,
-    ``xlsor`` the ``xlsor`` method's defaults.
+    ``xlsor`` the ``xlsor`` method's defaults, ``nnunet`` nnU-Net v2's defaults.
     """
     if name == "none":
         return images, masks
@@ -173,4 +225,6 @@ def augment_batch(
         return cutmix(images, masks, generator)
     if name == "xlsor":
         return xlsor(images, masks, generator)
+    if name == "nnunet":
+        return nnunet(images, masks, generator)
     raise ValueError(f"unknown augmentation '{name}'; known: {', '.join(AUGMENTS)}")

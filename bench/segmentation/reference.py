@@ -11,7 +11,6 @@ written last), the format DiffuseExpand's stage-IV cache has always used.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ import torch
 from torch import nn
 
 from bench.config import TrainConfig
-from bench.files import save_torch, write_json
+from bench.files import load_torch, reading, save_torch, write_json
 from bench.pairs import PairSet
 from bench.segmentation.models import build_model
 from bench.segmentation.trainer import predict, train_segmentation
@@ -84,7 +83,7 @@ class ReferenceNetwork:
                 "model_name": self.model_name,
                 "channels": channels,
                 "size": size,
-                "train": dataclasses.asdict(self.cfg),
+                "train": self.cfg.to_dict(),
                 "seconds": self.seconds,
                 **({"num_classes": self.num_classes} if self.num_classes > 2 else {}),
             },
@@ -93,13 +92,20 @@ class ReferenceNetwork:
 
     @classmethod
     def load(cls, folder: Path, device: torch.device | str = "cpu") -> ReferenceNetwork:
-        """Rebuild a network written by :meth:`save`, in eval mode."""
-        meta = json.loads((folder / META_JSON).read_text())
-        cfg = TrainConfig(**meta["train"])
+        """Rebuild a network written by :meth:`save`, in eval mode.
+
+        Raises:
+            bench.files.CorruptFileError: a torn or foreign file, named, with how to make the stage again.
+        """
+        remedy = f"delete {folder} (or run with --force) to make it again"
+        with reading(folder / META_JSON, "a reference network's settings (JSON)", remedy):
+            meta = json.loads((folder / META_JSON).read_text())
+            cfg = TrainConfig(**meta["train"])
         self = cls(meta["model_name"], cfg, device)
         self.num_classes = meta.get("num_classes", 2)
         model = build_model(meta["model_name"], meta["channels"], self.num_classes, meta["size"], cfg)
-        model.load_state_dict(torch.load(folder / WEIGHTS, map_location="cpu", weights_only=True))
+        with reading(folder / WEIGHTS, f"the weights of a {meta['model_name']} reference network", remedy):
+            model.load_state_dict(load_torch(folder / WEIGHTS))
         self.model = model.to(self.device).eval()
         self._shape, self.seconds = (meta["channels"], meta["size"]), meta["seconds"]
         return self

@@ -9,6 +9,7 @@ with the test set never augmented. :class:`SegmentationTrainer` has nnU-Net-styl
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import time
@@ -27,6 +28,7 @@ from bench.metrics.dice import dice_per_image
 from bench.pairs import PairSet
 from bench.segmentation import models
 from bench.segmentation.augment import augment_batch
+from bench.segmentation.mixing import batch_order
 
 logger = logging.getLogger(__name__)
 
@@ -153,19 +155,26 @@ class SegmentationTrainer:
         )
         return optimizer, scheduler
 
-    def fit(self, train: PairSet, seed: int) -> TrainResult:
-        """Train a fresh network on ``train``.
+    def fit(self, train: PairSet, seed: int, generated: PairSet | None = None) -> TrainResult:
+        """Train a fresh network on ``train`` (and ``generated``).
 
         The network is initialised under ``seed`` (global RNG forked, not touched); a ``torch.Generator(seed)``
         drives shuffling and augmentation, so on CPU the same seed gives bit-identical weights. Each epoch is
         cut into ``ceil(N / batch_size)`` batches of near-equal size instead of leaving a short last batch (every
         sample is used; a batch of one would break BatchNorm at the 1 x 1 bottleneck of small inputs). With
-        ``cfg.steps`` the epochs repeat until that many steps are taken, the last one cut short.
+        ``cfg.steps`` the epochs repeat until that many steps are taken, the last one cut short. With ``generated``
+        pairs, ``cfg.mixing`` and ``cfg.synthetic_share`` decide which kind each batch draws
+        (:func:`~bench.segmentation.mixing.batch_order`); the budget is that of the two sets pooled either way.
 
         Args:
-            train: square images float ``N x C x S x S`` in [0, 1], masks int ``N x S x S``.
+            train: square images float ``N x C x S x S`` in [0, 1], masks int ``N x S x S`` (the real pairs, when
+                ``generated`` is given).
             seed: seed of initialisation, shuffling and augmentation.
+            generated: generated pairs trained on beside ``train``; None or empty: ``train`` alone.
         """
+        real = train
+        if generated is not None and len(generated):
+            train = PairSet.concat([real, generated], f"{real.name}+synthetic")
         n = len(train)
         if n == 0:
             raise ValueError(f"training set '{train.name}' is empty")
@@ -191,11 +200,10 @@ class SegmentationTrainer:
         step = 0
         start = time.perf_counter()
         model.train()
-        for epoch in range(epochs):
+        order = batch_order(len(real), n - len(real), cfg, total_steps, steps_per_epoch, generator)
+        for epoch, batches in itertools.groupby(order, key=lambda batch: batch[0]):
             total, seen = 0.0, 0
-            for idx in torch.randperm(n, generator=generator).tensor_split(steps_per_epoch):
-                if step == total_steps:
-                    break
+            for _, idx in batches:
                 images, masks = augment_batch(self.augment, train.images[idx], train.masks[idx], generator)
                 images, masks = images.to(device), masks.to(device)
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
@@ -238,9 +246,10 @@ def train_segmentation(
     augment: str = "none",
     progress: Any = None,
     description: str = "train",
+    generated: PairSet | None = None,
 ) -> TrainResult:
-    """Train ``model_name`` on ``train`` with :class:`SegmentationTrainer` (see its ``fit``)."""
-    return SegmentationTrainer(model_name, cfg, device, augment, progress, description).fit(train, seed)
+    """Train ``model_name`` on ``train`` (and ``generated``) with :class:`SegmentationTrainer` (see its ``fit``)."""
+    return SegmentationTrainer(model_name, cfg, device, augment, progress, description).fit(train, seed, generated)
 
 
 def _predict(

@@ -59,7 +59,7 @@ import torch
 import torch.nn.functional as F
 
 from methods.diffuseexpand.networks import MODE_IMAGE, MODE_MASK
-from methods.diffuseexpand.sampling_config import guidance_problems
+from methods.diffuseexpand.sampling_config import GuidanceOptions, guidance_problems
 
 EpsFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 PHASES = ("mask", "image")
@@ -147,10 +147,10 @@ class SegmenterGuidance:
     segmenter: Callable[[torch.Tensor, torch.Tensor], Any]
     phase: str
     mask: torch.Tensor | None = None
-    tau: float = 1.0
-    scale: float = 1.0
-    image_objective: str = "likelihood"
-    reduction: str = "mean"
+    tau: float = GuidanceOptions.tau
+    scale: float = GuidanceOptions.guidance_scale
+    image_objective: str = GuidanceOptions.image_objective
+    reduction: str = GuidanceOptions.guidance_reduction
 
     def __post_init__(self) -> None:
         if self.phase not in PHASES:

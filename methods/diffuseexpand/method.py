@@ -247,7 +247,7 @@ class DiffuseExpand(pretrained.PretrainedStart, ExpansionMethod):
                 mask_filter.save(folder)
                 return {"seconds": mask_filter.seconds}
 
-            key = {"role": "filter", **common, "model": o.filter_model, "train": dataclasses.asdict(ctx.train)}
+            key = {"role": "filter", **common, "model": o.filter_model, "train": ctx.train.to_dict()}
             stage = cached_stage(ctx, key, train_filter)
             fitted.filter = MaskFilter.load(stage.folder, ctx.device)
             fitted.stages["filter"] = stage

@@ -38,6 +38,7 @@ from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.modeling_utils import ModelMixin
 from torch import nn
 
+from bench.files import reading
 from methods.diffuseexpand.labels import data_channels
 from methods.diffuseexpand.options import CONDITIONING, DiffuseExpandOptions
 from methods.diffusion import pretrained
@@ -256,7 +257,8 @@ def _denoiser(o: DiffuseExpandOptions, size: int, in_channels: int, samples: int
 
 def _from_pretraining(folder: Path, denoiser: Denoiser) -> Denoiser:
     """``denoiser`` with the weights ``bench pretrain`` wrote in ``folder``, mode and mask embeddings included."""
-    return pretrained.copy_weights(denoiser, load_model(Denoiser, folder), folder)
+    source = load_model(Denoiser, folder, origin=pretrained.OPTION, remedy=pretrained.REMAKE)
+    return pretrained.copy_weights(denoiser, source, folder)
 
 
 def build_segmenter(
@@ -286,7 +288,9 @@ def build_segmenter(
 def _load_pretrained(folder: Path) -> UNet2DModel:
     if not folder.is_dir():
         raise FileNotFoundError(f"pretrained UNet folder not found: {folder}")
-    return UNet2DModel.from_pretrained(folder, local_files_only=True)
+    expected = "a diffusers UNet2DModel (config.json and diffusion_pytorch_model.safetensors)"
+    with reading(folder, expected, origin=pretrained.OPTION):
+        return UNet2DModel.from_pretrained(folder, local_files_only=True)
 
 
 def _plain(config: Any) -> dict[str, Any]:

@@ -1,10 +1,8 @@
-"""The stage-III sampling knobs as one object: each with its one default and its one range check.
-
-:class:`SamplingConfig` is what the sampler (:class:`~methods.diffuseexpand.sampler.PairSampler`) samples with, what
-the cost counter (:mod:`.cost`) prices and what ``bench speed`` compares; ``DiffuseExpandOptions`` takes its
-sampling defaults from it and checks its sampling options by building one. The guidance-only ranges
-(:func:`guidance_problems`) also guard :class:`~methods.diffuseexpand.guidance.SegmenterGuidance`, which can be
-built on its own.
+"""The stage-III sampling knobs: :class:`GuidanceOptions` declares each guidance knob once (default and range
+check), and ``DiffuseExpandOptions`` inherits them; :class:`SamplingConfig` adds the solver and is what the sampler
+(:class:`~methods.diffuseexpand.sampler.PairSampler`) samples with, what the cost counter (:mod:`.cost`) prices and
+what ``bench speed`` compares. The guidance-only ranges (:func:`guidance_problems`) also guard
+:class:`~methods.diffuseexpand.guidance.SegmenterGuidance`, which can be built on its own.
 """
 
 from __future__ import annotations
@@ -33,58 +31,43 @@ def guidance_problems(tau: float, image_objective: str, reduction: str) -> list[
 
 
 @dataclass(frozen=True)
-class SamplingConfig:
-    """How stage III samples a pair (paper §3.4); the defaults are the paper's (the released code's where silent).
+class GuidanceOptions:
+    """The stage-III knobs beyond the denoiser's solver (paper §3.4), each with its one default (the paper's, or the
+    released code's where it is silent) and its one range check; ``DiffuseExpandOptions`` and
+    :class:`SamplingConfig` take them from here.
 
-    Args:
-        solver_order (`int`): DPM-Solver++ multistep order (paper: 3).
-        steps (`int`): solver steps per phase, one denoiser call each (paper: 30; the ``sampling_steps`` option).
-        guidance_scale (`float`): gradient scale s; 0 is no guidance (the ``cf`` variant).
-        guide_mask_phase, guide_image_phase (`bool`): which phases are guided (both: the paper).
-        guidance_every (`int`): a fresh guidance gradient every k-th step, the last one reused in between (1: every
-            step).
-        guidance_until (`float`): guide only the steps with t >= guidance_until · T, the high-noise ones (0: all).
-        cf_weight (`float`): classifier-free weight w of the mask condition, ε = ε_u + w(ε_c − ε_u); 1 is the
-            conditional prediction alone (one denoiser evaluation per image step), else two.
-        cf_double (`bool`): evaluate both classifier-free halves even at weight 1 (the released sampler's cost; its
-            pairs are those of weight 1).
-        tau (`float`): guidance temperature τ (paper: 1, 1/2, 1/3).
-        guidance_reduction (`str`): the image objective's ``"mean"`` (released code) or ``"sum"`` (paper Eq. 5)
-            over the pixels (see :mod:`.guidance`).
-        image_objective (`str`): image-phase guidance, ``"likelihood"`` (paper) or ``"wiou-wbce"`` (released CGMH
-            script; binary masks only).
-        mask_median (`int`): median-filter window for each binarised mask before the image phase (0: none, as in
-            the paper; the majority label for multi-class masks); removes the isolated pixels an undertrained
-            denoiser leaves.
-        dynamic_thresholding (`bool`): Imagen dynamic thresholding (ratio 0.995) of every x̂₀ (the option of that
-            name); with a large classifier-free weight it greys the images, since an overshooting x̂₀ is divided
-            by its 99.5th percentile.
+    Attributes:
+        guidance_scale: gradient scale s; 0 is no guidance (the ``cf`` variant).
+        guide_mask_phase, guide_image_phase: which phases are guided (both: the paper).
+        guidance_every: a fresh guidance gradient every k-th step, the last one reused in between (1: every step).
+        guidance_until: guide only the steps with t >= guidance_until · T, the high-noise ones (0: all).
+        cf_weight: classifier-free weight w of the mask condition, ε = ε_u + w(ε_c − ε_u); 1 is the conditional
+            prediction alone (one denoiser evaluation per image step), else two.
+        tau: guidance temperature τ (paper: 1, 1/2, 1/3).
+        guidance_reduction: the image objective's ``"mean"`` (released code) or ``"sum"`` (paper Eq. 5) over the
+            pixels (see :mod:`.guidance`).
+        image_objective: image-phase guidance, ``"likelihood"`` (paper) or ``"wiou-wbce"`` (released CGMH script;
+            binary masks only).
+        mask_median: median-filter window for each binarised mask before the image phase (0: none, as in the paper;
+            the majority label for multi-class masks); removes the isolated pixels an undertrained denoiser leaves.
 
-    τ, the reduction, the image objective, the mask median and dynamic thresholding change the pairs but not the
-    cost.
-
-    Raises:
-        ValueError: naming every knob out of range.
+    τ, the reduction, the image objective and the mask median change the pairs but not the cost.
     """
 
-    solver_order: int = DenoiserOptions.solver_order
-    steps: int = DenoiserOptions.sampling_steps
     guidance_scale: float = 1.0
     guide_mask_phase: bool = True
     guide_image_phase: bool = True
     guidance_every: int = 1
     guidance_until: float = 0.0
     cf_weight: float = 1.0
-    cf_double: bool = False
     tau: float = 1.0
     guidance_reduction: str = "mean"
     image_objective: str = "likelihood"
     mask_median: int = 0
-    dynamic_thresholding: bool = DenoiserOptions.dynamic_thresholding
 
-    def __post_init__(self) -> None:
-        problems = solver_problems(self.solver_order, self.steps, "steps")
-        problems += guidance_problems(self.tau, self.image_objective, self.guidance_reduction)
+    def guidance_option_problems(self) -> list[str]:
+        """What is out of range among these knobs, one message per problem."""
+        problems = guidance_problems(self.tau, self.image_objective, self.guidance_reduction)
         if self.guidance_scale < 0 or self.cf_weight < 0:
             problems.append(f"guidance_scale and cf_weight must be >= 0, got {self.guidance_scale}, {self.cf_weight}")
         if self.guidance_every < 1:
@@ -93,6 +76,34 @@ class SamplingConfig:
             problems.append(f"guidance_until must be in [0, 1), got {self.guidance_until}")
         if self.mask_median < 0 or (self.mask_median > 1 and self.mask_median % 2 == 0):
             problems.append(f"mask_median must be 0, 1 or an odd window size, got {self.mask_median}")
+        return problems
+
+
+@dataclass(frozen=True)
+class SamplingConfig(GuidanceOptions):
+    """How stage III samples a pair: the :class:`GuidanceOptions` plus the solver the denoiser's options name.
+
+    Args:
+        solver_order (`int`): DPM-Solver++ multistep order (paper: 3).
+        steps (`int`): solver steps per phase, one denoiser call each (paper: 30; the ``sampling_steps`` option).
+        cf_double (`bool`): evaluate both classifier-free halves even at weight 1 (the released sampler's cost; its
+            pairs are those of weight 1).
+        dynamic_thresholding (`bool`): Imagen dynamic thresholding (ratio 0.995) of every x̂₀ (the option of that
+            name); with a large classifier-free weight it greys the images, since an overshooting x̂₀ is divided
+            by its 99.5th percentile. It changes the pairs but not the cost.
+        The guidance knobs: see :class:`GuidanceOptions`.
+
+    Raises:
+        ValueError: naming every knob out of range.
+    """
+
+    solver_order: int = DenoiserOptions.solver_order
+    steps: int = DenoiserOptions.sampling_steps
+    cf_double: bool = False
+    dynamic_thresholding: bool = DenoiserOptions.dynamic_thresholding
+
+    def __post_init__(self) -> None:
+        problems = solver_problems(self.solver_order, self.steps, "steps") + self.guidance_option_problems()
         if problems:
             raise ValueError("; ".join(problems))
 
@@ -100,7 +111,7 @@ class SamplingConfig:
     def from_options(cls, o: Any) -> SamplingConfig:
         """The configuration a run with options ``o`` (a ``DiffuseExpandOptions``) samples with; the variant
         decides the guidance scale (0 for ``cf``)."""
-        names = {f.name for f in fields(cls)} - {"steps", "cf_double"}
+        names = [f.name for f in fields(GuidanceOptions)] + ["solver_order", "dynamic_thresholding"]
         return cls(steps=o.sampling_steps, **{k: getattr(o, k) for k in names})
 
     @property

@@ -22,5 +22,7 @@ file              what
 ``pretrained.py`` a ``bench pretrain`` folder: its record, fingerprint, the refusal of a test split it saw, and
                   :func:`train_with_schedule`, a denoiser trained into a folder with its forward process
 ``sampling.py``   :func:`sample_pairs`: any per-seed pair sampler run over the processes of a run
+``recipe.py``     the recipe a ``bench pretrain`` folder records (the options its start is fine-tuned and sampled
+                  with) and its reading back as a layer of a run's options (no torch)
 ================  =================================================================================================
 """

@@ -114,13 +114,26 @@ class DenoiserOptions:
         "pretrained": None,
     }
     """The recipe knobs, out of run and stage keys at the values that train as before they existed."""
+    KEPT_FROM_PRETRAINING: ClassVar[tuple[str, ...]] = ()
+    PRETRAINED_RECIPE: ClassVar[dict[str, Any]] = {}
+    """The options a run fine-tuning from a ``bench pretrain`` folder takes (:mod:`methods.diffusion.recipe`): those
+    kept as pretrained, then these. None for ``joint``: its measured start samples as the preset does, with dynamic
+    thresholding: without it more of its images copy a training image (8-20 % against 3-7 % at 14 pairs;
+    reports/montgomery-recipe/, fourth round)."""
+
+    TUPLES: ClassVar[tuple[str, ...]] = ("denoiser_widths", "denoiser_attention")
+    """The list options, made tuples of ints however they were given."""
 
     def __post_init__(self) -> None:
-        for name in ("denoiser_widths", "denoiser_attention"):
+        for name in self.TUPLES:
             object.__setattr__(self, name, int_tuple(getattr(self, name)))
-        problems = denoiser_problems(self) + solver_problems(self.solver_order, self.sampling_steps, "sampling_steps")
+        problems = self.problems()
         if problems:
             raise ConfigError(f"{self.NAME} options: " + "; ".join(problems))
+
+    def problems(self) -> list[str]:
+        """What is out of range, one message per problem (a subclass adds its own knobs' to these)."""
+        return denoiser_problems(self) + solver_problems(self.solver_order, self.sampling_steps, "sampling_steps")
 
 
 DENOISER_PRESETS: dict[str, dict[str, Any]] = {
@@ -139,13 +152,9 @@ DENOISER_PRESETS: dict[str, dict[str, Any]] = {
         "sample_batch": 8,
         "checkpoint_every": 10,
     },
-    # Demo at 64 x 64 on two CPU cores: a small network trained 800 steps with Min-SNR-5 weighting, measured on
-    # DiffuseExpand's pairs (methods/diffuseexpand/options.py says how); DiffuseExpand samples with a cheaper
-    # solver of its own (order 2, 10 steps) than this one. The network predicts v, not ε: at the same 800 steps
-    # DiffuseExpand's stage-IV pass rate on Montgomery rose 0.48-0.82 -> 0.96-1.00 and Inception FID fell by 18-67
-    # (seeds 0-2), joint's FID 415 -> 371 (seed 0); the non-leaking augmentation and dropout did not help at this
-    # budget (reports/montgomery-recipe/). At these seconds the network is short of steps, not of width: widths
-    # 16-128 for 580 steps or 16-256 for 450 raised FID by 10 / 21; doubling the steps lowered it by 17, then 28.
+    # Demo at 64 x 64 on two CPU cores: a small network predicting v, trained 800 steps with Min-SNR-5 weighting
+    # (v over ε: DiffuseExpand's stage-IV pass rate 0.48-0.82 -> 0.96-1.00 on Montgomery; at these seconds the
+    # network is short of steps, not of width). The measurements: reports/preset-choices.md.
     "cpu": {
         "denoiser_widths": (16, 32, 32, 64),
         "denoiser_layers": 1,
@@ -163,12 +172,9 @@ DENOISER_PRESETS: dict[str, dict[str, Any]] = {
         "sample_batch": 25,
         "checkpoint_every": 100,
     },
-    # One GPU at 64 x 64: the cpu preset's recipe (v-prediction, Min-SNR-5) on a UNet 25 times larger (19 M
-    # parameters: widths 64-256, two residual blocks per level, attention at 16 and 8 px) trained on 5 times more
-    # samples (2,000 steps of 32). On one H200 shared by three runs, a step took 0.13 s in each (bf16; the GPU busy
-    # 94-100 %), so three seeds' stage I take about 4.5 minutes together. In a 4,000-step trial on 14 Montgomery pairs
-    # the training loss was 0.0009 at step 2,000 and 0.0003 at 4,000, against 0.008-0.009 at the end of the cpu
-    # preset's 800: such a network can learn its few images by heart, so read the run's memorised share.
+    # One GPU at 64 x 64: the cpu preset's recipe on a UNet 25 times larger (19 M parameters) trained on 5 times
+    # more samples; 0.13 s a step with three runs on one H200. Such a network can learn a few images by heart, so
+    # read the run's memorised share (reports/preset-choices.md).
     "gpu": {
         "denoiser_widths": (64, 128, 128, 256),
         "denoiser_layers": 2,

@@ -20,15 +20,17 @@ from accelerate import PartialState
 
 from bench.config import ConfigError, TrainConfig
 from bench.data import image_hashes
+from bench.files import reading
 from bench.pairs import PairSet
 from bench.training import StepCallback, TrainLog
 from methods.base import MethodContext
+from methods.diffusion.recipe import RECORD, REMAKE
 from methods.diffusion.schedule import noise_scheduler, training_schedule
 from methods.stages import stage_seed, train_network
 
-RECORD = "pretrain.json"
 WEIGHTS = "diffusion_pytorch_model.safetensors"
 SCHEDULE = "scheduler_config.json"  # the forward process and the prediction the weights were trained for
+OPTION = "--option pretrained"
 
 
 def made_by_bench(folder: str | Path | None) -> bool:
@@ -52,11 +54,13 @@ def read_record(folder: str | Path, flag: str = "--option pretrained") -> dict[s
         raise ConfigError(
             f"{flag}: {folder} is no finished `bench pretrain` folder (no {RECORD}, {WEIGHTS} or {SCHEDULE})"
         )
-    return json.loads(path.read_text())
+    with reading(path, "a `bench pretrain` record (JSON)", REMAKE, flag):
+        return json.loads(path.read_text())
 
 
 def fingerprint(folder: str | Path) -> str:
     """A content hash of the record and the weights: what a fine-tuned stage's key holds instead of a path."""
+    read_record(folder)  # a folder missing its weights is refused here, named, before anything hashes it
     h = hashlib.sha1((Path(folder) / RECORD).read_bytes())
     h.update((Path(folder) / WEIGHTS).read_bytes())
     return h.hexdigest()[:16]
@@ -175,7 +179,8 @@ class PretrainedStart:
                 f"--option pretrained: {options.pretrained} holds a {made_for} generator, not one of {cls.name}'s; "
                 f"pretrain with --method {cls.name}"
             )
-        schedule = json.loads((Path(options.pretrained) / SCHEDULE).read_text())
+        with reading(Path(options.pretrained) / SCHEDULE, "a diffusers scheduler config (JSON)", REMAKE, OPTION):
+            schedule = json.loads((Path(options.pretrained) / SCHEDULE).read_text())
         trained_as = schedule.get("prediction_type", "epsilon")
         if trained_as != options.prediction:
             raise ConfigError(

@@ -11,6 +11,8 @@ from typing import Any
 import torch
 from diffusers.models.modeling_utils import ModelMixin
 
+from bench.files import reading
+
 
 def norm_groups(widths: Sequence[int]) -> int:
     """Largest group count <= 32 that divides every width (32 for the paper's widths)."""
@@ -73,14 +75,23 @@ def unet_config(
     }
 
 
-def load_model(cls: type[ModelMixin], folder: Path, device: torch.device | str = "cpu") -> Any:
+def load_model(
+    cls: type[ModelMixin], folder: Path, device: torch.device | str = "cpu", origin: str = "", remedy: str = ""
+) -> Any:
     """``cls.from_pretrained(folder)`` on ``device``, in eval mode, with every weight in freshly allocated memory.
 
     safetensors hands out tensors at unaligned offsets of the file, and CPU kernels take other code paths on
     unaligned data, so outputs would differ in the last bits from the model that was saved; a copy restores
     bit-identical results.
+
+    Raises:
+        bench.files.CorruptFileError: a folder that holds no such network (torn or foreign files), naming
+            ``origin`` (the option that gave it) and ``remedy``; by default, as for a cached stage, that deleting
+            the folder or ``--force`` makes it again.
     """
-    model = cls.from_pretrained(folder)
+    remedy = remedy or f"delete {folder} (or run with --force) to make it again"
+    with reading(folder, f"a trained {cls.__name__}", remedy, origin):
+        model = cls.from_pretrained(folder)
     with torch.no_grad():
         for param in model.parameters():
             param.data = param.data.clone()

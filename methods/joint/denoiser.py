@@ -42,7 +42,9 @@ def build_joint_denoiser(o: JointOptions, size: int, channels: int, seed: int) -
         torch.manual_seed(seed)
         model = AugmentedUNet(config) if o.augment_p > 0 else UNet2DModel.from_config(config)
     if pretrained.made_by_bench(o.pretrained):  # the weights `bench pretrain` wrote, of this very architecture
-        return pretrained.copy_weights(model, load_model(joint_model_class(o), Path(o.pretrained)), o.pretrained)
+        folder = Path(o.pretrained)
+        source = load_model(joint_model_class(o), folder, origin=pretrained.OPTION, remedy=pretrained.REMAKE)
+        return pretrained.copy_weights(model, source, o.pretrained)
     return model
 
 

@@ -62,7 +62,7 @@ def test_refusals_name_the_problem_and_leave_nothing(discs, broken_pairs, tmp_pa
     base = ("export", "nnunet", "--dataset-id", "12", "--name", "Discs", "--out", out)
     broken = invoke(*base, "--real", broken_pairs)  # the integrity check lists every problem, one per line
     assert broken.exit_code == 2 and "3 problem(s) found by the integrity check" in broken.output
-    assert "masks/badvalues.png: values [0, 1, 2, 7]" in broken.output
+    assert "masks/badvalues.png (values 0, 1, 2, 7): labels are not binary" in broken.output
     assert_refused(invoke(*base[:3], "1000", *base[4:], "--real", discs), "--dataset-id must be in 1..999")
     assert_refused(invoke(*base[:5], "a b", *base[6:], "--real", discs), "--name 'a b'")
     assert not out.exists() or not list(out.iterdir())

@@ -66,3 +66,15 @@ def test_read_image_12bit_in_16bit_container(tmp_path: Path) -> None:
     path = put(tmp_path, "images", "x.png", arr)
     img = images.read_image(path, SIZE)
     assert img.max().item() == pytest.approx(1.0, abs=1e-3) and img.min().item() == pytest.approx(0.0, abs=1e-3)
+
+
+def test_mask_labels_follow_the_folder_kind_and_the_threshold(tmp_path: Path) -> None:
+    """One label besides 0 is foreground in a binary folder and that label in a label map; a threshold makes any
+    mask binary, foreground where the value exceeds it."""
+    two = put(tmp_path, "masks", "two.png", square_mask(value=128))
+    assert set(np.unique(images.mask_labels(two)).tolist()) == {0, 1}  # a lone file: binary
+    assert set(np.unique(images.mask_labels(two, binary=False)).tolist()) == {0, 128}
+    ramp = put(tmp_path, "masks", "ramp.png", np.arange(256, dtype=np.uint8).reshape(16, 16))
+    assert int(images.mask_labels(ramp, threshold=127).sum()) == 128
+    thresholded = torch.from_numpy(images.mask_labels(ramp, True, 200))
+    assert torch.equal(images.read_mask(ramp, 16, threshold=200), thresholded)

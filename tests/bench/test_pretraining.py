@@ -13,6 +13,7 @@ from bench.data import image_hashes, read_pairs
 from bench.integrity import check
 
 pytestmark = pytest.mark.heavy(65)
+RECIPE = {"cfg_dropout": 0.5, "cf_weight": 1.0, "dynamic_thresholding": False, "sampling_steps": 30}
 
 
 def _changed_copy(src, dst):
@@ -28,7 +29,9 @@ def _changed_copy(src, dst):
 def _pretrain(data, out, *extra):
     res = invoke("pretrain", "--dataset", data, "--out", out, "--preset", "smoke", "--steps", 4, *extra)
     assert res.exit_code == 0, res.output
-    return json.loads((out / "pretrain.json").read_text())
+    record = json.loads((out / "pretrain.json").read_text())
+    assert ("(applies the recipe it records: " in res.output) == bool(record["recipe"]), res.output
+    return record
 
 
 def test_a_run_fine_tunes_from_a_pretraining_that_never_saw_its_test_images(tmp_path):
@@ -38,6 +41,7 @@ def test_a_run_fine_tunes_from_a_pretraining_that_never_saw_its_test_images(tmp_
     assert record["steps"] == 4 and record["pairs"] == 16 and record["size"] == 32 and record["dataset"] == "seen"
     assert record["options"]["denoiser_steps"] == 4 and "cfg_dropout" in record["options"]
     assert record["image_hashes"] == image_hashes(read_pairs(check(seen, image_size=32), 32))
+    assert record["recipe"] == RECIPE, "the recipe a run fine-tunes and samples it with, as pretrained"
     assert str(tmp_path) not in json.dumps(record), "the record names no path of the machine"
     assert_refused(invoke("pretrain", "--dataset", seen, "--out", folder, "--preset", "smoke"), "--out", "--force")
 
@@ -48,11 +52,23 @@ def test_a_run_fine_tunes_from_a_pretraining_that_never_saw_its_test_images(tmp_
 
     first = invoke(*run, "--dataset", other)
     assert first.exit_code == 0, first.output
+    (said,) = [line for line in first.output.splitlines() if line.startswith("pretrained: applied the recipe")]
+    assert str(folder) in said and all(f in said for f in ("cfg_dropout=0.5", "cf_weight=1", "sampling_steps=30"))
     (results,) = (tmp_path / "runs").rglob("results.json")
     config = json.loads(results.read_text())["config"]
     assert set(config["inputs"]) == {"pretrained"} and len(config["inputs"]["pretrained"]) == 16
+    assert config["settings"].startswith("pretrained=pretrained-"), "named by the folder alone"
     (key,) = (tmp_path / "runs").rglob("denoiser/*/key.json")
     assert json.loads(key.read_text())["options"]["pretrained"] == {"fingerprint": config["inputs"]["pretrained"]}
+    (samples,) = (tmp_path / "runs").rglob("samples/*/key.json")
+    sampling = json.loads(samples.read_text())["sampling"]
+    assert {k: sampling[k] for k in ("cf_weight", "dynamic_thresholding", "sampling_steps")} == {
+        k: RECIPE[k] for k in ("cf_weight", "dynamic_thresholding", "sampling_steps")
+    }
+    spelled = [f"{k}={str(v).lower()}" for k, v in RECIPE.items()]
+    same = invoke(*run, "--dataset", other, *(a for option in spelled for a in ("--option", option)))
+    assert same.exit_code == 0 and "applied the recipe" in same.output and "given instead" in same.output
+    assert len(list((tmp_path / "runs").rglob("samples/*/key.json"))) == 1, "the same stages, reused"
 
     _pretrain(seen, folder, "--force", "--seed", "1")  # retrained in the same folder: the run is not reused
     again = invoke(*run, "--dataset", other)
@@ -82,13 +98,14 @@ def test_joint_fine_tunes_from_its_own_pretraining_and_refuses_another_methods(t
     data = disc_folder(tmp_path / "discs")
     other = _changed_copy(data, tmp_path / "other")
     joint, diffuseexpand = tmp_path / "joint", tmp_path / "diffuseexpand"
-    assert _pretrain(data, joint, "--method", "joint")["method"] == "joint"
+    record = _pretrain(data, joint, "--method", "joint")
+    assert record["method"] == "joint" and record["recipe"] == {}, "joint samples its start as the preset does"
     _pretrain(data, diffuseexpand)
     run = ["run", "--method", "joint", "--preset", "smoke", "--no-wandb", "--no-baseline", "--dataset", other]
     run += ["--out", tmp_path / "runs"]
     assert_refused(invoke(*run, "--option", f"pretrained={diffuseexpand}"), "holds a diffuseexpand generator")
     res = invoke(*run, "--option", f"pretrained={joint}")
-    assert res.exit_code == 0, res.output
+    assert res.exit_code == 0 and "recipe" not in res.output, res.output
     (key,) = (tmp_path / "runs").rglob("joint/denoiser/*/key.json")
     (results,) = (tmp_path / "runs").rglob("results.json")
     fingerprint = json.loads(results.read_text())["config"]["inputs"]["pretrained"]

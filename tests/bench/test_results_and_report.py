@@ -133,7 +133,9 @@ def test_delta_is_paired_by_seed_and_says_when_seeds_are_missing():
     rows = {r["method"]: r for r in report.make_rows(rs)}
     # paired over seeds 0 and 1 only: (0.01 + 0.02) / 2, not 0.9067 - 0.85
     assert rows["diffuseexpand"]["delta_vs_origin"] == pytest.approx(0.015)
-    assert "+0.015 (2 of 3 seeds)" in report.to_markdown(list(rows.values()))
+    d = rows["diffuseexpand"]["delta"]
+    assert (d.seeds, d.low, d.high) == (2, pytest.approx(-0.0485, abs=1e-4), pytest.approx(0.0785, abs=1e-4))
+    assert "| +0.0150 [-0.0485, +0.0785] p=0.20 (2 of 3 seeds) | 0.0817 |" in report.to_markdown(list(rows.values()))
 
 
 def test_a_delta_between_unequal_training_lengths_is_marked_and_explained():
@@ -142,11 +144,11 @@ def test_a_delta_between_unequal_training_lengths_is_marked_and_explained():
     rows = {r["method"]: r for r in report.make_rows(rs)}
     assert rows["origin"]["steps"] == [20] and rows["diffuseexpand"]["steps"] == [9 * 20]
     md = report.to_markdown(list(rows.values()))
-    assert "+0.300 ‡" in md
+    assert "+0.3000, 1 seed, no interval ‡" in md
     assert "trained 180 optimiser steps, its origin 20: part of the Δ is training length" in md
     fixed = [_result("origin", 0, 0.85, steps=320), _result("diffuseexpand", 0, 0.90, kept=120, steps=320)]
     md = report.to_markdown(report.make_rows(fixed))
-    assert "+0.050 |" in md and "‡" not in md
+    assert "+0.0500, 1 seed, no interval | n/a (1 seed) |" in md and "‡" not in md
     recorded = _result("diffuseexpand", 0, 0.9, kept=120)
     recorded["counts"]["train_steps"] = 77  # what the run recorded wins over what its config implies
     assert report.train_steps(recorded) == 77
@@ -225,9 +227,12 @@ def test_the_run_table_fits_80_columns_and_never_splits_a_run_name():
     assert "[denoiser_steps=2000," in text and "tau=0.333333]" in text
     (origin_unet,) = [line for line in lines if line.startswith("origin none") and " unet " in line]
     assert "124/0/14" in origin_unet and "0.9050 ± 0.0050" in origin_unet
-    assert any("+0.005 (2 of 3" in line for line in lines) and any("1393.1 ± 0.8" in line for line in lines)
+    assert any("+0.005" in line for line in lines) and any("1393.1 ± 0.8" in line for line in lines)
+    assert sum(line.rstrip().endswith("[-0.059, +0.069]") for line in lines) == 3
+    assert sum(line.rstrip().endswith("(2 of 3 seeds)") for line in lines) == 6
+    assert sum(line.rstrip().endswith("detectable 0.082") for line in lines) == 6
     assert "memorised /" in text and sum("0.07 / 0.20" in line for line in lines) == 6
-    legend, why = notes[:3], notes[3:]
+    legend, why = notes[:4], notes[4:]
     assert all(len(line) < 200 for line in legend) and "results.md" in legend[-1]
     assert why == [
         f"n/a in FID-U (paper's U-Net) ({name} cf+cg+cs): not recorded" for name in ("diffuseexpand", "synthmed")

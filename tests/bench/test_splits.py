@@ -62,3 +62,21 @@ def test_the_harness_refuses_the_ratios_a_split_refuses_naming_the_option(ratio:
 def test_split_too_few_pairs_raises() -> None:
     with pytest.raises(ValueError, match="too few"):
         make_split(["only"], seed=0)
+
+
+def test_exact_pair_counts_are_nested_per_seed_and_keep_the_ratio_splits_test_set():
+    ids = [f"id{i:03d}" for i in range(138)]
+    for seed in (0, 1):
+        counted = [make_split(ids, seed, train_pairs=n) for n in (5, 9, 14, 28, 56, 124)]
+        assert [len(s.train) for s in counted] == [5, 9, 14, 28, 56, 124]
+        assert all(set(a.train) <= set(b.train) for a, b in zip(counted, counted[1:])), "the 9 are among the 14"
+        full = make_split(ids, seed)
+        assert {s.test for s in counted} == {full.test} and counted[-1].train == full.train
+        assert counted[1].train_ratio is None and counted[1].to_json()["train_pairs"] == 9
+    assert "train_pairs" not in make_split(ids, 0).to_json(), "ratio splits are written as before"
+
+
+@pytest.mark.parametrize("count", [0, 1, 125])
+def test_a_count_below_training_needs_or_beyond_the_split_is_refused(count):
+    with pytest.raises(ValueError, match=rf"train_pairs must be in \[2, 124\] .*got {count}"):
+        make_split([f"id{i:03d}" for i in range(138)], 0, train_pairs=count)

@@ -39,6 +39,13 @@ def test_table1_has_origin_cf_and_both_guided_variants_at_three_temperatures_per
     assert [r.request.seeds for r in sweep.runs[:24]] == [(0,)] * 24  # seed-major
 
 
+def test_without_seeds_the_fewshot_sweep_runs_five_and_the_tables_the_papers_three():
+    """Small splits vary most by seed: the few-shot curves' paired Δ gets 5 seeds unless --seeds says otherwise."""
+    seeds = {name: sorted({r.request.seeds[0] for r in _runs(name, seeds=()).runs}) for name in ("fewshot", "table1")}
+    assert seeds == {"fewshot": [0, 1, 2, 3, 4], "table1": [0, 1, 2]}
+    assert {r.request.seeds for r in _runs("fewshot", seeds=(7,)).runs} == {(7,)}
+
+
 def test_table2_trains_every_generator_on_synthetic_pairs_only_with_three_models_and_origin_for_delta():
     sweep = _runs("table2")
     shapes = {(r.request.method, r.request.ablation, r.request.train_on) for r in sweep.runs}
@@ -115,6 +122,10 @@ def test_tau_vs_s_pairs_each_temperature_with_its_gradient_scale(preset):
         (("table1", "--launcher", "slurm"), "unknown --launcher 'slurm'"),
         (("table1", "--launcher-option", "partition=gpu"), "--launcher-option applies to --launcher submitit"),
         (("table1", "--seeds", "0,0"), "given more than once"),
+        (("table1", "--pairs", "5"), "--pairs applies to the fewshot sweep, not table1"),
+        (("fewshot", "--pairs", "5", "--ratios", "0.5"), "--pairs and --ratios exclude each other"),
+        (("fewshot", "--pairs", "5,1"), "--pairs must be >= 2"),
+        (("fewshot", "--test-set", "/nonexistent"), "--test-set '/nonexistent'"),
     ],
 )
 def test_bad_sweep_options_are_refused_in_one_line(tmp_path, args, needle):
@@ -139,7 +150,7 @@ def test_an_unreadable_data_folder_is_one_line_naming_it(tmp_path, monkeypatch):
 
     monkeypatch.setattr("bench.sweep.check", unreadable)  # root reads a mode-000 folder, so it is simulated
     res = invoke("sweep", "fewshot", "--dataset", data, "--preset", "smoke", "--out", tmp_path / "runs", "--dry-run")
-    assert_refused(res, f"Permission denied: {data / 'images'}", out=tmp_path / "runs")
+    assert_refused(res, f"{data / 'images'}: permission denied", out=tmp_path / "runs")
 
 
 @pytest.mark.parametrize(("name", "rows"), [("table1", 24), ("table2", 5), ("fewshot", 25), ("tau-vs-s", 5)])
@@ -212,7 +223,7 @@ def test_smoke_fewshot_sweep_runs_every_method_at_each_ratio_and_reports_the_cur
     assert res.exit_code == 0, res.output
     found = {(p.parts[-4].split("__")[0], p.parts[-3]) for p in out.rglob("results.json")}
     methods = {"origin", "diffuseexpand", "synthmed", "xlsor", "joint"}
-    assert {m for m, _ in found} == methods == set(METHODS)
+    assert {m for m, _ in found} == methods == set(METHODS) - {"genseg"}  # not in the paper's grids
     assert found == {(m, f"ratio_{r:g}") for m in methods for r in ratios}
     report = out / "reports" / "fewshot"
     with (report / "fewshot.csv").open() as fh:
@@ -220,3 +231,23 @@ def test_smoke_fewshot_sweep_runs_every_method_at_each_ratio_and_reports_the_cur
     assert len(rows) == 10 and {float(r["train_ratio"]) for r in rows} == set(ratios)
     assert Image.open(report / "fewshot.png").size[0] > 100
     assert (out / "reports" / "fewshot" / "fewshot.md").is_file()
+
+
+def test_fewshot_over_counts_of_pairs_runs_each_count_and_refuses_one_the_data_lacks(tmp_path):
+    base = Request(dataset="demo", seeds=(0,), models=(), test_sets=("none",))
+    sweep = sw.build_sweep("fewshot", base, methods=("xlsor",), pairs=(5, 9, 14))
+    assert [(r.request.method, r.request.train_pairs, r.label) for r in sweep.runs] == [
+        ("origin", 5, "Origin, 5 pairs"),
+        ("xlsor", 5, "xlsor, 5 pairs"),
+        ("origin", 9, "Origin, 9 pairs"),
+        ("xlsor", 9, "xlsor, 9 pairs"),
+        ("origin", 14, "Origin, 14 pairs"),
+        ("xlsor", 14, "xlsor, 14 pairs"),
+    ]
+    assert {r.request.train_ratio for r in sweep.runs} == {0.9} and {r.request.test_sets for r in sweep.runs} == {
+        ("none",)
+    }
+    data = disc_folder(tmp_path / "discs", n=16)  # 14 pairs beside the test split
+    args = ("--pairs", "5,15", "--seeds", "0", "--preset", "smoke", "--no-wandb", "--dry-run")
+    res = invoke("sweep", "fewshot", "--dataset", data, "--out", tmp_path / "runs", *args)
+    assert_refused(res, "--pairs", "[2, 14]", "got 15")

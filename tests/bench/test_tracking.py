@@ -67,13 +67,15 @@ def test_an_artifact_becomes_one_report_run_with_typed_tables_and_images(monkeyp
     png = tmp_path / "fewshot.png"
     Image.new("RGB", (8, 8)).save(png)
     rows = [["origin", 0.9, 0.95], ["xlsor", 0.9, None], ["joint", "–", 0.9]]
-    artifact = Artifact("fewshot", [png], {"points": (["method", "ratio", "dice"], rows)}, [png])
+    tables = {"points": (["method", "ratio", "dice"], rows), "fewshot": (["method"], [["origin"]])}
+    artifact = Artifact("fewshot", [png], tables, [png])
 
     where = log_artifact(artifact, "offline", "sweep-fewshot-x", tmp_path / "rep")
     assert seen["group"] == "sweep-fewshot-x" and seen["job_type"] == "report" and seen["name"] == "report/fewshot"
     ((_, logged),) = run.logged
     table = logged["fewshot/points"]
-    assert isinstance(table, wandb.Table) and isinstance(logged["fewshot/fewshot"], wandb.Image)
+    assert isinstance(table, wandb.Table) and isinstance(logged["fewshot/fewshot_figure"], wandb.Image)
+    assert isinstance(logged["fewshot/fewshot"], wandb.Table)  # a figure named as a table does not replace it
     # a column of numbers and gaps stays numeric; a column with any text becomes text
     assert table.data == [["origin", "0.9", 0.95], ["xlsor", "0.9", None], ["joint", "–", 0.9]]
     assert run.finished and where["mode"] == "offline"
@@ -182,5 +184,52 @@ def test_bench_run_gives_the_method_run_its_delta_once_origin_is_done(tmp_path):
     assert reopened["summary"]["delta_vs_origin"] == pytest.approx(
         method["metrics"]["dice"] - origin["metrics"]["dice"]
     )
+    # over the setting's seeds so far: one, so a Δ and its count but no interval
+    assert reopened["summary"]["setting/delta_seeds"] == 1 and "setting/delta_low" not in reopened["summary"]
     (origin_run,) = offline_run(origin_file.parent)
     assert "delta_vs_origin" not in origin_run["summary"]
+
+
+def test_external_sets_and_pair_counts_reach_the_summary_and_tags(monkeypatch, tmp_path):
+    from bench.tracking import external_summary, update_summary
+
+    seen, run = {}, _FakeRun()
+    monkeypatch.setattr(wandb, "init", lambda **kwargs: seen.update(kwargs) or run)
+    shenzhen = {"dice": 0.8, "dice_std": 0.1, "dice_per_image": {"a": 0.8}, "n": 1}
+    results = {
+        "run": {
+            **{k: "x" for k in ("method", "ablation", "dataset", "model", "augment", "train_on", "preset", "key")},
+            "seed": 0,
+            "train_ratio": None,
+            "train_pairs": 9,
+        },
+        "dataset": {"synthetic": False},
+        "config": {},
+        "metrics": {"dice": 0.9, "dice_std": 0.01, "external": {"shenzhen": shenzhen}},
+        "counts": {},
+        "timings": {},
+        "method_stats": {},
+    }
+    log_run(results, tmp_path, "offline", "g", {})
+    assert "pairs:9" in seen["tags"] and not any(t.startswith("ratio:") for t in seen["tags"])
+    assert run.summary["external/shenzhen/dice"] == 0.8 and run.summary["external/shenzhen/dice_std"] == 0.1
+    assert external_summary({"dice": 0.9}) == {}
+
+    later, run.summary = {**results, "tracking": {"mode": "offline", "id": "fake1"}}, {}
+    assert update_summary(later, tmp_path, lambda: external_summary(later["metrics"])) == 1 and seen["id"] == "fake1"
+    assert run.summary == {"external/shenzhen/dice": 0.8, "external/shenzhen/dice_std": 0.1}
+    assert update_summary(results, tmp_path, lambda: {"a": 1.0}) == 0, "a run never logged is not reopened"
+
+
+def test_a_full_disk_under_the_wandb_folder_is_one_storage_error_naming_it(monkeypatch, tmp_path):
+    from bench.files import StorageError
+
+    def init(**kwargs):
+        raise OSError(28, "No space left on device")  # as wandb.init raises when it cannot create its files
+
+    monkeypatch.setattr(wandb, "init", init)
+    results = _results("diffuseexpand", 0.8, "k1")
+    with pytest.raises(StorageError, match=f"^{tmp_path / 'wandb'}: no space left on device"):
+        log_run(results, tmp_path, "offline", "g", {})
+    with pytest.raises(StorageError, match=f"^{tmp_path / 'wandb'}: no space left on device"):
+        log_delta(results | {"tracking": {"mode": "offline", "id": "x"}}, tmp_path, 0.7)

@@ -27,16 +27,18 @@ def fake_run(
     steps=None,
     metrics=None,
     stats=None,
+    pairs=None,
 ):
     """Write ``<root>/<dataset>/<name>/ratio_<r>/seed_<s>/results.json`` with the keys the artifacts read; the
-    downstream model took ``steps`` optimiser steps (default: ``epochs``, one batch per epoch)."""
+    downstream model took ``steps`` optimiser steps (default: ``epochs``, one batch per epoch); ``pairs``: a run of
+    that count of training pairs (``pairs_<N>``, no ratio)."""
     ablation = ablation or ("none" if method == "origin" else "cf+cg+cs")
     train_on = train_on or ("real" if method == "origin" else "real+synthetic")
     options = {} if method == "origin" else {"tau": tau, "guidance_scale": guidance_scale}
     if eta is not None:
         options["eta"] = eta
     name = f"{method}__{ablation}__{model}__{augment}__{train_on}" + (f"__{settings}" if settings else "")
-    folder = root / dataset / name / f"ratio_{ratio:g}" / f"seed_{seed}"
+    folder = root / dataset / name / (f"pairs_{pairs}" if pairs else f"ratio_{ratio:g}") / f"seed_{seed}"
     folder.mkdir(parents=True)
     result = {
         "schema_version": SCHEMA_VERSION,
@@ -46,7 +48,8 @@ def fake_run(
             "dataset": dataset,
             "model": model,
             "seed": seed,
-            "train_ratio": ratio,
+            "train_ratio": None if pairs else ratio,
+            **({"train_pairs": pairs} if pairs else {}),
             "augment": augment,
             "train_on": train_on,
             "preset": preset,

@@ -41,7 +41,9 @@ def test_fewshot_curves_csv_and_png(tmp_path):
     assert float(point["delta_vs_origin"]) == pytest.approx(0.055)  # (0.05 + 0.06) / 2, paired by seed
     assert rows[0]["delta_vs_origin"] == ""
     md = art.files[0].read_text()
-    assert md_row(md, ["diffuseexpand (cf+cg+cs)"])[1] == "0.7600 ± 0.0100 (+0.0550 ± 0.0050)"
+    assert md_row(md, ["diffuseexpand (cf+cg+cs)"])[1] == "0.7600 ± 0.0100 (+0.0550 [-0.0085, +0.1185] p=0.06)"
+    assert "- diffuseexpand (cf+cg+cs): ratio 0.1 0.0817, ratio 0.5 0.0817" in md
+    assert float(point["delta_high"]) == pytest.approx(0.1185, abs=1e-4) and point["delta_images"] == "0"
     assert (
         "## montgomery_lung, cpu, unet, augment none" in md and "## montgomery_lung, cpu, unet, augment cutmix" in md
     )
@@ -79,8 +81,8 @@ def test_bench_report_prints_the_tables_within_the_terminal(tmp_path, monkeypatc
     assert res.exit_code == 0, res.output
     shown = res.output.split("written:")[0]  # then the files' paths, as long as they are
     assert max(map(len, shown.splitlines())) <= 80, res.output
-    assert "(+0.0300)" in res.output and "![" not in res.output  # the Δ cell, no figure markup
-    assert (tmp_path / "out" / "fewshot.md").read_text().count("(+0.0300)") == 3
+    assert "(+0.0300, 1 seed," in res.output and "![" not in res.output  # the Δ cell, no figure markup
+    assert (tmp_path / "out" / "fewshot.md").read_text().count("(+0.0300, 1 seed, no interval)") == 3
 
 
 def test_a_method_keeps_its_colour_in_every_panel(tmp_path, monkeypatch):
@@ -108,3 +110,35 @@ def test_a_method_keeps_its_colour_in_every_panel(tmp_path, monkeypatch):
         colours.setdefault(label, set()).add(colour)
     assert len(drawn) == 7 and all(len(c) == 1 for c in colours.values()), drawn
     assert len({next(iter(c)) for c in colours.values()}) == len(colours)
+
+
+def test_pair_count_runs_are_drawn_against_their_count_and_external_sets_get_their_own_panels(tmp_path):
+    runs = tmp_path / "runs"
+    for pairs, base in ((5, 0.60), (9, 0.70)):
+        for seed in (0, 1):
+            for method, gain in (("origin", 0.0), ("diffuseexpand", 0.04)):
+                outside = {"shenzhen": {"dice": base - 0.1 + gain / 2, "dice_std": 0.0, "dice_per_image": {}, "n": 6}}
+                fake_run(runs, method, seed, base + gain, pairs=pairs, metrics={"external": outside})
+    fake_run(runs, "origin", 0, 0.9, ratio=0.9)  # a ratio run: not on the curves of counts
+    art = build_artifact("fewshot", runs, tmp_path / "out")
+    md = (tmp_path / "out" / "fewshot.md").read_text()
+    assert "## montgomery_lung, cpu, unet, augment none\n" in md
+    assert "## montgomery_lung, cpu, unet, augment none, on shenzhen (external)" in md
+    assert md_row(md, ["method"])[1:] == ["5 pairs", "9 pairs"]
+    rows = csv_rows(art.files[1])
+    counted = [(r["method"], r["train_ratio"], r["train_pairs"], r["test_set"]) for r in rows if r["train_pairs"]]
+    assert counted == [
+        ("origin", "", "5", ""),
+        ("origin", "", "9", ""),
+        ("diffuseexpand (cf+cg+cs)", "", "5", ""),
+        ("diffuseexpand (cf+cg+cs)", "", "9", ""),
+        ("origin", "", "5", "shenzhen"),
+        ("origin", "", "9", "shenzhen"),
+        ("diffuseexpand (cf+cg+cs)", "", "5", "shenzhen"),
+        ("diffuseexpand (cf+cg+cs)", "", "9", "shenzhen"),
+    ]
+    external = [r for r in rows if r["test_set"] == "shenzhen" and r["method"] != "origin"]
+    assert [float(r["delta_vs_origin"]) for r in external] == pytest.approx([0.02, 0.02])
+    assert [float(r["mean"]) for r in external] == pytest.approx([0.52, 0.62])
+    with Image.open(art.figures[0]) as im:
+        assert im.size[0] > 100

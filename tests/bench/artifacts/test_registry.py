@@ -20,7 +20,7 @@ def test_kinds_empty_folders_and_irrelevant_results_are_refused(tmp_path):
         build_artifact("table1", runs, tmp_path / "out")
     with pytest.raises(ValueError, match="filter_dice"):
         build_artifact("tau-vs-s", runs, tmp_path / "out")
-    assert ARTIFACTS == ("table1", "table2", "fewshot", "tau-vs-s", "gallery")
+    assert ARTIFACTS == ("table1", "table2", "fewshot", "tau-vs-s", "gallery", "leaderboard")
     assert not (tmp_path / "out").exists()  # a refused artifact writes nothing
 
 

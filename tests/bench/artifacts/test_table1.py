@@ -32,10 +32,11 @@ def test_table1_cells_delta_bold_missing_columns_and_tau_columns(tmp_path):
     col = {name: i for i, name in enumerate(head)}
     dice = md_row(md, ["", "Dice↑"])
     # CF has seed 0 only: the row's means are over different seeds, so each says n and none is bold
-    assert dice[col["CF+CG+CS τ=1"]] == "0.9520 ± 0.0020 (n = 2) (+0.0070 ± 0.0030)"  # Δ paired by seed, its spread
-    assert dice[col["CF+CG τ=1/2"]] == "0.9470 ± 0.0010 (n = 2) (+0.0020 ± 0.0040)"
+    # Δ paired by seed, its 95 % interval and p from a paired t over the seeds (df 1)
+    assert dice[col["CF+CG+CS τ=1"]] == "0.9520 ± 0.0020 (n = 2) (+0.0070 [-0.0311, +0.0451] p=0.26)"
+    assert dice[col["CF+CG τ=1/2"]] == "0.9470 ± 0.0010 (n = 2) (+0.0020 [-0.0488, +0.0528] p=0.70)"
     assert dice[col["Origin"]] == "0.9450 ± 0.0050 (n = 2)"
-    assert dice[col["CF"]] == "0.9300 (n = 1) (-0.0100)"
+    assert dice[col["CF"]] == "0.9300 (n = 1) (-0.0100, 1 seed, no interval)"
     assert dice[col["CF+CG τ=1"]] == "–"
     assert "0.99" not in md
     assert "left out 1 runs whose settings change more than τ: guidance_scale (1)" in art.notes
@@ -49,7 +50,10 @@ def test_table1_cells_delta_bold_missing_columns_and_tau_columns(tmp_path):
     assert "- CF+CG+CS τ=1/3: no run (montgomery_lung, cpu)" in md
     # a tie is bold twice; FID: the kept pairs of CF+CG+CS; origin has no FID
     plus = md_row(md, ["", "Dice⁺↑"])
-    assert plus[col["Origin"]] == "**0.9300 (n = 1)**" and plus[col["CF"]] == "**0.9300 (n = 1) (+0.0000)**"
+    assert plus[col["Origin"]] == "**0.9300 (n = 1)**"
+    assert plus[col["CF"]] == "**0.9300 (n = 1) (+0.0000, 1 seed, no interval)**"
+    # each Dice row's detectable Δ, from its cells' seed spread; one seed has none
+    assert "- montgomery_lung, cpu, Dice↑: CF n/a (1 seed), CF+CG τ=1/2 0.0653, CF+CG+CS τ=1 0.0490" in md
     fid = md_row(md, ["montgomery_lung, cpu", "FID↓"])
     assert fid[col["CF+CG+CS τ=1"]] == "4.500 ± 0.000 (n = 2)" and fid[col["CF"]] == "8.000 (n = 1)"
     assert "montgomery_lung, cpu, Dice: means over different seeds (n shown), so none is bold" in " ".join(art.notes)
@@ -61,11 +65,15 @@ def test_table1_cells_delta_bold_missing_columns_and_tau_columns(tmp_path):
     cell = next(r for r in rows if r["row"] == "Dice↑" and r["column"] == "CF+CG+CS τ=1")
     assert cell["n"] == "2" and cell["seeds"] == "0 1" and cell["delta_seeds"] == "2" and cell["bold"] == "False"
     assert float(cell["delta_vs_origin"]) == pytest.approx(0.007)
+    assert float(cell["delta_low"]) == pytest.approx(-0.0311, abs=1e-4)
+    assert float(cell["delta_p"]) == pytest.approx(0.258, abs=1e-3)
+    assert float(cell["delta_detectable"]) == pytest.approx(0.049, abs=1e-4) and cell["delta_images"] == "0"
     assert next(r for r in rows if r["row"] == "Dice↑" and r["column"] == "CF+CG+CS τ=1/3")["n"] == "0"
 
     tex = art.files[2].read_text()
     assert r"\toprule" in tex and r"\bottomrule" in tex and r"\begin{tabular}{llcccccccc}" in tex
-    assert r"0.9520 $\pm$ 0.0020 (n = 2) (+0.0070 $\pm$ 0.0030)" in tex and r"CF+CG $\tau=\frac{1}{2}$" in tex
+    assert r"0.9520 $\pm$ 0.0020 (n = 2) (+0.0070 [-0.0311, +0.0451] p=0.26)" in tex
+    assert r"CF+CG $\tau=\frac{1}{2}$" in tex
     assert r"\textbf{0.9300 (n = 1)}" in tex
     assert r"montgomery\_lung" in tex and r"Dice$^{+} \uparrow$" in tex
     body = [line for line in tex.splitlines() if line.endswith(r"\\")]
@@ -84,7 +92,7 @@ def test_table1_keeps_only_the_largest_ratio_and_refuses_mixed_training(tmp_path
     preset = fake_run(runs, "diffuseexpand", 0, 0.96)
     explicit = fake_run(runs, "diffuseexpand", 0, 0.97, settings="tau=1")
     art = build_artifact("table1", runs, tmp_path / "out")
-    assert "**0.9600 (n = 1) (+0.0600)**" in art.files[0].read_text()
+    assert "**0.9600 (n = 1) (+0.0600, 1 seed, no interval)**" in art.files[0].read_text()
     assert f"used {preset.relative_to(tmp_path)}, not {explicit.relative_to(tmp_path)}" in " ".join(art.notes)
     other_preset = fake_run(runs, "diffuseexpand", 1, 0.95, guidance_scale=0.05)
     with pytest.raises(ValueError, match="differ in method options") as err:

@@ -36,17 +36,18 @@ def test_table2_rows_delta_bold_and_methods_not_run(tmp_path):
     de = md_row(md, ["diffuseexpand (cf+cg+cs)"])
     # mean over three seeds; Δ paired over the two seeds origin has: ((0.95 - 0.93) + (0.96 - 0.94)) / 2
     # its three seeds against the others' two: means over different seeds, so each says n and none is bold
-    assert de[col["UNet Dice↑"]] == "0.9667 ± 0.0170 (n = 3) (+0.0200 ± 0.0000)"
+    assert de[col["UNet Dice↑"]] == "0.9667 ± 0.0170 (n = 3) (+0.0200 [+0.0200, +0.0200] p<0.001)"  # no spread
     assert de[col["FID↓"]] == "4.600 ± 0.000 (n = 3)"  # the pairs stage IV kept
     assert any("diffuseexpand (cf+cg+cs), UNet: Δ paired over 2 of 3 seeds" in n for n in art.notes)
     xlsor = md_row(md, ["xlsor (full)"])
     assert (
-        xlsor[col["UNet Dice↑"]] == "0.9450 ± 0.0050 (n = 2) (+0.0100 ± 0.0000)"
+        xlsor[col["UNet Dice↑"]] == "0.9450 ± 0.0050 (n = 2) (+0.0100 [+0.0100, +0.0100] p<0.001)"
         and xlsor[col["FID↓"]] == "1.200 ± 0.000 (n = 2)"
     )
     synthmed = md_row(md, ["synthmed (dual)"])
     assert synthmed[col["AttnUNet Dice↑"]] == "0.5100 (n = 1)"  # no origin AttnUNet run: no Δ, and alone: no bold
-    assert synthmed[col["UNet Dice↑"]] == "0.5700 ± 0.0100 (n = 2) (-0.3650 ± 0.0050)"
+    assert synthmed[col["UNet Dice↑"]] == "0.5700 ± 0.0100 (n = 2) (-0.3650 [-0.4285, -0.3015] p=0.009)"
+    assert "- montgomery_lung, cpu, synthmed (dual): UNet Dice↑ 0.0817" in md
     assert md_row(md, ["joint (default)"])[1:] == ["–"] * 4 and "joint: not run" in art.notes
     assert "0.9000" not in md
     rows = csv_rows(art.files[1])

@@ -15,8 +15,9 @@ def test_empty_masks_are_refused_and_the_check_warnings_are_shown(tmp_path):
     out = tmp_path / "runs"
     res = invoke(*run_args(data, out))
     line = assert_refused(res, "no foreground", "--allow-empty-test", str(data), out=out)
-    assert "warning: empty: masks/p00.png: empty mask" in res.output
-    assert "... and 6 more warning(s)" in res.output, res.output  # 16 warnings: 10 shown, one line for the rest
+    # one line for the 16 empty masks: the count and the first five
+    assert "warning: empty: masks: empty mask (no foreground) in 16 files: p00.png, p01.png, p02.png, p03.png, " \
+        "p04.png and 11 more\n" in res.output, res.output
     assert line.startswith("error:")
 
 
@@ -29,7 +30,7 @@ def test_allow_empty_test_runs_and_says_so_in_results(tmp_path):
     (path,) = out.rglob("results.json")
     results = json.loads(path.read_text())
     assert results["metrics"]["notes"] and "not a segmentation result" in results["metrics"]["notes"][0]
-    assert results["dataset"]["check_warnings"] == 16
+    assert results["dataset"]["check_warnings"] == 1
     rep = invoke("report", "--runs", out, "--out", tmp_path / "rep")
     assert rep.exit_code == 0, rep.output
     assert "(n = 1) †" in (tmp_path / "rep" / "results.md").read_text()
@@ -88,20 +89,27 @@ def test_dangling_symlink_is_reported_as_a_broken_link(discs, tmp_path):
     os.symlink(tmp_path / "gone.png", discs / "images" / "p03.png")
     res = invoke("datasets", "check", discs)
     assert res.exit_code == 1
-    assert "images/p03.png: broken symbolic link" in res.output and "gone.png" in res.output
-    assert "no matching image" not in res.output
+    assert "images/p03.png (to " in res.output
+    assert "gone.png, which does not exist): broken symbolic link" in res.output
+    assert "no image images" not in res.output
     out = tmp_path / "runs"
     res = invoke(*run_args(discs, out))
     assert res.exit_code == 2 and "broken symbolic link" in res.output and not out.exists()
 
 
-def test_jpeg_data_in_a_png_file_is_a_warning(discs):
+def test_jpeg_data_in_a_png_mask_is_named_and_read_with_a_threshold(discs):
     from PIL import Image
 
     Image.open(discs / "masks" / "p01.png").convert("L").save(discs / "masks" / "p01.png", format="JPEG")
     res = invoke("datasets", "check", discs)
-    assert "masks/p01.png: holds JPEG data (lossy compression) under a .png name" in res.output
-    assert "usual cause of non-binary mask values" in res.output
+    assert res.exit_code == 1
+    assert "error: masks/p01.png: lossy JPEG mask: its edges hold values between 0 and the foreground's; read such " \
+        "masks as binary with --mask-threshold 127" in res.output, res.output
+    assert "neither" not in res.output  # the one error says what to do
+    res = invoke("datasets", "check", discs, "--mask-threshold", "127")
+    assert res.exit_code == 0, res.output
+    assert "note: masks: read as binary with --mask-threshold 127 (foreground: value > 127), 1 of them lossy (JPEG)" \
+        in res.output
 
 
 def test_check_of_a_missing_folder_claims_nothing_readable(tmp_path):

@@ -50,5 +50,17 @@ def test_help_pages_match_the_stored_copy():
     assert render() == SNAPSHOT.read_text()
 
 
+def test_every_help_paragraph_is_one_line_for_the_terminal_to_wrap():
+    from bench.cli.reference import command
+
+    def helps(cmd, path):
+        yield path, cmd.help or ""
+        for name, sub in getattr(cmd, "commands", {}).items():
+            yield from helps(sub, f"{path} {name}")
+
+    broken = [path for path, text in helps(command, "bench") if any("\n" in p for p in text.split("\n\n"))]
+    assert not broken, f"help paragraphs broken across lines: {broken}"
+
+
 if __name__ == "__main__":
     SNAPSHOT.write_text(render())

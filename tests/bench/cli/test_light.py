@@ -101,6 +101,12 @@ REFUSALS = [
     (["run", "--method", "synthmed", "--option", "mask_gan_steps=0"], ["mask_gan_steps"]),
     (["run", "--train-option", "epochs=0"], ["epochs"]),
     (["run", "--n-synthetic", "0"], ["--n-synthetic"]),
+    (["run", "--test-set", "/no/such/folder"], ["--test-set", "/no/such/folder"]),
+    (["run", "--train-pairs", "1"], ["--train-pairs", ">= 2"]),
+    (["run", "--train-pairs", "5", "--train-ratio", "0.5"], ["--train-pairs", "--train-ratio"]),
+    (["sweep", "fewshot", "--pairs", "5", "--ratios", "0.5"], ["--pairs", "--ratios"]),
+    (["sweep", "leaderboard", "--methods", "xlsor+pretrained"], ["--methods", "'xlsor+pretrained'"]),
+    (["sweep", "leaderboard"], ["--pretrained diffuseexpand=DIR"]),
 ]
 
 
@@ -145,6 +151,6 @@ def test_a_data_folder_failing_its_check_is_refused_without_heavy_modules(verb, 
     data = disc_folder(tmp_path / "discs", n=16)
     next((data / "masks").iterdir()).unlink()
     output, code, heavy = bench([*verb, "--dataset", str(data), "--out", str(tmp_path / "out")], tmp_path)
-    assert code == 2 and "found by the integrity check" in output and "no matching mask" in output, output
+    assert code == 2 and "found by the integrity check" in output and "no mask masks/<id>.*" in output, output
     assert heavy == [], heavy
     assert not (tmp_path / "out").exists()

@@ -21,7 +21,8 @@ import bench.expand.expansion
 from bench.data import fingerprint, load_pairs
 from bench.expand import ExpandRequest, expand
 from bench.expand.records import RECORD_COLUMNS
-from bench.expand.verdict import DOWNSTREAM, gain_p_value
+from bench.expand.verdict import DOWNSTREAM
+from bench.stats import METHOD, over_seeds
 from methods.base import DECISIONS
 
 pytestmark = pytest.mark.heavy(80)
@@ -183,8 +184,10 @@ def test_evaluate_adds_the_paired_downstream_delta_to_the_same_pairs(filtered):
     assert all(Path(p).is_file() for p in e["runs"]) and len(e["runs"]) == 4  # two seeds, with and without
     v = s["verdict"]
     assert len(v["lines"]) == 5 and v["downstream"]["measured"] and "paired Δ" in v["lines"][3]
-    assert e["p_value"] == pytest.approx(gain_p_value(e["delta"]), abs=0.05)
-    beyond = e["p_value"] < 0.05 and not v["copies"]["near_copies"] and s["counts"]["written"]
+    d = over_seeds(e["delta"])  # per-image pairing gives each seed's Δ; as rounded, the same t-test over seeds
+    assert (e["p_value"], e["delta_low"]) == (pytest.approx(d.p, abs=0.05), pytest.approx(d.low, abs=5e-3))
+    assert e["method"] == METHOD and e["detectable"] == pytest.approx(d.detectable, abs=5e-3)
+    beyond = e["delta_low"] > 0 and not v["copies"]["near_copies"] and s["counts"]["written"]
     assert v["recommendation"]["recommended"] == bool(beyond)
     assert ("RECOMMENDED" in v["lines"][4]) == bool(beyond)
     assert "--evaluate" not in (filtered.out / "report.html").read_text().split("Verdict")[0]
@@ -255,6 +258,8 @@ def test_a_foreign_folder_is_never_written_into(folder, tmp_path):
         (("--method", "xlsor", "--n", "4", "--inception-weights", "nope.pt"), ("--inception-weights",)),
         (("--method", "xlsor", "--n", "4", "--evaluate", "0,0"), ("--evaluate", "distinct seeds")),
         (("--method", "xlsor", "--n", "4", "--evaluate", "0,b"), ("--evaluate: cannot parse '0,b'",)),
+        (("--method", "xlsor", "--n", "4", "--test-set", "demo"), ("--test-set", "--evaluate SEEDS")),
+        (("--method", "xlsor", "--n", "4", "--evaluate", "0", "--test-set", "/nonexistent"), ("--test-set '/none",)),
     ],
 )
 def test_bad_requests_are_refused_in_one_line_before_any_work(folder, tmp_path, extra, needles):
@@ -269,3 +274,24 @@ def test_help_says_no_test_split_is_held_back():
     assert res.exit_code == 0
     text = " ".join(res.output.replace("│", " ").split())
     assert "no test split is held back" in text and "bench run" in text and "--n" in text
+
+
+def test_evaluate_scores_the_paired_runs_on_an_external_set_too(folder, tmp_path):
+    other = disc_folder(tmp_path / "other", n=6)
+    args = expand_args(folder, tmp_path / "out", tmp_path / "runs", "--method", "xlsor", "--n", "4")
+    res = invoke(*args, "--evaluate", "0", "--test-set", other)
+    assert res.exit_code == 0, res.output
+    e = json.loads((tmp_path / "out" / "expansion.json").read_text())["evaluation"]
+    x = e["external"]["other"]
+    assert x["seeds"] == [0] and x["delta"] == pytest.approx([x["dice_expanded"][0] - x["dice_origin"][0]], abs=2e-4)
+    assert "on the external set other: origin" in res.output
+
+    # the same request after the set's folder changed is scored on it again, not taken from the earlier verdict
+    first = sorted((other / "images").glob("*.png"))[0]
+    first.unlink()
+    (other / "masks" / first.name).unlink()
+    moved = invoke(*args, "--evaluate", "0", "--test-set", other)
+    assert moved.exit_code == 0 and "reusing" not in moved.output, moved.output
+    stored = (tmp_path / "runs").rglob("results.json")
+    scored = [json.loads(f.read_text())["metrics"]["external"]["other"] for f in stored]
+    assert scored and all(s["n"] == 5 for s in scored), scored

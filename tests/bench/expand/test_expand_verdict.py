@@ -5,9 +5,11 @@ from __future__ import annotations
 import pytest
 from synthetic_pairs import disc_pairs
 
+from bench.expand.downstream import interval
 from bench.expand.records import pair_rows
-from bench.expand.verdict import DOWNSTREAM, gain_p_value, make_verdict
+from bench.expand.verdict import DOWNSTREAM, make_verdict
 from bench.pairs import PairSet
+from bench.stats import over_seeds
 from methods.base import Expansion, PairRecord
 
 
@@ -49,22 +51,28 @@ def test_rows_and_verdict_of_a_filtered_expansion():
 
     gain = {"seeds": [0, 1, 2], "model": "unet", "train_pairs": 18, "test_pairs": 2, "dice_origin": [0.8, 0.8, 0.8]}
     gain |= {"dice_expanded": [0.85, 0.86, 0.84], "delta": [0.05, 0.06, 0.04], "delta_mean": 0.05, "delta_std": 0.01}
-    gain["p_value"] = gain_p_value(gain["delta"])
-    assert gain["p_value"] == pytest.approx(0.0065, abs=1e-4)  # t = 0.05 / (0.01 / sqrt 3) = 8.66, 2 dof
+    gain |= interval(over_seeds(gain["delta"]))
+    assert gain["p_value"] == pytest.approx(0.0131, abs=1e-4)  # t = 0.05 / (0.01 / sqrt 3) = 8.66, 2 dof, two-sided
     clean = {"share_closer_than_real": 0.0, "share_copies": 0.0}
     v = make_verdict(counts=counts, generated_dice=[0.9], real_dice=0.9, memorisation=clean, evaluation=gain, **kw)
     assert v["recommendation"] == {"recommended": True, "failed": [], "text": v["lines"][4]}
-    assert "paired Δ +0.0500 ± 0.0100 over 3 seed(s): a gain beyond the seed spread" in v["lines"][3]
-    # mean above one std is not enough with three seeds: t = 0.0015 / (0.0011 / sqrt 3) = 2.3, p = 0.08
+    assert "paired Δ +0.0500 [+0.0252, +0.0748] p=0.01 over 3 seed(s) (paired t-test over seeds): a gain" in (
+        v["lines"][3]
+    )
+    # mean above one std is not enough with three seeds: t = 0.0015 / (0.0011 / sqrt 3) = 2.3, p = 0.15
     small = [0.0005, 0.0027, 0.0012]
-    noise = gain | {"delta": small, "delta_mean": 0.0015, "delta_std": 0.0011, "p_value": gain_p_value(small)}
+    noise = gain | {"delta": small, "delta_mean": 0.0015, "delta_std": 0.0011, **interval(over_seeds(small))}
     v = make_verdict(counts=counts, generated_dice=[0.9], real_dice=0.9, memorisation=clean, evaluation=noise, **kw)
     assert v["recommendation"]["failed"] == ["the paired downstream Δ is not positive beyond the seed spread"]
-    assert "needs < 0.05" in v["lines"][3] and 0.05 < noise["p_value"] < 0.1
-    assert gain_p_value([0.01, 0.01]) == 0.0 and gain_p_value([-0.01, -0.01]) == 1.0 and gain_p_value([0.1]) is None
-    one = gain | {"seeds": [0], "delta_std": None, "p_value": None}
+    assert "[-0.0013, +0.0043] p=0.15" in v["lines"][3] and "detect a Δ of 0.0037 with 80% power" in v["lines"][3]
+    worse = gain | {"delta_mean": -0.05, **interval(over_seeds([-0.05, -0.06, -0.04]))}
+    v = make_verdict(counts=counts, generated_dice=[0.9], real_dice=0.9, memorisation=clean, evaluation=worse, **kw)
+    assert v["lines"][3].endswith(": no gain") and not v["recommendation"]["recommended"]
+    one = gain | {"seeds": [0], "delta_std": None, **interval(over_seeds([0.05]))}
+    assert one["delta_low"] is None and one["p_value"] is None and one["detectable"] is None
     v = make_verdict(counts=counts, generated_dice=[0.9], real_dice=0.9, memorisation=clean, evaluation=one, **kw)
     assert not v["recommendation"]["recommended"] and "evaluate two or more seeds" in v["lines"][3]
+    assert "+0.0500, 1 seed, no interval" in v["lines"][3]
 
     nothing = {"generated": 3, "kept": 0, "relabelled": 0, "dropped": 3, "written": 0}
     v = make_verdict(counts=nothing, generated_dice=[0.1] * 3, real_dice=0.5, memorisation=None, **kw)

@@ -1,0 +1,264 @@
+"""The leaderboard: how much each generator's pairs add to a segmenter trained on a few labelled pairs.
+
+One table per (dataset, preset, downstream model, downstream augmentation): a row per count of labelled pairs
+(``--train-pairs`` runs) and entry (origin, then each method; ``<method>+pretrained`` for one fine-tuned from a
+``bench pretrain`` folder), with the Dice on the test split and on each external test set, the paired Δ vs origin
+under the same augmentation and pairs with its 95 % interval (marked where it excludes 0), and the generator's FID,
+filter pass rate and share of copies beside it. Writes ``leaderboard.md``, ``leaderboard.csv`` (one line per cell
+and test set) and ``leaderboard.png`` (Δ with its interval against the labelled pairs, a panel per augmentation and
+test set). Every order and number format is fixed, so a rebuild from the same runs writes the same bytes.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from bench.artifacts.cells import (
+    Cell,
+    Run,
+    aggregate,
+    aggregate_dice,
+    block_title,
+    dedup,
+    delta,
+    generation_cell,
+    order_key,
+    present,
+    settings_keys,
+)
+from bench.artifacts.plots import panel_grid, save_png
+from bench.artifacts.render import (
+    DASH,
+    DELTA_LEGEND,
+    SEED_LEGEND,
+    Artifact,
+    Entry,
+    csv_text,
+    delta_columns,
+    detectable_lines,
+    markdown,
+    md_table,
+    write,
+)
+from bench.config import AUGMENTS
+from bench.paper import (
+    BASELINE,
+    LEADERBOARD_AUGMENTS,
+    LEADERBOARD_ENTRIES,
+    MODEL_NAMES,
+    PRETRAINED,
+    SHOWN_VARIANTS,
+    entry_name,
+)
+from bench.report import mean_std
+from bench.stats import RECORD, PairedDelta
+
+GENERATED = {"fid": ("FID↓", 1), "pass_rate": ("pass", 2), "share_copies": ("copies", 2)}  # csv key: (column, digits)
+COLUMNS = [
+    "dataset",
+    "preset",
+    "model",
+    "augment",
+    "train_pairs",
+    "method",
+    "test_set",
+    "mean",
+    "std",
+    "n",
+    "seeds",
+    *RECORD,
+    "ci_excludes_0",
+    *GENERATED,
+]
+UP, DOWN = "▲", "▼"  # the interval of Δ lies above 0, below 0
+Block = tuple[str, str, str, str]  # dataset, preset, model, augment
+Panel = tuple[str, str | None, dict[str, list[tuple[int, PairedDelta]]]]  # title, test set, entry -> [(pairs, Δ)]
+
+
+def mark(d: PairedDelta | None) -> str:
+    """:data:`UP` or :data:`DOWN` where the interval of Δ excludes 0, else nothing."""
+    return "" if d is None or not d.significant else UP if d.mean > 0 else DOWN
+
+
+def _entry(r: Run, variants: dict[str, str]) -> str | None:
+    """The row a run fills, or None: origin on the real split, or a method's shown variant on real + synthetic
+    pairs; no changed settings but a pretrained start (which makes it the ``+pretrained`` entry)."""
+    pretrained = r.method != BASELINE and r.option("pretrained") is not None
+    if settings_keys(r.settings) != ({"pretrained"} if pretrained else set()):
+        return None
+    if r.method == BASELINE:
+        return BASELINE if r.train_on == "real" else None
+    if r.train_on != "real+synthetic" or variants.get(r.method) != r.ablation:
+        return None
+    return entry_name(r.method, pretrained)
+
+
+def _variants() -> dict[str, str]:
+    from methods import METHODS  # the registry's rows only: no method's dependencies
+
+    return {m: SHOWN_VARIANTS.get(m, e.variants[0]) for m, e in METHODS.items()}
+
+
+def _generated(runs: list[Run], method: str, where: str, notes: list[str]) -> dict[str, Cell | None]:
+    """The generator's FID (of the pairs DiffuseExpand's filter kept), filter pass rate and share of copies."""
+    return {
+        "fid": generation_cell(runs, "fid", method == "diffuseexpand", where, notes),
+        "pass_rate": aggregate(runs, lambda r: r.res["method_stats"].get("pass_rate"), where),
+        "share_copies": aggregate(runs, lambda r: (r.metric("memorisation") or {}).get("share_copies"), where),
+    }
+
+
+def _mean(cell: Cell | None) -> float | None:
+    return cell.mean if present(cell) else None
+
+
+def _figures(cell: Cell | None) -> list[Any]:
+    """mean, std, n and seeds of a Dice cell; None (n 0) where there is none."""
+    if not present(cell):
+        return [None, None, 0, None]
+    return [cell.mean, cell.std, cell.n, " ".join(map(str, cell.seeds))]
+
+
+def _text(value: Any) -> Any:
+    """A CSV value: floats to 6 significant digits, absent ones empty."""
+    return "" if value is None else f"{value:.6g}" if isinstance(value, float) else value
+
+
+def _number(cell: Cell | None, digits: int) -> str:
+    return mean_std(cell.mean, cell.std, cell.n, digits) if present(cell) else DASH
+
+
+def build(runs: list[Run], out: Path) -> Artifact:
+    """Write the leaderboard's table, CSV and figure into ``out``."""
+    notes: list[str] = []
+    variants = _variants()
+    grid: dict[Block, dict[tuple[int, str], list[Run]]] = defaultdict(lambda: defaultdict(list))
+    ratio_runs = other = 0
+    for r in runs:
+        name = _entry(r, variants)
+        if name is None:
+            other += 1
+        elif r.pairs is None:
+            ratio_runs += 1
+        else:
+            grid[r.dataset, r.preset, r.model, r.augment][r.pairs, name].append(r)
+    if not grid:
+        raise ValueError(
+            "leaderboard needs runs of counts of labelled pairs (--train-pairs) of origin (train on real) or of a "
+            "method's shown variant trained on real+synthetic pairs, with no changed settings but a pretrained "
+            f"start; none among the {len(runs)} results"
+        )
+    if ratio_runs:
+        notes.append(f"{ratio_runs} run(s) of train ratios left out: the leaderboard reads counts of labelled pairs")
+    if other:
+        notes.append(f"{other} run(s) of other variants, trainings or changed settings left out")
+    augments = [*LEADERBOARD_AUGMENTS, *(a for a in AUGMENTS if a not in LEADERBOARD_AUGMENTS)]
+    sections: list[str] = []
+    rows: list[list[Any]] = []
+    csv_rows: list[list[Any]] = []
+    panels: list[Panel] = []
+    blocks = sorted(grid, key=lambda b: (b[0], b[1], order_key(list(MODEL_NAMES), b[2]), order_key(augments, b[3])))
+    for block in blocks:
+        lines, block_rows, block_csv, block_panels = _block(block, grid[block], notes)
+        sections += lines
+        rows += block_rows
+        csv_rows += block_csv
+        panels += block_panels
+    notes = dedup(notes)
+    png = out / "leaderboard.png"
+    if panels:
+        sections.append(f"![leaderboard]({png.name})")
+    else:
+        notes.append("no figure: no entry has a paired Δ vs origin")
+    legend = [
+        "Leaderboard: each segmenter trained on a few labelled (real) pairs, origin on those alone, every other entry "
+        "on them plus its method's generated pairs (generators refit on each split), all under the table's "
+        "downstream augmentation; <method>+pretrained fine-tunes a bench pretrain folder. Dice on the test split, "
+        "and on each external test set (--test-set) no stage saw.",
+        SEED_LEGEND,
+        DELTA_LEGEND.replace("after a Dice", "in a Δ column") + f" {UP} / {DOWN}: the interval lies above / below 0.",
+        "FID↓: Inception FID of the generated pairs vs the real training split (diffuseexpand: those its filter "
+        "kept); pass: share of generated pairs the method's filter kept; copies: share of generated images whose "
+        "pixel SSIM to a training image exceeds that of any two real training images. –: not recorded.",
+    ]
+    md = markdown("Leaderboard: Δ Dice vs origin per labelled pairs", sections, legend, notes)
+    files = write(out, {"leaderboard.md": md, "leaderboard.csv": csv_text(COLUMNS, csv_rows)})
+    if panels:
+        figure(panels, png)
+        files.append(png)
+    tables = {"table": (COLUMNS, rows)}  # W&B keys are "leaderboard/<table or figure>": the figure has the other
+    return Artifact("leaderboard", files, tables, [png] if panels else [], notes)
+
+
+def _block(
+    block: Block, cells: dict[tuple[int, str], list[Run]], notes: list[str]
+) -> tuple[list[str], list[list[Any]], list[list[Any]], list[Panel]]:
+    """One table: its Markdown lines, its rows of :data:`COLUMNS` (one per cell and test set) as plain values and
+    as CSV text, and its figure's panels (one per test set with a Δ)."""
+    ds, preset, model, augment = block
+    title = f"{block_title(ds, preset, (r for rs in cells.values() for r in rs))}, {model}, augment {augment}"
+    sets = [None, *sorted({s for rs in cells.values() for r in rs for s in r.metric("external") or {}})]
+    keys = sorted(cells, key=lambda k: (k[0], order_key([BASELINE, *LEADERBOARD_ENTRIES], k[1])))
+    dice = {
+        (k, s): aggregate_dice(cells[k], f"{title}, {k[1]}, {k[0]} pairs" + (f", on {s}" if s else ""), s)
+        for k in keys
+        for s in sets
+    }
+    lines: dict[str | None, dict[str, list[tuple[int, PairedDelta]]]] = {s: defaultdict(list) for s in sets}
+    table, rows, csv_rows, detectable = [], [], [], []
+    for count, name in keys:
+        where = f"{title}, {name}, {count} pairs"
+        origin = name == BASELINE
+        gen = {} if origin else _generated(cells[count, name], name.removesuffix(PRETRAINED), where, notes)
+        row, shown = [str(count), name], []
+        for s in sets:
+            cell = dice[(count, name), s]
+            if s is not None and not present(cell):  # e.g. a set its pretrained start saw: the run left it out
+                notes.append(f"{where}: none of its {len(cells[count, name])} runs was scored on {s}")
+            base = None if origin else dice[(count, BASELINE), s] if (count, BASELINE) in cells else None
+            d = None if origin else delta(cell, base, where + (f", on {s}" if s else ""), notes)
+            if d is not None:
+                lines[s][name].append((count, d))
+                shown.append(Entry(ds, preset, name, s or "test split", cell, 4, d))
+            row += [_number(cell, 4), f"{d.text(4)} {mark(d)}".rstrip() if d else "baseline" if origin else DASH]
+            ident = [ds, preset, model, augment, count, name, s or ""]
+            record = d.record() if d else dict.fromkeys(RECORD)
+            after = [None if d is None else d.significant, *(_mean(gen.get(k)) for k in GENERATED)]
+            rows.append([*ident, *_figures(cell), *record.values(), *after])
+            csv_rows.append([*ident, *map(_text, _figures(cell)), *delta_columns(d), *map(_text, after)])
+        table.append([*row, *(_number(gen.get(k), digits) for k, (_, digits) in GENERATED.items())])
+        if shown:
+            detectable.append((f"{name}, {count} pairs", shown))
+    head = ["pairs", "method"]
+    for s in sets:
+        head += ["Dice", "Δ vs origin"] if s is None else [f"Dice on {s}", f"Δ on {s}"]
+    head += [column for column, _ in GENERATED.values()]
+    section = [f"## {title}", "", *md_table(head, table), *detectable_lines(detectable), ""]
+    return section, rows, csv_rows, [(title, s, dict(lines[s])) for s in sets if lines[s]]
+
+
+def figure(panels: list[Panel], path: Path) -> None:
+    """One panel per (title, external test set or None, entry -> [(pairs, Δ)]): Δ with its 95 % interval against
+    the labelled pairs, 0 (origin) dashed; a Δ of one seed has no interval and is drawn as a point."""
+    fig, axes = panel_grid(len(panels), 5.0, 4.0)
+    names = list(dict.fromkeys(name for *_, lines in panels for name in lines))
+    colour = {name: f"C{i % 10}" for i, name in enumerate(names)}  # one colour per entry in every panel
+    for ax, (title, test_set, lines) in zip(axes.flat, panels):
+        ax.axhline(0.0, color="black", linestyle="--", linewidth=1, label=BASELINE)
+        counts = sorted({count for points in lines.values() for count, _ in points})
+        step = 0.03 * (counts[-1] - counts[0] or 1)  # entries side by side at a count, so their bars do not hide
+        for i, (name, points) in enumerate(lines.items()):
+            x = [count + (i - (len(lines) - 1) / 2) * step for count, _ in points]
+            y = [d.mean for _, d in points]
+            below = [0.0 if d.low is None else d.mean - d.low for _, d in points]
+            above = [0.0 if d.high is None else d.high - d.mean for _, d in points]
+            ax.errorbar(x, y, yerr=[below, above], capsize=3, marker="o", color=colour[name], label=name)
+        ax.set_xticks(counts)
+        scored = "the test split" if test_set is None else f"{test_set} (external)"
+        ax.set(xlabel="labelled training pairs", ylabel=f"Δ Dice vs origin on {scored}")
+        ax.set_title(f"{title}\non {scored}", fontsize="medium")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize="small")
+    save_png(fig, path)

@@ -1,0 +1,55 @@
+"""External test sets' Dice as tables show it (:mod:`bench.testsets`): one row's runs aggregated per set over seeds,
+the paired Δ vs origin on that set, and the cells, one column per set, after the in-domain Dice."""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from bench.stats import results_delta
+
+LEGEND = (
+    "Dice on <set> (external): the same scorer on every pair of an external test set (--test-set), which no stage "
+    "saw; mean ± std over seeds, then Δ vs the origin run of the same seed on that set"
+)
+
+
+def figures(runs: Mapping[int, Mapping[str, Any]], origins: Mapping[int, Mapping[str, Any]]) -> dict[str, Any]:
+    """``{set: {"mean", "std", "runs", "images", "delta"}}`` of one row's runs (seed -> results.json dict) on each
+    external set any of them was scored on; ``delta`` is a :class:`bench.stats.PairedDelta` or None."""
+    names = sorted({name for r in runs.values() for name in (r["metrics"].get("external") or {})})
+    out = {}
+    for name in names:
+        scored = [(r["metrics"].get("external") or {}).get(name) for r in runs.values()]
+        scored = [s for s in scored if s is not None]
+        dice = [s["dice"] for s in scored]
+        out[name] = {
+            "mean": statistics.fmean(dice),
+            "std": statistics.pstdev(dice) if len(dice) > 1 else 0.0,
+            "runs": len(dice),
+            "images": scored[0]["n"],
+            "delta": results_delta(runs, origins, name) if origins else None,
+        }
+    return out
+
+
+def names(rows: Iterable[Mapping[str, Any]]) -> list[str]:
+    """Every external set the rows hold, sorted: one column each."""
+    return sorted({name for r in rows for name in r.get("external") or {}})
+
+
+def head(sets: list[str]) -> list[str]:
+    return [f"Dice on {name} (external)" for name in sets]
+
+
+def cell(row: Mapping[str, Any], name: str) -> str:
+    """``mean ± std`` (``(n = 1)`` for one seed) and ``(k of n seeds)`` when some lack the set, then its Δ vs
+    origin; ``—`` for a row not scored on it."""
+    f = (row.get("external") or {}).get(name)
+    if f is None:
+        return "—"
+    text = f"{f['mean']:.4f} ± {f['std']:.4f}" if f["runs"] > 1 else f"{f['mean']:.4f} (n = 1)"
+    if f["runs"] != row["n"]:
+        text += f" ({f['runs']} of {row['n']} seeds)"
+    return text + (f", Δ {f['delta'].text()}" if f["delta"] is not None else "")

@@ -1,0 +1,136 @@
+"""The leaderboard's runs: each entry (a generating method, or one fine-tuned from a pretrained start) and origin,
+at each count of labelled pairs, under each downstream augmentation, every seed.
+
+Its grid is :mod:`bench.paper`'s; its runs are :class:`bench.sweep.SweepRun` like any other sweep's, so a dry run,
+the status of finished runs, local and submitit launches are :mod:`bench.sweep`'s. The external test sets are the
+base request's (``--test-set``; none given: the dataset card's own). A pretrained entry fine-tunes from the
+``bench pretrain`` folder ``--pretrained METHOD=DIR`` names, passed to its runs as ``--option pretrained=DIR``
+(the same run folders and keys as ``bench run`` with that option); an entry without one is refused.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import fields
+from pathlib import Path
+
+from bench import runner
+from bench.config import AUGMENTS, ConfigError
+from bench.paper import (
+    BASELINE,
+    FEWSHOT_SEEDS,
+    LEADERBOARD,
+    LEADERBOARD_AUGMENTS,
+    LEADERBOARD_ENTRIES,
+    LEADERBOARD_PAIRS,
+    PRETRAINED,
+    SHOWN_VARIANTS,
+    entry_name,
+)
+from bench.sweep import Sweep, SweepRun
+from methods import METHODS, method_options, unknown_choice
+
+FLAG = "--pretrained"
+MODELS = ("unet",)
+
+
+def takes_pretrained(method: str) -> bool:
+    """Whether the method's options have ``pretrained`` (a stage-I start from a ``bench pretrain`` folder), read
+    from the light options module its registry row names, so that a refusal imports no method."""
+    return bool(METHODS[method].options) and "pretrained" in {f.name for f in fields(method_options(method)[0])}
+
+
+def entries() -> tuple[str, ...]:
+    """Every entry this installation can run: each generating method, and ``<method>+pretrained`` of each that
+    takes a pretrained start."""
+    made = [m for m, e in METHODS.items() if e.generates_pairs]
+    return (*made, *(entry_name(m, True) for m in made if takes_pretrained(m)))
+
+
+def parse_pretrained(items: list[str] | None) -> dict[str, str]:
+    """``--pretrained METHOD=DIR`` (repeatable) as method -> folder, the folder kept as typed (it names the runs).
+
+    Raises:
+        ConfigError: not METHOD=DIR, or a method given twice.
+    """
+    out: dict[str, str] = {}
+    for item in items or []:
+        method, sep, folder = item.partition("=")
+        if not sep or not method.strip() or not folder.strip():
+            raise ConfigError(f"{FLAG} expects METHOD=DIR (a bench pretrain folder), got {item!r}")
+        if method.strip() in out:
+            raise ConfigError(f"{FLAG}: {method.strip()} is given more than once")
+        out[method.strip()] = folder.strip()
+    return out
+
+
+def build_sweep(
+    base: runner.Request,
+    methods: tuple[str, ...] | None = None,
+    pairs: tuple[int, ...] | None = None,
+    augments: tuple[str, ...] | None = None,
+    pretrained: dict[str, str] | None = None,
+) -> Sweep:
+    """The leaderboard's runs, seed-major: per seed, per count of pairs, per augmentation, origin then each entry.
+
+    Args:
+        base: the options every run shares; empty ``models`` / ``seeds`` take ``unet`` and five seeds.
+        methods: the entries (default :data:`bench.paper.LEADERBOARD_ENTRIES`), e.g. ``genseg`` or
+            ``joint+pretrained``.
+        pairs: counts of labelled training pairs (default :data:`bench.paper.LEADERBOARD_PAIRS`).
+        augments: downstream augmentations (default :data:`bench.paper.LEADERBOARD_AUGMENTS`).
+        pretrained: method -> the ``bench pretrain`` folder its ``+pretrained`` entry starts from.
+
+    Raises:
+        ConfigError: an unknown entry or augmentation, a count of pairs out of range, a pretrained entry without its
+            folder, or a folder no chosen entry uses; each naming its option.
+    """
+    chosen = tuple(methods) if methods is not None else LEADERBOARD_ENTRIES
+    known = entries()
+    for name in chosen:
+        if name == BASELINE:
+            raise ConfigError(f"--methods lists generating methods; '{name}' is the baseline every sweep runs anyway")
+        if name not in known:
+            raise ConfigError(f"--methods: {unknown_choice('method', name, known)}")
+    for flag, values in (("--methods", chosen), ("--pairs", pairs or ()), ("--augment", augments or ())):
+        if len(set(values)) != len(values):  # the same runs twice
+            raise ConfigError(f"{flag}: a value is given more than once in {','.join(map(str, values))}")
+    for aug in augments or ():
+        if aug not in AUGMENTS:
+            raise ConfigError(f"--augment: {unknown_choice('augmentation', aug, AUGMENTS)}")
+    for count in pairs or ():
+        runner.check_pairs(count, "--pairs")
+    starts = dict(pretrained or {})
+    wanted = [n.removesuffix(PRETRAINED) for n in chosen if n.endswith(PRETRAINED)]
+    for method, folder in starts.items():
+        if method not in wanted:
+            uses = ", ".join(entry_name(m, True) for m in wanted) or "none"
+            raise ConfigError(f"{FLAG} {method}: no chosen entry starts from it (pretrained entries: {uses})")
+        if not Path(folder).is_dir():
+            raise ConfigError(f"{FLAG} {method}: {folder} is not a folder (bench pretrain writes one)")
+    lacking = [m for m in wanted if m not in starts]
+    if lacking:
+        given = " ".join(f"{FLAG} {m}=DIR" for m in lacking)
+        raise ConfigError(
+            f"--methods {','.join(entry_name(m, True) for m in lacking)}: each starts from a pretrained network; give "
+            f"{given} (a bench pretrain folder each), or leave them out of --methods"
+        )
+    base = dataclasses.replace(base, models=tuple(base.models) or MODELS, seeds=tuple(base.seeds) or FEWSHOT_SEEDS)
+    runner.check_values(base)
+    configs = []
+    for count in pairs or LEADERBOARD_PAIRS:
+        for aug in augments or LEADERBOARD_AUGMENTS:
+            at = {"train_pairs": count, "augment": aug}
+            where = f"{count} pairs, augment {aug}"
+            configs.append((f"origin, {where}", {"method": BASELINE, "train_on": "real", **at}))
+            for name in chosen:
+                method = name.removesuffix(PRETRAINED)
+                options = {"pretrained": starts[method]} if name.endswith(PRETRAINED) else {}
+                run = {"method": method, "ablation": SHOWN_VARIANTS.get(method), "method_options": options}
+                configs.append((f"{name}, {where}", {**run, "train_on": "real+synthetic", **at}))
+    runs = [
+        SweepRun(label, dataclasses.replace(base, seeds=(seed,), **changes))
+        for seed in base.seeds  # seed-major, as every sweep: one stopped early holds whole leaderboards of seeds
+        for label, changes in configs
+    ]
+    return Sweep(LEADERBOARD, runs)

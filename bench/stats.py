@@ -1,0 +1,182 @@
+"""The paired Δ vs origin: its 95 % interval, its p-value and the smallest Δ its design could detect.
+
+Each seed draws its own split and trains its own networks, so the test images of one seed share that seed's
+training randomness: they are not independent replicates of it, and a test that counts seeds × images as
+independent claims far more certainty than the design has. The seed is the unit of replication. Within a seed, a
+run and its origin are scored on the same test images, so the seed's Δ is the mean paired per-image difference;
+across seeds these Δ are independent, and a paired t-test over them (df = seeds − 1) gives the interval and the
+p-value. docs/explanation/statistics.md says why this test and what the detectable Δ assumes.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+LEVEL = 0.95  # two-sided confidence level of every interval; the test's level is 1 - LEVEL
+POWER = 0.8  # the power at which the detectable Δ is stated
+METHOD = "paired t-test over seeds (per-seed mean Δ over the paired test images, df = seeds - 1)"
+
+RECORD = ("delta_vs_origin", "delta_low", "delta_high", "delta_p", "delta_detectable", "delta_seeds", "delta_images")
+"""A :class:`PairedDelta` as flat columns (:meth:`PairedDelta.record`)."""
+
+Scores = Mapping[str, float]
+"""One run's Dice per test image (image id -> Dice)."""
+SeedScores = Scores | float
+"""A seed's per-image Dice, or only its mean over the test images for a run that stored no per-image values."""
+
+
+@dataclass(frozen=True)
+class PairedDelta:
+    """The paired Δ of a run vs its origin over the seeds both have.
+
+    Attributes:
+        mean: mean over seeds of the seed's Δ (mean over its paired test images of run − origin).
+        low, high: the two-sided :data:`LEVEL` interval of the mean; None with one seed (no spread to go by).
+        p: two-sided p-value of "mean Δ = 0"; None with one seed.
+        method: how ``low``, ``high`` and ``p`` were computed (:data:`METHOD`).
+        seeds: seeds paired (those both have).
+        images: paired test images over those seeds (only seeds stored per image count).
+        detectable: the smallest |Δ| this design detects with :data:`POWER` at the test's level, given the
+            observed seed spread (:func:`detectable_delta`); None with one seed.
+    """
+
+    mean: float
+    low: float | None
+    high: float | None
+    p: float | None
+    method: str
+    seeds: int
+    images: int
+    detectable: float | None
+
+    @property
+    def significant(self) -> bool:
+        """The interval excludes 0 (p below 1 - :data:`LEVEL`)."""
+        return self.p is not None and self.p < 1 - LEVEL
+
+    def text(self, digits: int = 4) -> str:
+        """``+0.0057 [-0.0012, +0.0126] p=0.08``; one seed: ``+0.0057, 1 seed, no interval``."""
+        mean = f"{self.mean:+.{digits}f}"
+        if self.low is None or self.high is None or self.p is None:
+            return f"{mean}, 1 seed, no interval" if self.seeds == 1 else f"{mean}, no spread over seeds, no interval"
+        return f"{mean} [{self.low:+.{digits}f}, {self.high:+.{digits}f}] {p_text(self.p)}"
+
+    def detectable_text(self, digits: int = 4) -> str:
+        """The detectable Δ as a cell: ``0.0123``, or ``n/a (1 seed)`` / ``n/a (no spread)``."""
+        if self.detectable is None:
+            return "n/a (1 seed)" if self.seeds == 1 else "n/a (no spread)"
+        return f"{self.detectable:.{digits}f}"
+
+    def record(self) -> dict[str, Any]:
+        """:data:`RECORD`'s flat keys, for CSV files; absent figures are None."""
+        return dict(zip(RECORD, (self.mean, self.low, self.high, self.p, self.detectable, self.seeds, self.images)))
+
+
+def p_text(p: float) -> str:
+    """``p=0.08``, ``p=0.003``, ``p<0.001``: two decimals unless that would round a small p to 0."""
+    if p < 0.001:
+        return "p<0.001"
+    return f"p={p:.3f}" if p < 0.01 else f"p={p:.2f}"
+
+
+def seed_delta(run: SeedScores, origin: SeedScores) -> tuple[float, int] | None:
+    """One seed's Δ and the test images it pairs: the mean per-image difference over the images both scored, or
+    the difference of the means where either run stored only its mean (0 images counted); None when per-image
+    values share no image."""
+    if isinstance(run, Mapping) and isinstance(origin, Mapping) and run and origin:
+        common = sorted(run.keys() & origin.keys())
+        if not common:
+            return None
+        return statistics.fmean(run[k] - origin[k] for k in common), len(common)
+    mean = [v if not isinstance(v, Mapping) else statistics.fmean(v.values()) if v else None for v in (run, origin)]
+    if mean[0] is None or mean[1] is None:
+        return None
+    return mean[0] - mean[1], 0
+
+
+def paired_delta(run: Mapping[int, SeedScores], origin: Mapping[int, SeedScores]) -> PairedDelta | None:
+    """The Δ of ``run`` vs ``origin`` (each seed -> its Dice per test image) over the seeds both have; a seed
+    without its origin is not used. None when no seed pairs."""
+    paired = [d for s in sorted(run.keys() & origin.keys()) if (d := seed_delta(run[s], origin[s])) is not None]
+    if not paired:
+        return None
+    return over_seeds([d for d, _ in paired], sum(n for _, n in paired))
+
+
+def over_seeds(deltas: Sequence[float], images: int = 0) -> PairedDelta:
+    """The paired t-test over per-seed Δ: mean, :data:`LEVEL` interval, two-sided p and detectable Δ.
+
+    Identical Δ on every seed have no spread to measure the design's noise by: no interval and no p, as for one
+    seed (a degenerate design, e.g. every run scoring the same, is never called significant).
+
+    Raises:
+        ValueError: no Δ.
+    """
+    import scipy.stats  # here, not at import: the command line's help and refusals load no scipy
+
+    if not deltas:
+        raise ValueError("a paired Δ needs at least one seed")
+    n, mean = len(deltas), statistics.fmean(deltas)
+    if n == 1:
+        return PairedDelta(mean, None, None, None, METHOD, 1, images, None)
+    sd = statistics.stdev(deltas)
+    if math.isclose(sd, 0.0, abs_tol=1e-12):  # equal Δ up to rounding
+        return PairedDelta(mean, None, None, None, METHOD, n, images, None)
+    half = float(scipy.stats.t.ppf((1 + LEVEL) / 2, n - 1)) * sd / math.sqrt(n)
+    p = 2 * float(scipy.stats.t.sf(abs(mean) / (sd / math.sqrt(n)), n - 1))
+    return PairedDelta(mean, mean - half, mean + half, p, METHOD, n, images, detectable_delta(sd, n))
+
+
+def detectable_delta(sd: float, seeds: int, power: float = POWER) -> float | None:
+    """The smallest true |Δ| a two-sided paired t-test over ``seeds`` seeds (level 1 - :data:`LEVEL`) rejects with
+    probability ``power``, when the per-seed Δ spread (sample std) is ``sd``: the noncentral t's noncentrality
+    ``δ·√seeds / sd`` at which the rejection probability reaches ``power``. None below two seeds."""
+    import scipy.optimize
+    import scipy.stats
+
+    if seeds < 2:
+        return None
+    if sd == 0:
+        return 0.0
+    df = seeds - 1
+    crit = scipy.stats.t.ppf((1 + LEVEL) / 2, df)
+
+    def shortfall(nc: float) -> float:  # P(T' > crit) + P(T' < -crit), the lower tail by symmetry (cdf gives NaN)
+        return scipy.stats.nct.sf(crit, df, nc) + scipy.stats.nct.sf(crit, df, -nc) - power
+
+    upper = 2 * crit + 4
+    while shortfall(upper) < 0:
+        upper *= 2
+    nc = scipy.optimize.brentq(shortfall, 0.0, upper, xtol=1e-10)
+    return float(nc * sd / math.sqrt(seeds))
+
+
+def run_scores(results: Mapping[str, Any], test_set: str | None = None) -> SeedScores | None:
+    """A run's Dice per image on its test split (``test_set`` None) or on the external test set ``test_set``
+    (``metrics["external"][name]``); its mean Dice where it stored no per-image values; None without it."""
+    metrics = results["metrics"]
+    if test_set is not None:
+        metrics = (metrics.get("external") or {}).get(test_set)
+        if not metrics:
+            return None
+    return metrics.get("dice_per_image") or metrics.get("dice")
+
+
+def results_delta(
+    runs: Mapping[int, Mapping[str, Any]], origins: Mapping[int, Mapping[str, Any]], test_set: str | None = None
+) -> PairedDelta | None:
+    """:func:`paired_delta` of stored runs (seed -> ``results.json`` dict) vs their origin runs on one test set. A
+    seed whose two runs trained on different real pairs (their recorded split fingerprints differ) is not paired."""
+
+    def scored(by_seed: Mapping[int, Mapping[str, Any]]) -> dict[int, SeedScores]:
+        return {s: v for s, r in by_seed.items() if (v := run_scores(r, test_set)) is not None}
+
+    def split_of(r: Mapping[str, Any]) -> Any:
+        return (r.get("dataset") or {}).get("fingerprint")
+
+    same = {s: r for s, r in runs.items() if s in origins and split_of(r) == split_of(origins[s])}
+    return paired_delta(scored(same), scored(origins))

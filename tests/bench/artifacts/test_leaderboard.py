@@ -1,0 +1,154 @@
+"""The leaderboard built from fabricated ``results.json`` files with known Δ: its cells and their interval marks, the
+generator columns, the external-set columns, what it leaves out, and a rebuild that writes the same bytes."""
+
+import json
+from types import SimpleNamespace
+
+import pytest
+import wandb
+from cli_checks import invoke
+from PIL import Image
+from stored_runs import csv_rows, fake_run, md_row
+
+from bench.artifacts import build_artifact
+from bench.artifacts.leaderboard import COLUMNS
+from bench.tracking import log_artifact
+
+ORIGIN = {0: 0.80, 1: 0.70, 2: 0.75}  # per seed, on the test split; on shenzhen 0.1 lower
+DELTAS = {  # entry -> Δ per seed: a clear gain, no effect, a clear loss
+    "xlsor": (0.02, 0.03, 0.04),
+    "synthmed": (0.02, -0.03, 0.01),
+    "diffuseexpand+pretrained": (-0.05, -0.06, -0.04),
+}
+SHOWN = {"xlsor": "full", "synthmed": "dual", "diffuseexpand+pretrained": "cf+cg+cs", "joint+pretrained": "default"}
+
+
+def _run(runs, entry, seed, dice, pairs, augment="none", **kw):
+    method = entry.removesuffix("+pretrained")
+    pretrained = entry.endswith("+pretrained")
+    generated = {} if method == "origin" else {"fid": 40.0 + seed, "memorisation": {"share_copies": 0.1 * seed}}
+    if method == "diffuseexpand":
+        generated["fid_kept"] = 30.0 + seed
+    metrics = {
+        "dice_per_image": {"a": dice + 0.05, "b": dice - 0.05},
+        "external": {"shenzhen": {"dice": dice - 0.1, "dice_std": 0.0, "n": 1, "dice_per_image": {"s": dice - 0.1}}},
+        **generated,
+        **kw.pop("metrics", {}),
+    }
+    stats = {"pass_rate": 0.5} if method == "diffuseexpand" else {}
+    folder = fake_run(
+        runs,
+        method,
+        seed,
+        dice,
+        ablation=SHOWN.get(entry),
+        pairs=pairs,
+        augment=augment,
+        metrics=metrics,
+        stats=stats,
+        settings="pretrained=shenzhen-1a2b3c" if pretrained else kw.pop("settings", ""),
+        **kw,
+    )
+    if pretrained:  # the run's resolved options name its start
+        res = json.loads((folder / "results.json").read_text())
+        res["config"]["method_options"]["pretrained"] = "pretrain/shenzhen"
+        (folder / "results.json").write_text(json.dumps(res))
+
+
+def _stored(runs):
+    for pairs in (9, 14):
+        for augment in ("none", "nnunet"):
+            for seed, base in ORIGIN.items():
+                _run(runs, "origin", seed, base, pairs, augment)
+                for entry, deltas in DELTAS.items():
+                    _run(runs, entry, seed, base + deltas[seed], pairs, augment)
+    _run(runs, "xlsor", 0, 0.99, None, ratio=0.5)  # a ratio run: left out
+    _run(runs, "xlsor", 0, 0.99, 9, settings="train.epochs=3")  # changed settings: left out
+
+
+def test_cells_marks_generator_external_columns_and_the_wandb_table(tmp_path, monkeypatch):
+    runs = tmp_path / "runs"
+    _stored(runs)
+    art = build_artifact("leaderboard", runs, tmp_path / "out")
+    assert [p.name for p in art.files] == ["leaderboard.md", "leaderboard.csv", "leaderboard.png"]
+    md = art.files[0].read_text()
+    assert md.count("## montgomery_lung, cpu, unet, augment ") == 2
+    assert md.index("augment none") < md.index("augment nnunet")
+    head = md_row(md, ["pairs", "method"])[2:]
+    assert head == ["Dice", "Δ vs origin", "Dice on shenzhen", "Δ on shenzhen", "FID↓", "pass", "copies"]
+    # t(0.975, 2) = 4.3027: Δ 0.03 ± 4.3027 * 0.01 / √3 = [0.0052, 0.0548], p = 0.035: above 0
+    gain = md_row(md, ["9", "xlsor"])
+    assert gain[2:6] == [
+        "0.7800 ± 0.0374",
+        "+0.0300 [+0.0052, +0.0548] p=0.04 ▲",
+        "0.6800 ± 0.0374",
+        "+0.0300 [+0.0052, +0.0548] p=0.04 ▲",
+    ]
+    assert gain[6:] == ["41.0 ± 0.8", "–", "0.10 ± 0.08"]  # FID of seeds 0..2, no filter, share of copies
+    assert md_row(md, ["9", "synthmed"])[3].endswith("p=1.00")  # mean Δ 0: no mark
+    loss = md_row(md, ["9", "diffuseexpand+pretrained"])
+    assert loss[3] == "-0.0500 [-0.0748, -0.0252] p=0.01 ▼"
+    assert loss[6:] == ["31.0 ± 0.8", "0.50 ± 0.00", "0.10 ± 0.08"]  # the FID of the pairs its filter kept
+    assert md_row(md, ["9", "origin"])[2:6] == ["0.7500 ± 0.0408", "baseline", "0.6500 ± 0.0408", "baseline"]
+    assert "1 run(s) of train ratios left out" in md and "1 run(s) of other variants, trainings" in md
+    assert "Detectable Δ" in md and "- xlsor, 9 pairs: test split " in md
+
+    rows = csv_rows(art.files[1])
+    assert list(rows[0]) == COLUMNS
+    assert len(rows) == 2 * 2 * 4 * 2  # augmentations x pairs x (origin + 3 entries) x (test split, shenzhen)
+    by = {(r["augment"], r["train_pairs"], r["method"], r["test_set"]): r for r in rows}
+    cell = by["nnunet", "14", "xlsor", "shenzhen"]
+    assert float(cell["delta_vs_origin"]) == pytest.approx(0.03) and cell["ci_excludes_0"] == "True"
+    assert cell["delta_seeds"] == "3" and cell["delta_images"] == "3" and cell["seeds"] == "0 1 2"
+    assert float(cell["fid"]) == pytest.approx(41.0) and cell["pass_rate"] == ""
+    assert by["none", "9", "synthmed", ""]["ci_excludes_0"] == "False"
+    origin = by["none", "9", "origin", ""]
+    assert origin["delta_vs_origin"] == origin["ci_excludes_0"] == origin["fid"] == "" and origin["delta_seeds"] == "0"
+    assert by["none", "9", "diffuseexpand+pretrained", ""]["delta_images"] == "6"  # two test images x 3 seeds
+
+    with Image.open(art.figures[0]) as im:  # 2 augmentations x 2 test sets: 2 rows of panels
+        assert im.size[0] > im.size[1] > 100
+    logged = []
+    monkeypatch.setattr(wandb, "init", lambda **_: SimpleNamespace(log=logged.append, finish=lambda: None, url=None))
+    log_artifact(art, "offline", "sweep-leaderboard-x", tmp_path / "wandb")
+    (record,) = logged
+    table, figure = record["leaderboard/table"], record["leaderboard/leaderboard"]
+    assert isinstance(table, wandb.Table) and isinstance(figure, wandb.Image)
+    assert table.columns == COLUMNS and len(table.data) == len(rows)
+    assert table.data[2][:7] == ["montgomery_lung", "cpu", "unet", "none", 9, "xlsor", ""]
+    assert table.data[2][18] == "True" and table.data[2][11] == pytest.approx(0.03)  # ci_excludes_0, Δ
+
+
+def test_a_rebuild_writes_the_same_bytes_and_the_report_verb_writes_them_too(tmp_path):
+    runs = tmp_path / "runs"
+    _stored(runs)
+    first = build_artifact("leaderboard", runs, tmp_path / "a")
+    second = build_artifact("leaderboard", runs, tmp_path / "b")
+    res = invoke("report", "leaderboard", "--runs", runs, "--out", tmp_path / "c")
+    assert res.exit_code == 0, res.output
+    for name in ("leaderboard.md", "leaderboard.csv"):
+        text = (tmp_path / "a" / name).read_bytes()
+        assert text == (tmp_path / "b" / name).read_bytes() == (tmp_path / "c" / name).read_bytes()
+    assert first.notes == second.notes
+
+
+def test_one_seed_has_no_interval_nor_mark_and_a_missing_origin_no_delta(tmp_path):
+    runs = tmp_path / "runs"
+    _run(runs, "origin", 0, 0.8, 9)
+    _run(runs, "xlsor", 0, 0.9, 9)
+    _run(runs, "xlsor", 0, 0.9, 14)  # no origin at 14 pairs
+    _run(runs, "joint+pretrained", 0, 0.85, 9, metrics={"external": {}})  # not scored on the set its start saw
+    art = build_artifact("leaderboard", runs, tmp_path / "out")
+    md = art.files[0].read_text()
+    assert md_row(md, ["9", "xlsor"])[3] == "+0.1000, 1 seed, no interval"
+    assert md_row(md, ["14", "xlsor"])[3] == "–"
+    assert md_row(md, ["9", "joint+pretrained"])[2:6] == ["0.8500 (n = 1)", "+0.0500, 1 seed, no interval", "–", "–"]
+    assert "joint+pretrained, 9 pairs: none of its 1 runs was scored on shenzhen" in md
+
+
+def test_runs_it_cannot_use_are_refused_and_nothing_is_written(tmp_path):
+    runs = tmp_path / "runs"
+    _run(runs, "xlsor", 0, 0.9, None, ratio=0.5)
+    with pytest.raises(ValueError, match="leaderboard needs runs of counts of labelled pairs"):
+        build_artifact("leaderboard", runs, tmp_path / "out")
+    assert not (tmp_path / "out").exists()

@@ -1,0 +1,146 @@
+"""The leaderboard sweep: its grid of entries x labelled pairs x augmentations x seeds, what a dry run lists and
+marks done, and the options it refuses in one line before any run."""
+
+import json
+
+import pytest
+from cli_checks import assert_refused, invoke
+from synthetic_pairs import disc_folder
+
+from bench import leaderboard_sweep as lb
+from bench.config import ConfigError
+from bench.runner import Request
+from methods.diffusion.pretrained import SCHEDULE, WEIGHTS
+from methods.diffusion.recipe import RECORD
+
+pytestmark = pytest.mark.heavy(60)
+
+
+def _pretrained(folder, method="diffuseexpand"):
+    """A folder laid out as `bench pretrain` leaves one (its files are read for their fingerprint only here)."""
+    folder.mkdir()
+    (folder / RECORD).write_text(json.dumps({"method": method, "options": {}}))
+    (folder / WEIGHTS).write_bytes(b"weights")
+    (folder / SCHEDULE).write_text("{}")
+    return str(folder)
+
+
+def _base(**kw):
+    return Request(**{"dataset": "demo", "models": (), "seeds": (), "test_sets": ("none",), **kw})
+
+
+def test_the_default_grid_is_every_entry_and_origin_at_9_14_28_pairs_under_three_augmentations_five_seeds(tmp_path):
+    starts = {m: _pretrained(tmp_path / m, m) for m in ("diffuseexpand", "joint")}
+    sweep = lb.build_sweep(_base(), pretrained=starts)
+    assert sweep.name == "leaderboard" and not sweep.missing
+    assert len(sweep.runs) == 5 * 3 * 3 * 6  # seeds x pairs x augmentations x (origin + 5 entries)
+    seeds = [r.request.seeds for r in sweep.runs]
+    assert seeds == sorted(seeds) and set(seeds) == {(0,), (1,), (2,), (3,), (4,)}  # seed-major
+    first = [r.request for r in sweep.runs if r.request.seeds == (0,)]
+    shape = [(r.train_pairs, r.augment, r.method, r.train_on, r.method_options.get("pretrained")) for r in first[:6]]
+    assert shape == [
+        (9, "none", "origin", "real", None),
+        (9, "none", "xlsor", "real+synthetic", None),
+        (9, "none", "synthmed", "real+synthetic", None),
+        (9, "none", "diffuseexpand", "real+synthetic", None),
+        (9, "none", "diffuseexpand", "real+synthetic", starts["diffuseexpand"]),
+        (9, "none", "joint", "real+synthetic", starts["joint"]),
+    ]
+    assert {(r.train_pairs, r.augment) for r in first} == {
+        (n, a) for n in (9, 14, 28) for a in ("none", "xlsor", "nnunet")
+    }
+    assert {r.models for r in first} == {("unet",)} and {r.ablation for r in first if r.method == "diffuseexpand"} == {
+        "cf+cg+cs"
+    }
+    assert sweep.runs[4].label == "diffuseexpand+pretrained, 9 pairs, augment none"
+
+
+def test_methods_pairs_and_augmentations_narrow_or_extend_the_grid():
+    sweep = lb.build_sweep(_base(seeds=(7,)), methods=("genseg", "xlsor"), pairs=(5, 6), augments=("nnunet",))
+    assert [(r.request.method, r.request.train_pairs, r.request.augment) for r in sweep.runs] == [
+        ("origin", 5, "nnunet"),
+        ("genseg", 5, "nnunet"),
+        ("xlsor", 5, "nnunet"),
+        ("origin", 6, "nnunet"),
+        ("genseg", 6, "nnunet"),
+        ("xlsor", 6, "nnunet"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("kw", "needle"),
+    [
+        ({}, "--methods diffuseexpand+pretrained,joint+pretrained: each starts from a pretrained network"),
+        ({"methods": ("nosuch",)}, "--methods: unknown method 'nosuch'"),
+        ({"methods": ("xlsor+pretrained",)}, "unknown method 'xlsor+pretrained'"),
+        ({"methods": ("origin",)}, "baseline every sweep runs anyway"),
+        ({"methods": ("xlsor", "xlsor")}, "--methods: a value is given more than once in xlsor,xlsor"),
+        ({"methods": ("xlsor",), "pairs": (9, 9)}, "--pairs: a value is given more than once in 9,9"),
+        ({"methods": ("xlsor",), "augments": ("none", "none")}, "--augment: a value is given more than once"),
+        ({"methods": ("xlsor",), "augments": ("nnunett",)}, "Did you mean 'nnunet'?"),
+        ({"methods": ("xlsor",), "pairs": (9, 1)}, "--pairs must be >= 2"),
+        ({"methods": ("xlsor",), "pretrained": {"joint": "x"}}, "--pretrained joint: no chosen entry starts from it"),
+        ({"methods": ("joint+pretrained",), "pretrained": {"joint": "/nonexistent"}}, "is not a folder"),
+    ],
+)
+def test_bad_grids_are_refused_naming_the_option(kw, needle):
+    with pytest.raises(ConfigError) as e:
+        lb.build_sweep(_base(), **kw)
+    assert needle in str(e.value)
+
+
+def test_pretrained_values_are_method_equals_folder_once_each():
+    parsed = lb.parse_pretrained(["joint=runs/a=b", " diffuseexpand = x "])
+    assert parsed == {"joint": "runs/a=b", "diffuseexpand": "x"}
+    for bad, needle in ((["joint"], "expects METHOD=DIR"), (["joint=a", "joint=b"], "more than once")):
+        with pytest.raises(ConfigError, match=needle):
+            lb.parse_pretrained(bad)
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (("leaderboard",), "--pretrained diffuseexpand=DIR --pretrained joint=DIR"),
+        (("leaderboard", "--methods", "xlsr"), "unknown method 'xlsr'. Did you mean 'xlsor'?"),
+        (("leaderboard", "--methods", "xlsor", "--augment", "none,cutmx"), "unknown augmentation 'cutmx'"),
+        (("leaderboard", "--methods", "xlsor", "--pairs", "9,1"), "--pairs must be >= 2"),
+        (("leaderboard", "--methods", "xlsor", "--ratios", "0.5"), "--ratios applies to the fewshot sweep"),
+        (("leaderboard", "--methods", "xlsor", "--pretrained", "joint"), "--pretrained expects METHOD=DIR"),
+        (("fewshot", "--pretrained", "joint=x"), "--pretrained applies to the leaderboard sweep, not fewshot"),
+        (("leaderbord",), "unknown sweep 'leaderbord'. Did you mean 'leaderboard'?"),
+    ],
+)
+def test_bad_leaderboard_options_are_one_line_before_any_work(tmp_path, args, needle):
+    res = invoke("sweep", *args, "--preset", "smoke", "--out", tmp_path / "runs", "--dry-run")
+    assert_refused(res, needle, out=tmp_path / "runs")
+
+
+def test_pairs_the_data_set_lacks_are_refused_before_any_run(tmp_path):
+    data = disc_folder(tmp_path / "discs", n=16)  # 14 pairs beside the test split
+    args = ("--methods", "xlsor", "--pairs", "5,15", "--seeds", "0", "--preset", "smoke", "--no-wandb")
+    res = invoke("sweep", "leaderboard", "--dataset", data, "--out", tmp_path / "runs", *args)
+    assert_refused(res, "--pairs", "got 15", out=tmp_path / "runs")
+
+
+def test_a_sweep_runs_its_grid_builds_the_leaderboard_and_a_dry_run_then_marks_those_runs_done(tmp_path):
+    data = disc_folder(tmp_path / "discs", n=16)
+    out = tmp_path / "runs"
+    args = ("sweep", "leaderboard", "--dataset", data, "--preset", "smoke", "--seeds", "0", "--out", out)
+    args += ("--methods", "xlsor", "--augment", "none", "--no-wandb")
+    res = invoke(*args, "--pairs", "5,6", "--dry-run")
+    assert res.exit_code == 0, res.output
+    assert "sweep leaderboard: 4 runs" in res.output and "0 done, 4 to run" in res.output
+    assert not out.exists()
+
+    res = invoke(*args, "--pairs", "5")
+    assert res.exit_code == 0, res.output
+    built = out / "reports" / "leaderboard"
+    board = (built / "leaderboard.md").read_text()
+    assert "| 5 | xlsor |" in board and "| 5 | origin |" in board
+    res = invoke("report", "leaderboard", "--runs", out, "--out", tmp_path / "again")
+    assert res.exit_code == 0, res.output
+    for name in ("leaderboard.md", "leaderboard.csv"):  # rebuilt from the stored runs alone, byte for byte
+        assert (tmp_path / "again" / name).read_bytes() == (built / name).read_bytes()
+    res = invoke(*args, "--pairs", "5,6", "--dry-run")
+    assert res.exit_code == 0, res.output
+    assert "2 done, 2 to run" in res.output
