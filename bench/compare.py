@@ -43,6 +43,7 @@ import yaml
 
 from bench.config import ConfigError, check_type
 from bench.data import fingerprint
+from bench.masks import MaskReading
 from bench.pairs import DatasetError, PairSet
 from bench.results import load_results
 from bench.runner.dataset import load_data
@@ -191,6 +192,7 @@ def _request(results: dict[str, Any], config: dict[str, Any], out: Path, device:
         train_options=config["train"],
         wandb="disabled",
         device=device,
+        masks=MaskReading.from_tag(results["dataset"].get("reading", "")),
     )
 
 

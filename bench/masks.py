@@ -63,6 +63,13 @@ class MaskReading:
         """One string of :meth:`settings` (``mask_threshold=127``), empty at the defaults."""
         return ",".join(f"{k}={v}" for k, v in self.settings().items())
 
+    @classmethod
+    def from_tag(cls, tag: str) -> MaskReading:
+        """The reading :meth:`tag` wrote (a run's recorded ``dataset.reading``); the defaults for an empty tag."""
+        items = dict(item.split("=", 1) for item in tag.split(",") if item)
+        threshold = items.get("mask_threshold")
+        return cls(int(threshold) if threshold is not None else None, items.get("mask_suffix", ""))
+
     def mask_id(self, stem: str) -> str | None:
         """The pair id of a mask file stem: the stem less the suffix; None when the stem lacks the suffix."""
         if not self.suffix:

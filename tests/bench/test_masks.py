@@ -32,3 +32,8 @@ def test_a_threshold_outside_0_to_254_is_refused_naming_the_option(value) -> Non
 def test_a_suffix_with_separators_or_spaces_is_refused(value) -> None:
     with pytest.raises(MaskReadingError, match="^--mask-suffix"):
         MaskReading(suffix=value)
+
+
+@pytest.mark.parametrize("reading", [MaskReading(), MaskReading(127), MaskReading(None, "_seg"), MaskReading(3, "_x")])
+def test_a_recorded_reading_tag_gives_the_same_reading_back(reading):
+    assert MaskReading.from_tag(reading.tag()) == reading
