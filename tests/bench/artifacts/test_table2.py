@@ -32,16 +32,17 @@ def test_table2_rows_delta_bold_and_methods_not_run(tmp_path):
         "xlsor (full)",
         "joint (default)",
         "diffuseexpand (cf+cg+cs)",
+        "genseg (separate)",
     ]
     de = md_row(md, ["diffuseexpand (cf+cg+cs)"])
     # mean over three seeds; Δ paired over the two seeds origin has: ((0.95 - 0.93) + (0.96 - 0.94)) / 2
     # its three seeds against the others' two: means over different seeds, so each says n and none is bold
-    assert de[col["UNet Dice↑"]] == "0.9667 ± 0.0170 (n = 3) (+0.0200 [+0.0200, +0.0200] p<0.001)"  # no spread
+    assert de[col["UNet Dice↑"]] == "0.9667 ± 0.0170 (n = 3) (+0.0200, no spread over seeds, no interval)"
     assert de[col["FID↓"]] == "4.600 ± 0.000 (n = 3)"  # the pairs stage IV kept
     assert any("diffuseexpand (cf+cg+cs), UNet: Δ paired over 2 of 3 seeds" in n for n in art.notes)
     xlsor = md_row(md, ["xlsor (full)"])
     assert (
-        xlsor[col["UNet Dice↑"]] == "0.9450 ± 0.0050 (n = 2) (+0.0100 [+0.0100, +0.0100] p<0.001)"
+        xlsor[col["UNet Dice↑"]] == "0.9450 ± 0.0050 (n = 2) (+0.0100, no spread over seeds, no interval)"
         and xlsor[col["FID↓"]] == "1.200 ± 0.000 (n = 2)"
     )
     synthmed = md_row(md, ["synthmed (dual)"])
@@ -49,9 +50,10 @@ def test_table2_rows_delta_bold_and_methods_not_run(tmp_path):
     assert synthmed[col["UNet Dice↑"]] == "0.5700 ± 0.0100 (n = 2) (-0.3650 [-0.4285, -0.3015] p=0.009)"
     assert "- montgomery_lung, cpu, synthmed (dual): UNet Dice↑ 0.0817" in md
     assert md_row(md, ["joint (default)"])[1:] == ["–"] * 4 and "joint: not run" in art.notes
+    assert md_row(md, ["genseg (separate)"])[1:] == ["–"] * 4 and "genseg: not run" in art.notes
     assert "0.9000" not in md
     rows = csv_rows(art.files[1])
-    assert len(rows) == 4 * 4 and sum(r["bold"] == "True" for r in rows) == 0
+    assert len(rows) == 5 * 4 and sum(r["bold"] == "True" for r in rows) == 0
     tex = art.files[2].read_text()
     assert r"\multicolumn{4}{c}{montgomery\_lung, cpu}" in tex and r"\cmidrule(lr){2-5}" in tex
     assert r"1.200 $\pm$ 0.000 (n = 2)" in tex and r"\begin{tabular}{lcccc}" in tex
