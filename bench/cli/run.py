@@ -154,20 +154,22 @@ def run(
     main = int(os.environ.get("RANK", "0")) == 0  # under a distributed launcher only rank 0 reports
     if main:
         say_recipe(req)
-    baseline = None if no_baseline else runner.baseline_request(req)
+
+    def say_origin(_: Request) -> None:
+        console.print(
+            f"baseline: origin (no expansion) with the same seeds, splits and training, for the paired Δ; "
+            f"{'reused where finished' if not force else 'recomputed'} (--no-baseline skips it)",
+            highlight=False,
+        )
+
     try:
         with progress_bar() if main else nullcontext() as progress:
-            outcome = runner.run(req, progress=progress, on_warning=warn, on_plan=say_plan, checked=checked)
-            if baseline is not None:
-                console.print(
-                    f"baseline: origin (no expansion) with the same seeds, splits and training, for the paired Δ; "
-                    f"{'reused where finished' if not force else 'recomputed'} (--no-baseline skips it)",
-                    highlight=False,
+            if no_baseline:
+                outcome = runner.run(req, progress=progress, on_warning=warn, on_plan=say_plan, checked=checked)
+            else:
+                outcome = runner.run_with_origin(
+                    req, progress=progress, on_warning=warn, on_plan=say_plan, checked=checked, on_origin=say_origin
                 )
-                done = runner.run(baseline, progress=progress, on_warning=lambda _: None, checked=checked)
-                outcome.results += done.results
-                outcome.paths += done.paths
-                outcome.reused += done.reused
     except (ConfigError, DatasetError, runner.RunError) as e:
         fail(str(e))
     except OSError as e:  # disk full, read-only or missing file, met after planning

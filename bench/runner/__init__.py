@@ -10,7 +10,8 @@
 ``downstream``                one run's downstream training and evaluation, as its results.json record
 ``generation``                one seed's generation metrics (FID, KID, IS, U-Net FID / IS, memorisation), gallery
 ``provenance``                versions, git commit, date and machine recorded with every result
-``loop``                      :func:`run`: every check first, then fit -> expand -> metrics -> train/eval per seed
+``loop``                      :func:`run`: every check first, then fit -> expand -> metrics -> train/eval per seed;
+                              :func:`run_with_origin` adds the paired origin runs
 ============================  =====================================================================================
 
 The names below are those other commands import from ``bench.runner``; everything else is imported from its module.
@@ -34,6 +35,7 @@ _HOMES = {
     "preflight": "machine",
     "stored_result": "layout",
     "run": "loop",
+    "run_with_origin": "loop",
 }
 __all__ = sorted(_HOMES)
 

@@ -37,7 +37,7 @@ from bench.runner.generation import run_generation_metrics, save_gallery
 from bench.runner.layout import CLOSEST_PNG, cached_stages, method_cache, metrics_cache, stored_result
 from bench.runner.machine import oom_as_run_error, preflight
 from bench.runner.planning import plan, run_configs
-from bench.runner.request import Request
+from bench.runner.request import Request, baseline_request
 from bench.training import process_state
 from methods.base import Expansion, MethodContext
 
@@ -292,6 +292,33 @@ def _lock(stack: ExitStack, path: Path, warn: Callable[[str], None]) -> None:
     except filelock.Timeout:
         warn(f"{path} is in use by another bench run; waiting for it")
         stack.enter_context(locked(path))
+
+
+def run_with_origin(
+    req: Request,
+    progress: Any = None,
+    on_warning: Callable[[str], None] | None = None,
+    on_plan: Callable[[Overview], None] | None = None,
+    checked: CheckReport | None = None,
+    on_origin: Callable[[Request], None] | None = None,
+) -> Outcome:
+    """:func:`run`, then, for a method that generates pairs, its paired ``origin`` runs (:func:`baseline_request`:
+    the same seeds, splits and downstream training; reused where finished), so that the outcome's rows carry their
+    Δ vs origin from Python as from ``bench run``. ``on_origin`` is told the origin request before it starts.
+
+    Raises:
+        As :func:`run`.
+    """
+    outcome = run(req, progress=progress, on_warning=on_warning, on_plan=on_plan, checked=checked)
+    baseline = baseline_request(req)
+    if baseline is None:
+        return outcome
+    if on_origin is not None:
+        on_origin(baseline)
+    done = run(baseline, progress=progress, on_warning=lambda _: None, checked=checked)
+    return Outcome(
+        outcome.results + done.results, outcome.paths + done.paths, outcome.reused + done.reused, outcome.wandb_mode
+    )
 
 
 def _empty_like(pairs: PairSet) -> PairSet:

@@ -109,3 +109,19 @@ def test_diffuseexpand_end_to_end_on_real_data(montgomery, tmp_path):
     assert note in res["metrics"]["notes"] and any(note in w for w in warnings)
     if c["synthetic_kept"] + c["synthetic_relabelled"]:
         assert not any("kept none" in n for n in full["metrics"]["notes"])
+
+
+def test_run_with_origin_gives_the_python_api_the_paired_delta_the_cli_shows(discs, tmp_path):
+    from bench import report
+    from bench.runner import run_with_origin
+
+    told = []
+    req = Request(method="xlsor", dataset=str(discs), preset="smoke", wandb="disabled", seeds=(0, 1), out=tmp_path)
+    outcome = run_with_origin(req, on_origin=told.append)
+    assert [r["run"]["method"] for r in outcome.results] == ["xlsor", "xlsor", "origin", "origin"]
+    assert told[0].method == "origin" and told[0].seeds == (0, 1) and told[0].train_on == "real"
+    (row,) = [r for r in report.make_rows(outcome.results) if r["method"] == "xlsor"]
+    own = {r["run"]["seed"]: r["metrics"]["dice"] for r in outcome.results if r["run"]["method"] == "xlsor"}
+    base = {r["run"]["seed"]: r["metrics"]["dice"] for r in outcome.results if r["run"]["method"] == "origin"}
+    assert row["delta"].seeds == 2 and row["delta"].mean == pytest.approx((own[0] - base[0] + own[1] - base[1]) / 2)
+    assert run_with_origin(Request(**{**req.__dict__, "method": "origin"})).results[0]["run"]["method"] == "origin"
