@@ -10,7 +10,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from bench.training import train_loop
+from bench.generator_training import train_loop
 
 
 def timed(fn: Callable[[], Any], device: torch.device, repeats: int, warmup: Callable[[], Any] | None = None) -> float:
@@ -33,8 +33,9 @@ def timed(fn: Callable[[], Any], device: torch.device, repeats: int, warmup: Cal
 
 
 def train_step_seconds(model: nn.Module, batch_loss: Any, steps: int, device: torch.device, **options: Any) -> float:
-    """Median seconds per optimiser step of :func:`bench.training.train_loop` over ``steps`` steps after one warm-up
-    step, timed inside the real loop; ``options`` are the loop's (``ema_decay``, ``mixed_precision``, ...)."""
+    """Median seconds per optimiser step of :func:`bench.generator_training.train_loop` over ``steps`` steps after
+    one warm-up step, timed inside the real loop; ``options`` are the loop's (``ema_decay``, ``mixed_precision``,
+    ...)."""
     stamps: list[float] = []
     options = {"lr": 1e-4, "seed": 0, "lr_schedule": "constant", **options}
     train_loop(

@@ -36,7 +36,7 @@ from diffusers.utils import SAFETENSORS_WEIGHTS_NAME
 from bench import interrupts
 from bench.config import config_hash
 from bench.files import locked, write_csv, write_json, writing
-from bench.training import StepCallback, TrainLog
+from bench.generator_training import StepCallback, TrainLog
 from methods.base import MethodContext
 
 logger = logging.getLogger(__name__)

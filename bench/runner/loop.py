@@ -27,6 +27,7 @@ from accelerate.utils import broadcast_object_list
 from bench import interrupts, tracking
 from bench import results as store
 from bench.files import copy_file, locked, write_json
+from bench.generator_training import process_state
 from bench.integrity import CheckReport
 from bench.pairs import PairSet
 from bench.paper import BASELINE
@@ -38,7 +39,6 @@ from bench.runner.layout import CLOSEST_PNG, cached_stages, method_cache, metric
 from bench.runner.machine import oom_as_run_error, preflight
 from bench.runner.planning import plan, run_configs
 from bench.runner.request import Request, baseline_request
-from bench.training import process_state
 from methods.base import Expansion, MethodContext
 
 logger = logging.getLogger(__package__)  # "bench.runner" in log lines, whichever module logs

@@ -18,8 +18,8 @@ import torch
 from diffusers import DDPMScheduler
 from torch import nn
 
+from bench.generator_training import BatchLoss, StepCallback, TrainLog
 from bench.pairs import PairSet
-from bench.training import BatchLoss, StepCallback, TrainLog
 from methods.diffuseexpand.labels import data_channels, encode_images, encode_masks, one_hot
 from methods.diffuseexpand.networks import MODE_IMAGE, MODE_MASK, Denoiser, build_denoiser
 from methods.diffuseexpand.options import DiffuseExpandOptions
@@ -115,7 +115,7 @@ def fit_denoiser(
             labels 0..K (K the denoiser's ``mask_channels``).
         o: the options (``denoiser_steps``, ``denoiser_batch``, ``denoiser_lr``, ``cfg_dropout``, ``ema_decay``,
             ``snr_gamma``, ``mixed_precision``, ``grad_accumulation``, ``checkpoint_every``).
-        seed, device, checkpoint_dir, callback: see :func:`bench.training.train_loop`.
+        seed, device, checkpoint_dir, callback: see :func:`bench.generator_training.train_loop`.
 
     Raises:
         ValueError: for labels above K or a channel / size mismatch.

@@ -36,7 +36,7 @@ from diffusers import DPMSolverMultistepScheduler
 from diffusers.utils.torch_utils import randn_tensor
 from torch import nn
 
-from bench.training import autocast_context
+from bench.generator_training import autocast_context
 from methods.diffuseexpand.guidance import PHASES, EpsFn, SegmenterGuidance, guided_steps, make_guided_eps_fn
 from methods.diffuseexpand.labels import decode_masks, mode_filter, one_hot
 from methods.diffuseexpand.networks import MODE_IMAGE, MODE_MASK, Denoiser

@@ -27,8 +27,8 @@ from diffusers import DDPMScheduler
 from monai.losses import DiceLoss
 from torch import nn
 
+from bench.generator_training import BatchLoss, StepCallback, TrainLog, train_loop
 from bench.pairs import PairSet
-from bench.training import BatchLoss, StepCallback, TrainLog, train_loop
 from methods.diffuseexpand.denoiser import diffusion_samples
 from methods.diffuseexpand.labels import from_one_hot
 from methods.diffuseexpand.networks import MODE_IMAGE, NoisySegmenter
@@ -91,7 +91,7 @@ def fit_segmenter(
         o: the options (``segmenter_steps``, ``segmenter_batch``, ``segmenter_lr``, ``mixed_precision``,
             ``grad_accumulation``, ``checkpoint_every``).
         scheduler_config: the denoiser's noise schedule, so that x_t matches what sampling feeds.
-        seed, device, checkpoint_dir, callback: see :func:`bench.training.train_loop`.
+        seed, device, checkpoint_dir, callback: see :func:`bench.generator_training.train_loop`.
     """
     device = torch.device(device)
     x0, mode, masks = (t.to(device) for t in diffusion_samples(pairs, segmenter.num_classes - 1))

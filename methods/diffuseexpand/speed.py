@@ -2,7 +2,7 @@
 
 ``bench speed --method diffuseexpand`` prints it, so that a user can predict what a preset costs on their
 machine before a full ``bench run``. Training steps are timed inside the real training loop
-(:func:`bench.training.train_loop`, EMA included), sampling through the real pipeline. :func:`sampling_costs`
+(:func:`bench.generator_training.train_loop`, EMA included), sampling through the real pipeline. :func:`sampling_costs`
 adds what a pair costs in FLOPs and network calls under the released, the preset's and a few cheaper sampling
 configurations (:mod:`.cost`); it runs on the meta device, so the paper preset is counted on any CPU.
 """
@@ -18,10 +18,10 @@ import torch
 
 from bench.benchmark import timed, train_step_seconds
 from bench.config import PRESETS, TrainConfig, merge_options
+from bench.generator_training import BatchLoss
 from bench.pairs import PairSet
 from bench.segmentation.models import build_model
 from bench.segmentation.trainer import predict
-from bench.training import BatchLoss
 from methods.base import pair_seeds
 from methods.diffuseexpand.cost import flops_per_pair, meta_networks, network_costs, nfe
 from methods.diffuseexpand.denoiser import denoiser_loss, diffusion_samples

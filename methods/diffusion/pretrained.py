@@ -21,8 +21,8 @@ from accelerate import PartialState
 from bench.config import ConfigError, TrainConfig
 from bench.data import image_hashes
 from bench.files import reading
+from bench.generator_training import StepCallback, TrainLog
 from bench.pairs import PairSet
-from bench.training import StepCallback, TrainLog
 from methods.base import MethodContext
 from methods.diffusion.recipe import RECORD, REMAKE
 from methods.diffusion.schedule import noise_scheduler, training_schedule

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from diffusers import DDPMScheduler
 from diffusers.training_utils import compute_snr
 
-from bench.training import BatchLoss, StepCallback, TrainLog, train_loop
+from bench.generator_training import BatchLoss, StepCallback, TrainLog, train_loop
 from methods.diffusion.schedule import EDM_LOG_SIGMA, edm_coefficients
 
 
@@ -112,14 +112,14 @@ def train_denoiser(
     checkpoint_dir: Path | None = None,
     callback: StepCallback | None = None,
 ) -> TrainLog:
-    """The stage-I recipe: :func:`bench.training.train_loop` with AdamW decaying linearly to 0 over
+    """The stage-I recipe: :func:`bench.generator_training.train_loop` with AdamW decaying linearly to 0 over
     ``o.denoiser_steps`` from ``o.denoiser_lr``, the options' EMA, precision, accumulation and checkpoints.
 
     Args:
         model: the denoiser; left in eval mode with its EMA weights.
         loss: one micro-batch's loss (e.g. built on :func:`noised_batch` and :func:`epsilon_loss`).
         o: options with the :class:`DenoiserOptions` fields.
-        seed, device, checkpoint_dir, callback: see :func:`bench.training.train_loop`.
+        seed, device, checkpoint_dir, callback: see :func:`bench.generator_training.train_loop`.
     """
     return train_loop(
         model,

@@ -14,9 +14,9 @@ from accelerate import PartialState
 from bench.config import MODEL_STRIDES, ConfigError
 from bench.data import fingerprint, load_pairs, save_pairs
 from bench.files import write_json
+from bench.generator_training import StepCallback, TrainLog
 from bench.pairs import PairSet
 from bench.results import GALLERY_PNG
-from bench.training import StepCallback, TrainLog
 from methods.base import (
     Expansion,
     ExpansionMethod,

@@ -8,8 +8,8 @@ from pathlib import Path
 import torch
 from diffusers import DDPMScheduler, UNet2DModel
 
+from bench.generator_training import BatchLoss, StepCallback, TrainLog
 from bench.pairs import PairSet
-from bench.training import BatchLoss, StepCallback, TrainLog
 from methods.diffusion import augment, pretrained
 from methods.diffusion.augment import AugmentedUNet
 from methods.diffusion.options import JointOptions

@@ -9,7 +9,7 @@ import torch
 from diffusers import UNet2DModel
 from diffusers.utils.torch_utils import randn_tensor
 
-from bench.training import autocast_context
+from bench.generator_training import autocast_context
 from methods.diffusion.sampling import SamplerOutput
 from methods.diffusion.schedule import dpm_solver, model_input, to_epsilon
 

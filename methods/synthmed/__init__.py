@@ -5,7 +5,7 @@ MONAI ``Discriminator`` ending in one logit) that samples masks from noise. Stag
 pix2pix-style translator: a U-Net generator (MONAI ``UNet``) turns a mask into an image, judged by a PatchGAN
 discriminator (MONAI ``PatchDiscriminator``) that sees the mask beside the image, trained with the adversarial
 loss plus λ·L1 to the real image. Both train on the real training split only, through the project's one
-training loop (:func:`bench.training.train_loop`, discriminator step then generator step).
+training loop (:func:`bench.generator_training.train_loop`, discriminator step then generator step).
 
 Stabilisers, so that a GAN trained on a hundred images does not collapse: spectral normalisation on every layer
 of both discriminators, one-sided label smoothing (real target ``1 - label_smoothing``), Adam with β1 = 0.5

@@ -1,5 +1,5 @@
 """Adversarial training as both Synthmed GANs do it: a discriminator step, then a generator step, on the project's
-one training loop (:func:`bench.training.train_loop`), with one-sided label smoothing and Adam's β1 = 0.5."""
+one training loop (:func:`bench.generator_training.train_loop`), with one-sided label smoothing and Adam's β1 = 0.5."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from bench.training import PartLoss, StepCallback, TrainLog, train_loop
+from bench.generator_training import PartLoss, StepCallback, TrainLog, train_loop
 from methods.synthmed.networks import ImageGAN, MaskGAN
 from methods.synthmed.options import SynthmedOptions
 
@@ -36,8 +36,8 @@ def fit_gan(
     checkpoint_dir: Path | None = None,
     callback: StepCallback | None = None,
 ) -> TrainLog:
-    """Train one GAN with :func:`bench.training.train_loop`: per step a discriminator update, then a generator
-    update; Adam(lr, (β1, 0.999)) at a constant rate, no EMA, resumable from ``checkpoint_dir``."""
+    """Train one GAN with :func:`bench.generator_training.train_loop`: per step a discriminator update, then a
+    generator update; Adam(lr, (β1, 0.999)) at a constant rate, no EMA, resumable from ``checkpoint_dir``."""
     return train_loop(
         model,
         losses,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from bench.training import PartLoss
+from bench.generator_training import PartLoss
 from methods.synthmed.gan import discriminator_loss, generator_loss
 from methods.synthmed.options import SynthmedOptions
 

@@ -12,7 +12,7 @@ from monai.transforms import Affine
 from monai.utils import convert_to_tensor
 from torch import nn
 
-from bench.training import PartLoss
+from bench.generator_training import PartLoss
 from methods.synthmed.gan import discriminator_loss, generator_loss
 from methods.synthmed.options import SynthmedOptions
 

@@ -24,8 +24,8 @@ from pathlib import Path
 import torch
 
 from bench.compare import _fid, load_run
+from bench.generator_training import autocast_context
 from bench.pairs import PairSet
-from bench.training import autocast_context
 from methods.base import PairRecord, pair_seeds, synthetic_ids
 from methods.diffuseexpand.filter import select
 from methods.diffuseexpand.sampler import PairSampler

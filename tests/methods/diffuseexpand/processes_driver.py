@@ -21,8 +21,8 @@ from synthetic_pairs import disc_pairs  # noqa: E402
 
 from bench.config import PRESETS, TrainConfig, merge_options  # noqa: E402
 from bench.data import save_pairs  # noqa: E402
+from bench.generator_training import process_state  # noqa: E402
 from bench.pairs import PairSet  # noqa: E402
-from bench.training import process_state  # noqa: E402
 from methods.base import MethodContext  # noqa: E402
 from methods.diffuseexpand import DiffuseExpand  # noqa: E402
 from methods.diffuseexpand.networks import Denoiser  # noqa: E402

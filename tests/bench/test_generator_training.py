@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from bench.training import latest_checkpoint, train_loop
+from bench.generator_training import latest_checkpoint, train_loop
 
 
 def _regression_loss(model: nn.Module, generator: torch.Generator) -> torch.Tensor:
