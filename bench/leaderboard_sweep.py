@@ -23,9 +23,9 @@ from bench.paper import (
     LEADERBOARD_AUGMENTS,
     LEADERBOARD_ENTRIES,
     LEADERBOARD_PAIRS,
-    PRETRAINED,
     SHOWN_VARIANTS,
     entry_name,
+    parse_entry,
 )
 from bench.sweep import Sweep, SweepRun
 from methods import METHODS, method_options, unknown_choice
@@ -45,6 +45,28 @@ def entries() -> tuple[str, ...]:
     takes a pretrained start."""
     made = [m for m, e in METHODS.items() if e.generates_pairs]
     return (*made, *(entry_name(m, True) for m in made if takes_pretrained(m)))
+
+
+def shown_variant(method: str) -> str:
+    """The variant an entry without ``:VARIANT`` runs: the one the paper shows, else the method's default."""
+    return SHOWN_VARIANTS.get(method, METHODS[method].variants[0])
+
+
+def check_entry(name: str) -> tuple[str, str | None, bool]:
+    """An entry of ``--methods`` as :func:`bench.paper.parse_entry` reads it, its variant None where it is the
+    shown one (``genseg:separate`` is ``genseg``).
+
+    Raises:
+        ConfigError: the baseline, an unknown method or pretrained entry, or a variant the method lacks.
+    """
+    method, variant, pretrained = parse_entry(name)
+    if method == BASELINE:
+        raise ConfigError(f"--methods lists generating methods; '{name}' is the baseline every sweep runs anyway")
+    if entry_name(method, pretrained) not in entries():
+        raise ConfigError(f"--methods: {unknown_choice('method', entry_name(method, pretrained), entries())}")
+    if variant is not None and variant not in METHODS[method].variants:
+        raise ConfigError(f"--methods {name}: {unknown_choice('variant', variant, METHODS[method].variants)}")
+    return method, None if variant == shown_variant(method) else variant, pretrained
 
 
 def parse_pretrained(items: list[str] | None) -> dict[str, str]:
@@ -75,23 +97,18 @@ def build_sweep(
 
     Args:
         base: the options every run shares; empty ``models`` / ``seeds`` take ``unet`` and five seeds.
-        methods: the entries (default :data:`bench.paper.LEADERBOARD_ENTRIES`), e.g. ``genseg`` or
-            ``joint+pretrained``.
+        methods: the entries (default :data:`bench.paper.LEADERBOARD_ENTRIES`), e.g. ``genseg``,
+            ``genseg:end2end`` (a variant other than the shown one) or ``joint+pretrained``.
         pairs: counts of labelled training pairs (default :data:`bench.paper.LEADERBOARD_PAIRS`).
         augments: downstream augmentations (default :data:`bench.paper.LEADERBOARD_AUGMENTS`).
         pretrained: method -> the ``bench pretrain`` folder its ``+pretrained`` entry starts from.
 
     Raises:
-        ConfigError: an unknown entry or augmentation, a count of pairs out of range, a pretrained entry without its
+        ConfigError: an unknown entry, variant or augmentation, a count of pairs out of range, a pretrained entry without its
             folder, or a folder no chosen entry uses; each naming its option.
     """
-    chosen = tuple(methods) if methods is not None else LEADERBOARD_ENTRIES
-    known = entries()
-    for name in chosen:
-        if name == BASELINE:
-            raise ConfigError(f"--methods lists generating methods; '{name}' is the baseline every sweep runs anyway")
-        if name not in known:
-            raise ConfigError(f"--methods: {unknown_choice('method', name, known)}")
+    parsed = [check_entry(name) for name in (methods if methods is not None else LEADERBOARD_ENTRIES)]
+    chosen = [entry_name(m, p, v) for m, v, p in parsed]
     for flag, values in (("--methods", chosen), ("--pairs", pairs or ()), ("--augment", augments or ())):
         if len(set(values)) != len(values):  # the same runs twice
             raise ConfigError(f"{flag}: a value is given more than once in {','.join(map(str, values))}")
@@ -101,7 +118,7 @@ def build_sweep(
     for count in pairs or ():
         runner.check_pairs(count, "--pairs")
     starts = dict(pretrained or {})
-    wanted = [n.removesuffix(PRETRAINED) for n in chosen if n.endswith(PRETRAINED)]
+    wanted = list(dict.fromkeys(m for m, _, p in parsed if p))
     for method, folder in starts.items():
         if method not in wanted:
             uses = ", ".join(entry_name(m, True) for m in wanted) or "none"
@@ -123,10 +140,9 @@ def build_sweep(
             at = {"train_pairs": count, "augment": aug}
             where = f"{count} pairs, augment {aug}"
             configs.append((f"origin, {where}", {"method": BASELINE, "train_on": "real", **at}))
-            for name in chosen:
-                method = name.removesuffix(PRETRAINED)
-                options = {"pretrained": starts[method]} if name.endswith(PRETRAINED) else {}
-                run = {"method": method, "ablation": SHOWN_VARIANTS.get(method), "method_options": options}
+            for name, (method, variant, pretrained) in zip(chosen, parsed):
+                options = {"pretrained": starts[method]} if pretrained else {}
+                run = {"method": method, "ablation": variant or SHOWN_VARIANTS.get(method), "method_options": options}
                 configs.append((f"{name}, {where}", {**run, "train_on": "real+synthetic", **at}))
     runs = [
         SweepRun(label, dataclasses.replace(base, seeds=(seed,), **changes))

@@ -26,6 +26,7 @@ TOLERANCE = 1e-6  # how close a stored τ or s must be to a grid value
 
 LEADERBOARD = "leaderboard"
 PRETRAINED = "+pretrained"  # a leaderboard entry's suffix: the method fine-tuned from a `bench pretrain` folder
+VARIANT = ":"  # a leaderboard entry's variant other than the one shown: genseg:end2end
 LEADERBOARD_ENTRIES = ("xlsor", "synthmed", "diffuseexpand", "diffuseexpand+pretrained", "joint+pretrained")
 LEADERBOARD_PAIRS = (9, 14, 28)  # labelled (real) training pairs: the few-shot regime expansion is meant for
 LEADERBOARD_AUGMENTS = ("none", "xlsor", "nnunet")  # downstream augmentations; origin runs under each too
@@ -53,9 +54,16 @@ class Tau:
 TAUS = tuple(Tau(v) for v in STRENGTHS)  # Table 1's temperatures 1, 1/2, 1/3
 
 
-def entry_name(method: str, pretrained: bool) -> str:
-    """A leaderboard entry as ``--methods`` spells it and its rows show it (``joint+pretrained``)."""
-    return f"{method}{PRETRAINED}" if pretrained else method
+def entry_name(method: str, pretrained: bool, variant: str | None = None) -> str:
+    """A leaderboard entry as ``--methods`` spells it and its rows show it: ``joint+pretrained``, ``genseg:end2end``
+    (``variant`` None: the method's shown variant)."""
+    return f"{method}{VARIANT + variant if variant else ''}{PRETRAINED if pretrained else ''}"
+
+
+def parse_entry(name: str) -> tuple[str, str | None, bool]:
+    """A leaderboard entry's method, variant (None: the shown one) and whether it starts from a pretrained network."""
+    method, _, variant = name.removesuffix(PRETRAINED).partition(VARIANT)
+    return method, variant or None, name.endswith(PRETRAINED)
 
 
 def matches(value: Any, target: float) -> bool:

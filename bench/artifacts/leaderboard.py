@@ -48,9 +48,9 @@ from bench.paper import (
     LEADERBOARD_AUGMENTS,
     LEADERBOARD_ENTRIES,
     MODEL_NAMES,
-    PRETRAINED,
     SHOWN_VARIANTS,
     entry_name,
+    parse_entry,
 )
 from bench.report import mean_std
 from bench.stats import RECORD, PairedDelta
@@ -83,16 +83,17 @@ def mark(d: PairedDelta | None) -> str:
 
 
 def _entry(r: Run, variants: dict[str, str]) -> str | None:
-    """The row a run fills, or None: origin on the real split, or a method's shown variant on real + synthetic
-    pairs; no changed settings but a pretrained start (which makes it the ``+pretrained`` entry)."""
+    """The row a run fills, or None: origin on the real split, or a method's variant on real + synthetic pairs
+    (``genseg:end2end`` where it is not the shown one); no changed settings but a pretrained start (which makes it
+    the ``+pretrained`` entry)."""
     pretrained = r.method != BASELINE and r.option("pretrained") is not None
     if settings_keys(r.settings) != ({"pretrained"} if pretrained else set()):
         return None
     if r.method == BASELINE:
         return BASELINE if r.train_on == "real" else None
-    if r.train_on != "real+synthetic" or variants.get(r.method) != r.ablation:
+    if r.train_on != "real+synthetic":
         return None
-    return entry_name(r.method, pretrained)
+    return entry_name(r.method, pretrained, None if variants.get(r.method) == r.ablation else r.ablation)
 
 
 def _variants() -> dict[str, str]:
@@ -147,13 +148,13 @@ def build(runs: list[Run], out: Path) -> Artifact:
     if not grid:
         raise ValueError(
             "leaderboard needs runs of counts of labelled pairs (--train-pairs) of origin (train on real) or of a "
-            "method's shown variant trained on real+synthetic pairs, with no changed settings but a pretrained "
+            "method trained on real+synthetic pairs, with no changed settings but a pretrained "
             f"start; none among the {len(runs)} results"
         )
     if ratio_runs:
         notes.append(f"{ratio_runs} run(s) of train ratios left out: the leaderboard reads counts of labelled pairs")
     if other:
-        notes.append(f"{other} run(s) of other variants, trainings or changed settings left out")
+        notes.append(f"{other} run(s) of other trainings or changed settings left out")
     augments = [*LEADERBOARD_AUGMENTS, *(a for a in AUGMENTS if a not in LEADERBOARD_AUGMENTS)]
     sections: list[str] = []
     rows: list[list[Any]] = []
@@ -211,7 +212,7 @@ def _block(
     for count, name in keys:
         where = f"{title}, {name}, {count} pairs"
         origin = name == BASELINE
-        gen = {} if origin else _generated(cells[count, name], name.removesuffix(PRETRAINED), where, notes)
+        gen = {} if origin else _generated(cells[count, name], parse_entry(name)[0], where, notes)
         row, shown = [str(count), name], []
         for s in sets:
             cell = dice[(count, name), s]

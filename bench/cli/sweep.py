@@ -51,7 +51,7 @@ def sweep(
         str | None,
         typer.Option(
             help="table2 / fewshot / leaderboard: generating methods to include; default: all of the artifact's "
-            "(leaderboard: also METHOD+pretrained, e.g. joint+pretrained)."
+            "(leaderboard: also METHOD+pretrained, e.g. joint+pretrained, and METHOD:VARIANT, e.g. genseg:end2end)."
         ),
     ] = None,
     ratios: Annotated[

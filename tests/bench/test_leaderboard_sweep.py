@@ -67,6 +67,15 @@ def test_methods_pairs_and_augmentations_narrow_or_extend_the_grid():
     ]
 
 
+def test_an_entry_names_a_variant_other_than_the_shown_one_after_a_colon():
+    sweep = lb.build_sweep(_base(seeds=(0,)), methods=("genseg", "genseg:end2end"), pairs=(9,), augments=("none",))
+    assert [(r.label, r.request.ablation) for r in sweep.runs] == [
+        ("origin, 9 pairs, augment none", None),
+        ("genseg, 9 pairs, augment none", None),
+        ("genseg:end2end, 9 pairs, augment none", "end2end"),
+    ]
+
+
 @pytest.mark.parametrize(
     ("kw", "needle"),
     [
@@ -74,6 +83,8 @@ def test_methods_pairs_and_augmentations_narrow_or_extend_the_grid():
         ({"methods": ("nosuch",)}, "--methods: unknown method 'nosuch'"),
         ({"methods": ("xlsor+pretrained",)}, "unknown method 'xlsor+pretrained'"),
         ({"methods": ("origin",)}, "baseline every sweep runs anyway"),
+        ({"methods": ("genseg:endtoend",)}, "--methods genseg:endtoend: unknown variant 'endtoend'"),
+        ({"methods": ("genseg", "genseg:separate")}, "--methods: a value is given more than once in genseg,genseg"),
         ({"methods": ("xlsor", "xlsor")}, "--methods: a value is given more than once in xlsor,xlsor"),
         ({"methods": ("xlsor",), "pairs": (9, 9)}, "--pairs: a value is given more than once in 9,9"),
         ({"methods": ("xlsor",), "augments": ("none", "none")}, "--augment: a value is given more than once"),

@@ -90,7 +90,7 @@ def test_cells_marks_generator_external_columns_and_the_wandb_table(tmp_path, mo
     assert loss[3] == "-0.0500 [-0.0748, -0.0252] p=0.01 ▼"
     assert loss[6:] == ["31.0 ± 0.8", "0.50 ± 0.00", "0.10 ± 0.08"]  # the FID of the pairs its filter kept
     assert md_row(md, ["9", "origin"])[2:6] == ["0.7500 ± 0.0408", "baseline", "0.6500 ± 0.0408", "baseline"]
-    assert "1 run(s) of train ratios left out" in md and "1 run(s) of other variants, trainings" in md
+    assert "1 run(s) of train ratios left out" in md and "1 run(s) of other trainings" in md
     assert "Detectable Δ" in md and "- xlsor, 9 pairs: test split " in md
 
     rows = csv_rows(art.files[1])
@@ -152,3 +152,15 @@ def test_runs_it_cannot_use_are_refused_and_nothing_is_written(tmp_path):
     with pytest.raises(ValueError, match="leaderboard needs runs of counts of labelled pairs"):
         build_artifact("leaderboard", runs, tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_a_variant_other_than_the_shown_one_is_its_own_row_named_after_a_colon(tmp_path):
+    runs = tmp_path / "runs"
+    for seed, base in ORIGIN.items():
+        _run(runs, "origin", seed, base, 9)
+        fake_run(runs, "genseg", seed, base + 0.01, ablation="separate", pairs=9)
+        fake_run(runs, "genseg", seed, base + 0.02, ablation="end2end", pairs=9)
+    md = build_artifact("leaderboard", runs, tmp_path / "out").files[0].read_text()
+    assert md_row(md, ["9", "genseg"])[3].startswith("+0.0100")
+    assert md_row(md, ["9", "genseg:end2end"])[3].startswith("+0.0200")
+    assert "other trainings" not in md
