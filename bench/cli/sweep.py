@@ -204,10 +204,10 @@ def sweep_table(plan, statuses) -> Table:
     for i, s in enumerate(statuses):
         req = s.run.request
         seconds = "–" if s.done else ("?" if s.estimate is None else duration(s.estimate))
-        table.add_row(
-            str(i + 1), s.run.label, str(req.seeds[0]), ",".join(req.models), "done" if s.done else "to run", seconds
-        )
+        state = "done" if s.done else (f"to score on {', '.join(s.score)}" if s.score else "to run")
+        table.add_row(str(i + 1), s.run.label, str(req.seeds[0]), ",".join(req.models), state, seconds)
     todo = [s for s in statuses if not s.done]
+    scoring = sum(bool(s.score) for s in todo)
     known = [s.estimate for s in todo if s.estimate is not None]
     if not known:
         estimate = "no estimate (none of them ran under --out before)" if todo else "nothing to run"
@@ -217,7 +217,8 @@ def sweep_table(plan, statuses) -> Table:
             f" for {len(known)} of them ({unknown} never ran before)" if unknown else ""
         )
         estimate += " (from past runs under --out; cached stages make runs shorter)"
-    table.caption = f"{len(statuses) - len(todo)} done, {len(todo)} to run; {estimate}"
+    scored = f" ({scoring} of them to score on an external set, from kept weights)" if scoring else ""
+    table.caption = f"{len(statuses) - len(todo)} done, {len(todo)} to run{scored}; {estimate}"
     return table
 
 

@@ -73,10 +73,10 @@ def reusable(done: store.Results | None, rdir: Path, sets: list[ExternalSet]) ->
     without a card's default set) rather than trained again for a set the user named."""
     if done is None:
         return False
-    return (rdir / WEIGHTS).is_file() or not any(s.asked for s in _lacking(done, sets))
+    return (rdir / WEIGHTS).is_file() or not any(s.asked for s in lacking(done, sets))
 
 
-def _lacking(done: store.Results, sets: list[ExternalSet]) -> list[ExternalSet]:
+def lacking(done: store.Results, sets: list[ExternalSet]) -> list[ExternalSet]:
     """The sets a stored run was not scored on, or was scored on when they held other pairs."""
     have = done["metrics"].get("external", {})
     return [s for s in sets if (have.get(s.name) or {}).get("fingerprint") != s.fingerprint]
@@ -98,12 +98,12 @@ def complete(
     default set it is kept as it is, said.
     """
     have = done["metrics"].get("external", {})
-    lacking = _lacking(done, sets)
-    if not lacking:
+    missing = lacking(done, sets)
+    if not missing:
         return done
-    names = ", ".join(s.name for s in lacking)
+    names = ", ".join(s.name for s in missing)
     if not (rdir / WEIGHTS).is_file():
-        if any(s.asked for s in lacking):
+        if any(s.asked for s in missing):
             warn(
                 f"{rdir}: finished, but not scored on {names} as it is now, and no downstream weights kept; "
                 "training it again"
@@ -120,7 +120,7 @@ def complete(
     model = build_model(cfg.model, cfg.channels, num_classes, cfg.image_size, cfg.train)
     model.load_state_dict(torch.load(rdir / WEIGHTS, map_location="cpu", weights_only=True))
     model.to(device)
-    done["metrics"]["external"] = {**have, **{s.name: scores(s, evaluate(model, s.pairs, device)) for s in lacking}}
+    done["metrics"]["external"] = {**have, **{s.name: scores(s, evaluate(model, s.pairs, device)) for s in missing}}
     write_json(rdir / "results.json", done, sort_keys=False)
     tracking.update_summary(done, rdir, lambda: tracking.external_summary(done["metrics"]))
     return done

@@ -148,7 +148,7 @@ def test_an_unreadable_data_folder_is_one_line_naming_it(tmp_path, monkeypatch):
     def unreadable(path, **_):
         raise PermissionError(13, "Permission denied", str(path / "images"))
 
-    monkeypatch.setattr("bench.sweep.check", unreadable)  # root reads a mode-000 folder, so it is simulated
+    monkeypatch.setattr("bench.sweep.grid.check", unreadable)  # root reads a mode-000 folder, so it is simulated
     res = invoke("sweep", "fewshot", "--dataset", data, "--preset", "smoke", "--out", tmp_path / "runs", "--dry-run")
     assert_refused(res, f"{data / 'images'}: permission denied", out=tmp_path / "runs")
 
@@ -192,7 +192,7 @@ def test_run_local_records_a_failed_run_and_goes_on(monkeypatch, tmp_path):
             raise RuntimeError("kept no synthetic pairs")
         return type("O", (), {"paths": [Path("x/results.json")]})()
 
-    monkeypatch.setattr(sw.runner, "run", fake_run)
+    monkeypatch.setattr("bench.sweep.launch.runner.run", fake_run)
     outcome = sw.run_local(sweep)
     assert calls == ["origin", "xlsor"]
     assert [(r.request.method, why) for r, why in outcome.failed] == [("origin", "kept no synthetic pairs")]

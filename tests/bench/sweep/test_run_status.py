@@ -1,0 +1,104 @@
+"""What a sweep's dry run says of a finished run that lacks an external test set of its request, checked against what
+``bench run`` then does with it: scores it from its kept weights, trains it again, or keeps it as it is."""
+
+import shutil
+from pathlib import Path
+
+import pytest
+from synthetic_pairs import disc_folder
+
+from bench.cli.sweep import sweep_table
+from bench.runner import Request, run
+from bench.runner.layout import WEIGHTS
+from bench.splits import make_split
+from bench.sweep import RunStatus, Sweep, SweepRun, status
+
+pytestmark = pytest.mark.heavy(40)
+
+
+def _sweep(**kw) -> Sweep:
+    req = Request(method="origin", train_on="real", preset="smoke", seeds=(0,), wandb="disabled", **kw)
+    return Sweep("fewshot", [SweepRun("Origin", req)])
+
+
+def _said(sweep: Sweep) -> tuple[bool, tuple[str, ...]]:
+    (s,) = status(sweep)
+    return s.done, s.score
+
+
+def _drop(folder: Path, key: str) -> None:
+    for sub in ("images", "masks"):
+        (folder / sub / f"{key}.png").unlink()
+
+
+def test_a_run_lacking_a_named_set_is_to_score_from_its_weights_and_to_run_without_them(tmp_path):
+    data, out = disc_folder(tmp_path / "discs"), tmp_path / "runs"
+    first, later, third = (disc_folder(tmp_path / name, n=n) for name, n in (("first", 4), ("later", 5), ("third", 6)))
+    sweep = _sweep(dataset=str(data), out=out, test_sets=(str(first),))
+    (before,) = status(sweep)
+    assert (before.done, before.score, before.estimate) == (False, (), None)  # never ran under --out
+    (trained,) = run(sweep.runs[0].request).results
+    assert status(sweep)[0] == RunStatus(sweep.runs[0], True, 0.0)
+
+    both = _sweep(dataset=str(data), out=out, test_sets=(str(first), str(later)))
+    (s,) = status(both)
+    per_pair = trained["timings"]["evaluate"] / (trained["counts"]["test"] + 4)
+    assert (s.done, s.score) == (False, ("later",)) and s.estimate == pytest.approx(per_pair * 5)
+    outcome = run(both.runs[0].request)
+    assert outcome.reused and outcome.results[0]["timings"]["train"] == trained["timings"]["train"]
+    assert set(outcome.results[0]["metrics"]["external"]) == {"first", "later"}
+    assert _said(both) == (True, ())
+
+    _drop(later, "p04")  # a set that changed since the run was scored on it is scored again
+    assert _said(both) == (False, ("later",))
+
+    next(out.rglob(WEIGHTS)).unlink()  # no weights to score with: a named set trains the run again
+    again = _sweep(dataset=str(data), out=out, test_sets=(str(third),))
+    (s,) = status(again)
+    assert (s.done, s.score) == (False, ()) and s.estimate == pytest.approx(trained["timings"]["total"])
+    outcome = run(again.runs[0].request)
+    assert not outcome.reused and set(outcome.results[0]["metrics"]["external"]) == {"third"}
+
+
+def test_a_cards_default_set_is_to_score_unless_absent_seen_by_a_stage_or_without_weights(tmp_path, monkeypatch):
+    root = tmp_path / "data"
+    own = disc_folder(root / "montgomery")
+    monkeypatch.setenv("BENCH_DATA", str(root))
+    out = tmp_path / "runs"
+    elsewhere = disc_folder(tmp_path / "elsewhere", n=4)
+    run(_sweep(dataset="montgomery", out=out, test_sets=(str(elsewhere),)).runs[0].request)  # weights kept
+    defaults = _sweep(dataset="montgomery", out=out)
+    assert _said(defaults) == (True, ())  # its card's set, shenzhen, is not on this machine: left out
+
+    shenzhen = disc_folder(root / "shenzhen", n=6)
+    trained = make_split(sorted(p.stem for p in (own / "images").glob("*.png")), 0).train[0]
+    for sub in ("images", "masks"):  # one of the run's training images, renamed: bench run leaves the set out
+        shutil.copy(own / sub / f"{trained}.png", shenzhen / sub / "renamed.png")
+    assert _said(defaults) == (True, ())
+    warnings = []
+    outcome = run(defaults.runs[0].request, on_warning=warnings.append)
+    assert outcome.reused and set(outcome.results[0]["metrics"]["external"]) == {"elsewhere"}
+    assert any("since a stage saw it" in w for w in warnings), warnings
+
+    _drop(shenzhen, "renamed")
+    assert _said(defaults) == (False, ("shenzhen",))
+    outcome = run(defaults.runs[0].request)
+    assert outcome.reused and set(outcome.results[0]["metrics"]["external"]) == {"elsewhere", "shenzhen"}
+    assert _said(defaults) == (True, ())
+
+    _drop(shenzhen, "p05")  # changed since it was scored, but no weights to score it with: kept as it is
+    next(out.rglob(WEIGHTS)).unlink()
+    assert _said(defaults) == (True, ())
+    warnings.clear()
+    assert run(defaults.runs[0].request, on_warning=warnings.append).reused
+    assert any("kept without it" in w for w in warnings), warnings
+
+
+def test_the_table_says_which_runs_are_to_score_and_on_which_sets():
+    sweep = _sweep(dataset="demo")
+    r = sweep.runs[0]
+    statuses = [RunStatus(r, True, 0.0), RunStatus(r, False, 2.0, ("shenzhen", "jsrt")), RunStatus(r, False, 60.0)]
+    table = sweep_table(sweep, statuses)
+    assert list(table.columns[4].cells) == ["done", "to score on shenzhen, jsrt", "to run"]
+    assert list(table.columns[5].cells) == ["–", "2 s", "60 s"]
+    assert table.caption.startswith("1 done, 2 to run (1 of them to score on an external set, from kept weights)")
