@@ -21,6 +21,7 @@ file                   role
 ``networks.py``        :class:`MaskToImageGAN`: the searchable U-Net generator and its PatchGAN
 ``hypergradient.py``   stage III's hypergradient (DARTS's finite-difference approximation)
 ``search.py``          the ``end2end`` loop: GAN step, architecture step, inner-segmenter step
+``speed.py``           ``bench speed``: seconds per GAN step, search step and generated pair at a preset's sizes
 ``method.py``          :class:`GenSeg`: the stages composed behind ``ExpansionMethod``, each a cached stage
 =====================  =========================================================================================
 
@@ -28,7 +29,8 @@ file                   role
 folder                  contents
 ======================  ========================================================================================
 ``image_gan/<hash>``    stage I's ``MaskToImageGAN`` (``save_pretrained``), ``train_log.json``, ``losses.csv``
-``search/<hash>``       ``end2end``: the GAN after the search, ``train_log.json`` (validation loss per step)
+``search/<hash>``       ``end2end``: the GAN after the search, ``train_log.json`` (validation loss per step);
+                        ``checkpoints/step_<n>`` while it runs (:mod:`.search`)
 ``samples/<hash>``      the n pairs (``images/``, ``masks/``), ``records.csv``, ``gallery.png``
 ======================  ========================================================================================
 """

@@ -3,20 +3,20 @@ architecture search that continues it (``search/<hash>``), then the generated pa
 
 from __future__ import annotations
 
-import time
+import shutil
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from accelerate import PartialState
+from diffusers.utils import SAFETENSORS_WEIGHTS_NAME
 
 from bench.config import MODEL_STRIDES, ConfigError
-from bench.data import fingerprint, load_pairs, save_pairs
-from bench.files import write_json
+from bench.data import fingerprint, load_pairs
+from bench.files import write_json, writing
 from bench.generator_training import StepCallback, TrainLog
 from bench.pairs import PairSet
-from bench.results import GALLERY_PNG
 from methods.base import (
     Expansion,
     ExpansionMethod,
@@ -25,10 +25,8 @@ from methods.base import (
     pair_seeds,
     register_method,
     synthetic_ids,
-    write_records,
 )
 from methods.diffusion.unet import load_model
-from methods.gallery import save_gallery
 from methods.genseg.augment import draw_affine, warp_masks
 from methods.genseg.networks import MaskToImageGAN
 from methods.genseg.options import GenSegOptions
@@ -44,7 +42,7 @@ from methods.stages import (
     training_history,
 )
 from methods.synthmed.gan import fit_gan
-from methods.synthmed.pix2pix import image_gan_losses
+from methods.synthmed.pix2pix import image_gan_losses, kept_samples, translate_masks
 
 GAN_OPTIONS = ("gan_width", "gan_steps", "batch", "lr", "beta1", "label_smoothing", "l1_weight", "mixed_precision")
 SEARCH_OPTIONS = ("search_steps", "segmenter", "seg_lr", "fake_weight", "arch_lr", "fd_epsilon")
@@ -78,6 +76,13 @@ class GenSeg(ExpansionMethod):
                 f"--image-size {image_size}: genseg's inner segmenter '{options.segmenter}' needs a multiple of "
                 f"{stride} (--option segmenter=...)"
             )
+
+    @classmethod
+    def speed(cls, preset: str, device: torch.device, steps: int) -> list[dict[str, Any]]:
+        """Seconds per stage-I GAN step, per ``end2end`` search step and per generated pair (see :mod:`.speed`)."""
+        from methods.genseg.speed import benchmark
+
+        return benchmark(preset, device, steps)
 
     @classmethod
     def check_train(cls, options: GenSegOptions, train: int) -> None:
@@ -153,19 +158,23 @@ class GenSeg(ExpansionMethod):
     def _search_stage(
         self, fit_pairs: PairSet, val: PairSet, data: dict[str, Any], gan: Stage, ctx: MethodContext
     ) -> Stage:
-        """Stages I-III interleaved from the stage-I GAN (:mod:`methods.genseg.search`), on the main process."""
+        """Stages I-III interleaved from the stage-I GAN (:mod:`methods.genseg.search`), on the main process;
+        resumable from its checkpoints (``folder/checkpoints`` until it completes), which its key leaves out."""
         o, device = self.options, torch.device(ctx.device)
 
         def compute(folder: Path) -> dict[str, Any]:
             model = load_model(MaskToImageGAN, gan.folder, device)
             callback = progress_callback(ctx, f"{Path(ctx.workdir).name} search", o.search_steps)
             seed = stage_seed(ctx.seed, "search")
-            log = search_architecture(model, fit_pairs, val, o, ctx.train, seed, device, callback)
-            model.save_pretrained(folder)
+            checkpoints = folder / "checkpoints"
+            log = search_architecture(model, fit_pairs, val, o, ctx.train, seed, device, callback, checkpoints)
+            with writing(folder / SAFETENSORS_WEIGHTS_NAME):
+                model.save_pretrained(folder)
             parts = {k: log[k] for k in ("arch_grad", "discriminator", "generator")}
             write_json(
                 folder / "train_log.json", {"losses": log["val_loss"], "part_losses": parts, "seconds": log["seconds"]}
             )
+            shutil.rmtree(checkpoints, ignore_errors=True)
             first_last = [log["val_loss"][0], log["val_loss"][-1]]
             return {"seconds": log["seconds"], "steps": log["steps"], "val_loss": first_last}
 
@@ -187,7 +196,6 @@ class GenSeg(ExpansionMethod):
         if self._fitted is None:
             raise RuntimeError("GenSeg.generate called before fit")
         o, model, train = self.options, self._fitted["model"], self._fitted["train"]
-        device = next(model.parameters()).device
         masks, infos = [], []
         for seed in seeds:
             rng = np.random.default_rng(seed)
@@ -195,14 +203,7 @@ class GenSeg(ExpansionMethod):
             matrix, params = draw_affine(rng)
             masks.append(warp_masks(train.masks[source][None], [matrix])[0])
             infos.append({"source": train.ids[source], **{k: _rounded(v) for k, v in params.items()}})
-        masks = torch.stack(masks)
-        images = []
-        for start in range(0, len(seeds), o.sample_batch):
-            m = masks[start : start + o.sample_batch, None].float().mul(2).sub(1).to(device)
-            images.append((model.translate(m).float() / 2 + 0.5).clamp(0, 1).cpu())
-        for info, mask in zip(infos, masks):
-            info["foreground"] = round(float(mask.float().mean()), 6)
-        return torch.cat(images), masks, infos
+        return translate_masks(model, masks, infos, o.sample_batch)
 
     def expand(self, n: int, ctx: MethodContext) -> Expansion:
         """Generate ``n`` pairs (no filter: every record is ``kept``).
@@ -220,21 +221,11 @@ class GenSeg(ExpansionMethod):
         fitted = self._fitted
         seeds = pair_seeds(stage_seed(ctx.seed, "samples"), n)
         ids = synthetic_ids(n)
-
-        def sample(folder: Path) -> dict[str, Any]:
-            start = time.perf_counter()
-            images, masks, infos = self.generate(seeds)
-            pairs = PairSet(ids, (images * 255).round() / 255, masks, "genseg", True)
-            save_pairs(pairs, folder)
-            write_records([PairRecord(k, s, "kept", i) for k, s, i in zip(ids, seeds, infos)], folder / "records.csv")
-            save_gallery(folder / GALLERY_PNG, pairs.images, pairs.masks)
-            return {"seconds": time.perf_counter() - start, "n": n, "infos": infos}
-
         stages = fitted["stages"]
         upstream = {role: s.digest for role, s in stages.items()}
         key = {"role": "samples", "version": self.version, "variant": self.variant, "upstream": upstream}
         key.update(sampling=stage_options(self.options, "sample_batch"), n=n, seed=ctx.seed)
-        stage = cached_stage(ctx, key, sample)
+        stage = cached_stage(ctx, key, kept_samples(self.generate, ids, seeds, "genseg"))
         data = fitted["data"]
         pairs = load_pairs(stage.folder, data["size"], data["channels"], name="genseg", synthetic=True)
         records = [PairRecord(k, s, "kept", i) for k, s, i in zip(ids, seeds, stage.done["infos"])]

@@ -40,7 +40,7 @@ class GenSegOptions:
         arch_lr: Adam rate of the architecture weights, β = (0.5, 0.999), weight decay 1e-5 (release: 1e-6).
         fd_epsilon: DARTS's finite-difference step, divided by the norm of the validation gradient (0.01).
         sample_batch: pairs per generator call when sampling.
-        checkpoint_every: optimiser steps between stage-I checkpoints (0: none).
+        checkpoint_every: steps between resumable checkpoints of stage I and of the search (0: none).
         mixed_precision: bf16 autocast on CUDA for stage I (the search runs in float32: its finite differences
             need the precision).
     """

@@ -22,7 +22,8 @@ file               role
 ``networks.py``    :class:`MaskGAN` and :class:`ImageGAN`: the generators and their discriminators
 ``gan.py``         what both GANs' training shares: the discriminator and generator losses, :func:`fit_gan`
 ``mask_gan.py``    stage 1's losses on real masks
-``pix2pix.py``     stage 2's losses on real pairs, and the ``pix2pix`` variant's jittered real masks
+``pix2pix.py``     stage 2's losses on real pairs, the ``pix2pix`` variant's jittered real masks, and the
+                   pairs a mask-to-image generator makes and stores (GenSeg's too)
 ``method.py``      :class:`Synthmed`: the stages composed behind ``ExpansionMethod``, each a cached stage
 =================  =====================================================================================
 

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,10 +12,9 @@ import torch
 from accelerate import PartialState
 
 from bench.config import ConfigError
-from bench.data import fingerprint, load_pairs, save_pairs
+from bench.data import fingerprint, load_pairs
 from bench.generator_training import StepCallback, TrainLog
 from bench.pairs import PairSet
-from bench.results import GALLERY_PNG
 from methods.base import (
     Expansion,
     ExpansionMethod,
@@ -25,16 +23,14 @@ from methods.base import (
     pair_seeds,
     register_method,
     synthetic_ids,
-    write_records,
 )
 from methods.diffusion.unet import load_model
-from methods.gallery import save_gallery
 from methods.stages import Stage, cached_stage, stage_options, stage_seed, train_network, training_history
 from methods.synthmed.gan import fit_gan
 from methods.synthmed.mask_gan import mask_gan_losses
 from methods.synthmed.networks import ImageGAN, MaskGAN
 from methods.synthmed.options import SynthmedOptions
-from methods.synthmed.pix2pix import image_gan_losses, jitter_mask
+from methods.synthmed.pix2pix import image_gan_losses, jitter_mask, kept_samples, translate_masks
 
 
 @register_method("synthmed")
@@ -193,14 +189,7 @@ class Synthmed(ExpansionMethod):
                 mask, params = jitter_mask(train.masks[source], o, rng)
                 masks.append(mask)
                 infos.append({"source": train.ids[source], **{k: round(v, 4) for k, v in params.items()}})
-        masks = torch.stack(masks)
-        images = []
-        for start in range(0, len(seeds), o.sample_batch):
-            m = masks[start : start + o.sample_batch, None].float().mul(2).sub(1).to(device)
-            images.append((networks["image_gan"].translate(m).float() / 2 + 0.5).clamp(0, 1).cpu())
-        for info, mask in zip(infos, masks):
-            info["foreground"] = round(float(mask.float().mean()), 6)
-        return torch.cat(images), masks, infos
+        return translate_masks(networks["image_gan"], masks, infos, o.sample_batch)
 
     def expand(self, n: int, ctx: MethodContext) -> Expansion:
         """Generate ``n`` pairs (no filter: every record is ``kept``).
@@ -218,20 +207,10 @@ class Synthmed(ExpansionMethod):
         fitted, o = self._fitted, self.options
         seeds = pair_seeds(stage_seed(ctx.seed, "samples"), n)
         ids = synthetic_ids(n)
-
-        def sample(folder: Path) -> dict[str, Any]:
-            start = time.perf_counter()
-            images, masks, infos = self.generate(seeds)
-            pairs = PairSet(ids, (images * 255).round() / 255, masks, "synthmed", True)
-            save_pairs(pairs, folder)
-            write_records([PairRecord(k, s, "kept", i) for k, s, i in zip(ids, seeds, infos)], folder / "records.csv")
-            save_gallery(folder / GALLERY_PNG, pairs.images, pairs.masks)
-            return {"seconds": time.perf_counter() - start, "n": n, "infos": infos}
-
         upstream = {role: s.digest for role, s in fitted["stages"].items()}
         key = {"role": "samples", "version": self.version, "variant": self.variant, "upstream": upstream}
         key.update(sampling=stage_options(o, "sample_batch", prefix="jitter_"), n=n, seed=ctx.seed)
-        stage = cached_stage(ctx, key, sample)
+        stage = cached_stage(ctx, key, kept_samples(self.generate, ids, seeds, "synthmed"))
         data = fitted["data"]
         pairs = load_pairs(stage.folder, data["size"], data["channels"], name="synthmed", synthetic=True)
         records = [PairRecord(k, s, "kept", i) for k, s, i in zip(ids, seeds, stage.done["infos"])]

@@ -1,9 +1,14 @@
-"""Stage 2, the pix2pix-style image GAN: its losses on the real pairs (adversarial + λ·L1), and the real masks,
-jittered, that the ``pix2pix`` variant translates instead of GAN-sampled ones."""
+"""Stage 2, the pix2pix-style image GAN: its losses on the real pairs (adversarial + λ·L1), the real masks,
+jittered, that the ``pix2pix`` variant translates instead of GAN-sampled ones, and the pairs a mask-to-image
+generator makes and its samples stage stores (shared with GenSeg, whose generator is a pix2pix one too)."""
 
 from __future__ import annotations
 
 import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -12,7 +17,12 @@ from monai.transforms import Affine
 from monai.utils import convert_to_tensor
 from torch import nn
 
+from bench.data import save_pairs
 from bench.generator_training import PartLoss
+from bench.pairs import PairSet
+from bench.results import GALLERY_PNG
+from methods.base import PairRecord, write_records
+from methods.gallery import save_gallery
 from methods.synthmed.gan import discriminator_loss, generator_loss
 from methods.synthmed.options import SynthmedOptions
 
@@ -65,3 +75,40 @@ def jitter_mask(mask: torch.Tensor, o: SynthmedOptions, rng: np.random.Generator
     )
     out = convert_to_tensor(affine(mask[None].float()), track_meta=False)[0].round().long()
     return out, p
+
+
+Generated = tuple[torch.Tensor, torch.Tensor, list[dict[str, Any]]]
+"""Images float ``N x C x S x S`` in [0, 1], masks int64 ``N x S x S`` in {0, 1}, and per pair what made it."""
+
+
+@torch.no_grad()
+def translate_masks(model: nn.Module, masks: list[torch.Tensor], infos: list[dict[str, Any]], batch: int) -> Generated:
+    """The pairs a generator with ``translate`` (masks in {-1, 1} to images in [-1, 1]) makes of ``masks``
+    (int64 ``S x S`` each), ``batch`` masks per call; each mask's foreground fraction is added to its info."""
+    device = next(model.parameters()).device
+    stacked = torch.stack(masks)
+    images = []
+    for start in range(0, len(stacked), batch):
+        m = stacked[start : start + batch, None].float().mul(2).sub(1).to(device)
+        images.append((model.translate(m).float() / 2 + 0.5).clamp(0, 1).cpu())
+    for info, mask in zip(infos, stacked):
+        info["foreground"] = round(float(mask.float().mean()), 6)
+    return torch.cat(images), stacked, infos
+
+
+def kept_samples(
+    generate: Callable[[list[int]], Generated], ids: list[str], seeds: list[int], name: str
+) -> Callable[[Path], dict[str, Any]]:
+    """The ``compute`` of a samples stage that keeps every pair: ``generate(seeds)``, the images quantised to 8
+    bits, stored with ``records.csv`` and the gallery; ``done.json`` records the seconds, ``n`` and the infos."""
+
+    def sample(folder: Path) -> dict[str, Any]:
+        start = time.perf_counter()
+        images, masks, infos = generate(seeds)
+        pairs = PairSet(ids, (images * 255).round() / 255, masks, name, True)
+        save_pairs(pairs, folder)
+        write_records([PairRecord(k, s, "kept", i) for k, s, i in zip(ids, seeds, infos)], folder / "records.csv")
+        save_gallery(folder / GALLERY_PNG, pairs.images, pairs.masks)
+        return {"seconds": time.perf_counter() - start, "n": len(ids), "infos": infos}
+
+    return sample
