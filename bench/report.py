@@ -40,15 +40,32 @@ GROUP_KEYS = (
 )
 
 
-def make_rows(results: Iterable[Results]) -> list[dict[str, Any]]:
-    """Aggregate results over seeds into table rows (sorted)."""
-    groups: dict[tuple, list[Results]] = defaultdict(list)
-    for r in results:
+def make_rows(results: Iterable[Results], sources: Iterable[str] | None = None) -> list[dict[str, Any]]:
+    """Aggregate results over seeds into table rows (sorted); ``sources``: where each result was read from.
+
+    Raises:
+        ValueError: two different runs of one seed in one row (a copied run folder, say), which would count as two
+            seeds with only one paired with origin; the same result given twice counts once.
+    """
+    results = list(results)
+    names = [f"dated {r.get('date')}" for r in results] if sources is None else list(sources)
+    groups: dict[tuple, dict[int, tuple[Results, str]]] = defaultdict(dict)
+    for r, name in zip(results, names):
         ident = {"settings": "", "train_pairs": None, **r["run"]}
         ident.update(version=r["versions"].get("method"), options=method_signature(r))
-        groups[tuple(ident[k] for k in GROUP_KEYS)].append(r)
+        key = tuple(ident[k] for k in GROUP_KEYS)
+        first, where = groups[key].setdefault(r["run"]["seed"], (r, name))
+        if first != r:
+            row = dict(zip(GROUP_KEYS, key))
+            raise ValueError(
+                f"{row['dataset']}, {row['preset']}, {row['method']} v{row['version']} {row['ablation']} "
+                f"({row['settings'] or 'preset'}), {row['model']}, augment {row['augment']}, {row['train_on']}, "
+                f"{split_text(row, named=True)}: two different runs of seed {r['run']['seed']} ({where}, {name}); a "
+                "row counts one run per seed, so move one of them out of the folder read"
+            )
     rows, runs = [], []
-    for key, rs in sorted(groups.items(), key=lambda kv: tuple(map(_sortable, kv[0]))):
+    for key, by_seed in sorted(groups.items(), key=lambda kv: tuple(map(_sortable, kv[0]))):
+        rs = [r for r, _ in by_seed.values()]
         dice = [r["metrics"]["dice"] for r in rs]
         kept = [r["counts"].get("synthetic_kept", 0) + r["counts"].get("synthetic_relabelled", 0) for r in rs]
         passed = [r["method_stats"]["pass_rate"] for r in rs if r["method_stats"].get("pass_rate") is not None]
@@ -378,7 +395,7 @@ def collect(root: Path) -> list[dict[str, Any]]:
     files = find_results(root)
     if not files:
         raise FileNotFoundError(f"no results.json under {root}")
-    return make_rows(load_results(f) for f in files)
+    return make_rows([load_results(f) for f in files], [str(f.parent) for f in files])
 
 
 def build(root: Path, out: Path) -> list[Path]:

@@ -14,7 +14,8 @@ kind             what                                                           
 ===============  ===================================================================  ==============================
 
 Results are grouped by (dataset, preset), one block each; cells aggregate seeds as :mod:`bench.artifacts.cells`
-says, and missing runs show as "–" with a note, never as zeros. :data:`BUILDERS` is the one list of kinds
+says, and missing runs show as "–" with a note, never as zeros. Runs scored on external test sets (``--test-set``)
+add each set's Dice and paired Δ to every artifact but the gallery. :data:`BUILDERS` is the one list of kinds
 (``bench report`` and ``bench sweep`` read theirs from it); importing this package loads no plotting library,
 since each figure imports matplotlib only when it is drawn.
 """

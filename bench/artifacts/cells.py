@@ -123,6 +123,18 @@ def aggregate_dice(runs: list[Run], where: str, test_set: str | None = None) -> 
     return _aggregate(runs, dice, lambda r: run_scores(r.res, test_set), where)
 
 
+def external_sets(runs: Iterable[Run]) -> list[str]:
+    """Every external test set (``--test-set``) any of ``runs`` was scored on, sorted: a column or panel each."""
+    return sorted({name for r in runs for name in r.metric("external") or {}})
+
+
+def note_unscored(cell: Cell | None, runs: list[Run], test_set: str, where: str, notes: list[str]) -> None:
+    """Say why a cell of ``runs`` on an external set is empty (e.g. a set the run's pretrained start saw, which the
+    run left out), so a "–" there is not read as a missing run."""
+    if runs and not present(cell):
+        notes.append(f"{where}: none of its {len(runs)} runs was scored on {test_set}")
+
+
 def _aggregate(
     runs: list[Run],
     value: Callable[[Run], float | None],

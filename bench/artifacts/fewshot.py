@@ -12,7 +12,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from bench.artifacts.cells import Run, aggregate_dice, block_title, dedup, delta, order_key, present
+from bench.artifacts.cells import Run, aggregate_dice, block_title, dedup, delta, external_sets, order_key, present
 from bench.artifacts.plots import panel_grid, save_png
 from bench.artifacts.render import (
     DASH,
@@ -85,7 +85,7 @@ def build(runs: list[Run], out: Path) -> Artifact:
         by_label = curves[key]
         head = block_title(key[0], key[1], (r for rs in by_label.values() for r in rs))
         title = f"{head}, {key[2]}, augment {key[3]}"
-        sets = sorted({name for rs in by_label.values() for r in rs for name in r.metric("external") or {}})
+        sets = external_sets(r for rs in by_label.values() for r in rs)
         blocks += [(key, title, None), *((key, f"{title}, on {name} (external)", name) for name in sets)]
     for (ds, preset, model, augment, axis), block, test_set in blocks:
         by_label = curves[ds, preset, model, augment, axis]

@@ -23,23 +23,30 @@ from bench.artifacts.cells import (
     block_title,
     dedup,
     delta,
+    external_sets,
     generation_cell,
+    note_unscored,
     order_key,
     present,
     settings_keys,
 )
 from bench.artifacts.plots import panel_grid, save_png
 from bench.artifacts.render import (
-    DASH,
     DELTA_LEGEND,
+    DOWN,
     SEED_LEGEND,
+    UP,
     Artifact,
     Entry,
     csv_text,
+    csv_value,
     delta_columns,
+    delta_text,
     detectable_lines,
+    figures,
     markdown,
     md_table,
+    number_text,
     write,
 )
 from bench.config import AUGMENTS
@@ -52,7 +59,6 @@ from bench.paper import (
     entry_name,
     parse_entry,
 )
-from bench.report import mean_std
 from bench.stats import RECORD, PairedDelta
 
 GENERATED = {"fid": ("FID↓", 1), "pass_rate": ("pass", 2), "share_copies": ("copies", 2)}  # csv key: (column, digits)
@@ -72,14 +78,8 @@ COLUMNS = [
     "ci_excludes_0",
     *GENERATED,
 ]
-UP, DOWN = "▲", "▼"  # the interval of Δ lies above 0, below 0
 Block = tuple[str, str, str, str]  # dataset, preset, model, augment
 Panel = tuple[str, str | None, dict[str, list[tuple[int, PairedDelta]]]]  # title, test set, entry -> [(pairs, Δ)]
-
-
-def mark(d: PairedDelta | None) -> str:
-    """:data:`UP` or :data:`DOWN` where the interval of Δ excludes 0, else nothing."""
-    return "" if d is None or not d.significant else UP if d.mean > 0 else DOWN
 
 
 def _entry(r: Run, variants: dict[str, str]) -> str | None:
@@ -113,22 +113,6 @@ def _generated(runs: list[Run], method: str, where: str, notes: list[str]) -> di
 
 def _mean(cell: Cell | None) -> float | None:
     return cell.mean if present(cell) else None
-
-
-def _figures(cell: Cell | None) -> list[Any]:
-    """mean, std, n and seeds of a Dice cell; None (n 0) where there is none."""
-    if not present(cell):
-        return [None, None, 0, None]
-    return [cell.mean, cell.std, cell.n, " ".join(map(str, cell.seeds))]
-
-
-def _text(value: Any) -> Any:
-    """A CSV value: floats to 6 significant digits, absent ones empty."""
-    return "" if value is None else f"{value:.6g}" if isinstance(value, float) else value
-
-
-def _number(cell: Cell | None, digits: int) -> str:
-    return mean_std(cell.mean, cell.std, cell.n, digits) if present(cell) else DASH
 
 
 def build(runs: list[Run], out: Path) -> Artifact:
@@ -200,7 +184,7 @@ def _block(
     as CSV text, and its figure's panels (one per test set with a Δ)."""
     ds, preset, model, augment = block
     title = f"{block_title(ds, preset, (r for rs in cells.values() for r in rs))}, {model}, augment {augment}"
-    sets = [None, *sorted({s for rs in cells.values() for r in rs for s in r.metric("external") or {}})]
+    sets = [None, *external_sets(r for rs in cells.values() for r in rs)]
     keys = sorted(cells, key=lambda k: (k[0], order_key([BASELINE, *LEADERBOARD_ENTRIES], k[1])))
     dice = {
         (k, s): aggregate_dice(cells[k], f"{title}, {k[1]}, {k[0]} pairs" + (f", on {s}" if s else ""), s)
@@ -216,20 +200,20 @@ def _block(
         row, shown = [str(count), name], []
         for s in sets:
             cell = dice[(count, name), s]
-            if s is not None and not present(cell):  # e.g. a set its pretrained start saw: the run left it out
-                notes.append(f"{where}: none of its {len(cells[count, name])} runs was scored on {s}")
+            if s is not None:
+                note_unscored(cell, cells[count, name], s, where, notes)
             base = None if origin else dice[(count, BASELINE), s] if (count, BASELINE) in cells else None
             d = None if origin else delta(cell, base, where + (f", on {s}" if s else ""), notes)
             if d is not None:
                 lines[s][name].append((count, d))
                 shown.append(Entry(ds, preset, name, s or "test split", cell, 4, d))
-            row += [_number(cell, 4), f"{d.text(4)} {mark(d)}".rstrip() if d else "baseline" if origin else DASH]
+            row += [number_text(cell, 4), "baseline" if origin else delta_text(d)]
             ident = [ds, preset, model, augment, count, name, s or ""]
             record = d.record() if d else dict.fromkeys(RECORD)
             after = [None if d is None else d.significant, *(_mean(gen.get(k)) for k in GENERATED)]
-            rows.append([*ident, *_figures(cell), *record.values(), *after])
-            csv_rows.append([*ident, *map(_text, _figures(cell)), *delta_columns(d), *map(_text, after)])
-        table.append([*row, *(_number(gen.get(k), digits) for k, (_, digits) in GENERATED.items())])
+            rows.append([*ident, *figures(cell), *record.values(), *after])
+            csv_rows.append([*ident, *map(csv_value, figures(cell)), *delta_columns(d), *map(csv_value, after)])
+        table.append([*row, *(number_text(gen.get(k), digits) for k, (_, digits) in GENERATED.items())])
         if shown:
             detectable.append((f"{name}, {count} pairs", shown))
     head = ["pairs", "method"]

@@ -33,6 +33,11 @@ DETECTABLE = (
     "is not evidence of no effect."
 )
 SEED_LEGEND = "mean ± std: population std over seeds; (n = 1): a single seed, no spread. –: no run (see the notes)."
+EXTERNAL_LEGEND = (
+    "Dice on <set>: the same networks scored on the external test set <set> (--test-set), which no stage saw; its Δ "
+    "pairs each run with the origin run of the same seed on that set, image by image."
+)
+UP, DOWN = "▲", "▼"  # the interval of Δ lies above 0, below 0
 LONG_COLUMNS = [
     "dataset",
     "preset",
@@ -91,6 +96,33 @@ class Entry:
             s = s.replace("±", r"$\pm$")
             return rf"\textbf{{{s}}}" if self.bold and markup else s
         return f"**{s}**" if self.bold and markup else s
+
+
+def mark(d: PairedDelta | None) -> str:
+    """:data:`UP` or :data:`DOWN` where the interval of Δ excludes 0, else nothing."""
+    return "" if d is None or not d.significant else UP if d.mean > 0 else DOWN
+
+
+def delta_text(d: PairedDelta | None, digits: int = 4) -> str:
+    """A Δ column's cell: the Δ with its interval and p, then its :func:`mark`; "–" without one."""
+    return f"{d.text(digits)} {mark(d)}".rstrip() if d is not None else DASH
+
+
+def number_text(cell: Cell | None, digits: int) -> str:
+    """A cell's ``mean ± std`` alone, for a table whose Δ has a column of its own; "–" without runs."""
+    return mean_std(cell.mean, cell.std, cell.n, digits) if present(cell) else DASH
+
+
+def figures(cell: Cell | None) -> list[Any]:
+    """mean, std, n and seeds of a cell, for a CSV or W&B row; None (n 0) where there is none."""
+    if not present(cell):
+        return [None, None, 0, None]
+    return [cell.mean, cell.std, cell.n, " ".join(map(str, cell.seeds))]
+
+
+def csv_value(value: Any) -> Any:
+    """A CSV value: floats to 6 significant digits, absent ones empty."""
+    return "" if value is None else f"{value:.6g}" if isinstance(value, float) else value
 
 
 def set_bold(entries: list[Entry], higher: bool, where: str, notes: list[str]) -> None:

@@ -2,7 +2,8 @@
 
 Columns: Origin (real pairs only), CF, and CF+CG / CF+CG+CS at each of the paper's τ; rows: the generation
 metrics (FID, FID-U, IS-U, read from the augment-none runs) and the Dice of each augmentation, with the paired Δ vs
-origin. One block per (dataset, preset), at its largest train ratio.
+origin, then the same Dice on each external test set the runs were scored on (``Dice on <set>``). One block per
+(dataset, preset), at its largest train ratio.
 """
 
 from __future__ import annotations
@@ -17,13 +18,16 @@ from bench.artifacts.cells import (
     block_title,
     dedup,
     delta,
+    external_sets,
     generation_cell,
     largest_ratio,
+    note_unscored,
     one_per_seed,
     settings_keys,
 )
 from bench.artifacts.render import (
     DELTA_LEGEND,
+    EXTERNAL_LEGEND,
     SEED_LEGEND,
     Artifact,
     Entry,
@@ -98,9 +102,11 @@ def build(runs: list[Run], out: Path) -> Artifact:
     tex_blocks: list[list[list[str]]] = []
     plain: list[list[Any]] = []
     detectable: list[tuple[str, list[Entry]]] = []
+    external = False
     for (ds, preset), pairs in sorted(placed.items()):
         block = block_title(ds, preset, (r for _, r in pairs))
         grid = _block_grid(ds, preset, block, pairs, notes)
+        external |= any(row not in _GENERATION and row not in TABLE1_DICE for row in grid)
         for row, es in grid.items():
             set_bold(es, "↑" in row, f"{block}, {row[:-1]}", notes)
             entries += es
@@ -123,6 +129,7 @@ def build(runs: list[Run], out: Path) -> Artifact:
         "augment-none runs. Origin has no generated pairs and so no FID. Bold: best of the row.",
         SEED_LEGEND,
         DELTA_LEGEND,
+        *([EXTERNAL_LEGEND] if external else []),
     ]
     head = ["Dataset", "Metric", *COLUMNS]
     tex_head = [" & ".join(["Dataset", "Metric", *_TEX_COLUMNS]) + r" \\"]
@@ -143,13 +150,21 @@ def build(runs: list[Run], out: Path) -> Artifact:
 def _block_grid(
     ds: str, preset: str, block: str, pairs: list[tuple[str, Run]], notes: list[str]
 ) -> dict[str, list[Entry]]:
-    """The cells of one (dataset, preset) block, row -> one entry per column, Δ vs origin set on the Dice rows."""
+    """The cells of one (dataset, preset) block, row -> one entry per column, Δ vs origin set on the Dice rows; a
+    Dice row per external test set and augmentation whose runs were scored on it."""
     ratio, _ = largest_ratio([r for _, r in pairs], block, notes)
     by_column: dict[str, list[Run]] = defaultdict(list)
     for column, r in pairs:
         if r.ratio == ratio:
             by_column[column].append(r)
-    grid: dict[str, list[Entry]] = {row: [] for row in (*_GENERATION, *TABLE1_DICE)}
+    placed = [r for rs in by_column.values() for r in rs]
+    external = {
+        f"{row[:-1]} on {s}↑": (row, s)
+        for s in external_sets(placed)
+        for row, augment in TABLE1_DICE.items()
+        if s in external_sets(r for r in placed if r.augment == augment)
+    }
+    grid: dict[str, list[Entry]] = {row: [] for row in (*_GENERATION, *TABLE1_DICE, *external)}
     for column in COLUMNS:
         rs = by_column[column]
         if not rs:
@@ -170,7 +185,12 @@ def _block_grid(
             if rs and not dice:
                 notes.append(f"{column}, {row[:-1]}: no run ({block})")
             grid[row].append(Entry(ds, preset, row, column, aggregate_dice(dice, where), 4))
-    for row in TABLE1_DICE:
+            for label, (of, s) in external.items():
+                if of == row:
+                    cell = aggregate_dice(dice, f"{where}, on {s}", s)
+                    note_unscored(cell, dice, s, where, notes)
+                    grid[label].append(Entry(ds, preset, label, column, cell, 4))
+    for row in (*TABLE1_DICE, *external):
         origin = grid[row][0].cell
         for e in grid[row][1:]:
             e.delta = delta(e.cell, origin, f"{block}, {e.column}, {row[:-1]}", notes)

@@ -1,7 +1,8 @@
 """Table 2: each network trained only on a method's generated pairs, one row per method that generates pairs.
 
 Columns per (dataset, preset) block: the Dice of each of the paper's downstream models, with the paired Δ vs an
-origin run trained on the real split, and the method's FID.
+origin run trained on the real split, the same on each external test set the runs were scored on, and the method's
+FID.
 """
 
 from __future__ import annotations
@@ -15,12 +16,15 @@ from bench.artifacts.cells import (
     block_title,
     dedup,
     delta,
+    external_sets,
     generation_cell,
     largest_ratio,
+    note_unscored,
     present,
 )
 from bench.artifacts.render import (
     DELTA_LEGEND,
+    EXTERNAL_LEGEND,
     SEED_LEGEND,
     Artifact,
     Entry,
@@ -79,59 +83,68 @@ def build(runs: list[Run], out: Path) -> Artifact:
     labels = {n: f"{n} ({v})" for n, v in variants.items()}
     grid: dict[str, list[Entry]] = {n: [] for n in variants}
     block_names = []
+    widths = []  # each block's columns: a Dice per model and test set, then FID
     for ds, preset in blocks:
         mine = [r for r in wanted if (r.dataset, r.preset) == (ds, preset)]
         block = block_title(ds, preset, mine)
         block_names.append(block)
         ratio, mine = largest_ratio(mine, block, notes)
+        sets = [None, *external_sets(mine)]
+        widths.append(len(MODEL_NAMES) * len(sets) + 1)
         base = {
-            m: aggregate_dice(
+            (m, s): aggregate_dice(
                 [r for r in origins if (r.dataset, r.preset, r.model, r.ratio) == (ds, preset, m, ratio)],
-                f"{block}, origin, {label}",
+                f"{block}, origin, {label}" + (f", on {s}" if s else ""),
+                s,
             )
             for m, label in MODEL_NAMES.items()
+            for s in sets
         }
         for name in variants:
             rs = [r for r in mine if r.method == name]
             if not rs and any(r.method == name for r in wanted):
                 notes.append(f"{name}: not run ({block})")
-            for m, label in MODEL_NAMES.items():
-                where = f"{block}, {labels[name]}, {label}"
-                cell = aggregate_dice([r for r in rs if r.model == m], where)
-                e = Entry(ds, preset, labels[name], f"{label} Dice↑", cell, 4)
-                e.delta = delta(cell, base[m], where, notes)
-                grid[name].append(e)
+            for s in sets:
+                for m, label in MODEL_NAMES.items():
+                    where = f"{block}, {labels[name]}, {label}"
+                    scored = where + (f", on {s}" if s else "")
+                    cell = aggregate_dice([r for r in rs if r.model == m], scored, s)
+                    if s is not None:
+                        note_unscored(cell, [r for r in rs if r.model == m], s, where, notes)
+                    e = Entry(ds, preset, labels[name], f"{label} Dice{f' on {s}' if s else ''}↑", cell, 4)
+                    e.delta = delta(cell, base[m, s], scored, notes)
+                    grid[name].append(e)
             model = next((m for m in MODEL_NAMES if any(r.model == m for r in rs)), None)
             where = f"{block}, {labels[name]}, FID"
             fid = generation_cell([r for r in rs if r.model == model], "fid", name == "diffuseexpand", where, notes)
             if model not in (None, "unet"):
                 notes.append(f"{where}: from the {model} runs (no UNet run)")
             grid[name].append(Entry(ds, preset, labels[name], "FID↓", fid, 3))
-        if not any(present(c) for c in base.values()):
+        if not any(present(base[m, None]) for m in MODEL_NAMES):
             notes.append(f"{block}: no origin run (train on real, augment none) at ratio {ratio:g}: no Δ")
     for name in variants:
         if not any(r.method == name for r in wanted):
             notes.append(f"{name}: not run")
-    width = len(MODEL_NAMES) + 1
-    for j in range(len(blocks) * width):
+    starts = [sum(widths[:b]) for b in range(len(blocks) + 1)]
+    spans = list(zip(starts, starts[1:]))
+    first = next(iter(variants))
+    for j in range(starts[-1]):
         column = [grid[n][j] for n in variants]
-        higher = (j % width) < len(MODEL_NAMES)  # Dice columns; the last of each block is FID
-        set_bold(column, higher, f"{column[0].dataset}, {column[0].column}", notes)
+        set_bold(column, column[0].column != "FID↓", f"{column[0].dataset}, {column[0].column}", notes)
     notes = dedup(notes)
-    entries = [e for b in range(len(blocks)) for n in variants for e in grid[n][b * width : (b + 1) * width]]
+    entries = [e for a, b in spans for n in variants for e in grid[n][a:b]]
     detectable = [
-        (f"{block}, {labels[n]}", grid[n][b * width : (b + 1) * width])
-        for b, block in enumerate(block_names)
-        for n in variants
+        (f"{block}, {labels[n]}", grid[n][a:b]) for block, (a, b) in zip(block_names, spans) for n in variants
     ]
-    models = MODEL_NAMES.values()
-    head = ["Method", *(f"{b}: {c}" for b in block_names for c in [*(f"{v} Dice↑" for v in models), "FID↓"])]
+    external = any(" on " in e.column for e in grid[first])
+    head = ["Method", *(f"{b}: {e.column}" for b, (i, j) in zip(block_names, spans) for e in grid[first][i:j])]
     md_rows = [[labels[n], *(e.text() for e in grid[n])] for n in variants]
     plain = [[labels[n], *(e.text(markup=False) for e in grid[n])] for n in variants]
     tex_head = [
-        " & ".join(["", *(rf"\multicolumn{{{width}}}{{c}}{{{tex(b)}}}" for b in block_names)]) + r" \\",
-        " ".join(rf"\cmidrule(lr){{{2 + i * width}-{1 + (i + 1) * width}}}" for i in range(len(blocks))),
-        " & ".join(["Method", *([*models, r"FID$\downarrow$"] * len(blocks))]) + r" \\",
+        " & ".join(["", *(rf"\multicolumn{{{b - a}}}{{c}}{{{tex(n)}}}" for n, (a, b) in zip(block_names, spans))])
+        + r" \\",
+        " ".join(rf"\cmidrule(lr){{{2 + a}-{1 + b}}}" for a, b in spans),
+        " & ".join(["Method", *(_tex_column(e.column) for e in grid[first])]) + r" \\",
     ]
     tex_body = [[tex(labels[n]), *(e.text(tex=True) for e in grid[n])] for n in variants]
     legend = [
@@ -140,6 +153,7 @@ def build(runs: list[Run], out: Path) -> Artifact:
         "stage IV kept), from the UNet runs. Bold: best of the column.",
         SEED_LEGEND,
         DELTA_LEGEND + " Origin trains on the real split.",
+        *([EXTERNAL_LEGEND] if external else []),
     ]
     texts = {
         "table2.md": markdown(
@@ -149,7 +163,13 @@ def build(runs: list[Run], out: Path) -> Artifact:
             notes,
         ),
         "table2.csv": long_csv(entries),
-        "table2.tex": tex_table("l" + "c" * (width * len(blocks)), tex_head, [tex_body]),
+        "table2.tex": tex_table("l" + "c" * starts[-1], tex_head, [tex_body]),
     }
     files = write(out, texts)
     return Artifact("table2", files, {"table2": (head, plain)}, [], notes)
+
+
+def _tex_column(column: str) -> str:
+    """A column's LaTeX head: the model's name for a Dice on the test split (the paper's head), else the column."""
+    model = column.removesuffix(" Dice↑")
+    return model if model in MODEL_NAMES.values() else tex(column)

@@ -3,7 +3,9 @@
 The τ family guides at temperature τ = 1/v with the preset's gradient scale s₀, the s family at s = v·s₀ with τ = 1,
 for each guidance strength v of :data:`bench.paper.STRENGTHS` (the paper's s₀ is 1); v = 1 is one configuration in
 both. s₀ is read from the runs that leave the scale at their preset's value. Each seed's pairs count
-once (every model / augmentation run of a seed shares them). Writes ``tau_vs_s.md``, ``.csv`` and ``.png``.
+once (every model / augmentation run of a seed shares them). Where the runs were scored on external test sets, each
+configuration also shows the downstream Dice on each set with its paired Δ vs origin, read from the runs of one
+downstream model and augmentation (UNet, none where there are some). Writes ``tau_vs_s.md``, ``.csv`` and ``.png``.
 """
 
 from __future__ import annotations
@@ -14,10 +16,41 @@ from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bench.artifacts.cells import Run, block_title, dedup, largest_ratio, settings_keys
+from bench.artifacts.cells import (
+    Cell,
+    Run,
+    aggregate_dice,
+    block_title,
+    dedup,
+    delta,
+    external_sets,
+    largest_ratio,
+    note_unscored,
+    one_per_seed,
+    order_key,
+    settings_keys,
+)
 from bench.artifacts.plots import save_png
-from bench.artifacts.render import DASH, Artifact, csv_text, markdown, md_table, write
-from bench.paper import ETA, STRENGTHS, TAUS, matches
+from bench.artifacts.render import (
+    DASH,
+    DELTA_LEGEND,
+    DOWN,
+    EXTERNAL_LEGEND,
+    UP,
+    Artifact,
+    csv_text,
+    csv_value,
+    delta_columns,
+    delta_text,
+    figures,
+    markdown,
+    md_table,
+    number_text,
+    write,
+)
+from bench.config import AUGMENTS
+from bench.paper import BASELINE, ETA, MODEL_NAMES, STRENGTHS, TAUS, matches
+from bench.stats import RECORD, PairedDelta
 
 if TYPE_CHECKING:
     import numpy as np
@@ -63,11 +96,14 @@ def build(runs: list[Run], out: Path) -> Artifact:
     groups = []
     rows: list[list[Any]] = []
     md_rows: list[list[str]] = []
+    scored_csv: list[list[Any]] = []  # each row's CSV cells after COLUMNS: the external sets'
+    sets = external_sets(mine)
     for ds, preset in sorted({(r.dataset, r.preset) for r in mine}):
         rs = [r for r in mine if (r.dataset, r.preset) == (ds, preset)]
         block = block_title(ds, preset, rs)
-        _, rs = largest_ratio(rs, block, notes)
+        ratio, rs = largest_ratio(rs, block, notes)
         s0 = _preset_scale(rs, f"{block}", notes)
+        downstream, origin = _downstream(runs, rs, ratio, sets, block, notes)
         families: Families = {}
         matched: set[int] = set()
         cuts: Counter[float] = Counter()
@@ -84,8 +120,11 @@ def build(runs: list[Run], out: Path) -> Artifact:
                     notes.append(f"{name} (τ = {tau:.4g}, s = {scale:g}): no run with filter_dice ({block})")
                     md_rows.append(
                         [block, _SHOWN[family], str(v), f"{tau:.4g}", f"{scale:g}", "0", DASH, DASH, DASH, DASH, DASH]
+                        + [DASH, DASH] * len(sets)
                     )
                     continue
+                shown = [r for r in here if (r.model, r.augment) == downstream]
+                scored = _scored(shown, origin, sets, f"{block}, {name}", notes)
                 families[family].append((name, values))
                 thresholds = {1 - eta for _, eta in per_seed.values()}
                 cuts.update(thresholds)
@@ -95,8 +134,14 @@ def build(runs: list[Run], out: Path) -> Artifact:
                 seed_means = [statistics.fmean(dice) for dice, _ in per_seed.values()]
                 spread = statistics.pstdev(seed_means) if len(seed_means) > 1 else None
                 seeds = " ".join(map(str, sorted(per_seed)))
+                lead = [" ".join(downstream)] if sets else []
                 rows.append(
                     [ds, preset, family, v, tau, scale, len(values), seeds, mean, median, spread, threshold, share]
+                    + lead
+                    + [x for cell, d in scored for x in [*figures(cell), *_record(d).values()]]
+                )
+                scored_csv.append(
+                    lead + [x for cell, d in scored for x in [*map(csv_value, figures(cell)), *delta_columns(d)]]
                 )
                 md_rows.append(
                     [
@@ -111,6 +156,7 @@ def build(runs: list[Run], out: Path) -> Artifact:
                         f"{median:.4f}",
                         DASH if spread is None else f"{spread:.4f}",
                         f"{share:.3f} (Dice ≥ {threshold})",
+                        *(x for cell, d in scored for x in (number_text(cell, 4), delta_text(d))),
                     ]
                 )
         if len(matched) < len(rs):
@@ -126,6 +172,7 @@ def build(runs: list[Run], out: Path) -> Artifact:
     png = out / "tau_vs_s.png"
     figure(groups, png)
     head = ["dataset", "family", "v", "τ", "s", "pairs", "seeds", "mean Dice", "median Dice", "seed std", "share kept"]
+    head += [x for name in sets for x in (f"Dice on {name}", f"Δ on {name}")]
     legend = [
         "τ vs s (paper Fig. 2 left): the stage-IV Dice between each generated mask and the filter network's "
         "prediction for its image, before selection, pooled over seeds (each seed's pairs once). The τ family "
@@ -135,6 +182,13 @@ def build(runs: list[Run], out: Path) -> Artifact:
         "than it differ within the seed spread (– with one seed).",
         f"share kept: share of pairs with Dice ≥ 1 - η (η: the run's stage-IV threshold, {ETA:g} in the paper).",
     ]
+    if sets:
+        legend += [
+            "The columns on <set> read the configuration's runs of one downstream model and augmentation (the notes "
+            f"say which), and the origin runs of the same. {UP} / {DOWN}: the interval of Δ lies above / below 0.",
+            DELTA_LEGEND.replace("after a Dice", "in a Δ column"),
+            EXTERNAL_LEGEND,
+        ]
     md = markdown(
         "τ vs s: stage-IV Dice of generated pairs",
         [*md_table(head, md_rows), "", f"![tau vs s]({png.name})"],
@@ -152,11 +206,64 @@ def build(runs: list[Run], out: Path) -> Artifact:
             "" if r[10] is None else f"{r[10]:.6g}",
             r[11],
             f"{r[12]:.6g}",
+            *tail,
         ]
-        for r in rows
+        for r, tail in zip(rows, scored_csv)
     ]
-    files = write(out, {"tau_vs_s.md": md, "tau_vs_s.csv": csv_text(COLUMNS, csv_rows)})
-    return Artifact("tau-vs-s", [*files, png], {"tau_vs_s": (COLUMNS, rows)}, [png], notes)
+    columns = COLUMNS + external_columns(sets)
+    files = write(out, {"tau_vs_s.md": md, "tau_vs_s.csv": csv_text(columns, csv_rows)})
+    return Artifact("tau-vs-s", [*files, png], {"tau_vs_s": (columns, rows)}, [png], notes)
+
+
+def external_columns(sets: list[str]) -> list[str]:
+    """The CSV columns after :data:`COLUMNS` with external test sets: the downstream model and augmentation read,
+    then per set its Dice figures and Δ (:data:`bench.stats.RECORD`), each suffixed ``_on_<set>``."""
+    if not sets:
+        return []
+    keys = ["dice", "dice_std", "dice_n", "dice_seeds", *RECORD]
+    return ["downstream", *(f"{k}_on_{name}" for name in sets for k in keys)]
+
+
+def _record(d: PairedDelta | None) -> dict[str, Any]:
+    return d.record() if d is not None else dict.fromkeys(RECORD)
+
+
+def _downstream(
+    runs: list[Run], rs: list[Run], ratio: float, sets: list[str], block: str, notes: list[str]
+) -> tuple[tuple[str, str], list[Run]]:
+    """The downstream (model, augment) whose Dice on the external sets a block shows (UNet, none first), and the
+    origin runs it pairs with; the choice is noted where there are sets."""
+    order = (list(MODEL_NAMES), list(AUGMENTS))
+    model, augment = min({(r.model, r.augment) for r in rs}, key=lambda k: tuple(map(order_key, order, k)))
+    origin = [
+        r
+        for r in runs
+        if r.method == BASELINE and r.train_on == "real" and not r.settings and r.ratio == ratio
+        if (r.dataset, r.preset, r.model, r.augment) == (rs[0].dataset, rs[0].preset, model, augment)
+    ]
+    if sets:
+        other = sum((r.model, r.augment) != (model, augment) for r in rs)
+        notes.append(
+            f"{block}: Dice on {', '.join(sets)} of the {model} runs under augment {augment}"
+            + (f"; {other} runs of other models or augmentations not in those columns" if other else "")
+        )
+    return (model, augment), origin
+
+
+def _scored(
+    runs: list[Run], origin: list[Run], sets: list[str], where: str, notes: list[str]
+) -> list[tuple[Cell | None, PairedDelta | None]]:
+    """One configuration's Dice on each external set, with its paired Δ vs the origin runs on that set."""
+    if not sets:
+        return []
+    runs = one_per_seed(runs, where, notes)
+    out = []
+    for name in sets:
+        cell = aggregate_dice(runs, f"{where}, on {name}", name)
+        note_unscored(cell, runs, name, where, notes)
+        base = aggregate_dice(origin, f"{where}, origin, on {name}", name)
+        out.append((cell, delta(cell, base, f"{where}, on {name}", notes)))
+    return out
 
 
 def _preset_scale(runs: list[Run], where: str, notes: list[str]) -> float:

@@ -138,6 +138,27 @@ def test_delta_is_paired_by_seed_and_says_when_seeds_are_missing():
     assert "| +0.0150 [-0.0485, +0.0785] p=0.20 (2 of 3 seeds) | 0.0817 |" in report.to_markdown(list(rows.values()))
 
 
+def test_two_different_runs_of_one_seed_in_a_row_are_refused_naming_both_and_one_read_twice_counts_once(tmp_path):
+    """Before, the row averaged both as two seeds (n 3 from seeds 0, 0, 1) and paired only the last with origin."""
+    rs = [_result("origin", 0, 0.90), _result("origin", 1, 0.80), _result("diffuseexpand", 1, 0.82)]
+    again = json.loads(json.dumps(rs[2]))  # the same run read twice (an equal copy): one seed
+    rows = {r["method"]: r for r in report.make_rows([*rs, again])}
+    assert rows["diffuseexpand"]["n"] == 1 and rows["diffuseexpand"]["seeds"] == [1]
+    runs = tmp_path / "runs"
+    for folder, r in (("a", rs[0]), ("b", rs[1]), ("copy/b", _result("origin", 1, 0.70))):
+        (runs / folder).mkdir(parents=True)
+        (runs / folder / "results.json").write_text(json.dumps(r))
+    row = r"^demo, cpu, origin v1 none \(preset\), unet, augment none, real, ratio 0.9: "
+    with pytest.raises(ValueError, match=row + "two different runs of seed 1"):
+        report.collect(runs)
+    out = tmp_path / "report"
+    res = invoke("report", "results", "--runs", runs, "--out", out)
+    error = assert_refused(res, "two different runs of seed 1", "move one of them", out=out)
+    assert f"({runs / 'b'}, {runs / 'copy' / 'b'})" in error
+    with pytest.raises(ValueError, match=r"seed 1 \(dated 2026-01-01, dated 2026-01-01\)"):
+        report.make_rows([rs[1], _result("origin", 1, 0.70)])
+
+
 def test_a_delta_between_unequal_training_lengths_is_marked_and_explained():
     """By epochs, 10 real + 120 synthetic pairs train 9 times longer than 10 real ones: the Δ says so."""
     rs = [_result("origin", 0, 0.60), _result("diffuseexpand", 0, 0.90, kept=120)]

@@ -85,3 +85,9 @@ def md_row(text, first_cells):
 def csv_rows(path):
     with path.open() as fh:
         return list(csv.DictReader(fh))
+
+
+def scored_on(name, per_image):
+    """``metrics`` of a run scored on the external test set ``name``: its Dice per image and their mean."""
+    dice = sum(per_image.values()) / len(per_image)
+    return {"external": {name: {"dice": dice, "dice_std": 0.0, "n": len(per_image), "dice_per_image": per_image}}}

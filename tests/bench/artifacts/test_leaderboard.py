@@ -2,6 +2,7 @@
 generator columns, the external-set columns, what it leaves out, and a rebuild that writes the same bytes."""
 
 import json
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -130,6 +131,15 @@ def test_a_rebuild_writes_the_same_bytes_and_the_report_verb_writes_them_too(tmp
         text = (tmp_path / "a" / name).read_bytes()
         assert text == (tmp_path / "b" / name).read_bytes() == (tmp_path / "c" / name).read_bytes()
     assert first.notes == second.notes
+
+
+def test_the_committed_leaderboard_report_rebuilds_byte_for_byte_from_its_stored_runs(tmp_path):
+    """reports/leaderboard-montgomery holds the runs it was built from, external test set included: the table and
+    its CSV must come out of them unchanged, whatever the artifacts' code was refactored into."""
+    report = Path(__file__).resolve().parents[3] / "reports" / "leaderboard-montgomery"
+    build_artifact("leaderboard", report / "runs", tmp_path)
+    for name in ("leaderboard.md", "leaderboard.csv"):
+        assert (tmp_path / name).read_bytes() == (report / name).read_bytes(), name
 
 
 def test_one_seed_has_no_interval_nor_mark_and_a_missing_origin_no_delta(tmp_path):

@@ -3,9 +3,10 @@
 import shutil
 
 import pytest
-from stored_runs import csv_rows, fake_run, md_row
+from stored_runs import csv_rows, fake_run, md_row, scored_on
 
 from bench.artifacts import build_artifact
+from bench.artifacts.render import EXTERNAL_LEGEND
 
 
 def test_table1_cells_delta_bold_missing_columns_and_tau_columns(tmp_path):
@@ -103,3 +104,42 @@ def test_table1_keeps_only_the_largest_ratio_and_refuses_mixed_training(tmp_path
     with pytest.raises(ValueError, match="Origin, .*differ in downstream training") as err:
         build_artifact("table1", runs, tmp_path / "out")
     assert str(longer) in str(err.value)
+
+
+def test_table1_adds_a_dice_row_per_external_test_set_with_its_paired_delta(tmp_path):
+    """Origin, CF and CF+CG+CS scored on an external set: per seed, CF+CG+CS gains 0.02 / 0.03 / 0.04 on each image
+    and CF loses 0.01 / 0.03 / 0.02, so their Δ are +0.03 (interval above 0) and -0.02 (interval across 0)."""
+    runs = tmp_path / "runs"
+    origin = {0: 0.70, 1: 0.72, 2: 0.74}
+    for seed, o in origin.items():
+        scored = scored_on("shenzhen", {"a": o - 0.05, "b": o + 0.05})
+        fake_run(runs, "origin", seed, 0.90 + seed / 100, metrics=scored)
+    for ablation, gains in (("cf+cg+cs", (0.02, 0.03, 0.04)), ("cf", (-0.01, -0.03, -0.02))):
+        for seed, gain in enumerate(gains):
+            o = origin[seed] + gain
+            scored = scored_on("shenzhen", {"a": o - 0.05, "b": o + 0.05})
+            fake_run(runs, "diffuseexpand", seed, 0.92, ablation=ablation, metrics={"fid": 9.0, **scored})
+    fake_run(runs, "diffuseexpand", 0, 0.93, ablation="cf+cg", settings="tau=0.5", tau=0.5)  # not scored on it
+    fake_run(runs, "origin", 0, 0.93, augment="randaugment")  # no run under RandAugment was: no row for it
+
+    art = build_artifact("table1", runs, tmp_path / "out")
+    md = art.files[0].read_text()
+    col = {name: i for i, name in enumerate(md_row(md, ["Dataset", "Metric"]))}
+    ext = md_row(md, ["", "Dice on shenzhen↑"])
+    assert ext[col["Origin"]] == "0.7200 ± 0.0163"
+    assert ext[col["CF+CG+CS τ=1"]] == "**0.7500 ± 0.0245 (+0.0300 [+0.0052, +0.0548] p=0.04)**"
+    assert ext[col["CF"]] == "0.7000 ± 0.0141 (-0.0200 [-0.0448, +0.0048] p=0.07)"
+    assert ext[col["CF+CG τ=1/2"]] == "–"
+    assert "montgomery_lung, cpu, CF+CG τ=1/2, Dice: none of its 1 runs was scored on shenzhen" in art.notes
+    assert "Dice⁺ on shenzhen" not in md
+    # the test split's row reads the test split: Δ +0.02 / +0.01 / 0
+    test_split = md_row(md, ["", "Dice↑"])[col["CF+CG+CS τ=1"]]
+    assert test_split == "0.9200 ± 0.0000 (n = 3) (+0.0100 [-0.0148, +0.0348] p=0.23)"
+    assert EXTERNAL_LEGEND in md and "- montgomery_lung, cpu, Dice on shenzhen↑: CF 0.0326, CF+CG+CS τ=1 0.0326" in md
+    (row,) = [r for r in csv_rows(art.files[1]) if (r["row"], r["column"]) == ("Dice on shenzhen↑", "CF+CG+CS τ=1")]
+    assert float(row["delta_vs_origin"]) == pytest.approx(0.03)
+    assert float(row["delta_low"]) == pytest.approx(0.005159, abs=1e-6)
+    assert (row["delta_seeds"], row["delta_images"], row["bold"]) == ("3", "6", "True")
+    plain = {r[2]: r for r in art.tables["table1"][1]}
+    assert plain["Dice on shenzhen↑"][3] == "0.7200 ± 0.0163"
+    assert r"Dice on shenzhen$\uparrow$" in art.files[2].read_text()

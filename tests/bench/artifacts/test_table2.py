@@ -1,9 +1,10 @@
 """Table 2 (training on generated pairs only) built from fabricated ``results.json`` files."""
 
 import pytest
-from stored_runs import csv_rows, fake_run, md_row
+from stored_runs import csv_rows, fake_run, md_row, scored_on
 
 from bench.artifacts import build_artifact
+from bench.artifacts.render import EXTERNAL_LEGEND
 
 
 def _table2_runs(runs):
@@ -75,3 +76,51 @@ def test_table2_needs_synthetic_only_runs(tmp_path):
     fake_run(runs, "diffuseexpand", 0, 0.9)  # real + synthetic: Table 1, not Table 2
     with pytest.raises(ValueError, match="table2 needs runs trained on synthetic pairs only"):
         build_artifact("table2", runs, tmp_path / "out")
+
+
+def test_table2_adds_a_dice_column_per_model_and_external_test_set_with_its_paired_delta(tmp_path):
+    """synthmed's UNet gains 0.02 / 0.03 / 0.04 per seed on every image of the external set over origin: Δ +0.03
+    with its interval; a block of another data set with no external set keeps the four columns of the paper."""
+    runs = tmp_path / "runs"
+    origin = {0: 0.70, 1: 0.72, 2: 0.74}
+    for seed, o in origin.items():
+        fake_run(runs, "origin", seed, 0.93, metrics=scored_on("shenzhen", {"a": o - 0.05, "b": o + 0.05}))
+        o += 0.02 + seed / 100
+        scored = scored_on("shenzhen", {"a": o - 0.05, "b": o + 0.05})
+        fake_run(runs, "synthmed", seed, 0.56, ablation="dual", train_on="synthetic", metrics={"fid": 30.0, **scored})
+    for seed in (0, 1):  # not scored on it
+        fake_run(runs, "xlsor", seed, 0.9, ablation="full", train_on="synthetic")
+    fake_run(runs, "xlsor", 0, 0.9, ablation="full", train_on="synthetic", dataset="shenzhen_lung")
+
+    art = build_artifact("table2", runs, tmp_path / "out")
+    md = art.files[0].read_text()
+    head = md_row(md, ["Method"])
+    assert [h.split(": ")[-1] for h in head[1:9]] == [
+        "UNet Dice↑",
+        "AttnUNet Dice↑",
+        "TransUNet Dice↑",
+        "UNet Dice on shenzhen↑",
+        "AttnUNet Dice on shenzhen↑",
+        "TransUNet Dice on shenzhen↑",
+        "FID↓",
+        "UNet Dice↑",
+    ]
+    assert head[8].startswith("shenzhen_lung, cpu: ") and len(head) == 1 + 7 + 4
+    col = {name: i for i, name in enumerate(head)}
+    synthmed = md_row(md, ["synthmed (dual)"])
+    assert synthmed[col["montgomery_lung, cpu: UNet Dice on shenzhen↑"]] == (
+        "0.7500 ± 0.0245 (+0.0300 [+0.0052, +0.0548] p=0.04)"
+    )
+    assert md_row(md, ["xlsor (full)"])[col["montgomery_lung, cpu: UNet Dice on shenzhen↑"]] == "–"
+    assert "montgomery_lung, cpu, xlsor (full), UNet: none of its 2 runs was scored on shenzhen" in art.notes
+    assert EXTERNAL_LEGEND in md and "- montgomery_lung, cpu, synthmed (dual): UNet Dice↑ " in md
+    assert "UNet Dice on shenzhen↑ 0.0326" in md  # its detectable Δ, beside the test split's
+    at = ("synthmed (dual)", "UNet Dice on shenzhen↑")
+    (row,) = [r for r in csv_rows(art.files[1]) if (r["row"], r["column"]) == at]
+    assert float(row["delta_vs_origin"]) == pytest.approx(0.03)
+    assert (row["delta_seeds"], row["delta_images"]) == ("3", "6")
+    assert art.tables["table2"][0] == head
+    tex = art.files[2].read_text()
+    assert r"\multicolumn{7}{c}{montgomery\_lung, cpu} & \multicolumn{4}{c}{shenzhen\_lung, cpu}" in tex
+    assert r"\cmidrule(lr){2-8} \cmidrule(lr){9-12}" in tex and r"\begin{tabular}{l" + "c" * 11 + "}" in tex
+    assert r"UNet & AttnUNet & TransUNet & UNet Dice on shenzhen$\uparrow$" in tex

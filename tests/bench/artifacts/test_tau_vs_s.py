@@ -2,9 +2,10 @@
 
 import pytest
 from PIL import Image
-from stored_runs import csv_rows, fake_run
+from stored_runs import csv_rows, fake_run, md_row, scored_on
 
 from bench.artifacts import build_artifact
+from bench.artifacts.render import EXTERNAL_LEGEND
 
 
 def test_tau_vs_s_families_shares_and_png(tmp_path):
@@ -90,3 +91,49 @@ def test_kde_is_a_density_on_the_unit_interval():
         density = kde(values, grid)
         assert np.trapezoid(density, grid) == pytest.approx(1.0, abs=0.01)
     assert grid[np.argmax(kde([0.2, 0.21, 0.22], grid))] == pytest.approx(0.21, abs=0.02)
+
+
+def test_tau_vs_s_adds_the_dice_and_delta_on_each_external_test_set(tmp_path):
+    """UNet runs at τ = 1 gain 0.02 / 0.03 / 0.04 per seed on every image of the external set over origin, those at
+    τ = 1/2 lose 0.01 / 0.03 / 0.02: Δ +0.03 (its interval above 0, marked) and -0.02 (across 0)."""
+    runs = tmp_path / "runs"
+    origin = {0: 0.70, 1: 0.72, 2: 0.74}
+    for seed, o in origin.items():
+        fake_run(runs, "origin", seed, 0.9, metrics=scored_on("shenzhen", {"a": o - 0.05, "b": o + 0.05}))
+    for tau, gains in ((1.0, (0.02, 0.03, 0.04)), (0.5, (-0.01, -0.03, -0.02))):
+        for seed, gain in enumerate(gains):
+            o = origin[seed] + gain
+            settings = "" if tau == 1 else f"tau={tau:g}"
+            scored = scored_on("shenzhen", {"a": o - 0.05, "b": o + 0.05})
+            stats = {"filter_dice": [0.9, 0.95]}
+            fake_run(runs, "diffuseexpand", seed, 0.9, tau=tau, settings=settings, stats=stats, metrics=scored)
+    fake_run(runs, "diffuseexpand", 0, 0.9, model="attnunet", stats={"filter_dice": [0.9, 0.95]})  # not scored
+
+    art = build_artifact("tau-vs-s", runs, tmp_path / "out")
+    md = art.files[0].read_text()
+    head = md_row(md, ["dataset", "family"])
+    assert head[-2:] == ["Dice on shenzhen", "Δ on shenzhen"]
+    assert md_row(md, ["montgomery_lung, cpu", "τ", "1"])[-2:] == [
+        "0.7500 ± 0.0245",
+        "+0.0300 [+0.0052, +0.0548] p=0.04 ▲",
+    ]
+    assert md_row(md, ["montgomery_lung, cpu", "τ", "2"])[-2:] == [
+        "0.7000 ± 0.0141",
+        "-0.0200 [-0.0448, +0.0048] p=0.07",
+    ]
+    assert md_row(md, ["montgomery_lung, cpu", "s", "2"])[-2:] == ["–", "–"]  # no run
+    assert md_row(md, ["montgomery_lung, cpu", "s", "1"])[-2:] == md_row(md, ["montgomery_lung, cpu", "τ", "1"])[-2:]
+    assert (
+        "montgomery_lung, cpu: Dice on shenzhen of the unet runs under augment none; 1 runs of other models or "
+        "augmentations not in those columns" in art.notes
+    )
+    assert EXTERNAL_LEGEND in md
+    rows = {(r["family"], r["v"]): r for r in csv_rows(art.files[1])}
+    tau2 = rows["tau", "2"]
+    assert tau2["downstream"] == "unet none" and tau2["dice_n_on_shenzhen"] == "3"
+    assert float(tau2["dice_on_shenzhen"]) == pytest.approx(0.70)
+    assert float(tau2["delta_vs_origin_on_shenzhen"]) == pytest.approx(-0.02)
+    assert float(tau2["delta_high_on_shenzhen"]) == pytest.approx(0.004841, abs=1e-6)
+    assert tau2["delta_images_on_shenzhen"] == "6"
+    columns, plain = art.tables["tau_vs_s"]
+    assert all(len(row) == len(columns) for row in plain) and columns[-1] == "delta_images_on_shenzhen"

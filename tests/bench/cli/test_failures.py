@@ -82,7 +82,7 @@ def test_report_into_a_read_only_folder_is_one_line(tmp_path, monkeypatch):
     (tmp_path / "runs").mkdir()
     monkeypatch.setattr(bench.report, "find_results", lambda root: [tmp_path / "r.json"])
     monkeypatch.setattr(bench.report, "load_results", lambda f: {})
-    monkeypatch.setattr(bench.report, "make_rows", lambda results: [])
+    monkeypatch.setattr(bench.report, "make_rows", lambda results, sources=None: [])
 
     def read_only(path, text):
         raise StorageError(errno.EROFS, f"{path}: read-only file system", str(path))
