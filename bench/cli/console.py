@@ -26,6 +26,7 @@ from bench.files import FileError, storage_error
 if TYPE_CHECKING:
     from bench.integrity import CheckReport
     from bench.masks import MaskReading
+    from bench.runner.request import CheckedRequest
 
 console = Console(soft_wrap=True)
 
@@ -52,13 +53,15 @@ def os_error(e: OSError) -> str:
     return f"{cause}: {e.filename}" if e.filename else cause
 
 
-def refuse_early(dataset: str, image_size: Callable[[], int], reading: MaskReading | None = None) -> CheckReport:
-    """What a verb can refuse before it imports torch: ``image_size()`` (the request's own checks, returning the size
-    it trains at), then ``--dataset``'s integrity check at that size, masks read as ``reading`` says; a refusal ends
+def refuse_early(
+    dataset: str, checks: Callable[[], CheckedRequest], reading: MaskReading | None = None
+) -> tuple[CheckedRequest, CheckReport]:
+    """What a verb can refuse before it imports torch: ``checks()`` (the request's own checks, finding the size it
+    trains at), then ``--dataset``'s integrity check at that size, masks read as ``reading`` says; a refusal ends
     the command (exit code 2).
 
     Returns:
-        The check's report, for the run to take instead of checking the folder again.
+        What the checks found and the folder check's report, for the run to take instead of making them again.
     """
     from bench.cards import resolve_dataset
     from bench.config import ConfigError
@@ -66,14 +69,14 @@ def refuse_early(dataset: str, image_size: Callable[[], int], reading: MaskReadi
     from bench.pairs import DatasetError
 
     try:
-        size = image_size()
-        report = check(resolve_dataset(dataset)[0], image_size=size, reading=reading)
+        checked = checks()
+        report = check(resolve_dataset(dataset)[0], image_size=checked.image_size, reading=reading)
         report.raise_for_errors()
     except (ConfigError, DatasetError) as e:
         fail(str(e))
     except OSError as e:  # the demo set, generated on first use, could not be written
         fail(os_error(e))
-    return report
+    return checked, report
 
 
 class LineProgress(Progress):

@@ -101,7 +101,7 @@ def expand(
         evaluate=seeds,
         test_sets=tuple(test_set or ()),
     )
-    checked = refuse_early(dataset, lambda: check_expand_request(req), masks)
+    resolved, checked = refuse_early(dataset, lambda: check_expand_request(req), masks)
     say_recipe(run_request(req))
 
     from bench import runner
@@ -118,7 +118,9 @@ def expand(
             progress.stop()
 
     try:
-        outcome = run_expansion(req, progress=progress, on_warning=warn, on_plan=planned, checked=checked)
+        outcome = run_expansion(
+            req, progress=progress, on_warning=warn, on_plan=planned, checked=checked, resolved=resolved
+        )
     except (ConfigError, DatasetError, runner.RunError, OSError) as e:
         done()
         fail(os_error(e) if isinstance(e, OSError) else str(e))

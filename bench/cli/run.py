@@ -117,7 +117,7 @@ def run(
 
     from bench.config import ConfigError
     from bench.pairs import DatasetError
-    from bench.runner.request import EXCLUSIVE, Request, check_request
+    from bench.runner.request import EXCLUSIVE, Request, checked_request
 
     if train_pairs is not None and train_ratio is not None:
         fail(EXCLUSIVE)
@@ -146,7 +146,7 @@ def run(
         inception_weights=inception_weights,
         masks=masks,
     )
-    checked = refuse_early(dataset, lambda: check_request(req)[1], masks)
+    resolved, checked = refuse_early(dataset, lambda: checked_request(req), masks)
 
     from bench import report, runner
     from bench.cli.tables import print_results
@@ -165,10 +165,18 @@ def run(
     try:
         with progress_bar() if main else nullcontext() as progress:
             if no_baseline:
-                outcome = runner.run(req, progress=progress, on_warning=warn, on_plan=say_plan, checked=checked)
+                outcome = runner.run(
+                    req, progress=progress, on_warning=warn, on_plan=say_plan, checked=checked, resolved=resolved
+                )
             else:
                 outcome = runner.run_with_origin(
-                    req, progress=progress, on_warning=warn, on_plan=say_plan, checked=checked, on_origin=say_origin
+                    req,
+                    progress=progress,
+                    on_warning=warn,
+                    on_plan=say_plan,
+                    checked=checked,
+                    on_origin=say_origin,
+                    resolved=resolved,
                 )
     except (ConfigError, DatasetError, runner.RunError) as e:
         fail(str(e))

@@ -34,7 +34,8 @@ whether the filter kept enough pairs and, with ``evaluate`` seeds, whether they 
 ==================  ===========================================================================================
 ``request``         :class:`ExpandRequest`, planned with ``bench run``'s planning; the identity of an expansion
 ``folder``          the output folder's file names; what an existing ``--out`` holds
-``expansion``       :func:`expand`, the verb: fit, generate, measure, write
+``expansion``       :func:`expand`, the verb: ``bench run``'s fit -> generate -> measure core on every pair, then
+                    the folder, records, verdict and report
 ``downstream``      the paired downstream Dice against ``origin`` on held-back splits (``--evaluate``)
 ``verdict``         the five-part verdict and its paired t-test
 ``records``         ``records.csv``, one row per generated pair

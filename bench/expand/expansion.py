@@ -36,10 +36,11 @@ from bench.integrity import CheckReport
 from bench.pairs import PairSet
 from bench.results import GALLERY_PNG
 from bench.runner.dataset import load_data
+from bench.runner.expansion import Measuring, expand_pairs
 from bench.runner.layout import cached_stages, method_cache, metrics_cache
 from bench.runner.machine import oom_as_run_error
 from bench.runner.provenance import DISTRIBUTION, now, package_version
-from methods.base import Expansion, ExpansionMethod, MethodContext
+from bench.runner.request import CheckedRequest
 
 logger = logging.getLogger(__package__)  # "bench.expand" in log lines, whichever module logs
 
@@ -85,6 +86,7 @@ def expand(
     on_warning: Callable[[str], None] | None = None,
     on_plan: Callable[[ExpandOverview], None] | None = None,
     checked: CheckReport | None = None,
+    resolved: CheckedRequest | None = None,
 ) -> ExpandOutcome:
     """Fit a method on every pair of a folder, generate and filter ``req.n`` pairs, and write ``req.out``.
 
@@ -95,6 +97,8 @@ def expand(
         on_plan: called once with an :class:`ExpandOverview` after every check passed, before any work.
         checked: the folder's integrity-check report at the planned size, when the caller made it already (the CLI
             does, before it imports torch); None: checked here.
+        resolved: :func:`.request.check_expand_request`'s result, when the caller made it already (the CLI does);
+            None: made here.
 
     Returns:
         The outcome; ``reused`` when ``req.out`` already held this very expansion (nothing was recomputed).
@@ -110,7 +114,7 @@ def expand(
     warn = on_warning or logger.warning
     start = time.perf_counter()
     # 1. Everything that can be checked before any work: request, machine, output folder, data.
-    pl, device = plan_expansion(req)
+    pl, device = plan_expansion(req, resolved)
     cls, out = pl.method_cls, Path(req.out)
     previous = previous_output(out)
     data = load_data(req.dataset, pl, 1, warn, checked, req.masks)
@@ -133,7 +137,6 @@ def expand(
                 "pass --force to replace it (recomputing the method's cached stages too), or choose another --out"
             )
     workdir = method_cache(Path(req.cache), data.name, cls.name)
-    method = cls(pl.ablation, pl.options)
     if on_plan is not None:
         on_plan(
             ExpandOverview(
@@ -146,7 +149,7 @@ def expand(
                 pairs=len(real),
                 image_size=pl.image_size,
                 n=pl.n_synthetic,
-                filters=bool(getattr(method, "selects", False)),
+                filters=bool(getattr(cls(pl.ablation, pl.options), "selects", False)),
                 preset=req.preset,
                 seed=req.seed,
                 device=str(device),
@@ -160,41 +163,38 @@ def expand(
             )
         )
 
-    # 2. Fit on every pair (no test split: production use) and generate; stages are cached under the workdir.
-    ctx = MethodContext(
-        workdir=workdir,
-        seed=req.seed,
-        device=device,
-        train=pl.train,
-        preset=req.preset,
-        force=req.force,
-        progress=progress,
-    )
-    timings: dict[str, float] = {}
-    t0 = time.perf_counter()
-    with oom_as_run_error(f"fitting {cls.name} ({pl.ablation}) on all {len(real)} pairs", device):
-        method.fit(real, ctx)
-    timings["fit"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    with oom_as_run_error(f"generating {pl.n_synthetic} pairs with {cls.name}", device):
-        expansion = method.expand(pl.n_synthetic, ctx)
-    timings["expand"] = time.perf_counter() - t0
-    evaluation = None
-    if req.evaluate:
-        t0 = time.perf_counter()
-        evaluation = evaluate_downstream(req, progress)
-        timings["evaluate"] = time.perf_counter() - t0
-
-    # 3. Metrics and files, in a staging folder that replaces `out` only when everything is written.
+    # 2. In a staging folder that replaces `out` only when everything is written: fit on every pair (no test
+    # split: production use; stages cached under the workdir), generate, and measure against every pair.
     with atomic_dir(out) as tmp:
+        done = expand_pairs(
+            pl,
+            real,
+            workdir=workdir,
+            seed=req.seed,
+            device=device,
+            preset=req.preset,
+            force=req.force,
+            progress=progress,
+            where=f"on all {len(real)} pairs",
+            measuring=Measuring(
+                metrics_cache(Path(req.cache), data.name),
+                tmp / CLOSEST_PNG,
+                inception_weights=req.inception_weights,
+                reference=False,  # only the method's own real-data network: an expansion trains no extra one
+                per_image=True,
+            ),
+        )
+        method, expansion, metrics, unavailable = done.method, done.expansion, done.metrics, done.unavailable
         t0 = time.perf_counter()
-        with oom_as_run_error("computing generation metrics", device):
-            metrics, unavailable = _generation_metrics(
-                real, expansion, method, device, metrics_cache(Path(req.cache), data.name), progress, tmp, req
-            )
-            network = method.real_data_network()
-            real_dice = _real_dice(network, real, device)
-        timings["metrics"] = time.perf_counter() - t0
+        with oom_as_run_error("measuring the method's real-data network on the real pairs", device):
+            real_dice = _real_dice(method.real_data_network(), real, device)
+        timings = {"fit": done.timings["fit"], "expand": done.timings["expand"]}
+        timings["metrics"] = done.timings["generation_metrics"] + time.perf_counter() - t0
+        evaluation = None
+        if req.evaluate:
+            t0 = time.perf_counter()
+            evaluation = evaluate_downstream(req, progress)
+            timings["evaluate"] = time.perf_counter() - t0
         memorisation = metrics.get("memorisation") or {}
         nearest = memorisation.pop("per_image", None)
         rows = pair_rows(expansion, nearest)
@@ -263,47 +263,6 @@ def expand(
         write_text(tmp / REPORT_HTML, render_report(summary, rows, shown, tmp, getattr(pl.options, "eta", None)))
         write_json(tmp / SUMMARY_JSON, summary, sort_keys=False)
     return ExpandOutcome(out, summary, reused=False)
-
-
-def _generation_metrics(
-    real: PairSet,
-    expansion: Expansion,
-    method: ExpansionMethod,
-    device: torch.device,
-    cache_dir: Path,
-    progress: Any,
-    folder: Path,
-    req: ExpandRequest,
-) -> tuple[dict[str, Any], dict[str, str]]:
-    """FID / KID / IS / memorisation of every generated image (and of the written ones) against all real pairs,
-    with every generated image's nearest real image (``memorisation["per_image"]``); ``closest_pairs.png`` into
-    ``folder``. The paper's U-Net features only with the method's own real-data network: an expansion trains no
-    extra network for them (``bench run`` does)."""
-    from bench.metrics.generation import measure_pairs
-
-    unet = method.real_data_network()
-    generated = expansion.generated if expansion.generated is not None else expansion.pairs
-    kept = expansion.pairs if expansion.generated is not None and len(expansion.pairs) else None
-    metrics, unavailable = measure_pairs(
-        real,
-        generated,
-        kept,
-        inception_weights=req.inception_weights,
-        unet=unet,
-        unet_reason=f"method '{method.name}' ({method.variant}) trains no segmentation network on the real pairs; "
-        "`bench run` trains one for these",
-        device=device,
-        progress=progress,
-        cache_dir=cache_dir,
-        pairs_png=folder / CLOSEST_PNG,
-        seed=req.seed,
-        per_image=True,
-    )
-    if expansion.generated is not None and kept is None:  # the filter passed nothing: no "_kept" figures
-        for key in ("fid_kept", "kid_kept", "fid_unet_kept"):
-            metrics[key], unavailable[key] = None, "the filter kept no pair"
-        metrics["kid_kept_std"] = None
-    return metrics, unavailable
 
 
 def _real_dice(network: torch.nn.Module | None, real: PairSet, device: torch.device) -> float | None:

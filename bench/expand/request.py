@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from bench.config import ConfigError, check_type
 from bench.data import fingerprint
 from bench.masks import MaskReading
-from bench.runner.request import Request, check_request
+from bench.runner.request import CheckedRequest, Request, checked_request
 from methods import method_entry
 
 if TYPE_CHECKING:
@@ -44,8 +44,10 @@ class ExpandRequest:
     masks: MaskReading = MaskReading()  # how mask files are read (--mask-threshold, --mask-suffix)
 
 
-def plan_expansion(req: ExpandRequest) -> tuple[Plan, torch.device]:
-    """Resolve and validate a request with ``bench run``'s planning, without loading anything.
+def plan_expansion(req: ExpandRequest, checked: CheckedRequest | None = None) -> tuple[Plan, torch.device]:
+    """Resolve and validate a request with ``bench run``'s planning, without loading anything; ``checked``:
+    :func:`check_expand_request`'s result for it when the caller made it already (then its options are not
+    resolved again).
 
     Returns:
         The plan (method class, ablation, resolved options, training config, image size, ``n``) and the device.
@@ -58,8 +60,10 @@ def plan_expansion(req: ExpandRequest) -> tuple[Plan, torch.device]:
     from bench.runner.machine import check_inception_weights, check_writable, resolve_device
     from bench.runner.planning import plan
 
-    check_expand_request(req)
-    pl = plan(run_request(req))
+    request = run_request(req)
+    if checked is None or checked.request != request:
+        checked = check_expand_request(req)
+    pl = plan(request, checked)
     device = resolve_device(req.device)
     check_writable(Path(req.out))
     check_writable(Path(req.cache), "--cache")
@@ -67,12 +71,13 @@ def plan_expansion(req: ExpandRequest) -> tuple[Plan, torch.device]:
     return pl, device
 
 
-def check_expand_request(req: ExpandRequest) -> int:
+def check_expand_request(req: ExpandRequest) -> CheckedRequest:
     """The checks of a request that need neither its method's code nor its data, in the order
     :func:`plan_expansion` makes them; cheap enough for the CLI to run before it imports torch.
 
     Returns:
-        The image size the expansion trains at.
+        Its ``bench run`` request's checks (:func:`bench.runner.request.checked_request`): the image size the
+        expansion trains at, and the options resolved once for the plan.
 
     Raises:
         ConfigError: naming the bad value.
@@ -87,10 +92,10 @@ def check_expand_request(req: ExpandRequest) -> int:
         raise ConfigError(f"--evaluate: distinct seeds >= 0, got {','.join(map(str, req.evaluate))}")
     if req.test_sets and not req.evaluate:
         raise ConfigError("--test-set scores the --evaluate runs: give --evaluate SEEDS with it")
-    size = check_request(run_request(req))[1]
+    checked = checked_request(run_request(req))
     if not method_entry(req.method).generates_pairs:
         raise ConfigError(f"method '{req.method}' generates no pairs: there is nothing to expand with it")
-    return size
+    return checked
 
 
 def run_request(req: ExpandRequest) -> Request:

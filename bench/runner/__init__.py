@@ -2,15 +2,18 @@
 
 ============================  =====================================================================================
 ``request``                   :class:`Request`, what a user asks for, and the checks of its own values
+                              (:class:`CheckedRequest`, what they found, handed to planning)
 ``planning``                  the request resolved against its preset and method (:func:`plan`), the runs it makes
 ``machine``                   the device and output folder it needs (:func:`preflight`), out of memory as RunError
 ``dataset``                   the data set found, checked, read, and split per seed
 ``external``                  the external test sets read and checked, and scored on finished runs that lack one
 ``layout``                    where runs and caches live under ``--out``; a finished run recognised by its key
+``expansion``                 :func:`expand_pairs`: a method fitted on a pair set, its pairs generated and measured
+                              (the core ``bench expand`` shares)
 ``downstream``                one run's downstream training and evaluation, as its results.json record
 ``generation``                one seed's generation metrics (FID, KID, IS, U-Net FID / IS, memorisation), gallery
 ``provenance``                versions, git commit, date and machine recorded with every result
-``loop``                      :func:`run`: every check first, then fit -> expand -> metrics -> train/eval per seed;
+``loop``                      :func:`run`: every check first, then per seed :func:`expand_pairs` -> train/eval;
                               :func:`run_with_origin` adds the paired origin runs
 ============================  =====================================================================================
 

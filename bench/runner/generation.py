@@ -1,5 +1,6 @@
-"""The generation metrics of one seed's expansion against its real training split, and the pictures of its
-generated pairs, computed once per seed and shared by every downstream model's run."""
+"""The generation metrics of an expansion against the real pairs its method was fitted on (one seed's training
+split in ``bench run``, shared by every downstream model's run; every pair in ``bench expand``), and the gallery of
+its generated pairs."""
 
 from __future__ import annotations
 
@@ -27,13 +28,17 @@ def run_generation_metrics(
     progress: Any,
     closest_png: Path,
     inception_weights: Path | None = None,
+    reference: bool = True,
+    per_image: bool = False,
 ) -> tuple[dict[str, Any], dict[str, str]]:
-    """Generation metrics of one seed's expansion against the real training split (``bench.metrics.generation``).
+    """Generation metrics of an expansion against the real pairs its method was fitted on
+    (``bench.metrics.generation``); the ``_kept`` figures say so when the method's filter kept no pair.
 
     Inception weights: ``inception_weights``, else as :func:`bench.metrics.inception.resolve_weights` finds them.
-    Inception features of the real split are cached in ``cache_dir`` by its fingerprint. ``fid_unet`` / ``is_unet``
-    use the method's own real-data network when it has one (DiffuseExpand's stage-IV filter), else a U-Net
-    trained here on the real split with the run's downstream training config (:func:`reference_unet`).
+    Inception features of the real pairs are cached in ``cache_dir`` by their fingerprint. ``fid_unet`` / ``is_unet``
+    use the method's own real-data network when it has one (DiffuseExpand's stage-IV filter), else, with
+    ``reference``, a U-Net trained here on the real pairs with the run's downstream training config
+    (:func:`reference_unet`; ``bench expand`` trains none). ``per_image``: as :func:`measure_pairs` takes it.
     """
     from bench.metrics.generation import METRIC_KEYS, measure_pairs
 
@@ -45,13 +50,19 @@ def run_generation_metrics(
         )
         return {k: None for k in METRIC_KEYS}, {k: why for k in METRIC_KEYS}
     unet, unet_reason = method.real_data_network(), ""
-    if unet is None and train.num_classes > 2:
+    if unet is None and not reference:
+        unet_reason = (
+            f"method '{method.name}' ({method.variant}) trains no segmentation network on the real pairs; "
+            "`bench run` trains one for these"
+        )
+    elif unet is None and train.num_classes > 2:
         unet_reason = "the paper's U-Net feature metrics are defined for binary masks"
     elif unet is None:
         unet = reference_unet(pl, train, seed, device, cache_dir / "fid_unet", progress)
-    generated = expansion.generated if expansion.generated is not None else expansion.pairs
-    kept = expansion.pairs if expansion.generated is not None else None
-    return measure_pairs(
+    filtered = expansion.generated is not None
+    generated = expansion.generated if filtered else expansion.pairs
+    kept = expansion.pairs if filtered and len(expansion.pairs) else None
+    metrics, unavailable = measure_pairs(
         train,
         generated,
         kept,
@@ -63,7 +74,14 @@ def run_generation_metrics(
         cache_dir=cache_dir,
         pairs_png=closest_png,
         seed=seed,
+        per_image=per_image,
     )
+    if filtered and kept is None:
+        for key in ("fid_kept", "kid_kept", "fid_unet_kept"):
+            metrics[key], unavailable[key] = None, "the filter kept no pair"
+        metrics["kid_kept_std"] = None
+        metrics["generation"]["kept"] = 0
+    return metrics, unavailable
 
 
 def reference_unet(

@@ -12,7 +12,6 @@ an output folder: the second waits, then reuses what the first finished.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -29,17 +28,16 @@ from bench import results as store
 from bench.files import copy_file, locked, write_json
 from bench.generator_training import process_state
 from bench.integrity import CheckReport
-from bench.pairs import PairSet
 from bench.paper import BASELINE
 from bench.runner import deltas, downstream
 from bench.runner.dataset import load_data, seed_splits
+from bench.runner.expansion import Measuring, expand_pairs
 from bench.runner.external import complete, load_external, reusable
-from bench.runner.generation import run_generation_metrics, save_gallery
 from bench.runner.layout import CLOSEST_PNG, cached_stages, method_cache, metrics_cache, stored_result
 from bench.runner.machine import oom_as_run_error, preflight
 from bench.runner.planning import plan, run_configs
-from bench.runner.request import Request, baseline_request
-from methods.base import Expansion, MethodContext
+from bench.runner.request import CheckedRequest, Request, baseline_request
+from methods.base import Expansion
 
 logger = logging.getLogger(__package__)  # "bench.runner" in log lines, whichever module logs
 
@@ -97,6 +95,7 @@ def run(
     on_warning: Callable[[str], None] | None = None,
     on_plan: Callable[[Overview], None] | None = None,
     checked: CheckReport | None = None,
+    resolved: CheckedRequest | None = None,
 ) -> Outcome:
     """Run the benchmark a request describes.
 
@@ -108,6 +107,8 @@ def run(
         on_plan: called once with an :class:`Overview` after every check passed, before any work.
         checked: the data set's integrity-check report at the planned size, when the caller already made it (the
             CLI does, to refuse a bad folder before it imports torch); None: checked here.
+        resolved: the request's own checks and resolved options, when the caller made them already (the CLI
+            does, :func:`.request.checked_request`); None: made here.
 
     Raises:
         ConfigError: invalid options or a machine that cannot run them. bench.data.DatasetError: the dataset
@@ -117,7 +118,7 @@ def run(
     """
     warn = on_warning or logger.warning
     # 1. Everything that can be checked before any work: request, machine, data, splits.
-    pl = plan(req)
+    pl = plan(req, resolved)
     device = preflight(req, pl)
     processes = process_state(device)  # one process, or the group `accelerate launch` / `torchrun` started
     if processes.num_processes > 1:
@@ -197,64 +198,46 @@ def run(
                 continue
             train, test = pairs.subset(split.train), pairs.subset(split.test)
 
-            # 3. Fit the expansion method on the real training split and expand; its stages are locked one by
-            # one (methods.stages), so two runs that share a cached stage never train it twice.
-            method = pl.method_cls(pl.ablation, pl.options)
-            ctx = MethodContext(
+            # 3. Fit the expansion method on the real training split, expand, and (main process) measure the
+            # expansion once for every model's run: FID, KID, IS, U-Net FID/IS, memorisation, gallery.
+            first = todo[0][1]
+            done = expand_pairs(
+                pl,
+                train,
                 workdir=method_cache(out, dataset_name, pl.method_cls.name),
                 seed=seed,
                 device=device,
-                train=pl.train.unmixed(),  # a method's own networks train on real pairs alone
                 preset=req.preset,
                 force=req.force,
                 progress=progress if main else None,
-            )
-            t0 = time.perf_counter()
-            with oom_as_run_error(f"fitting {pl.method_cls.name} ({pl.ablation}, seed {seed})", device):
-                method.fit(train, ctx)
-            t_fit = time.perf_counter() - t0
-            t0 = time.perf_counter()
-            with oom_as_run_error(f"generating pairs with {pl.method_cls.name} (seed {seed})", device):
-                expansion = (
-                    method.expand(pl.n_synthetic, ctx) if pl.train_on != "real" else Expansion(_empty_like(train), [])
+                where=f"seed {seed}",
+                measuring=Measuring(
+                    metrics_cache(out, dataset_name),
+                    first / CLOSEST_PNG,
+                    first / store.GALLERY_PNG,
+                    inception_weights=req.inception_weights,
                 )
-            t_expand = time.perf_counter() - t0
+                if main
+                else None,
+            )
             if not main:
                 continue  # downstream training, results.json and W&B belong to the main process
+            method, expansion = done.method, done.expansion
 
-            # 4. Generation metrics (FID, KID, IS, U-Net FID/IS, memorisation), once per seed for every model's run.
-            t0 = time.perf_counter()
-            with oom_as_run_error(f"computing generation metrics (seed {seed})", device):
-                gen_metrics, gen_unavailable = run_generation_metrics(
-                    pl,
-                    train,
-                    expansion,
-                    method,
-                    seed,
-                    device,
-                    metrics_cache(out, dataset_name),
-                    progress,
-                    todo[0][1] / CLOSEST_PNG,
-                    req.inception_weights,
-                )
-            t_metrics = time.perf_counter() - t0
-
-            # 5. Downstream training and evaluation, one run per model.
+            # 4. Downstream training and evaluation, one run per model.
             for cfg, rdir in todo:
                 with oom_as_run_error(f"training {cfg.model} (seed {seed})", device):
                     res = downstream.train_and_evaluate(
                         cfg, rdir, train, test, expansion, method, split, card, path, device, progress, external
                     )
-                res["metrics"].update(gen_metrics)
-                res["unavailable"] = dict(gen_unavailable)
-                if rdir != todo[0][1] and (todo[0][1] / CLOSEST_PNG).is_file():
-                    copy_file(todo[0][1] / CLOSEST_PNG, rdir / CLOSEST_PNG)
-                save_gallery(expansion, rdir / store.GALLERY_PNG)
+                res["metrics"].update(done.metrics)
+                res["unavailable"] = dict(done.unavailable)
+                for picture in (CLOSEST_PNG, store.GALLERY_PNG):
+                    if rdir != first and (first / picture).is_file():
+                        copy_file(first / picture, rdir / picture)
                 res["metrics"]["notes"] = notes.get(seed, []) + _empty_expansion_note(cfg, expansion, warn)
                 res["dataset"]["check_warnings"] = len(report.warnings)
-                res["timings"].update(
-                    {"fit": round(t_fit, 3), "expand": round(t_expand, 3), "generation_metrics": round(t_metrics, 3)}
-                )
+                res["timings"].update({k: round(v, 3) for k, v in done.timings.items()})
                 res["timings"]["total"] = round(sum(v for k, v in res["timings"].items() if k != "total"), 3)
                 history = {"train/loss": res.pop("_losses")}
                 history.update({f"method/{k}": v for k, v in method.history.items()})
@@ -301,15 +284,17 @@ def run_with_origin(
     on_plan: Callable[[Overview], None] | None = None,
     checked: CheckReport | None = None,
     on_origin: Callable[[Request], None] | None = None,
+    resolved: CheckedRequest | None = None,
 ) -> Outcome:
     """:func:`run`, then, for a method that generates pairs, its paired ``origin`` runs (:func:`baseline_request`:
     the same seeds, splits and downstream training; reused where finished), so that the outcome's rows carry their
-    Δ vs origin from Python as from ``bench run``. ``on_origin`` is told the origin request before it starts.
+    Δ vs origin from Python as from ``bench run``. ``on_origin`` is told the origin request before it starts;
+    ``resolved`` is ``req``'s (origin's request is checked and resolved on its own).
 
     Raises:
         As :func:`run`.
     """
-    outcome = run(req, progress=progress, on_warning=on_warning, on_plan=on_plan, checked=checked)
+    outcome = run(req, progress=progress, on_warning=on_warning, on_plan=on_plan, checked=checked, resolved=resolved)
     baseline = baseline_request(req)
     if baseline is None:
         return outcome
@@ -319,9 +304,3 @@ def run_with_origin(
     return Outcome(
         outcome.results + done.results, outcome.paths + done.paths, outcome.reused + done.reused, outcome.wandb_mode
     )
-
-
-def _empty_like(pairs: PairSet) -> PairSet:
-    """No pairs, shaped like ``pairs``: the expansion of a run that trains on real pairs only."""
-    c, h, w = pairs.images.shape[1:]
-    return PairSet([], torch.zeros(0, c, h, w), torch.zeros(0, h, w, dtype=torch.long), "none", True)

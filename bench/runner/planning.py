@@ -15,7 +15,7 @@ from bench.config import (
     TrainConfig,
     settings_tag,
 )
-from bench.runner.request import Request, checked_request, resolve_options
+from bench.runner.request import CheckedRequest, Request, checked_request, resolve_options
 from methods import get_method
 from methods.base import ExpansionMethod, options_dict
 
@@ -34,10 +34,16 @@ class Plan:
     settings: str
 
 
-def plan(req: Request) -> Plan:
-    """Resolve and validate a request without loading anything; every bad value raises ConfigError naming it."""
-    ablation, image_size, resolved = checked_request(req)
-    options, train, n = resolved or resolve_options(req)
+def plan(req: Request, checked: CheckedRequest | None = None) -> Plan:
+    """Resolve and validate a request without loading anything; every bad value raises ConfigError naming it.
+
+    ``checked``: what a verb's early checks found for this very request (:func:`checked_request`), taken instead of
+    checking and resolving it again; for another request it is ignored.
+    """
+    if checked is None or checked.request != req:
+        checked = checked_request(req)
+    ablation, image_size = checked.ablation, checked.image_size
+    options, train, n = checked.resolved or resolve_options(req)
     cls = get_method(req.method)
     train_on = req.train_on if cls.generates_pairs else "real"
     cls.check_request(ablation, options, image_size, req.channels)

@@ -62,12 +62,26 @@ def check_request(req: Request) -> tuple[str, int]:
     Raises:
         ConfigError: naming the option.
     """
-    return checked_request(req)[:2]
+    checked = checked_request(req)
+    return checked.ablation, checked.image_size
 
 
-def checked_request(req: Request) -> tuple[str, int, tuple[Any, TrainConfig, int] | None]:
-    """:func:`check_request`'s checks and its result, with the options :func:`resolve_options` resolved on the way
-    (None for a method whose options need its code), so that a plan resolves them once."""
+@dataclass(frozen=True)
+class CheckedRequest:
+    """A request whose own checks passed (:func:`checked_request`), with what they found: its ablation, its image
+    size and, where its method's options import without the method's code, :func:`resolve_options`'s result (None
+    otherwise). Handed from a verb's early checks to :func:`bench.runner.planning.plan`, so that one invocation
+    resolves a request's options once."""
+
+    request: Request
+    ablation: str
+    image_size: int
+    resolved: tuple[Any, TrainConfig, int] | None
+
+
+def checked_request(req: Request) -> CheckedRequest:
+    """:func:`check_request`'s checks and its result, with the options resolved on the way where that needs no
+    method code."""
     p = preset(req.preset)
     try:
         ablation = check_ablation(req.method, req.ablation)
@@ -86,7 +100,7 @@ def checked_request(req: Request) -> tuple[str, int, tuple[Any, TrainConfig, int
     if not method_entry(req.method).generates_pairs and req.train_on == "synthetic":
         raise ConfigError(f"method '{req.method}' generates no pairs, so --train-on synthetic is impossible")
     light = method_entry(req.method).options  # the option classes that import without the method's code
-    return ablation, image_size, resolve_options(req) if light else None
+    return CheckedRequest(req, ablation, image_size, resolve_options(req) if light else None)
 
 
 def resolve_options(req: Request) -> tuple[Any, TrainConfig, int]:

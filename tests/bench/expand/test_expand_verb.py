@@ -17,7 +17,7 @@ from cli_checks import assert_refused, invoke
 from PIL import Image
 from synthetic_pairs import disc_folder
 
-import bench.expand.expansion
+import bench.runner.expansion
 from bench.data import fingerprint, load_pairs
 from bench.expand import ExpandRequest, expand
 from bench.expand.records import RECORD_COLUMNS
@@ -203,7 +203,7 @@ def test_interrupted_expansion_leaves_no_folder_and_resumes_from_its_stages(filt
         raise KeyboardInterrupt
 
     with monkeypatch.context() as m:
-        m.setattr(bench.expand.expansion, "_generation_metrics", interrupted)
+        m.setattr(bench.runner.expansion, "run_generation_metrics", interrupted)
         with pytest.raises(KeyboardInterrupt):
             expand(req)
     assert not out.exists() and not list(tmp_path.glob(".again.*"))
