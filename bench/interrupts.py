@@ -3,11 +3,13 @@
 Long steps (fitting a method, one of its stages, a downstream training) say here which step runs and where; the
 training loop and the stages say what they have kept for good (a checkpoint, a finished stage folder). When a
 signal stops the command, :func:`stopped_line` words the step that stopped, the last thing kept and that the same
-command resumes from it.
+command resumes from it; of the processes of a multi-process run, which all get the signal, only the main one says
+it (:func:`main_process`).
 """
 
 from __future__ import annotations
 
+import os
 import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -59,6 +61,13 @@ def step(what: str) -> Iterator[None]:
 def kept(path: str | Path) -> None:
     """Record ``path`` (a checkpoint, a finished stage or run folder) as the last thing kept for good."""
     _kept[:] = [Path(path)]
+
+
+def main_process() -> bool:
+    """Whether this process speaks for the command: it is the only one, or rank 0 of those that ``torchrun`` or
+    ``accelerate launch`` started (they number them in ``RANK``). Read without torch, so that it holds before the
+    process group exists and after it is gone."""
+    return int(os.environ.get("RANK", "0")) == 0
 
 
 def stopped_line(stop: Interrupted) -> str:

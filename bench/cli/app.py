@@ -53,7 +53,8 @@ def main() -> None:
 
     Click's exceptions are matched by their interface (``format_message``, ``exit_code``) because Typer may
     bring its own copy of Click. Ctrl-C and SIGTERM end in one line saying what stopped and what was kept (exit
-    130 / 143); a disk that fills in a writer no verb expected ends in one ``error:`` line too.
+    130 / 143; said by the main process of a multi-process run alone); a disk that fills in a writer no verb
+    expected ends in one ``error:`` line too.
     """
     interrupts.raise_on_signals()
     try:
@@ -62,7 +63,8 @@ def main() -> None:
         console.print("aborted")
         code = 1
     except interrupts.Interrupted as e:
-        console.print(interrupts.stopped_line(e), highlight=False, markup=False)
+        if interrupts.main_process():  # every process of a multi-process run gets the signal; one line is said
+            console.print(interrupts.stopped_line(e), highlight=False, markup=False)
         code = e.exit_code
     except Exception as e:
         full = storage_error(e, getattr(e, "filename", None), in_writer=False)

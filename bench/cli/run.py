@@ -3,7 +3,6 @@ then the run table and where the results went."""
 
 from __future__ import annotations
 
-import os
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated
@@ -32,6 +31,7 @@ from bench.cli.options import (
     mask_reading,
 )
 from bench.cli.values import key_values, number, numbers, split_csv
+from bench.interrupts import main_process
 from bench.splits import FULL_RATIO
 
 EPILOG = """Examples:
@@ -151,7 +151,7 @@ def run(
     from bench import report, runner
     from bench.cli.tables import print_results
 
-    main = int(os.environ.get("RANK", "0")) == 0  # under a distributed launcher only rank 0 reports
+    main = main_process()  # under a distributed launcher only rank 0 reports
     if main:
         say_recipe(req)
 

@@ -144,6 +144,8 @@ def sweep(
             raise ConfigError(f"--pretrained applies to the leaderboard sweep, not {name}")
         else:
             plan = sw.build_sweep(name, base, chosen, chosen_ratios, augments, counts)
+        group = sw.new_group(plan)  # set before the checks, whose resolved requests the runs are handed
+        plan.runs = [dataclasses.replace(r, request=dataclasses.replace(r.request, group=group)) for r in plan.runs]
         sw.check_sweep(plan)
         statuses = sw.status(plan)
     except (ConfigError, DatasetError) as e:
@@ -156,8 +158,6 @@ def sweep(
     if dry_run:
         return
     mode = tracking.resolve_mode(base.wandb)
-    group = sw.new_group(plan)
-    plan.runs = [dataclasses.replace(r, request=dataclasses.replace(r.request, group=group)) for r in plan.runs]
     total = len(plan.runs)
 
     def started(i: int, r) -> None:

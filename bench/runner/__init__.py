@@ -32,6 +32,7 @@ _HOMES = {
     "check_request": "request",
     "check_values": "request",
     "resolve_options": "request",
+    "resolved_request": "request",
     "plan": "planning",
     "run_configs": "planning",
     "RunError": "machine",

@@ -103,6 +103,13 @@ def checked_request(req: Request) -> CheckedRequest:
     return CheckedRequest(req, ablation, image_size, resolve_options(req) if light else None)
 
 
+def resolved_request(req: Request) -> CheckedRequest:
+    """:func:`checked_request`, with the options resolved even where that imports the method's code: for a caller
+    that plans the request anyway and hands it on (a sweep checks every run, says its status, then runs it)."""
+    checked = checked_request(req)
+    return checked if checked.resolved is not None else dataclasses.replace(checked, resolved=resolve_options(req))
+
+
 def resolve_options(req: Request) -> tuple[Any, TrainConfig, int]:
     """The method's options, the downstream training options and the number of pairs to generate, each merged over
     the preset (the method's options over the recipe of a pretrained folder too: :func:`pretrained_recipe`) and

@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bench import runner
 from bench.artifacts import ARTIFACTS
@@ -31,16 +31,22 @@ from bench.paper import (
 from bench.splits import make_split
 from methods import METHODS, get_method, method_options, unknown_choice
 
+if TYPE_CHECKING:
+    from bench.runner.request import CheckedRequest
+
 DEFAULT_MODELS = {"table1": ("unet",), "table2": tuple(MODEL_NAMES), "fewshot": ("unet",), "tau-vs-s": ("unet",)}
 DEFAULT_SEEDS = {"table1": SEEDS, "table2": SEEDS, "fewshot": FEWSHOT_SEEDS, "tau-vs-s": SEEDS}
 
 
 @dataclass(frozen=True)
 class SweepRun:
-    """One ``bench run`` of a sweep: ``label`` says which cell of the artifact it fills; one seed per request."""
+    """One ``bench run`` of a sweep: ``label`` says which cell of the artifact it fills; one seed per request.
+    ``checked``: its request checked and resolved by :func:`check_sweep`, which the status and the local launcher
+    plan from instead of resolving it again."""
 
     label: str
     request: runner.Request
+    checked: CheckedRequest | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass
@@ -196,7 +202,8 @@ SWEEPS = tuple(kind for kind in ARTIFACTS if kind in _CONFIGS)  # the artifacts 
 
 def check_sweep(sweep: Sweep) -> None:
     """Plan and preflight every run (options, machine, output folder), and check that every train ratio or count of
-    pairs leaves enough training pairs of the data set, before the first run trains anything."""
+    pairs leaves enough training pairs of the data set, before the first run trains anything. Each run keeps its
+    checked request (:attr:`SweepRun.checked`): a sweep resolves a run's options once."""
     first = sweep.runs[0].request if sweep.runs else None
     data = check(resolve_dataset(first.dataset)[0], reading=first.masks) if first else None
     readable = data is not None and data.ok
@@ -208,6 +215,7 @@ def check_sweep(sweep: Sweep) -> None:
             break
         except ValueError as e:
             raise ConfigError(f"{'--pairs' if count is not None else '--ratios'}: {e}") from None
-    for r in sweep.runs:
-        pl = runner.plan(r.request)
-        runner.preflight(r.request, pl)
+    for i, r in enumerate(sweep.runs):
+        checked = runner.resolved_request(r.request)
+        runner.preflight(r.request, runner.plan(r.request, checked))
+        sweep.runs[i] = dataclasses.replace(r, checked=checked)

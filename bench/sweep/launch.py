@@ -42,7 +42,8 @@ def run_local(
     on_start: Callable[[int, SweepRun], None] | None = None,
     on_warning: Callable[[str], None] | None = None,
 ) -> SweepOutcome:
-    """Run every run of the sweep in this process, in order, finished ones reused.
+    """Run every run of the sweep in this process, in order, finished ones reused; a run that
+    :func:`~bench.sweep.grid.check_sweep` resolved is not resolved again.
 
     A run that fails for its own reasons (out of memory, a method that kept no pair to train on) is recorded and the
     sweep goes on; a bad request or data set (ConfigError, DatasetError) stops it, since every run would meet it.
@@ -59,7 +60,7 @@ def run_local(
         if on_start:
             on_start(i, r)
         try:
-            done = runner.run(r.request, progress=progress, on_warning=warn_once)
+            done = runner.run(r.request, progress=progress, on_warning=warn_once, resolved=r.checked)
         except (runner.RunError, RuntimeError) as e:
             outcome.failed.append((r, str(e)))
             continue

@@ -61,7 +61,7 @@ def status(sweep: Sweep) -> list[RunStatus]:
     out: list[RunStatus] = []
     for r in sweep.runs:
         req = r.request
-        pl = runner.plan(req)
+        pl = runner.plan(req, r.checked)
         if req.dataset not in found:
             path, card = resolve_dataset(req.dataset)
             found[req.dataset] = (card.name if card else path.name, card)
@@ -178,5 +178,5 @@ def result_paths(r: SweepRun) -> list[Path]:
     """The results files of a sweep run's folders, one per downstream model."""
     req = r.request
     path, card = resolve_dataset(req.dataset)
-    configs = runner.run_configs(req, runner.plan(req), card.name if card else path.name, req.seeds[0])
+    configs = runner.run_configs(req, runner.plan(req, r.checked), card.name if card else path.name, req.seeds[0])
     return [rdir / "results.json" for _, rdir in configs]

@@ -186,7 +186,7 @@ def test_run_local_records_a_failed_run_and_goes_on(monkeypatch, tmp_path):
     sweep = _runs("fewshot", methods=("xlsor",), ratios=(0.9,))
     calls = []
 
-    def fake_run(req, progress=None, on_warning=None):
+    def fake_run(req, progress=None, on_warning=None, resolved=None):
         calls.append(req.method)
         if req.method == "origin":
             raise RuntimeError("kept no synthetic pairs")
