@@ -106,6 +106,7 @@ def make_rows(results: Iterable[Results], sources: Iterable[str] | None = None) 
         r["delta_vs_origin"] = r["delta"].mean if r["delta"] else None
         r["origin_steps"] = base["steps"] if r["delta"] and base["steps"] != r["steps"] else None
         r["external"] = external_scores.figures(by_seed, origins)
+        r["notes"] = " ".join(filter(None, [r["notes"], *(f.get("note") for f in r["external"].values())]))
     return rows
 
 

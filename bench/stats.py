@@ -170,7 +170,9 @@ def results_delta(
     runs: Mapping[int, Mapping[str, Any]], origins: Mapping[int, Mapping[str, Any]], test_set: str | None = None
 ) -> PairedDelta | None:
     """:func:`paired_delta` of stored runs (seed -> ``results.json`` dict) vs their origin runs on one test set. A
-    seed whose two runs trained on different real pairs (their recorded split fingerprints differ) is not paired."""
+    seed whose two runs trained on different real pairs (their recorded split fingerprints differ), or were scored
+    on different versions of the external set ``test_set`` (:func:`set_version`), is not paired. A fingerprint a run
+    did not record (an older run) matches only another one not recorded."""
 
     def scored(by_seed: Mapping[int, Mapping[str, Any]]) -> dict[int, SeedScores]:
         return {s: v for s, r in by_seed.items() if (v := run_scores(r, test_set)) is not None}
@@ -178,5 +180,17 @@ def results_delta(
     def split_of(r: Mapping[str, Any]) -> Any:
         return (r.get("dataset") or {}).get("fingerprint")
 
-    same = {s: r for s, r in runs.items() if s in origins and split_of(r) == split_of(origins[s])}
+    same = {
+        s: r
+        for s, r in runs.items()
+        if s in origins
+        and split_of(r) == split_of(origins[s])
+        and (test_set is None or set_version(r, test_set) == set_version(origins[s], test_set))
+    }
     return paired_delta(scored(same), scored(origins))
+
+
+def set_version(results: Mapping[str, Any], test_set: str) -> str | None:
+    """The fingerprint of the external set ``test_set`` as a run was scored on it (its pairs as read then); None when
+    the run was not scored on it or recorded none."""
+    return (((results["metrics"].get("external") or {}).get(test_set)) or {}).get("fingerprint")

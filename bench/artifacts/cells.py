@@ -1,10 +1,11 @@
 """Stored runs and the cells the tables and figures aggregate them into.
 
 A cell aggregates one value over seeds as mean ± population std, and never averages runs of different downstream
-training, method versions or resolved method options (ValueError naming the runs). Δ vs origin is paired by seed
-over the seeds both cells have, and by test image within a seed (:mod:`bench.stats`: its interval, p-value and
-detectable Δ). Every helper that leaves something out says so in ``notes``: an artifact shows what it could not
-use.
+training, method versions or resolved method options, nor Dice on two versions of one external test set (ValueError
+naming the runs). Δ vs origin is paired by seed over the seeds both cells have whose runs trained on the same real
+pairs and were scored on the same version of the test set, and by test image within a seed (:mod:`bench.stats`: its
+interval, p-value and detectable Δ). Every helper that leaves something out says so in ``notes``: an artifact shows
+what it could not use.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any
 
 from bench.report import method_signature, train_steps, training_signature
 from bench.results import Results, find_results, load_results
-from bench.stats import PairedDelta, SeedScores, paired_delta, run_scores
+from bench.stats import PairedDelta, SeedScores, paired_delta, run_scores, set_version
 
 
 @dataclass(eq=False)
@@ -79,12 +80,18 @@ def load_runs(runs: Path) -> list[Run]:
 class Cell:
     """One aggregated value: ``values`` maps seed -> value; ``kind`` is what its runs share (see ``Run.kind``);
     ``steps`` maps seed -> the downstream model's optimiser steps; ``scores`` maps seed -> the value per test image,
-    for a Dice (:func:`bench.stats.run_scores`)."""
+    for a Dice (:func:`bench.stats.run_scores`); ``trained_on`` maps seed -> the recorded fingerprint of its real
+    training pairs (``dataset.fingerprint``) and ``scored_on`` seed -> that of the external test set the Dice is on
+    (empty for the test split). A fingerprint a run did not record is None, which matches only another None: an
+    older run cannot show that it read the same pairs, so :func:`delta` does not pair it with one that recorded
+    them."""
 
     values: dict[int, float]
     kind: tuple[str, str | None, str]
     steps: dict[int, int] = field(default_factory=dict)
     scores: dict[int, SeedScores] = field(default_factory=dict)
+    trained_on: dict[int, str | None] = field(default_factory=dict)
+    scored_on: dict[int, str | None] = field(default_factory=dict)
 
     @property
     def n(self) -> int:
@@ -114,13 +121,22 @@ def aggregate(runs: list[Run], value: Callable[[Run], float | None], where: str)
 
 def aggregate_dice(runs: list[Run], where: str, test_set: str | None = None) -> Cell | None:
     """The Dice on the test split (or the external set ``test_set``) over ``runs``, with each seed's Dice per test
-    image, which :func:`delta` pairs image by image."""
+    image, which :func:`delta` pairs image by image.
+
+    Raises:
+        ValueError: as :func:`aggregate`, or the runs were scored on ``test_set`` while it held different pairs
+            (their recorded fingerprints of it differ), which would average two versions of the set into one number.
+    """
 
     def dice(r: Run) -> float | None:
-        figures = r.res["metrics"] if test_set is None else (r.metric("external") or {}).get(test_set) or {}
-        return figures.get("dice")
+        return _figures(r, test_set).get("dice")
 
-    return _aggregate(runs, dice, lambda r: run_scores(r.res, test_set), where)
+    return _aggregate(runs, dice, lambda r: run_scores(r.res, test_set), where, test_set)
+
+
+def _figures(r: Run, test_set: str | None) -> dict[str, Any]:
+    """A run's figures on the test split (``test_set`` None) or on the external set ``test_set`` (empty without)."""
+    return r.res["metrics"] if test_set is None else (r.metric("external") or {}).get(test_set) or {}
 
 
 def external_sets(runs: Iterable[Run]) -> list[str]:
@@ -140,6 +156,7 @@ def _aggregate(
     value: Callable[[Run], float | None],
     scores: Callable[[Run], SeedScores | None] | None,
     where: str,
+    test_set: str | None = None,
 ) -> Cell | None:
     if not runs:
         return None
@@ -159,8 +176,21 @@ def _aggregate(
         folders = ", ".join(str(r.folder) for r in runs if r.seed in twice)
         raise ValueError(f"{where}: more than one run of seed {min(twice)} ({folders})")
     values = {r.seed: v for r in runs if (v := value(r)) is not None}
+    scored_on = {r.seed: set_version(r.res, test_set) for r in runs if test_set and r.seed in values}
+    if len(set(scored_on.values())) > 1:
+        by_print: dict[str | None, list[str]] = defaultdict(list)
+        for r in runs:
+            if r.seed in scored_on:
+                by_print[scored_on[r.seed]].append(str(r.folder))
+        listed = "; ".join(f"fingerprint {k}: {', '.join(sorted(f))}" for k, f in sorted(by_print.items(), key=str))
+        raise ValueError(
+            f"{where}: the runs were scored on {test_set} while it held different pairs and would be averaged into "
+            f"one number ({listed}); run them again with --test-set {test_set}, which scores a stored run on the set "
+            "as it is now"
+        )
     scored = {r.seed: v for r in runs if scores is not None and (v := scores(r)) is not None}
-    return Cell(values, runs[0].kind, {r.seed: train_steps(r.res) for r in runs}, scored)
+    trained_on = {r.seed: r.res["dataset"].get("fingerprint") for r in runs}
+    return Cell(values, runs[0].kind, {r.seed: train_steps(r.res) for r in runs}, scored, trained_on, scored_on)
 
 
 def one_per_seed(runs: list[Run], where: str, notes: list[str]) -> list[Run]:
@@ -180,7 +210,9 @@ def one_per_seed(runs: list[Run], where: str, notes: list[str]) -> list[Run]:
 
 def delta(cell: Cell | None, base: Cell | None, where: str, notes: list[str]) -> PairedDelta | None:
     """cell - base paired by seed over the seeds both have (and by test image where both cells hold per-image
-    values): :func:`bench.stats.paired_delta`; None, noted, where there is no origin to pair with."""
+    values): :func:`bench.stats.paired_delta`; None, noted, where there is no origin to pair with. A seed whose two
+    runs trained on different real pairs, or were scored on different versions of the external test set (their
+    recorded fingerprints differ, see :class:`Cell`), is not paired, noted: its Δ would not be the data's."""
     if not present(cell) or not present(base):
         return None
     if cell.kind[0] != base.kind[0]:
@@ -189,6 +221,16 @@ def delta(cell: Cell | None, base: Cell | None, where: str, notes: list[str]) ->
     common = sorted(set(cell.values) & set(base.values))
     if not common:
         notes.append(f"{where}: no Δ, no seed in common with origin")
+        return None
+    for what, apart in (
+        ("trained on other real pairs (another training-data fingerprint)", _apart(cell.trained_on, base.trained_on)),
+        ("was scored on another version of the test set (its pairs changed)", _apart(cell.scored_on, base.scored_on)),
+    ):
+        if left := [s for s in common if s in apart]:
+            notes.append(f"{where}: Δ leaves out seed {' '.join(map(str, left))}, whose origin run {what}")
+            common = [s for s in common if s not in apart]
+    if not common:
+        notes.append(f"{where}: no Δ, no seed pairs with its origin run")
         return None
     if len(common) < cell.n:
         notes.append(f"{where}: Δ paired over {len(common)} of {cell.n} seeds ({' '.join(map(str, common))})")
@@ -202,6 +244,11 @@ def delta(cell: Cell | None, base: Cell | None, where: str, notes: list[str]) ->
             "of it is training length, not data (--train-option steps=N trains every run N steps)"
         )
     return paired_delta(*({s: c.scores.get(s, c.values[s]) for s in common} for c in (cell, base)))
+
+
+def _apart(a: dict[int, str | None], b: dict[int, str | None]) -> set[int]:
+    """The seeds whose recorded fingerprints differ (None, not recorded, matches only None)."""
+    return {s for s in a.keys() | b.keys() if a.get(s) != b.get(s)}
 
 
 def generation_cell(runs: list[Run], key: str, kept: bool, where: str, notes: list[str]) -> Cell | None:

@@ -91,3 +91,29 @@ def test_runs_of_counts_of_pairs_are_rows_of_their_own_paired_with_origin_at_tha
     console = Console(width=80, record=True)
     print_results(rows, console)
     assert "9 pairs" in console.export_text()
+
+
+def test_a_row_scored_on_two_versions_of_an_external_set_says_so_and_pairs_only_alike_seeds():
+    """Seed 1 was scored on shenzhen after its pairs changed (another fingerprint), its origin before: the row's
+    mean mixes the two versions, said and marked, and its Δ pairs seed 0 only."""
+
+    def on(dice, fingerprint):
+        return {"shenzhen": {**_on("shenzhen", dice)["shenzhen"], "fingerprint": fingerprint}}
+
+    results = [
+        _result("origin", 0, 0.90, external=on(0.80, "v1")),
+        _result("origin", 1, 0.92, external=on(0.40, "v1")),
+        _result("diffuseexpand", 0, 0.91, external=on(0.83, "v1")),
+        _result("diffuseexpand", 1, 0.93, external=on(0.86, "v2")),
+    ]
+    method = next(r for r in report.make_rows(results) if r["method"] == "diffuseexpand")
+    figures = method["external"]["shenzhen"]
+    assert figures["delta"].seeds == 1 and figures["delta"].mean == pytest.approx(0.03)
+    assert figures["note"] == (
+        "the mean on shenzhen mixes 2 versions of the set (its pairs changed between runs); Δ on shenzhen leaves out "
+        "seed 1, whose origin was scored on another version of it; run them again with --test-set shenzhen"
+    )
+    assert external_scores.cell(method, "shenzhen").startswith("0.8450 ± 0.0150 †, Δ +0.0300")
+    assert f"†: {figures['note']}" in report.to_markdown(report.make_rows(results))
+    origin = next(r for r in report.make_rows(results) if r["method"] == "origin")
+    assert "note" not in origin["external"]["shenzhen"] and not origin["notes"]

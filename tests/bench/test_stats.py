@@ -5,7 +5,16 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from bench.stats import LEVEL, METHOD, detectable_delta, over_seeds, paired_delta, results_delta, run_scores
+from bench.stats import (
+    LEVEL,
+    METHOD,
+    detectable_delta,
+    over_seeds,
+    paired_delta,
+    results_delta,
+    run_scores,
+    set_version,
+)
 
 DESIGNS = 200
 SEED_SD, IMAGE_SD = 0.02, 0.03  # seed-level random effect on Δ; per-image noise of a Dice difference
@@ -113,3 +122,21 @@ def test_stored_runs_pair_per_image_on_the_test_split_or_an_external_set_and_fal
     assert run_scores(res(0.9, {}), "shenzhen") is None and run_scores(res(0.9, {})) == 0.9
     with pytest.raises(ValueError, match="at least one seed"):
         over_seeds([])
+
+
+def test_stored_runs_pair_on_an_external_set_only_where_both_were_scored_on_the_same_version_of_it():
+    """Seed 0: both runs scored on shenzhen as it held the same pairs; seed 1: the origin after they changed; seed 2:
+    the run recorded no fingerprint of the set (an older run), its origin did; seed 3: neither recorded one."""
+
+    def res(dice, fingerprint):
+        scored = {"dice": dice, "dice_std": 0.0, "dice_per_image": {"x": dice}, "n": 1}
+        if fingerprint:
+            scored["fingerprint"] = fingerprint
+        return {"metrics": {"dice": 0.9, "dice_per_image": {}, "external": {"shenzhen": scored}}}
+
+    runs = {0: res(0.72, "v1"), 1: res(0.9, "v1"), 2: res(0.9, None), 3: res(0.74, None)}
+    origins = {0: res(0.7, "v1"), 1: res(0.5, "v2"), 2: res(0.5, "v1"), 3: res(0.7, None)}
+    d = results_delta(runs, origins, "shenzhen")
+    assert d.seeds == 2 and d.mean == pytest.approx((0.02 + 0.04) / 2)
+    assert results_delta(runs, origins).seeds == 4  # the test split has no such version to tell apart
+    assert set_version(runs[0], "shenzhen") == "v1" and set_version(runs[0], "jsrt") is None

@@ -28,10 +28,12 @@ def fake_run(
     metrics=None,
     stats=None,
     pairs=None,
+    fingerprint=None,
 ):
     """Write ``<root>/<dataset>/<name>/ratio_<r>/seed_<s>/results.json`` with the keys the artifacts read; the
     downstream model took ``steps`` optimiser steps (default: ``epochs``, one batch per epoch); ``pairs``: a run of
-    that count of training pairs (``pairs_<N>``, no ratio)."""
+    that count of training pairs (``pairs_<N>``, no ratio); ``fingerprint``: the recorded fingerprint of its real
+    training pairs (none recorded by default)."""
     ablation = ablation or ("none" if method == "origin" else "cf+cg+cs")
     train_on = train_on or ("real" if method == "origin" else "real+synthetic")
     options = {} if method == "origin" else {"tau": tau, "guidance_scale": guidance_scale}
@@ -57,7 +59,7 @@ def fake_run(
             "settings": settings,
         },
         "config": {"train": {"epochs": epochs}, "image_size": 64, "channels": 1, "method_options": options},
-        "dataset": {"synthetic": False},
+        "dataset": {"synthetic": False, **({"fingerprint": fingerprint} if fingerprint else {})},
         "versions": {"method": "2" if method == "diffuseexpand" else "1"},
         "git_hash": None,
         "date": "2026-01-01",
@@ -87,7 +89,9 @@ def csv_rows(path):
         return list(csv.DictReader(fh))
 
 
-def scored_on(name, per_image):
-    """``metrics`` of a run scored on the external test set ``name``: its Dice per image and their mean."""
+def scored_on(name, per_image, fingerprint=None):
+    """``metrics`` of a run scored on the external test set ``name``: its Dice per image and their mean, and the
+    set's ``fingerprint`` as it was scored (none recorded by default, as by an older run)."""
     dice = sum(per_image.values()) / len(per_image)
-    return {"external": {name: {"dice": dice, "dice_std": 0.0, "n": len(per_image), "dice_per_image": per_image}}}
+    figures = {"dice": dice, "dice_std": 0.0, "n": len(per_image), "dice_per_image": per_image}
+    return {"external": {name: {**figures, **({"fingerprint": fingerprint} if fingerprint else {})}}}
