@@ -36,7 +36,7 @@ from bench.integrity import CheckReport
 from bench.pairs import PairSet
 from bench.results import GALLERY_PNG
 from bench.runner.dataset import load_data
-from bench.runner.expansion import Measuring, expand_pairs
+from bench.runner.expansion import Measuring, expand_pairs, measure
 from bench.runner.layout import cached_stages, method_cache, metrics_cache
 from bench.runner.machine import oom_as_run_error
 from bench.runner.provenance import DISTRIBUTION, now, package_version
@@ -163,38 +163,43 @@ def expand(
             )
         )
 
-    # 2. In a staging folder that replaces `out` only when everything is written: fit on every pair (no test
-    # split: production use; stages cached under the workdir), generate, and measure against every pair.
-    with atomic_dir(out) as tmp:
-        done = expand_pairs(
-            pl,
-            real,
-            workdir=workdir,
-            seed=req.seed,
-            device=device,
-            preset=req.preset,
-            force=req.force,
-            progress=progress,
-            where=f"on all {len(real)} pairs",
-            measuring=Measuring(
-                metrics_cache(Path(req.cache), data.name),
-                tmp / CLOSEST_PNG,
-                inception_weights=req.inception_weights,
-                reference=False,  # only the method's own real-data network: an expansion trains no extra one
-                per_image=True,
-            ),
-        )
-        method, expansion, metrics, unavailable = done.method, done.expansion, done.metrics, done.unavailable
+    # 2. Fit on every pair (no test split: production use; stages cached under the workdir), generate, measure the
+    # real-data network and run the --evaluate runs, all before the staging folder is opened: a process killed in
+    # these hours leaves nothing beside `out`. 3. In that folder, which replaces `out` only when everything is
+    # written: measure against every pair (its closest-pairs picture goes there) and write it all.
+    where = f"on all {len(real)} pairs"
+    done = expand_pairs(
+        pl,
+        real,
+        workdir=workdir,
+        seed=req.seed,
+        device=device,
+        preset=req.preset,
+        force=req.force,
+        progress=progress,
+        where=where,
+    )
+    method, expansion = done.method, done.expansion
+    t0 = time.perf_counter()
+    with oom_as_run_error("measuring the method's real-data network on the real pairs", device):
+        real_dice = _real_dice(method.real_data_network(), real, device)
+    timings = {"fit": done.timings["fit"], "expand": done.timings["expand"], "metrics": time.perf_counter() - t0}
+    evaluation = None
+    if req.evaluate:
         t0 = time.perf_counter()
-        with oom_as_run_error("measuring the method's real-data network on the real pairs", device):
-            real_dice = _real_dice(method.real_data_network(), real, device)
-        timings = {"fit": done.timings["fit"], "expand": done.timings["expand"]}
-        timings["metrics"] = done.timings["generation_metrics"] + time.perf_counter() - t0
-        evaluation = None
-        if req.evaluate:
-            t0 = time.perf_counter()
-            evaluation = evaluate_downstream(req, progress)
-            timings["evaluate"] = time.perf_counter() - t0
+        evaluation = evaluate_downstream(req, progress)
+        timings["evaluate"] = time.perf_counter() - t0
+    with atomic_dir(out) as tmp:
+        measuring = Measuring(
+            metrics_cache(Path(req.cache), data.name),
+            tmp / CLOSEST_PNG,
+            inception_weights=req.inception_weights,
+            reference=False,  # only the method's own real-data network: an expansion trains no extra one
+            per_image=True,
+        )
+        measure(pl, real, done, seed=req.seed, device=device, progress=progress, where=where, measuring=measuring)
+        metrics, unavailable = done.metrics, done.unavailable
+        timings["metrics"] += done.timings["generation_metrics"]
         memorisation = metrics.get("memorisation") or {}
         nearest = memorisation.pop("per_image", None)
         rows = pair_rows(expansion, nearest)

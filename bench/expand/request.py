@@ -60,10 +60,8 @@ def plan_expansion(req: ExpandRequest, checked: CheckedRequest | None = None) ->
     from bench.runner.machine import check_inception_weights, check_writable, resolve_device
     from bench.runner.planning import plan
 
-    request = run_request(req)
-    if checked is None or checked.request != request:
-        checked = check_expand_request(req)
-    pl = plan(request, checked)
+    checked = check_expand_request(req, checked)
+    pl = plan(run_request(req), checked)
     device = resolve_device(req.device)
     check_writable(Path(req.out))
     check_writable(Path(req.cache), "--cache")
@@ -71,9 +69,11 @@ def plan_expansion(req: ExpandRequest, checked: CheckedRequest | None = None) ->
     return pl, device
 
 
-def check_expand_request(req: ExpandRequest) -> CheckedRequest:
+def check_expand_request(req: ExpandRequest, checked: CheckedRequest | None = None) -> CheckedRequest:
     """The checks of a request that need neither its method's code nor its data, in the order
-    :func:`plan_expansion` makes them; cheap enough for the CLI to run before it imports torch.
+    :func:`plan_expansion` makes them; cheap enough for the CLI to run before it imports torch. ``checked``: an
+    earlier result of these checks, whose ``bench run`` request's part is reused where it is this request's (the
+    checks of ``bench expand``'s own values, such as ``--evaluate``, are made every time).
 
     Returns:
         Its ``bench run`` request's checks (:func:`bench.runner.request.checked_request`): the image size the
@@ -92,7 +92,9 @@ def check_expand_request(req: ExpandRequest) -> CheckedRequest:
         raise ConfigError(f"--evaluate: distinct seeds >= 0, got {','.join(map(str, req.evaluate))}")
     if req.test_sets and not req.evaluate:
         raise ConfigError("--test-set scores the --evaluate runs: give --evaluate SEEDS with it")
-    checked = checked_request(run_request(req))
+    request = run_request(req)
+    if checked is None or checked.request != request:
+        checked = checked_request(request)
     if not method_entry(req.method).generates_pairs:
         raise ConfigError(f"method '{req.method}' generates no pairs: there is nothing to expand with it")
     return checked

@@ -103,15 +103,35 @@ def expand_pairs(
             expansion = method.expand(pl.n_synthetic, ctx)
     timings["expand"] = time.perf_counter() - t0
     done = Expanded(method, expansion, timings)
-    if measuring is None:
-        return done
+    if measuring is not None:
+        measure(pl, pairs, done, seed=seed, device=device, progress=progress, where=where, measuring=measuring)
+    return done
+
+
+def measure(
+    pl: Plan,
+    pairs: PairSet,
+    done: Expanded,
+    *,
+    seed: int,
+    device: torch.device,
+    progress: Any,
+    where: str,
+    measuring: Measuring,
+) -> None:
+    """Measure an expansion :func:`expand_pairs` made without ``measuring`` against ``pairs`` and draw its gallery,
+    into ``done``: for a caller that opens the folder the pictures go to only once the long fit is over.
+
+    Raises:
+        bench.runner.RunError: out of memory.
+    """
     t0 = time.perf_counter()
     with oom_as_run_error(f"computing generation metrics ({where})", device):
         done.metrics, done.unavailable = run_generation_metrics(
             pl,
             pairs,
-            expansion,
-            method,
+            done.expansion,
+            done.method,
             seed,
             device,
             measuring.cache_dir,
@@ -121,10 +141,9 @@ def expand_pairs(
             reference=measuring.reference,
             per_image=measuring.per_image,
         )
-    timings["generation_metrics"] = time.perf_counter() - t0
+    done.timings["generation_metrics"] = time.perf_counter() - t0
     if measuring.gallery_png is not None:
-        save_gallery(expansion, measuring.gallery_png)
-    return done
+        save_gallery(done.expansion, measuring.gallery_png)
 
 
 def _empty_like(pairs: PairSet) -> PairSet:

@@ -23,12 +23,18 @@ from bench.testsets import FLAG, ExternalSet, chosen, load, refuse_seen, scores
 
 
 def load_external(
-    req: Request, pl: Plan, data: LoadedData, splits: dict[int, Split], warn: Callable[[str], None]
+    req: Request,
+    pl: Plan,
+    data: LoadedData,
+    splits: dict[int, Split],
+    warn: Callable[[str], None],
+    read_set: Callable[..., ExternalSet] = load,
 ) -> list[ExternalSet]:
     """The external sets of a run, read at its size and checked against everything its stages learn from.
 
     A set named by ``--test-set`` must be found and unseen; a card's default set that is not found, or that a
-    stage saw (a pretraining on it), is said and left out.
+    stage saw (a pretraining on it), is said and left out. ``read_set`` reads one set as :func:`bench.testsets.load`
+    does (a sweep's dry run passes one that reads each set once for all its runs).
 
     Raises:
         ConfigError: a set that is the run's own data set, that holds another number of classes, or that holds an
@@ -40,7 +46,7 @@ def load_external(
     sets = []
     for name in names:
         try:
-            test_set = load(name, pl.image_size, req.channels, asked, req.masks)
+            test_set = read_set(name, pl.image_size, req.channels, asked, req.masks)
         except DatasetError as e:
             if asked:
                 raise

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import os
 import re
@@ -71,7 +72,8 @@ class CheckedRequest:
     """A request whose own checks passed (:func:`checked_request`), with what they found: its ablation, its image
     size and, where its method's options import without the method's code, :func:`resolve_options`'s result (None
     otherwise). Handed from a verb's early checks to :func:`bench.runner.planning.plan`, so that one invocation
-    resolves a request's options once."""
+    resolves a request's options once. ``request`` is a copy of the request as checked: one changed since is
+    checked again, never planned with what its earlier values resolved to."""
 
     request: Request
     ablation: str
@@ -100,14 +102,16 @@ def checked_request(req: Request) -> CheckedRequest:
     if not method_entry(req.method).generates_pairs and req.train_on == "synthetic":
         raise ConfigError(f"method '{req.method}' generates no pairs, so --train-on synthetic is impossible")
     light = method_entry(req.method).options  # the option classes that import without the method's code
-    return CheckedRequest(req, ablation, image_size, resolve_options(req) if light else None)
+    return CheckedRequest(copy.deepcopy(req), ablation, image_size, resolve_options(req) if light else None)
 
 
 def resolved_request(req: Request) -> CheckedRequest:
     """:func:`checked_request`, with the options resolved even where that imports the method's code: for a caller
     that plans the request anyway and hands it on (a sweep checks every run, says its status, then runs it)."""
     checked = checked_request(req)
-    return checked if checked.resolved is not None else dataclasses.replace(checked, resolved=resolve_options(req))
+    if checked.resolved is not None:
+        return checked
+    return dataclasses.replace(checked, resolved=resolve_options(checked.request))
 
 
 def resolve_options(req: Request) -> tuple[Any, TrainConfig, int]:

@@ -54,6 +54,10 @@ def status(sweep: Sweep) -> list[RunStatus]:
     model, the median ``timings.total`` of past runs of the same dataset, preset, method, variant, train-on and model
     (any seed, ratio or setting), None when there is none (runs that share cached stages take less); of a run to
     score, its own evaluation's seconds per pair times the pairs of the sets it lacks.
+
+    Raises:
+        ConfigError, DatasetError: a set a finished run lacks that ``bench run`` would refuse for it (one holding a
+            training image of the run, say), naming the option, so the sweep refuses before any run.
     """
     past: dict[tuple, list[float]] = defaultdict(list)
     found: dict[str, tuple[str, DatasetCard | None]] = {}
@@ -107,35 +111,45 @@ def _external_sets(
 ) -> list[ExternalSet]:
     """The external sets ``bench run`` would score a stored run on, each read once per status.
 
-    Whether a stage saw a card's default set (the run's training images, a pretraining) is checked only where it
-    decides something, a set the run lacks and could be scored on from its kept weights: there the run's data are
-    read and :func:`bench.runner.external.load_external` says which sets it keeps.
+    A set the run lacks decides something, so there the run's data are read (once per data set, size and method)
+    and :func:`bench.runner.external.load_external` says which sets the run keeps, as ``bench run`` does: a named
+    set it refuses (one holding a training image, the run's own data set, ...) is refused here too, before any run.
+    A card's default set lacked by a run without kept weights decides nothing (the run is kept as it is).
+
+    Raises:
+        ConfigError, DatasetError: as ``bench run`` would, naming the option.
     """
     from bench.runner.dataset import load_data, seed_splits  # torch, as above
     from bench.runner.external import lacking, load_external
 
-    names, asked = chosen(tuple(req.test_sets), card)
-    sets = []
-    for name in names:
-        key = (name, pl.image_size, req.channels, req.masks, asked)
+    def cached(name: str, image_size: int, channels: int, asked: bool, reading: Any = None) -> ExternalSet:
+        key = (name, image_size, channels, reading, asked)
         if key not in read.sets:
             try:
-                read.sets[key] = load(name, pl.image_size, req.channels, asked, req.masks)
-            except DatasetError as e:  # a named set: bench run refuses; a card's default: left out
+                read.sets[key] = load(name, image_size, channels, asked, reading)
+            except DatasetError as e:
                 read.sets[key] = e
         got = read.sets[key]
         if isinstance(got, DatasetError):
-            if asked:
-                raise got
-            continue
-        sets.append(got)
-    if asked or not (rdir / WEIGHTS).is_file() or not lacking(done, sets):
+            raise got
+        return got
+
+    names, asked = chosen(tuple(req.test_sets), card)
+    sets = []
+    for name in names:
+        try:
+            sets.append(cached(name, pl.image_size, req.channels, asked, req.masks))
+        except DatasetError:
+            if asked:  # bench run refuses a named set it cannot read; leaves out a card's default
+                raise
+    if not lacking(done, sets) or not (asked or (rdir / WEIGHTS).is_file()):
         return sets
     key = (req.dataset, pl.image_size, req.channels, req.masks, pl.method_cls.name)
     if key not in read.data:
         read.data[key] = load_data(req.dataset, pl, req.channels, _quiet, reading=req.masks)
     data = read.data[key]
-    return load_external(req, pl, data, seed_splits(req, data.pairs, data.path, _quiet)[0], _quiet)
+    splits = seed_splits(req, data.pairs, data.path, _quiet)[0]
+    return load_external(req, pl, data, splits, _quiet, read_set=cached)
 
 
 def _quiet(_: str) -> None:

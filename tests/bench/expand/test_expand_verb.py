@@ -7,6 +7,7 @@ import json
 import shutil
 import subprocess
 import time
+from contextlib import contextmanager
 from html.parser import HTMLParser
 from pathlib import Path
 from types import SimpleNamespace
@@ -211,6 +212,22 @@ def test_interrupted_expansion_leaves_no_folder_and_resumes_from_its_stages(filt
     assert not done.reused
     assert set(done.summary["method_stats"]["cached"]) == {"denoiser", "segmenter", "filter", "samples"}
     assert (out / "expansion.json").is_file()
+
+
+def test_the_staging_folder_is_opened_only_once_fitting_and_generating_are_over(folder, tmp_path, monkeypatch):
+    out, staged = tmp_path / "late", {}
+    step = bench.runner.expansion.oom_as_run_error
+
+    @contextmanager
+    def probed(what, device):  # each step's name, and whether a staging folder stood beside --out when it began
+        staged[what.split(" ")[0]] = bool(list(tmp_path.glob(".late.*")))
+        with step(what, device):
+            yield
+
+    monkeypatch.setattr(bench.runner.expansion, "oom_as_run_error", probed)
+    expand(ExpandRequest(method="xlsor", dataset=str(folder), n=4, out=out, preset="smoke", cache=tmp_path / "runs"))
+    assert staged == {"fitting": False, "generating": False, "computing": True}
+    assert (out / "expansion.json").is_file() and not list(tmp_path.glob(".late.*"))
 
 
 def test_method_without_filter_keeps_every_pair_and_force_recomputes(folder, tmp_path):

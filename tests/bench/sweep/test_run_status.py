@@ -8,6 +8,7 @@ import pytest
 from synthetic_pairs import disc_folder
 
 from bench.cli.sweep import sweep_table
+from bench.config import ConfigError
 from bench.runner import Request, run
 from bench.runner.layout import WEIGHTS
 from bench.splits import make_split
@@ -102,3 +103,22 @@ def test_the_table_says_which_runs_are_to_score_and_on_which_sets():
     assert list(table.columns[4].cells) == ["done", "to score on shenzhen, jsrt", "to run"]
     assert list(table.columns[5].cells) == ["–", "2 s", "60 s"]
     assert table.caption.startswith("1 done, 2 to run (1 of them to score on an external set, from kept weights)")
+
+
+def test_a_named_set_bench_run_refuses_for_a_finished_run_is_refused_by_the_dry_run(tmp_path):
+    data, out = disc_folder(tmp_path / "discs"), tmp_path / "runs"
+    run(_sweep(dataset=str(data), out=out, test_sets=(str(disc_folder(tmp_path / "first", n=4)),)).runs[0].request)
+    leaky = disc_folder(tmp_path / "leaky", n=4)
+    trained = make_split(sorted(p.stem for p in (data / "images").glob("*.png")), 0).train[0]
+    for sub in ("images", "masks"):  # one of the run's training images under a new name
+        shutil.copy(data / sub / f"{trained}.png", leaky / sub / "renamed.png")
+    sweep = _sweep(dataset=str(data), out=out, test_sets=(str(leaky),))
+    with pytest.raises(ConfigError) as said:
+        status(sweep)
+    with pytest.raises(ConfigError) as refused:
+        run(sweep.runs[0].request)
+    assert str(said.value) == str(refused.value) and str(said.value).startswith("--test-set leaky: 1 of its 5 images")
+
+    next(out.rglob(WEIGHTS)).unlink()  # without kept weights bench run would train it again, after the same check
+    with pytest.raises(ConfigError, match="training images of this run"):
+        status(sweep)
