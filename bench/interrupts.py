@@ -66,8 +66,9 @@ def kept(path: str | Path) -> None:
 def main_process() -> bool:
     """Whether this process speaks for the command: it is the only one, or rank 0 of those that ``torchrun`` or
     ``accelerate launch`` started (they number them in ``RANK``). Read without torch, so that it holds before the
-    process group exists and after it is gone."""
-    return int(os.environ.get("RANK", "0")) == 0
+    process group exists and after it is gone. A ``RANK`` that is not a number is taken as the only process."""
+    rank = os.environ.get("RANK", "0").strip()
+    return not rank.isdigit() or int(rank) == 0
 
 
 def stopped_line(stop: Interrupted) -> str:

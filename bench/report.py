@@ -106,7 +106,6 @@ def make_rows(results: Iterable[Results], sources: Iterable[str] | None = None) 
         r["delta_vs_origin"] = r["delta"].mean if r["delta"] else None
         r["origin_steps"] = base["steps"] if r["delta"] and base["steps"] != r["steps"] else None
         r["external"] = external_scores.figures(by_seed, origins)
-        r["notes"] = " ".join(filter(None, [r["notes"], *(f.get("note") for f in r["external"].values())]))
     return rows
 
 
@@ -349,8 +348,11 @@ def unequal_steps(rows: list[dict[str, Any]]) -> list[str]:
 
 
 def marks(rows: list[dict[str, Any]]) -> list[str]:
-    """Why Dice cells are marked †, one line per reason."""
-    return sorted({f"†: {r['notes']}" for r in rows if r.get("notes")})
+    """The † notes: a row's own (its Dice on the test split carries the mark) and those of its external-set
+    figures (their cells carry it), each once."""
+    own = {r["notes"] for r in rows if r.get("notes")}
+    external = {f["note"] for r in rows for f in (r.get("external") or {}).values() if f.get("note")}
+    return sorted(f"†: {note}" for note in own | external)
 
 
 def missing(rows: list[dict[str, Any]], keys: tuple[str, ...]) -> list[str]:

@@ -47,7 +47,10 @@ def test_ctrl_c_before_any_step_says_so(handlers):
     assert interrupts.stopped_line(info.value).startswith("interrupted (SIGINT): stopped before its first step; ")
 
 
-@pytest.mark.parametrize(("rank", "main"), [(None, True), ("0", True), ("1", False), ("3", False)])
+RANKS = [(None, True), ("0", True), ("1", False), ("3", False), ("", True), ("x", True)]  # not a number: the only one
+
+
+@pytest.mark.parametrize(("rank", "main"), RANKS)
 def test_only_the_main_process_of_a_multi_process_run_says_where_it_stopped(handlers, monkeypatch, capsys, rank, main):
     """Every process that ``torchrun`` / ``accelerate launch`` started gets the signal; rank 0 alone says the line,
     the others end with the same exit code and nothing on the console."""
