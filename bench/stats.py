@@ -177,17 +177,25 @@ def results_delta(
     def scored(by_seed: Mapping[int, Mapping[str, Any]]) -> dict[int, SeedScores]:
         return {s: v for s, r in by_seed.items() if (v := run_scores(r, test_set)) is not None}
 
+    return paired_delta(scored(comparable(runs, origins, test_set)), scored(origins))
+
+
+def comparable(
+    runs: Mapping[int, Mapping[str, Any]], origins: Mapping[int, Mapping[str, Any]], test_set: str | None = None
+) -> dict[int, Mapping[str, Any]]:
+    """The runs of ``runs`` that :func:`results_delta` may pair with their seed's origin run: those that trained on
+    the same real pairs and, for ``test_set``, were scored on the same version of it."""
+
     def split_of(r: Mapping[str, Any]) -> Any:
         return (r.get("dataset") or {}).get("fingerprint")
 
-    same = {
+    return {
         s: r
         for s, r in runs.items()
         if s in origins
         and split_of(r) == split_of(origins[s])
         and (test_set is None or set_version(r, test_set) == set_version(origins[s], test_set))
     }
-    return paired_delta(scored(same), scored(origins))
 
 
 def set_version(results: Mapping[str, Any], test_set: str) -> str | None:

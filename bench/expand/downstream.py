@@ -10,7 +10,7 @@ from typing import Any
 from bench.expand.request import ExpandRequest, run_request
 from bench.runner.loop import Outcome, run
 from bench.runner.request import baseline_request
-from bench.stats import METHOD, PairedDelta, results_delta
+from bench.stats import METHOD, PairedDelta, comparable, results_delta
 
 
 def evaluate_downstream(req: ExpandRequest, progress: Any = None) -> dict[str, Any]:
@@ -34,24 +34,8 @@ def evaluate_downstream(req: ExpandRequest, progress: Any = None) -> dict[str, A
     expanded = run(request, progress=progress, on_warning=lambda _: None)
     origin = run(baseline_request(request), progress=progress, on_warning=lambda _: None)
 
-    def dice(outcome: Outcome, test_set: str | None = None) -> dict[int, float]:
-        scored = {r["run"]["seed"]: r["metrics"] for r in outcome.results}
-        if test_set is not None:
-            scored = {s: m["external"][test_set] for s, m in scored.items() if test_set in m.get("external", {})}
-        return {s: float(m["dice"]) for s, m in scored.items()}
-
-    def outside(test_set: str) -> dict[str, Any]:  # the paired Dice on one external set
-        on, off = dice(expanded, test_set), dice(origin, test_set)
-        both = sorted(set(on) & set(off))
-        gains = [on[s] - off[s] for s in both]
-        return {
-            "seeds": both,
-            "dice_origin": [round(off[s], 4) for s in both],
-            "dice_expanded": [round(on[s], 4) for s in both],
-            "delta": [round(d, 4) for d in gains],
-            "delta_mean": round(statistics.fmean(gains), 4) if gains else None,
-            **interval(results_delta(by_seed(expanded), by_seed(origin), test_set)),
-        }
+    def dice(outcome: Outcome) -> dict[int, float]:
+        return {r["run"]["seed"]: float(r["metrics"]["dice"]) for r in outcome.results}
 
     with_pairs, without = dice(expanded), dice(origin)
     seeds = sorted(with_pairs)
@@ -70,8 +54,31 @@ def evaluate_downstream(req: ExpandRequest, progress: Any = None) -> dict[str, A
         "delta_mean": round(statistics.fmean(deltas), 4),
         "delta_std": round(statistics.stdev(deltas), 4) if len(deltas) > 1 else None,
         **interval(results_delta(by_seed(expanded), by_seed(origin))),
-        **({"external": {name: outside(name) for name in sets}} if sets else {}),
+        **({"external": {n: outside(by_seed(expanded), by_seed(origin), n) for n in sets}} if sets else {}),
         "runs": [str(p) for p in [*expanded.paths, *origin.paths]],
+    }
+
+
+def outside(runs: dict[int, dict[str, Any]], origins: dict[int, dict[str, Any]], test_set: str) -> dict[str, Any]:
+    """The paired Dice of runs vs their origin runs (seed -> ``results.json`` dict) on one external set, over the
+    seeds its interval pairs (:func:`bench.stats.comparable`): not one whose origin was scored on another version of
+    the set, or trained on other real pairs (a run kept from before the set's or the data's folder changed)."""
+
+    def dice(scored: dict[int, Any]) -> dict[int, float]:
+        return {
+            s: float(x["dice"]) for s, r in scored.items() if (x := (r["metrics"].get("external") or {}).get(test_set))
+        }
+
+    on, off = dice(comparable(runs, origins, test_set)), dice(origins)
+    both = sorted(set(on) & set(off))
+    gains = [on[s] - off[s] for s in both]
+    return {
+        "seeds": both,
+        "dice_origin": [round(off[s], 4) for s in both],
+        "dice_expanded": [round(on[s], 4) for s in both],
+        "delta": [round(d, 4) for d in gains],
+        "delta_mean": round(statistics.fmean(gains), 4) if gains else None,
+        **interval(results_delta(runs, origins, test_set)),
     }
 
 

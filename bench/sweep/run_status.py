@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from bench import results as store
 from bench import runner
 from bench.cards import DatasetCard, resolve_dataset
+from bench.integrity import CheckReport, check
 from bench.pairs import DatasetError
 from bench.runner.layout import WEIGHTS
 from bench.sweep.grid import Sweep, SweepRun
@@ -38,10 +39,14 @@ class RunStatus:
 
 @dataclass
 class _Read:
-    """What a status reads once for all the runs that need it: external sets, and data sets, at a size."""
+    """What a status reads once for all the runs that need it: external sets, and data sets, at a size (checked once
+    for every method); and the sets :func:`bench.runner.external.load_external` keeps for a data set, size, method
+    and seed."""
 
     sets: dict[tuple, ExternalSet | DatasetError] = field(default_factory=dict)
+    checked: dict[tuple, CheckReport] = field(default_factory=dict)
     data: dict[tuple, LoadedData] = field(default_factory=dict)
+    kept: dict[tuple, list[ExternalSet]] = field(default_factory=dict)
 
 
 def status(sweep: Sweep) -> list[RunStatus]:
@@ -56,8 +61,9 @@ def status(sweep: Sweep) -> list[RunStatus]:
     score, its own evaluation's seconds per pair times the pairs of the sets it lacks.
 
     Raises:
-        ConfigError, DatasetError: a set a finished run lacks that ``bench run`` would refuse for it (one holding a
-            training image of the run, say), naming the option, so the sweep refuses before any run.
+        ConfigError, DatasetError: a set ``--test-set`` names that ``bench run`` would refuse for a run, finished or
+            not (the run's own data set, one holding a training image of it, say), or one a finished run lacks of
+            its card's defaults that it would refuse, naming the option, so the sweep refuses before any run.
     """
     past: dict[tuple, list[float]] = defaultdict(list)
     found: dict[str, tuple[str, DatasetCard | None]] = {}
@@ -94,10 +100,10 @@ def _step(
 ) -> tuple[str, float | None, list[str]]:
     """What ``bench run`` does with one of a request's run folders: ``done``, ``score`` (on the sets named) or
     ``run``, and its estimated seconds."""
-    from bench.runner.external import lacking, reusable  # torch: only once a finished run is looked at
+    from bench.runner.external import lacking, reusable  # torch: when a status is made, not at import
 
     done = None if req.force else runner.stored_result(rdir, cfg.key())
-    sets = _external_sets(req, pl, rdir, card, done, read) if done is not None else []
+    sets = _external_sets(req, pl, rdir, card, done, read) if done is not None or req.test_sets else []
     if done is None or not reusable(done, rdir, sets):
         return "run", _median(past.get(_past_key(cfg))), []
     missing = lacking(done, sets) if (rdir / WEIGHTS).is_file() else []
@@ -107,20 +113,20 @@ def _step(
 
 
 def _external_sets(
-    req: runner.Request, pl: Plan, rdir: Path, card: DatasetCard | None, done: store.Results, read: _Read
+    req: runner.Request, pl: Plan, rdir: Path, card: DatasetCard | None, done: store.Results | None, read: _Read
 ) -> list[ExternalSet]:
-    """The external sets ``bench run`` would score a stored run on, each read once per status.
+    """The external sets ``bench run`` would score a run on, each read once per status.
 
-    A set the run lacks decides something, so there the run's data are read (once per data set, size and method)
-    and :func:`bench.runner.external.load_external` says which sets the run keeps, as ``bench run`` does: a named
-    set it refuses (one holding a training image, the run's own data set, ...) is refused here too, before any run.
-    A card's default set lacked by a run without kept weights decides nothing (the run is kept as it is).
+    ``bench run`` checks the sets ``--test-set`` names for every run, finished or not, so for them the run's data
+    are read (once per data set, size and method) and :func:`bench.runner.external.load_external` decides (once per
+    seed and split as well): a set it refuses (the run's own data set, one holding a training image, ...) is
+    refused here too, before any run. A card's default set decides something only for a finished run that lacks it
+    and kept its weights (one without them is kept as it is), and only there is it checked so.
 
     Raises:
         ConfigError, DatasetError: as ``bench run`` would, naming the option.
     """
-    from bench.runner.dataset import load_data, seed_splits  # torch, as above
-    from bench.runner.external import lacking, load_external
+    from bench.runner.external import lacking  # torch, as above
 
     def cached(name: str, image_size: int, channels: int, asked: bool, reading: Any = None) -> ExternalSet:
         key = (name, image_size, channels, reading, asked)
@@ -135,21 +141,38 @@ def _external_sets(
         return got
 
     names, asked = chosen(tuple(req.test_sets), card)
+    if asked:
+        return _kept(req, pl, read, cached)
     sets = []
     for name in names:
         try:
             sets.append(cached(name, pl.image_size, req.channels, asked, req.masks))
-        except DatasetError:
-            if asked:  # bench run refuses a named set it cannot read; leaves out a card's default
-                raise
-    if not lacking(done, sets) or not (asked or (rdir / WEIGHTS).is_file()):
+        except DatasetError:  # bench run leaves out a card's default set it cannot read
+            pass
+    if done is None or not lacking(done, sets) or not (rdir / WEIGHTS).is_file():
         return sets
+    return _kept(req, pl, read, cached)
+
+
+def _kept(req: runner.Request, pl: Plan, read: _Read, read_set: Any) -> list[ExternalSet]:
+    """:func:`bench.runner.external.load_external` for a run, its data read once per data set, size and method, and
+    its verdict taken once per seed, split and method options."""
+    from bench.runner.dataset import load_data, seed_splits  # torch, as above
+    from bench.runner.external import load_external
+
     key = (req.dataset, pl.image_size, req.channels, req.masks, pl.method_cls.name)
-    if key not in read.data:
-        read.data[key] = load_data(req.dataset, pl, req.channels, _quiet, reading=req.masks)
-    data = read.data[key]
-    splits = seed_splits(req, data.pairs, data.path, _quiet)[0]
-    return load_external(req, pl, data, splits, _quiet, read_set=cached)
+    split = (req.seeds, req.train_ratio, req.train_pairs, req.allow_empty_test)
+    decided = (*key, tuple(req.test_sets), *split, repr(pl.options))
+    if decided not in read.kept:
+        if key not in read.data:
+            at = (req.dataset, pl.image_size, req.masks)
+            if at not in read.checked:
+                read.checked[at] = check(resolve_dataset(req.dataset)[0], image_size=pl.image_size, reading=req.masks)
+            read.data[key] = load_data(req.dataset, pl, req.channels, _quiet, read.checked[at], req.masks)
+        data = read.data[key]
+        splits = seed_splits(req, data.pairs, data.path, _quiet)[0]
+        read.kept[decided] = load_external(req, pl, data, splits, _quiet, read_set=read_set)
+    return read.kept[decided]
 
 
 def _quiet(_: str) -> None:

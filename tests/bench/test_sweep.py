@@ -142,6 +142,13 @@ def test_a_ratio_that_leaves_one_training_pair_is_refused_before_any_run(tmp_pat
     assert_refused(res, needle, out=tmp_path / "runs")  # the ratio-0.5 runs, listed first, did not start
 
 
+def test_a_dry_run_refuses_the_data_set_itself_as_a_test_set_before_any_run_finished(tmp_path):
+    data = disc_folder(tmp_path / "discs", n=16)
+    args = ("--methods", "xlsor", "--ratios", "0.5", "--seeds", "0", "--preset", "smoke", "--no-wandb", "--dry-run")
+    res = invoke("sweep", "fewshot", "--dataset", data, "--test-set", data, *args, "--out", tmp_path / "runs")
+    assert_refused(res, f"--test-set {data}: this is the run's own data set", out=tmp_path / "runs")
+
+
 def test_an_unreadable_data_folder_is_one_line_naming_it(tmp_path, monkeypatch):
     data = disc_folder(tmp_path / "discs", n=16)
 

@@ -9,7 +9,7 @@ from bench.expand.downstream import outside
 
 
 def result(dice: float, version: str, split: str = "s") -> dict:
-    per_image = [dice - 0.01, dice + 0.01]
+    per_image = {"a.png": dice - 0.01, "b.png": dice + 0.01}
     external = {"other": {"dice": dice, "dice_per_image": per_image, "fingerprint": version, "n": 2}}
     return {"dataset": {"fingerprint": split}, "metrics": {"dice": dice, "external": external}}
 

@@ -2,11 +2,13 @@
 ``bench run`` then does with it: scores it from its kept weights, trains it again, or keeps it as it is."""
 
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from synthetic_pairs import disc_folder
 
+import bench.runner.external
 from bench.cli.sweep import sweep_table
 from bench.config import ConfigError
 from bench.runner import Request, run
@@ -122,3 +124,36 @@ def test_a_named_set_bench_run_refuses_for_a_finished_run_is_refused_by_the_dry_
     next(out.rglob(WEIGHTS)).unlink()  # without kept weights bench run would train it again, after the same check
     with pytest.raises(ConfigError, match="training images of this run"):
         status(sweep)
+
+
+def test_a_named_set_bench_run_refuses_is_refused_for_runs_still_to_train(tmp_path):
+    data, out = disc_folder(tmp_path / "discs"), tmp_path / "runs"  # nothing ran under --out
+    leaky = disc_folder(tmp_path / "leaky", n=4)
+    trained = make_split(sorted(p.stem for p in (data / "images").glob("*.png")), 0).train[0]
+    for sub in ("images", "masks"):
+        shutil.copy(data / sub / f"{trained}.png", leaky / sub / "renamed.png")
+    rings = disc_folder(tmp_path / "rings", n=4, labels=2)
+    for named, needle in ((data, "own data set"), (leaky, "training images of this run"), (rings, "3 labels")):
+        sweep = _sweep(dataset=str(data), out=out, test_sets=(str(named),))
+        with pytest.raises(ConfigError) as said:
+            status(sweep)
+        with pytest.raises(ConfigError) as refused:
+            run(sweep.runs[0].request)
+        assert str(said.value) == str(refused.value) and needle in str(said.value)
+    assert not out.exists()
+
+
+def test_a_named_set_is_decided_once_per_seed_and_split_of_a_data_set_and_method(tmp_path, monkeypatch):
+    data, other = disc_folder(tmp_path / "discs"), disc_folder(tmp_path / "other", n=4)
+    decided = []
+    real = bench.runner.external.load_external
+
+    def counted(req, *args, **kw):
+        decided.append((req.seeds[0], req.train_ratio))
+        return real(req, *args, **kw)
+
+    monkeypatch.setattr(bench.runner.external, "load_external", counted)
+    base = _sweep(dataset=str(data), out=tmp_path / "runs", test_sets=(str(other),)).runs[0].request
+    runs = [SweepRun("Origin", replace(base, seeds=(s,), train_ratio=r)) for s in (0, 1) for r in (0.5, 0.5, 0.9)]
+    assert [s.done for s in status(Sweep("fewshot", runs))] == [False] * 6
+    assert sorted(decided) == [(0, 0.5), (0, 0.9), (1, 0.5), (1, 0.9)]
