@@ -1,0 +1,66 @@
+"""Copy finished runs' records (results.json, config.json, splits.json) from a runs folder into a report, with the
+machine's paths made neutral, so that `bench report` rebuilds the report's tables from them anywhere.
+
+    python reports/store_runs.py RUNS REPORT/runs --match 'genseg__*' --match 'origin__*' --data ../data
+
+Run folders are matched by name (shell patterns, relative to RUNS/<dataset>/). The data set's folder becomes the
+path it is documented under (`--shared`, `--data`), the installation's site-packages `<site-packages>`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import re
+import shutil
+import site
+import sysconfig
+from pathlib import Path
+
+RECORDS = ("results.json", "config.json", "splits.json")
+
+
+def neutral(text: str, replacements: list[tuple[str, str]]) -> str:
+    """``text`` with every machine path replaced, longest first; refused if one is left."""
+    for old, new in replacements:
+        text = text.replace(old, new)
+    left = re.findall(r'"(/(?:work|root|home|tmp)/[^"]*)"', text)
+    if left:
+        raise SystemExit(f"a machine path is left: {left[0]}")
+    return text
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("runs", type=Path)
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--match", action="append", required=True, help="run folder name pattern (repeatable)")
+    parser.add_argument("--shared", required=True, help="the absolute folder that holds datasets/ (written ../shared)")
+    parser.add_argument("--data", help="the absolute folder of the Shenzhen halves (written ../data)")
+    args = parser.parse_args()
+    replacements = [(str(Path(args.shared).resolve()), "../shared")]
+    if args.data:
+        replacements.append((str(Path(args.data).resolve()), "../data"))
+    packages = {p for p in (*site.getsitepackages(), sysconfig.get_paths()["purelib"])}
+    replacements += [(p, "<site-packages>") for p in sorted(packages, key=len, reverse=True)]
+    copied = 0
+    for results in sorted(args.runs.glob("*/*/*/*/results.json")):
+        run = results.parent
+        name = run.parents[1].name
+        if not any(fnmatch.fnmatch(name, pattern) for pattern in args.match):
+            continue
+        dest = args.out / run.relative_to(args.runs)
+        dest.mkdir(parents=True, exist_ok=True)
+        for record in RECORDS:
+            if (run / record).is_file():
+                text = (run / record).read_text()
+                (dest / record).write_text(neutral(text, replacements))
+        copied += 1
+    print(f"{copied} run(s) stored under {args.out}")
+    if not copied:
+        shutil.rmtree(args.out, ignore_errors=True)
+        raise SystemExit("no run matched")
+
+
+if __name__ == "__main__":
+    main()
