@@ -79,3 +79,21 @@ def broken_pairs(tmp_path) -> Path:
 def discs(tmp_path) -> Path:
     """A valid 16-pair binary set at 32 x 32: big enough to split (2 test images), fast to train on."""
     return disc_folder(tmp_path / "discs")
+
+
+@pytest.fixture
+def resolutions(monkeypatch) -> list[str]:
+    """The method of every request whose options are resolved, in order (tests that options resolve once)."""
+    import bench.runner.planning
+    import bench.runner.request
+
+    calls: list[str] = []
+    resolve = bench.runner.request.resolve_options
+
+    def counted(req):
+        calls.append(req.method)
+        return resolve(req)
+
+    for module in (bench.runner.request, bench.runner.planning):
+        monkeypatch.setattr(module, "resolve_options", counted)
+    return calls

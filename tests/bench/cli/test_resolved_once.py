@@ -7,25 +7,7 @@ from __future__ import annotations
 import pytest
 from cli_checks import invoke, run_args
 
-import bench.runner.planning
-import bench.runner.request
-
 pytestmark = pytest.mark.heavy(50)
-
-
-@pytest.fixture
-def resolutions(monkeypatch) -> list[str]:
-    """The method of every request whose options are resolved, in order."""
-    calls: list[str] = []
-    resolve = bench.runner.request.resolve_options
-
-    def counted(req):
-        calls.append(req.method)
-        return resolve(req)
-
-    for module in (bench.runner.request, bench.runner.planning):
-        monkeypatch.setattr(module, "resolve_options", counted)
-    return calls
 
 
 def test_bench_run_resolves_each_request_once(discs, tmp_path, resolutions):
