@@ -276,10 +276,15 @@ def _save_checkpoint(accelerator: Accelerator, checkpoint_dir: Path, step: int) 
         raise (storage_error(e, final) or e) from e
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
-        shutil.rmtree(final, ignore_errors=True)
-        staging.rename(final)
-        interrupts.kept(final)
-        for old in checkpoint_dir.glob("step_*"):
-            if old != final:
-                shutil.rmtree(old, ignore_errors=True)
+        promote_checkpoint(staging, final, checkpoint_dir)
     accelerator.wait_for_everyone()
+
+
+def promote_checkpoint(staging: Path, final: Path, checkpoint_dir: Path) -> None:
+    """Make a fully written checkpoint folder the newest one, record it as kept, and drop the older ``step_*``."""
+    shutil.rmtree(final, ignore_errors=True)
+    staging.rename(final)
+    interrupts.kept(final)
+    for old in checkpoint_dir.glob("step_*"):
+        if old != final:
+            shutil.rmtree(old, ignore_errors=True)

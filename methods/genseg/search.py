@@ -34,7 +34,7 @@ import torch
 from bench import interrupts
 from bench.config import TrainConfig
 from bench.files import reading, storage_error
-from bench.generator_training import latest_checkpoint
+from bench.generator_training import latest_checkpoint, promote_checkpoint
 from bench.pairs import PairSet
 from bench.segmentation.models import build_model
 from bench.segmentation.trainer import SegmentationLoss
@@ -204,12 +204,7 @@ def _save(checkpoint_dir: Path, step: int, state: dict[str, Any]) -> None:
     except Exception as e:
         shutil.rmtree(staging, ignore_errors=True)
         raise (storage_error(e, final) or e) from e
-    shutil.rmtree(final, ignore_errors=True)
-    staging.rename(final)
-    interrupts.kept(final)
-    for old in checkpoint_dir.glob("step_*"):
-        if old != final:
-            shutil.rmtree(old, ignore_errors=True)
+    promote_checkpoint(staging, final, checkpoint_dir)
 
 
 def _batch_losses(
