@@ -18,6 +18,7 @@ from typing import Any
 
 LEVEL = 0.95  # two-sided confidence level of every interval; the test's level is 1 - LEVEL
 POWER = 0.8  # the power at which the detectable Δ is stated
+TARGET = 0.01  # the detectable Δ a reference design aims at; artifacts say how many seeds would reach it
 METHOD = "paired t-test over seeds (per-seed mean Δ over the paired test images, df = seeds - 1)"
 
 RECORD = ("delta_vs_origin", "delta_low", "delta_high", "delta_p", "delta_detectable", "delta_seeds", "delta_images")
@@ -42,6 +43,7 @@ class PairedDelta:
         images: paired test images over those seeds (only seeds stored per image count).
         detectable: the smallest |Δ| this design detects with :data:`POWER` at the test's level, given the
             observed seed spread (:func:`detectable_delta`); None with one seed.
+        spread: the sample std of the per-seed Δ; None with one seed or where only the figures above were stored.
     """
 
     mean: float
@@ -52,6 +54,7 @@ class PairedDelta:
     seeds: int
     images: int
     detectable: float | None
+    spread: float | None = None
 
     @property
     def significant(self) -> bool:
@@ -70,6 +73,11 @@ class PairedDelta:
         if self.detectable is None:
             return "n/a (1 seed)" if self.seeds == 1 else "n/a (no spread)"
         return f"{self.detectable:.{digits}f}"
+
+    def seeds_needed(self, target: float = TARGET) -> int | None:
+        """The seeds this spread would need for a detectable Δ of ``target`` (:func:`seeds_to_detect`); None
+        without a spread."""
+        return None if self.spread is None else seeds_to_detect(self.spread, target)
 
     def record(self) -> dict[str, Any]:
         """:data:`RECORD`'s flat keys, for CSV files; absent figures are None."""
@@ -128,7 +136,7 @@ def over_seeds(deltas: Sequence[float], images: int = 0) -> PairedDelta:
         return PairedDelta(mean, None, None, None, METHOD, n, images, None)
     half = float(scipy.stats.t.ppf((1 + LEVEL) / 2, n - 1)) * sd / math.sqrt(n)
     p = 2 * float(scipy.stats.t.sf(abs(mean) / (sd / math.sqrt(n)), n - 1))
-    return PairedDelta(mean, mean - half, mean + half, p, METHOD, n, images, detectable_delta(sd, n))
+    return PairedDelta(mean, mean - half, mean + half, p, METHOD, n, images, detectable_delta(sd, n), sd)
 
 
 def detectable_delta(sd: float, seeds: int, power: float = POWER) -> float | None:
@@ -153,6 +161,25 @@ def detectable_delta(sd: float, seeds: int, power: float = POWER) -> float | Non
         upper *= 2
     nc = scipy.optimize.brentq(shortfall, 0.0, upper, xtol=1e-10)
     return float(nc * sd / math.sqrt(seeds))
+
+
+def seeds_to_detect(sd: float, target: float = TARGET, power: float = POWER) -> int:
+    """The fewest seeds at which :func:`detectable_delta` of a per-seed spread ``sd`` is at most ``target``: how
+    large a design would have to be, not a promise that the spread stays the same with more seeds. The search
+    starts at the normal approximation ((z + z_power) · sd / target)², which the t-test never beats."""
+    import scipy.stats
+
+    if sd <= 0:
+        return 2
+    z = scipy.stats.norm.ppf((1 + LEVEL) / 2) + scipy.stats.norm.ppf(power)
+    low = max(1, math.ceil((z * sd / target) ** 2) - 1)  # too few (one seed detects nothing)
+    high = low + 1
+    while detectable_delta(sd, high, power) > target:
+        low, high = high, high + max(1, high // 50)
+    while high - low > 1:  # the first count that reaches the target lies in (low, high]
+        mid = (low + high) // 2
+        low, high = (low, mid) if detectable_delta(sd, mid, power) <= target else (mid, high)
+    return high
 
 
 def run_scores(results: Mapping[str, Any], test_set: str | None = None) -> SeedScores | None:

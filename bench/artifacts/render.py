@@ -16,7 +16,7 @@ from typing import Any
 from bench.artifacts.cells import Cell, present
 from bench.files import write_text
 from bench.report import mean_std
-from bench.stats import POWER, RECORD, PairedDelta
+from bench.stats import POWER, RECORD, TARGET, PairedDelta
 
 DASH = "–"
 DELTA_LEGEND = (
@@ -30,7 +30,8 @@ DELTA_LEGEND = (
 DETECTABLE = (
     f"Detectable Δ ({POWER:.0%} power, p < 0.05, two-sided): the smallest true Δ each cell's seeds would find "
     f"{POWER:.0%} of the time, if the seed-to-seed spread of Δ were the one observed (noncentral t); a Δ below it "
-    "is not evidence of no effect."
+    f"is not evidence of no effect. ({TARGET:g} needs N seeds): where it is larger than {TARGET:g}, how many seeds "
+    f"the same spread would need to detect {TARGET:g}."
 )
 SEED_LEGEND = "mean ± std: population std over seeds; (n = 1): a single seed, no spread. –: no run (see the notes)."
 EXTERNAL_LEGEND = (
@@ -184,10 +185,16 @@ def detectable_lines(rows: list[tuple[str, list[Entry]]]) -> list[str]:
     """Under a table: :data:`DETECTABLE`, then per row (label, its entries) the detectable Δ of each cell with a Δ."""
     lines = []
     for label, entries in rows:
-        cells = [f"{e.column} {e.delta.detectable_text(e.digits)}" for e in entries if e.delta is not None]
+        cells = [f"{e.column} {_detectable(e.delta, e.digits)}" for e in entries if e.delta is not None]
         if cells:
             lines.append(f"- {label}: {', '.join(cells)}")
     return ["", DETECTABLE, "", *lines] if lines else []
+
+
+def _detectable(d: PairedDelta, digits: int) -> str:
+    """A cell's detectable Δ, with the seeds :data:`bench.stats.TARGET` would take where it is out of reach."""
+    need = d.seeds_needed() if d.detectable is not None and d.detectable > TARGET else None
+    return d.detectable_text(digits) + ("" if need is None else f" ({TARGET:g} needs {need:,} seeds)")
 
 
 def csv_text(header: list[str], rows: list[list[Any]]) -> str:

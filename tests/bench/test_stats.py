@@ -9,6 +9,7 @@ from bench.stats import (
     LEVEL,
     METHOD,
     detectable_delta,
+    seeds_to_detect,
     over_seeds,
     paired_delta,
     results_delta,
@@ -140,3 +141,13 @@ def test_stored_runs_pair_on_an_external_set_only_where_both_were_scored_on_the_
     assert d.seeds == 2 and d.mean == pytest.approx((0.02 + 0.04) / 2)
     assert results_delta(runs, origins).seeds == 4  # the test split has no such version to tell apart
     assert set_version(runs[0], "shenzhen") == "v1" and set_version(runs[0], "jsrt") is None
+
+
+def test_the_seeds_a_design_would_need_are_the_fewest_that_reach_the_target():
+    for sd in (0.001, 0.02, 0.1):
+        n = seeds_to_detect(sd, 0.01)
+        assert detectable_delta(sd, n) <= 0.01 < (detectable_delta(sd, n - 1) if n > 2 else 1.0)
+    assert seeds_to_detect(0.01, 0.01) < seeds_to_detect(0.02, 0.01) < seeds_to_detect(0.1, 0.01)
+    d = over_seeds([0.01, 0.05, 0.03])
+    assert d.spread == pytest.approx(0.02) and d.seeds_needed(0.01) == seeds_to_detect(0.02, 0.01)
+    assert over_seeds([0.02]).seeds_needed() is None
