@@ -16,11 +16,10 @@ from typing import Any
 
 import torch
 
-from bench.benchmark import timed, train_step_seconds
+from bench.benchmark import check_steps, random_pairs, timed, train_step_seconds
 from bench.config import PRESETS, TrainConfig, merge_options
 from bench.generator_training import BatchLoss
-from bench.pairs import PairSet
-from bench.segmentation.models import build_model
+from bench.segmentation.models import build_model, count_parameters
 from bench.segmentation.trainer import predict
 from methods.base import pair_seeds
 from methods.diffuseexpand.cost import flops_per_pair, meta_networks, network_costs, nfe
@@ -67,17 +66,13 @@ def benchmark(preset_name: str, device: torch.device | str, steps: int = 3) -> l
     Raises:
         ValueError: if ``steps < 1``.
     """
-    if steps < 1:
-        raise ValueError(f"steps must be >= 1, got {steps}")
+    check_steps(steps)
     device = torch.device(device)
     o = merge_options(DiffuseExpandOptions, {}, METHOD_PRESETS.get(preset_name, {}))
     train_cfg = merge_options(TrainConfig, {}, PRESETS[preset_name].get("train", {}))
     size = PRESETS[preset_name]["image_size"]
-    g = torch.Generator().manual_seed(0)
-    n = max(o.denoiser_batch, o.segmenter_batch, o.sample_batch)
-    images = torch.rand(n, 1, size, size, generator=g)
-    masks = (torch.rand(n, size, size, generator=g) > 0.5).long()
-    x0, mode, cond = (t.to(device) for t in diffusion_samples(PairSet([f"b{i}" for i in range(n)], images, masks)))
+    pairs = random_pairs(max(o.denoiser_batch, o.segmenter_batch, o.sample_batch), size)
+    x0, mode, cond = (t.to(device) for t in diffusion_samples(pairs))
     scheduler = noise_scheduler()
     rows = []
 
@@ -85,13 +80,13 @@ def benchmark(preset_name: str, device: torch.device | str, steps: int = 3) -> l
     loss = denoiser_loss(
         x0, mode, cond, batch_size=o.denoiser_batch, cfg_dropout=o.cfg_dropout, scheduler=scheduler, snr_gamma=0
     )
-    params = sum(p.numel() for p in denoiser.parameters()) / 1e6
+    params = count_parameters(denoiser) / 1e6
     what = f"train step, batch {o.denoiser_batch}, {params:.1f} M params"
     rows.append(measured("denoiser", what, "s/step", lambda: step_seconds(denoiser, loss, o, device, steps), device))
 
     segmenter = build_segmenter(o, size, 1, seed=0)
     loss = segmenter_loss(x0, mode, cond, batch_size=o.segmenter_batch, scheduler=scheduler)
-    params = sum(p.numel() for p in segmenter.parameters()) / 1e6
+    params = count_parameters(segmenter) / 1e6
     what = f"train step, batch {o.segmenter_batch}, {params:.1f} M params"
     rows.append(measured("segmenter", what, "s/step", lambda: step_seconds(segmenter, loss, o, device, steps), device))
 
@@ -116,7 +111,7 @@ def benchmark(preset_name: str, device: torch.device | str, steps: int = 3) -> l
         rows.append(measured("sampler", what, "s/pair", lambda c=config: per_pair(c), device))
 
     model = build_model(o.filter_model, 1, 2, size, train_cfg).to(device).eval()
-    batch = images[: o.sample_batch]
+    batch = pairs.images[: o.sample_batch]
 
     def predicted_per_pair() -> float:
         return timed(lambda: predict(model, batch, device), device, steps) / len(batch)
@@ -170,7 +165,7 @@ def sampling_costs(preset_name: str) -> dict[str, list[dict[str, Any]]]:
     o = merge_options(DiffuseExpandOptions, {}, METHOD_PRESETS.get(preset_name, {}))
     size = PRESETS[preset_name]["image_size"]
     flops = network_costs(o, size)
-    params = [sum(p.numel() for p in net.parameters()) / 1e6 for net in meta_networks(o, size)]
+    params = [count_parameters(net) / 1e6 for net in meta_networks(o, size)]
     networks = [
         {"network": "denoiser", "M params": params[0], "GFLOP fwd": flops["denoiser"] / 1e9, "GFLOP fwd+bwd": "-"},
         {

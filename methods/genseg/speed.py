@@ -9,16 +9,14 @@ augmentation, then the generator). ``separate`` costs stage I and sampling; ``en
 from __future__ import annotations
 
 import dataclasses
-import statistics
-import time
 from typing import Any
 
 import numpy as np
 import torch
 
-from bench.benchmark import timed, train_step_seconds
+from bench.benchmark import check_steps, random_pairs, seconds_per_step, timed, train_step_seconds
 from bench.config import PRESETS, TrainConfig, merge_options
-from bench.pairs import PairSet
+from bench.segmentation.models import count_parameters
 from methods.genseg.augment import draw_affine, warp_masks
 from methods.genseg.networks import MaskToImageGAN
 from methods.genseg.options import PRESETS as METHOD_PRESETS
@@ -42,21 +40,17 @@ def benchmark(preset: str, device: torch.device | str, steps: int = 3) -> list[d
     Raises:
         ValueError: if ``steps < 1``.
     """
-    if steps < 1:
-        raise ValueError(f"steps must be >= 1, got {steps}")
+    check_steps(steps)
     device = torch.device(device)
     o = merge_options(GenSegOptions, {}, METHOD_PRESETS.get(preset, {}))
     train_cfg = merge_options(TrainConfig, {}, PRESETS[preset].get("train", {}))
     size = PRESETS[preset]["image_size"]
-    g = torch.Generator().manual_seed(0)
-    n = max(o.batch, 2) + o.val_pairs
-    images, masks = torch.rand(n, 1, size, size, generator=g), (torch.rand(n, size, size, generator=g) > 0.5).long()
-    pairs = PairSet([f"b{i}" for i in range(n)], images, masks)
+    pairs = random_pairs(max(o.batch, 2) + o.val_pairs, size)
     fit, val = pairs.subset(pairs.ids[o.val_pairs :]), pairs.subset(pairs.ids[: o.val_pairs])
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         model = MaskToImageGAN(size, 1, o.gan_width)
-    params = sum(p.numel() for p in model.parameters()) / 1e6
+    params = count_parameters(model) / 1e6
     images, masks = fit.images.mul(2).sub(1).to(device), fit.masks[:, None].float().mul(2).sub(1).to(device)
     gan_seconds = train_step_seconds(
         model,
@@ -67,14 +61,10 @@ def benchmark(preset: str, device: torch.device | str, steps: int = 3) -> list[d
         ema_decay=0.0,
         mixed_precision=o.mixed_precision,
     )
-    stamps: list[float] = []
-
-    def stamp(step: int, loss: float) -> None:
-        stamps.append(time.perf_counter())
-
     search_options = dataclasses.replace(o, search_steps=steps + 1)
-    search_architecture(model, fit, val, search_options, train_cfg, 0, device, stamp)
-    search_seconds = statistics.median(b - a for a, b in zip(stamps, stamps[1:]))
+    search_seconds = seconds_per_step(
+        lambda callback: search_architecture(model, fit, val, search_options, train_cfg, 0, device, callback)
+    )
     sources = fit.masks
 
     def sample() -> None:

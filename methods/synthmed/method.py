@@ -55,10 +55,12 @@ class Synthmed(ExpansionMethod):
     def speed(cls, preset: str, device: torch.device, steps: int) -> list[dict[str, Any]]:
         """Seconds per training step of each GAN (discriminator + generator update) at a preset's sizes, on random
         data, timed inside the real training loop, and seconds per generated pair."""
-        from bench.benchmark import timed, train_step_seconds
+        from bench.benchmark import check_steps, timed, train_step_seconds
         from bench.config import PRESETS as RUN_PRESETS
         from bench.config import merge_options
+        from bench.segmentation.models import count_parameters
 
+        check_steps(steps)
         o = merge_options(SynthmedOptions, {}, cls.presets.get(preset, {}))
         size = RUN_PRESETS[preset]["image_size"]
         g = torch.Generator().manual_seed(0)
@@ -70,7 +72,7 @@ class Synthmed(ExpansionMethod):
             ("mask_gan", mask_gan, mask_gan_losses(masks, o)),
             ("image_gan", image_gan, image_gan_losses(images, masks, o)),
         ):
-            params = sum(p.numel() for p in model.parameters()) / 1e6
+            params = count_parameters(model) / 1e6
             seconds = train_step_seconds(
                 model, losses, steps, device, betas=(o.beta1, 0.999), ema_decay=0.0, mixed_precision=o.mixed_precision
             )

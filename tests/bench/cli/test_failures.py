@@ -9,7 +9,8 @@ import pytest
 import torch
 from cli_checks import assert_refused, invoke, run_args
 
-import bench.report
+import bench.report.rows
+import bench.report.tables
 import bench.runner.downstream
 from bench.files import StorageError, save_torch
 
@@ -80,14 +81,14 @@ def test_report_into_a_read_only_folder_is_one_line(tmp_path, monkeypatch):
     import errno
 
     (tmp_path / "runs").mkdir()
-    monkeypatch.setattr(bench.report, "find_results", lambda root: [tmp_path / "r.json"])
-    monkeypatch.setattr(bench.report, "load_results", lambda f: {})
-    monkeypatch.setattr(bench.report, "make_rows", lambda results, sources=None: [])
+    monkeypatch.setattr(bench.report.rows, "find_results", lambda root: [tmp_path / "r.json"])
+    monkeypatch.setattr(bench.report.rows, "load_results", lambda f: {})
+    monkeypatch.setattr(bench.report.rows, "make_rows", lambda results, sources=None: [])
 
     def read_only(path, text):
         raise StorageError(errno.EROFS, f"{path}: read-only file system", str(path))
 
-    monkeypatch.setattr(bench.report, "write_text", read_only)
+    monkeypatch.setattr(bench.report.tables, "write_text", read_only)
     assert_refused(invoke("report", "--runs", tmp_path / "runs", "--out", tmp_path / "rep"), "read-only file system")
 
 
@@ -95,12 +96,12 @@ def test_an_unreadable_results_json_is_one_line_naming_it(tmp_path, monkeypatch)
     """A results.json that cannot be read (permissions, a vanished mount) names the file, not a traceback."""
     (tmp_path / "runs").mkdir()
     bad = tmp_path / "runs" / "r" / "results.json"
-    monkeypatch.setattr(bench.report, "find_results", lambda root: [bad])
+    monkeypatch.setattr(bench.report.rows, "find_results", lambda root: [bad])
 
     def denied(path):
         raise PermissionError(13, "Permission denied", str(path))
 
-    monkeypatch.setattr(bench.report, "load_results", denied)
+    monkeypatch.setattr(bench.report.rows, "load_results", denied)
     assert_refused(
         invoke("report", "--runs", tmp_path / "runs", "--out", tmp_path / "rep"), f"{bad}: permission denied"
     )
