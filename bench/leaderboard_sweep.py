@@ -5,7 +5,11 @@ Its grid is :mod:`bench.paper`'s; its runs are :class:`bench.sweep.SweepRun` lik
 the status of finished runs, local and submitit launches are :mod:`bench.sweep`'s. The external test sets are the
 base request's (``--test-set``; none given: the dataset card's own). A pretrained entry fine-tunes from the
 ``bench pretrain`` folder ``--pretrained METHOD=DIR`` names, passed to its runs as ``--option pretrained=DIR``
-(the same run folders and keys as ``bench run`` with that option); an entry without one is refused.
+(the same run folders and keys as ``bench run`` with that option); an entry without one is refused. A mixing
+schedule (``--train-option mixing=alternate``, the base request's ``train_options``) trains every entry's runs;
+origin's get what ``bench run``'s paired origin gets (:func:`bench.runner.origin_train_options`: no schedule), so
+they are the origin runs of a sweep without one. Other training options are refused: the artifact leaves out runs
+of changed training.
 """
 
 from __future__ import annotations
@@ -13,9 +17,10 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import fields
 from pathlib import Path
+from typing import Any
 
 from bench import runner
-from bench.config import AUGMENTS, ConfigError
+from bench.config import AUGMENTS, ConfigError, TrainConfig
 from bench.paper import (
     BASELINE,
     FEWSHOT_SEEDS,
@@ -26,6 +31,8 @@ from bench.paper import (
     SHOWN_VARIANTS,
     entry_name,
     parse_entry,
+    schedule,
+    scheduled_name,
 )
 from bench.sweep import Sweep, SweepRun
 from methods import METHODS, method_options, unknown_choice
@@ -103,10 +110,15 @@ def build_sweep(
         augments: downstream augmentations (default :data:`bench.paper.LEADERBOARD_AUGMENTS`).
         pretrained: method -> the ``bench pretrain`` folder its ``+pretrained`` entry starts from.
 
+    ``base.train_options`` may hold a mixing schedule only (:func:`check_schedule`); its values are checked with
+    each run's request (:func:`bench.sweep.check_sweep`), as ``bench run`` checks them.
+
     Raises:
-        ConfigError: an unknown entry, variant or augmentation, a count of pairs out of range, a pretrained entry without its
-            folder, or a folder no chosen entry uses; each naming its option.
+        ConfigError: an unknown entry, variant or augmentation, a count of pairs out of range, a pretrained entry
+            without its folder, a folder no chosen entry uses, or a training option other than the schedule's; each
+            naming its option.
     """
+    check_schedule(base.train_options)
     parsed = [check_entry(name) for name in (methods if methods is not None else LEADERBOARD_ENTRIES)]
     chosen = [entry_name(m, p, v) for m, v, p in parsed]
     for flag, values in (("--methods", chosen), ("--pairs", pairs or ()), ("--augment", augments or ())):
@@ -134,19 +146,37 @@ def build_sweep(
         )
     base = dataclasses.replace(base, models=tuple(base.models) or MODELS, seeds=tuple(base.seeds) or FEWSHOT_SEEDS)
     runner.check_values(base)
+    trained = base.train_options
     configs = []
     for count in pairs or LEADERBOARD_PAIRS:
         for aug in augments or LEADERBOARD_AUGMENTS:
             at = {"train_pairs": count, "augment": aug}
             where = f"{count} pairs, augment {aug}"
-            configs.append((f"origin, {where}", {"method": BASELINE, "train_on": "real", **at}))
+            origin = {"method": BASELINE, "train_on": "real", "train_options": runner.origin_train_options(trained)}
+            configs.append((f"origin, {where}", {**origin, **at}))
             for name, (method, variant, pretrained) in zip(chosen, parsed):
                 options = {"pretrained": starts[method]} if pretrained else {}
                 run = {"method": method, "ablation": variant or SHOWN_VARIANTS.get(method), "method_options": options}
-                configs.append((f"{name}, {where}", {**run, "train_on": "real+synthetic", **at}))
+                row = scheduled_name(name, schedule(trained))
+                configs.append((f"{row}, {where}", {**run, "train_on": "real+synthetic", **at}))
     runs = [
         SweepRun(label, dataclasses.replace(base, seeds=(seed,), **changes))
         for seed in base.seeds  # seed-major, as every sweep: one stopped early holds whole leaderboards of seeds
         for label, changes in configs
     ]
     return Sweep(LEADERBOARD, runs)
+
+
+def check_schedule(train_options: dict[str, Any]) -> None:
+    """Refuse a ``--train-option`` that is not a mixing schedule's: its runs would train otherwise than origin's and
+    be left out of the leaderboard.
+
+    Raises:
+        ConfigError: naming the options and those the leaderboard takes.
+    """
+    other = sorted(set(train_options) - set(TrainConfig.KEYED_ONLY_IF_NOT))
+    if other:
+        raise ConfigError(
+            f"--train-option {', '.join(other)}: the leaderboard sweep takes only how batches mix real and generated "
+            f"pairs ({', '.join(TrainConfig.KEYED_ONLY_IF_NOT)}); its table leaves out runs of other training settings"
+        )

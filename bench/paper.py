@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from bench.config import MIXINGS, TrainConfig, tag_value
+
 BASELINE = "origin"  # the method every Δ compares with: the downstream network trained on the real split only
 METHOD_ORDER = ("synthmed", "xlsor", "joint", "diffuseexpand")  # the paper's row order; others follow by name
 FEWSHOT_METHODS = ("diffuseexpand", *(m for m in METHOD_ORDER if m != "diffuseexpand"))  # the paper's own first
@@ -64,6 +66,29 @@ def parse_entry(name: str) -> tuple[str, str | None, bool]:
     """A leaderboard entry's method, variant (None: the shown one) and whether it starts from a pretrained network."""
     method, _, variant = name.removesuffix(PRETRAINED).partition(VARIANT)
     return method, variant or None, name.endswith(PRETRAINED)
+
+
+def schedule(train_options: dict[str, Any]) -> dict[str, str]:
+    """The mixing schedule among downstream training options (``--train-option``s, or a settings tag's ``train.*``
+    parts without the prefix): those of ``TrainConfig.KEYED_ONLY_IF_NOT`` that are given, in its order, written as a
+    settings tag writes them; empty for pooled batches (no such option given)."""
+    return {k: tag_value(train_options[k]) for k in TrainConfig.KEYED_ONLY_IF_NOT if k in train_options}
+
+
+def scheduled_name(entry: str, mixing: dict[str, str]) -> str:
+    """A leaderboard row: the entry, named with the mixing schedule (:func:`schedule`) of its runs where they have
+    one, as their run folders do: ``genseg (mixing=alternate)``, ``xlsor (synthetic_share=0.5)``."""
+    return f"{entry} ({', '.join(f'{k}={v}' for k, v in mixing.items())})" if mixing else entry
+
+
+def schedule_rank(mixing: dict[str, str]) -> tuple:
+    """Where a schedule's row goes among an entry's rows: pooled first, pooled with a synthetic share (smallest
+    first), alternate, then pretrain (shortest first); ties are the caller's to break by name."""
+    neutral = TrainConfig.KEYED_ONLY_IF_NOT
+    kind = mixing.get("mixing", neutral["mixing"])
+    share = mixing.get("synthetic_share")
+    place = MIXINGS.index(kind) if kind in MIXINGS else len(MIXINGS)
+    return place, share is not None, float(share or 0), float(mixing.get("pretrain_share", neutral["pretrain_share"]))
 
 
 def matches(value: Any, target: float) -> bool:

@@ -2,16 +2,19 @@
 
 One table per (dataset, preset, downstream model, downstream augmentation): a row per count of labelled pairs
 (``--train-pairs`` runs) and entry (origin, then each method; ``<method>+pretrained`` for one fine-tuned from a
-``bench pretrain`` folder), with the Dice on the test split and on each external test set, the paired Δ vs origin
-under the same augmentation and pairs with its 95 % interval (marked where it excludes 0), and the generator's FID,
-filter pass rate and share of copies beside it. Writes ``leaderboard.md``, ``leaderboard.csv`` (one line per cell
-and test set) and ``leaderboard.png`` (Δ with its interval against the labelled pairs, a panel per augmentation and
-test set). Every order and number format is fixed, so a rebuild from the same runs writes the same bytes.
+``bench pretrain`` folder; ``<method> (mixing=alternate)`` for its runs whose batches mixed real and generated pairs
+by a schedule, after the entry's pooled row), with the Dice on the test split and on each external test set, the
+paired Δ vs origin under the same augmentation and pairs with its 95 % interval (marked where it excludes 0), and
+the generator's FID, filter pass rate and share of copies beside it. Writes ``leaderboard.md``,
+``leaderboard.csv`` (one line per cell and test set) and ``leaderboard.png`` (Δ with its interval against the
+labelled pairs, a panel per augmentation and test set). Every order and number format is fixed, so a rebuild from
+the same runs writes the same bytes.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +52,7 @@ from bench.artifacts.render import (
     number_text,
     write,
 )
-from bench.config import AUGMENTS
+from bench.config import AUGMENTS, TrainConfig
 from bench.paper import (
     BASELINE,
     LEADERBOARD_AUGMENTS,
@@ -58,6 +61,9 @@ from bench.paper import (
     SHOWN_VARIANTS,
     entry_name,
     parse_entry,
+    schedule,
+    schedule_rank,
+    scheduled_name,
 )
 from bench.stats import RECORD, PairedDelta
 
@@ -79,21 +85,47 @@ COLUMNS = [
     *GENERATED,
 ]
 Block = tuple[str, str, str, str]  # dataset, preset, model, augment
-Panel = tuple[str, str | None, dict[str, list[tuple[int, PairedDelta]]]]  # title, test set, entry -> [(pairs, Δ)]
+Panel = tuple[str, str | None, dict[str, list[tuple[int, PairedDelta]]]]  # title, test set, row -> [(pairs, Δ)]
+SCHEDULE = {f"train.{k}" for k in TrainConfig.KEYED_ONLY_IF_NOT}  # the settings a mixing schedule names
 
 
-def _entry(r: Run, variants: dict[str, str]) -> str | None:
+@dataclass(frozen=True)
+class Row:
+    """What a table row holds: an entry (origin, ``xlsor``, ``genseg:end2end``, ``joint+pretrained``) and the mixing
+    schedule its runs trained with (:func:`bench.paper.schedule`; empty: pooled batches)."""
+
+    entry: str
+    mixing: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def name(self) -> str:
+        return scheduled_name(self.entry, dict(self.mixing))
+
+    @property
+    def order(self) -> tuple:
+        """Origin, then the entries in their order, each entry's pooled row before its schedules."""
+        return order_key([BASELINE, *LEADERBOARD_ENTRIES], self.entry), schedule_rank(dict(self.mixing)), self.name
+
+
+ORIGIN = Row(BASELINE)
+
+
+def _row(r: Run, variants: dict[str, str]) -> Row | None:
     """The row a run fills, or None: origin on the real split, or a method's variant on real + synthetic pairs
     (``genseg:end2end`` where it is not the shown one); no changed settings but a pretrained start (which makes it
-    the ``+pretrained`` entry)."""
+    the ``+pretrained`` entry) and a mixing schedule (which gives it a row of its own, named with it)."""
     pretrained = r.method != BASELINE and r.option("pretrained") is not None
-    if settings_keys(r.settings) != ({"pretrained"} if pretrained else set()):
+    keys, start = settings_keys(r.settings), {"pretrained"} if pretrained else set()
+    if not start <= keys or keys - start - SCHEDULE:
         return None
     if r.method == BASELINE:
-        return BASELINE if r.train_on == "real" else None
+        return ORIGIN if r.train_on == "real" and not keys else None
     if r.train_on != "real+synthetic":
         return None
-    return entry_name(r.method, pretrained, None if variants.get(r.method) == r.ablation else r.ablation)
+    entry = entry_name(r.method, pretrained, None if variants.get(r.method) == r.ablation else r.ablation)
+    tagged = (part.partition("=")[::2] for part in r.settings.split(",") if part)
+    mixing = schedule({k.removeprefix("train."): v for k, v in tagged if k in SCHEDULE})
+    return Row(entry, tuple(mixing.items()))
 
 
 def _variants() -> dict[str, str]:
@@ -119,21 +151,21 @@ def build(runs: list[Run], out: Path) -> Artifact:
     """Write the leaderboard's table, CSV and figure into ``out``."""
     notes: list[str] = []
     variants = _variants()
-    grid: dict[Block, dict[tuple[int, str], list[Run]]] = defaultdict(lambda: defaultdict(list))
+    grid: dict[Block, dict[tuple[int, Row], list[Run]]] = defaultdict(lambda: defaultdict(list))
     ratio_runs = other = 0
     for r in runs:
-        name = _entry(r, variants)
-        if name is None:
+        row = _row(r, variants)
+        if row is None:
             other += 1
         elif r.pairs is None:
             ratio_runs += 1
         else:
-            grid[r.dataset, r.preset, r.model, r.augment][r.pairs, name].append(r)
+            grid[r.dataset, r.preset, r.model, r.augment][r.pairs, row].append(r)
     if not grid:
         raise ValueError(
             "leaderboard needs runs of counts of labelled pairs (--train-pairs) of origin (train on real) or of a "
             "method trained on real+synthetic pairs, with no changed settings but a pretrained "
-            f"start; none among the {len(runs)} results"
+            f"start or a mixing schedule; none among the {len(runs)} results"
         )
     if ratio_runs:
         notes.append(f"{ratio_runs} run(s) of train ratios left out: the leaderboard reads counts of labelled pairs")
@@ -168,6 +200,12 @@ def build(runs: list[Run], out: Path) -> Artifact:
         "kept); pass: share of generated pairs the method's filter kept; copies: share of generated images whose "
         "pixel SSIM to a training image exceeds that of any two real training images. –: not recorded.",
     ]
+    if any(row.mixing for cells in grid.values() for _, row in cells):
+        legend.append(
+            "<entry> (mixing=...), <entry> (synthetic_share=...): the entry's runs whose batches drew its real and "
+            "generated pairs by that schedule (--train-option) instead of as one pooled set; their Δ pairs with the "
+            "same origin runs as the entry's (origin has no generated pairs to mix)."
+        )
     md = markdown("Leaderboard: Δ Dice vs origin per labelled pairs", sections, legend, notes)
     files = write(out, {"leaderboard.md": md, "leaderboard.csv": csv_text(COLUMNS, csv_rows)})
     if panels:
@@ -178,31 +216,32 @@ def build(runs: list[Run], out: Path) -> Artifact:
 
 
 def _block(
-    block: Block, cells: dict[tuple[int, str], list[Run]], notes: list[str]
+    block: Block, cells: dict[tuple[int, Row], list[Run]], notes: list[str]
 ) -> tuple[list[str], list[list[Any]], list[list[Any]], list[Panel]]:
     """One table: its Markdown lines, its rows of :data:`COLUMNS` (one per cell and test set) as plain values and
     as CSV text, and its figure's panels (one per test set with a Δ)."""
     ds, preset, model, augment = block
     title = f"{block_title(ds, preset, (r for rs in cells.values() for r in rs))}, {model}, augment {augment}"
     sets = [None, *external_sets(r for rs in cells.values() for r in rs)]
-    keys = sorted(cells, key=lambda k: (k[0], order_key([BASELINE, *LEADERBOARD_ENTRIES], k[1])))
+    keys = sorted(cells, key=lambda k: (k[0], k[1].order))
     dice = {
-        (k, s): aggregate_dice(cells[k], f"{title}, {k[1]}, {k[0]} pairs" + (f", on {s}" if s else ""), s)
+        (k, s): aggregate_dice(cells[k], f"{title}, {k[1].name}, {k[0]} pairs" + (f", on {s}" if s else ""), s)
         for k in keys
         for s in sets
     }
     lines: dict[str | None, dict[str, list[tuple[int, PairedDelta]]]] = {s: defaultdict(list) for s in sets}
     table, rows, csv_rows, detectable = [], [], [], []
-    for count, name in keys:
+    for count, kind in keys:
+        name = kind.name
         where = f"{title}, {name}, {count} pairs"
-        origin = name == BASELINE
-        gen = {} if origin else _generated(cells[count, name], parse_entry(name)[0], where, notes)
+        origin = kind == ORIGIN
+        gen = {} if origin else _generated(cells[count, kind], parse_entry(kind.entry)[0], where, notes)
         row, shown = [str(count), name], []
         for s in sets:
-            cell = dice[(count, name), s]
+            cell = dice[(count, kind), s]
             if s is not None:
-                note_unscored(cell, cells[count, name], s, where, notes)
-            base = None if origin else dice[(count, BASELINE), s] if (count, BASELINE) in cells else None
+                note_unscored(cell, cells[count, kind], s, where, notes)
+            base = None if origin else dice[(count, ORIGIN), s] if (count, ORIGIN) in cells else None
             d = None if origin else delta(cell, base, where + (f", on {s}" if s else ""), notes)
             if d is not None:
                 lines[s][name].append((count, d))

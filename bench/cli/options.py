@@ -23,6 +23,13 @@ Ablation = Annotated[str | None, typer.Option(help="Method variant; default: the
 Dataset = Annotated[str, typer.Option(help="Dataset card name or a folder with images/ and masks/.")]
 Preset = Annotated[str, typer.Option(help="smoke | cpu | gpu | paper.")]
 MethodOption = Annotated[list[str] | None, typer.Option(help="Method option KEY=VALUE (repeatable).")]
+TrainOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        help="Training option KEY=VALUE (repeatable), e.g. steps=320, synthetic_share=0.5, mixing=alternate, "
+        "mixing=pretrain (bench sweep: the leaderboard's only, its mixing options, for every generating entry)."
+    ),
+]
 Device = Annotated[str | None, typer.Option(help="cpu | cuda | cuda:1 ...; default: cuda if available.")]
 DefaultDevice = Annotated[str | None, typer.Option(help="Default: cuda if available.")]
 Wandb = Annotated[str, typer.Option(help="auto (online if logged in, else offline) | online | offline.")]

@@ -25,6 +25,7 @@ from bench.cli.options import (
     NoWandb,
     Preset,
     TestSets,
+    TrainOption,
     TrainPairs,
     Verbose,
     Wandb,
@@ -74,13 +75,7 @@ def run(
     guidance_scale: Annotated[float | None, typer.Option(help="Guidance gradient scale s.")] = None,
     image_size: Annotated[int | None, typer.Option(help="Override the preset's image size.")] = None,
     option: MethodOption = None,
-    train_option: Annotated[
-        list[str] | None,
-        typer.Option(
-            help="Training option KEY=VALUE (repeatable), e.g. steps=320, synthetic_share=0.5, mixing=alternate, "
-            "mixing=pretrain."
-        ),
-    ] = None,
+    train_option: TrainOption = None,
     wandb: Wandb = "auto",
     no_wandb: NoWandb = False,
     force: Force = False,

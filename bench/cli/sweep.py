@@ -11,7 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from bench.cli.console import console, fail, log_level, os_error, progress_bar, warn
-from bench.cli.options import Dataset, Device, Force, NoWandb, Preset, TestSets, Verbose, Wandb
+from bench.cli.options import Dataset, Device, Force, NoWandb, Preset, TestSets, TrainOption, Verbose, Wandb
 from bench.cli.values import key_values, numbers, split_csv
 from bench.paper import FEWSHOT_RATIOS, FEWSHOT_SEEDS, LEADERBOARD, LEADERBOARD_AUGMENTS, LEADERBOARD_PAIRS, SEEDS
 
@@ -27,6 +27,8 @@ EPILOG = """Examples:
 
   bench sweep leaderboard --dataset montgomery --pretrained diffuseexpand=runs/pretrain/shenzhen \\
       --pretrained joint=runs/pretrain/shenzhen-joint --dry-run
+
+  bench sweep leaderboard --dataset montgomery --methods genseg --train-option mixing=alternate
 
   bench sweep table2 --preset paper --launcher submitit --launcher-option partition=gpu \\
       --launcher-option gpus_per_node=1 --launcher-option timeout_min=720
@@ -79,6 +81,7 @@ def sweep(
             help="leaderboard: METHOD=DIR (repeatable), the bench pretrain folder that METHOD+pretrained fine-tunes."
         ),
     ] = None,
+    train_option: TrainOption = None,
     out: Annotated[Path, typer.Option(help="Output root for run folders (shared with bench run).")] = Path("runs"),
     wandb: Wandb = "auto",
     no_wandb: NoWandb = False,
@@ -129,6 +132,7 @@ def sweep(
         force=force,
         device=device,
         test_sets=tuple(test_set or ()),
+        train_options=key_values(train_option, "--train-option"),
     )
     try:
         chosen = split_csv(methods) if methods else None

@@ -31,6 +31,7 @@ _HOMES = {
     "check_ratio": "request",
     "check_request": "request",
     "check_values": "request",
+    "origin_train_options": "request",
     "resolve_options": "request",
     "resolved_request": "request",
     "plan": "planning",

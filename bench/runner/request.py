@@ -245,7 +245,6 @@ def baseline_request(req: Request) -> Request | None:
     its own baseline)."""
     if req.method not in METHODS or not METHODS[req.method].generates_pairs:
         return None
-    train_options = {k: v for k, v in req.train_options.items() if k not in TrainConfig.KEYED_ONLY_IF_NOT}
     return dataclasses.replace(
         req,
         method="origin",
@@ -253,5 +252,11 @@ def baseline_request(req: Request) -> Request | None:
         train_on="real",
         n_synthetic=None,
         method_options={},
-        train_options=train_options,
+        train_options=origin_train_options(req.train_options),
     )
+
+
+def origin_train_options(train_options: dict[str, Any]) -> dict[str, Any]:
+    """The ``--train-option`` values of the origin run paired with a generating run of ``train_options``: all but
+    the mixing options (``TrainConfig.KEYED_ONLY_IF_NOT``), so that its folder and key are those of the plain run."""
+    return {k: v for k, v in train_options.items() if k not in TrainConfig.KEYED_ONLY_IF_NOT}

@@ -19,6 +19,7 @@ from bench.paper import (
     FEWSHOT_METHODS,
     FEWSHOT_RATIOS,
     FEWSHOT_SEEDS,
+    LEADERBOARD,
     METHOD_ORDER,
     MODEL_NAMES,
     SEEDS,
@@ -71,7 +72,9 @@ def build_sweep(
     Args:
         name: one of ``SWEEPS``.
         base: the options every run shares (dataset, preset, seeds, models, out, W&B, device, force); its
-            ``models`` and ``seeds`` may be empty for the artifact's defaults (:data:`DEFAULT_SEEDS`).
+            ``models`` and ``seeds`` may be empty for the artifact's defaults (:data:`DEFAULT_SEEDS`); no
+            ``train_options`` (a mixing schedule is the leaderboard's alone: these grids hold origin runs, which
+            have no generated pairs to mix, and table2's train on generated pairs only).
         methods: for ``table2`` and ``fewshot``, the generating methods to include (default: all of the artifact's).
         ratios: for ``fewshot``, the train ratios (default ``FEWSHOT_RATIOS``).
         augments: for ``fewshot``, the downstream augmentations, one curve each (default: ``base.augment``);
@@ -80,7 +83,7 @@ def build_sweep(
 
     Raises:
         ConfigError: an unknown sweep, method or augmentation, a ratio out of range, or options the artifact does
-            not take.
+            not take (``--train-option`` included).
     """
     if name not in SWEEPS:
         raise ConfigError(unknown_choice("sweep", name, SWEEPS))
@@ -94,6 +97,8 @@ def build_sweep(
         raise ConfigError("--pairs and --ratios exclude each other: the fewshot curve runs counts of pairs or ratios")
     if augments is not None and name != "fewshot":
         raise ConfigError(f"--augment applies to the fewshot sweep, not {name} (table1 runs its own augmentations)")
+    if base.train_options:
+        raise ConfigError(f"--train-option applies to the {LEADERBOARD} sweep (a mixing schedule), not {name}")
     for aug in augments or ():
         if aug not in AUGMENTS:
             raise ConfigError(f"--augment: {unknown_choice('augmentation', aug, AUGMENTS)}")

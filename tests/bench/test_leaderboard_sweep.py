@@ -8,6 +8,7 @@ from cli_checks import assert_refused, invoke
 from synthetic_pairs import disc_folder
 
 from bench import leaderboard_sweep as lb
+from bench import runner
 from bench.config import ConfigError
 from bench.runner import Request
 from methods.diffusion.pretrained import SCHEDULE, WEIGHTS
@@ -118,6 +119,15 @@ def test_pretrained_values_are_method_equals_folder_once_each():
         (("leaderboard", "--methods", "xlsor", "--ratios", "0.5"), "--ratios applies to the fewshot sweep"),
         (("leaderboard", "--methods", "xlsor", "--pretrained", "joint"), "--pretrained expects METHOD=DIR"),
         (("fewshot", "--pretrained", "joint=x"), "--pretrained applies to the leaderboard sweep, not fewshot"),
+        (("leaderboard", "--methods", "xlsor", "--train-option", "mixing=sideways"), "unknown mixing 'sideways'"),
+        (("leaderboard", "--methods", "xlsor", "--train-option", "mixing"), "--train-option expects KEY=VALUE"),
+        (("leaderboard", "--methods", "xlsor", "--train-option", "synthetic_share=1.5"), "must be in [0, 1], got 1.5"),
+        (
+            ("leaderboard", "--methods", "xlsor", "--train-option", "mixing=alternate", "--train-option", "steps=99"),
+            "--train-option steps: the leaderboard sweep takes only how batches mix",
+        ),
+        (("fewshot", "--train-option", "mixing=alternate"), "--train-option applies to the leaderboard sweep"),
+        (("table1", "--train-option", "steps=99"), "--train-option applies to the leaderboard sweep"),
         (("leaderbord",), "unknown sweep 'leaderbord'. Did you mean 'leaderboard'?"),
     ],
 )
@@ -155,3 +165,49 @@ def test_a_sweep_runs_its_grid_builds_the_leaderboard_and_a_dry_run_then_marks_t
     res = invoke(*args, "--pairs", "5,6", "--dry-run")
     assert res.exit_code == 0, res.output
     assert "2 done, 2 to run" in res.output
+    res = invoke(*args, "--pairs", "5", "--train-option", "mixing=alternate", "--dry-run")
+    assert res.exit_code == 0, res.output
+    assert "1 done, 1 to run" in res.output  # origin's run is the one above: a schedule leaves it as it is
+
+
+def _keys(sweep):
+    """Each run's label, folder name and run key, as ``bench run`` would plan them."""
+    from bench.runner import plan, run_configs
+
+    found = []
+    for r in sweep.runs:
+        (cfg, folder), *_ = run_configs(r.request, plan(r.request), "demo", r.request.seeds[0])
+        found.append((r.label, folder.parts[-3], cfg.key()))
+    return found
+
+
+def test_a_mixing_schedule_trains_every_entry_and_leaves_origin_as_bench_run_pairs_it(tmp_path):
+    grid = {"methods": ("xlsor", "diffuseexpand+pretrained"), "pairs": (9,), "augments": ("none",)}
+    starts = {"diffuseexpand": _pretrained(tmp_path / "de")}
+    plain = lb.build_sweep(_base(seeds=(0,), out=tmp_path), pretrained=starts, **grid)
+    mixed = lb.build_sweep(
+        _base(seeds=(0,), out=tmp_path, train_options={"mixing": "alternate"}), pretrained=starts, **grid
+    )
+    assert [r.request.train_options for r in mixed.runs] == [{}, {"mixing": "alternate"}, {"mixing": "alternate"}]
+    assert mixed.runs[0].request == plain.runs[0].request == runner.baseline_request(mixed.runs[1].request)
+    before, after = _keys(plain), _keys(mixed)
+    assert after[0] == before[0]  # origin: the same label, run folder and key as a sweep without a schedule
+    assert [label for label, *_ in after[1:]] == [
+        "xlsor (mixing=alternate), 9 pairs, augment none",
+        "diffuseexpand+pretrained (mixing=alternate), 9 pairs, augment none",
+    ]
+    assert after[1][1] == before[1][1] + "__train.mixing=alternate" and after[1][2] != before[1][2]
+    assert after[2][1].endswith(",train.mixing=alternate") and "__pretrained=de-" in after[2][1]
+
+
+def test_a_dry_run_lists_each_entry_with_its_schedule_on_a_fresh_out(tmp_path):
+    starts = ("--pretrained", f"diffuseexpand={_pretrained(tmp_path / 'de')}")
+    starts += ("--pretrained", f"joint={_pretrained(tmp_path / 'joint', 'joint')}")
+    out = tmp_path / "runs"
+    args = ("--preset", "smoke", "--seeds", "0", "--pairs", "5", "--augment", "none", "--out", out, "--no-wandb")
+    res = invoke("sweep", "leaderboard", "--train-option", "synthetic_share=0.25", *starts, *args, "--dry-run")
+    assert res.exit_code == 0, res.output
+    text = " ".join(res.output.split())  # the table wraps its labels
+    assert "sweep leaderboard: 6 runs" in text and "0 done, 6 to run" in text
+    assert text.count("(synthetic_share=0.25)") == 5 and "origin, 5 pairs" in text  # every entry's run, not origin's
+    assert not out.exists()

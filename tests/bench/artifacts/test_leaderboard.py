@@ -22,6 +22,7 @@ DELTAS = {  # entry -> Δ per seed: a clear gain, no effect, a clear loss
     "diffuseexpand+pretrained": (-0.05, -0.06, -0.04),
 }
 SHOWN = {"xlsor": "full", "synthmed": "dual", "diffuseexpand+pretrained": "cf+cg+cs", "joint+pretrained": "default"}
+SHOWN["genseg"] = "separate"
 
 
 def _run(runs, entry, seed, dice, pairs, augment="none", **kw):
@@ -47,13 +48,14 @@ def _run(runs, entry, seed, dice, pairs, augment="none", **kw):
         augment=augment,
         metrics=metrics,
         stats=stats,
-        settings="pretrained=shenzhen-1a2b3c" if pretrained else kw.pop("settings", ""),
+        settings=",".join(filter(None, ("pretrained=shenzhen-1a2b3c" if pretrained else "", kw.pop("settings", "")))),
         **kw,
     )
     if pretrained:  # the run's resolved options name its start
         res = json.loads((folder / "results.json").read_text())
         res["config"]["method_options"]["pretrained"] = "pretrain/shenzhen"
         (folder / "results.json").write_text(json.dumps(res))
+    return folder
 
 
 def _stored(runs):
@@ -174,3 +176,61 @@ def test_a_variant_other_than_the_shown_one_is_its_own_row_named_after_a_colon(t
     assert md_row(md, ["9", "genseg"])[3].startswith("+0.0100")
     assert md_row(md, ["9", "genseg:end2end"])[3].startswith("+0.0200")
     assert "other trainings" not in md
+
+
+def _mixed(runs, entry, seed, dice, mixing, **kw):
+    """A run of ``entry`` whose batches mixed by ``mixing`` (its training options, as its folder and config name
+    them); the rest of its training is origin's."""
+    settings = ",".join(f"train.{k}={v:g}" if isinstance(v, float) else f"train.{k}={v}" for k, v in mixing.items())
+    folder = _run(runs, entry, seed, dice, 9, settings=",".join(filter(None, (kw.pop("settings", ""), settings))))
+    res = json.loads((folder / "results.json").read_text())
+    res["config"]["train"].update(mixing)
+    (folder / "results.json").write_text(json.dumps(res))
+
+
+SCHEDULES = {  # row -> (entry, schedule, Δ per seed), in the order the rows come
+    "xlsor": ("xlsor", {}, (0.01, 0.02, 0.03)),
+    "xlsor (synthetic_share=0.5)": ("xlsor", {"synthetic_share": 0.5}, (0.0, 0.0, 0.03)),
+    "xlsor (mixing=alternate)": ("xlsor", {"mixing": "alternate"}, (0.02, 0.03, 0.04)),
+    "xlsor (mixing=pretrain, pretrain_share=0.3)": ("xlsor", {"mixing": "pretrain", "pretrain_share": 0.3}, (0,) * 3),
+    "diffuseexpand+pretrained (mixing=pretrain)": ("diffuseexpand+pretrained", {"mixing": "pretrain"}, (0,) * 3),
+    "genseg (mixing=alternate)": ("genseg", {"mixing": "alternate"}, (-0.05, -0.06, -0.04)),
+}
+
+
+def test_a_mixing_schedule_is_a_row_of_its_own_named_with_it_after_the_pooled_one(tmp_path, monkeypatch):
+    from bench.artifacts import leaderboard
+
+    runs = tmp_path / "runs"
+    for seed, base in ORIGIN.items():
+        _run(runs, "origin", seed, base, 9)
+        for entry, mixing, deltas in SCHEDULES.values():
+            _mixed(runs, entry, seed, base + deltas[seed], mixing)
+    _mixed(runs, "xlsor", 0, 0.99, {"mixing": "alternate"}, settings="train.epochs=3")  # another change: left out
+    panels = []
+    draw = leaderboard.figure
+    monkeypatch.setattr(leaderboard, "figure", lambda p, path: (panels.extend(p), draw(p, path)))
+    art = build_artifact("leaderboard", runs, tmp_path / "out")
+    md = art.files[0].read_text()
+    shown = [line.split("|")[2].strip() for line in md.splitlines() if line.startswith("| 9 |")]
+    assert shown == ["origin", *SCHEDULES]  # each entry's pooled row first, then its schedules in a fixed order
+    assert md_row(md, ["9", "xlsor (mixing=alternate)"])[3] == "+0.0300 [+0.0052, +0.0548] p=0.04 ▲"
+    assert md_row(md, ["9", "genseg (mixing=alternate)"])[3] == "-0.0500 [-0.0748, -0.0252] p=0.01 ▼"
+    assert md_row(md, ["9", "genseg (mixing=alternate)"])[5] == "-0.0500 [-0.0748, -0.0252] p=0.01 ▼"  # on shenzhen
+    assert md_row(md, ["9", "xlsor"])[3].startswith("+0.0200 [")
+    assert (
+        "<entry> (mixing=...), <entry> (synthetic_share=...): the entry's runs" in md
+        and "1 run(s) of other trainings or changed settings left out" in md
+    )
+    assert "no Δ" not in md  # every schedule pairs with the one origin run per seed
+
+    by = {(r["method"], r["test_set"]): r for r in csv_rows(art.files[1])}
+    assert float(by["xlsor (mixing=alternate)", ""]["delta_vs_origin"]) == pytest.approx(0.03)
+    assert float(by["xlsor (synthetic_share=0.5)", "shenzhen"]["delta_vs_origin"]) == pytest.approx(0.01)
+    assert by["diffuseexpand+pretrained (mixing=pretrain)", ""]["delta_seeds"] == "3"
+    ((_, test_set, lines), (_, external, _)) = panels  # the test split's panel, then shenzhen's
+    assert test_set is None and external == "shenzhen" and list(lines) == list(SCHEDULES)
+
+    again = build_artifact("leaderboard", runs, tmp_path / "again")
+    for first, second in zip(art.files[:2], again.files[:2]):
+        assert first.read_bytes() == second.read_bytes()
