@@ -82,8 +82,10 @@ class TrainConfig:
     synthetic_share: float | None = None
     pretrain_share: float = 0.5
 
+    # How batches mix real and generated pairs, each at the value that pools them (as origin and filters train).
+    MIXING_OPTIONS: ClassVar[dict[str, Any]] = {"mixing": "pooled", "synthetic_share": None, "pretrain_share": 0.5}
     # Options added after runs were stored: out of run keys while they hold the value that trains as before.
-    KEYED_ONLY_IF_NOT: ClassVar[dict[str, Any]] = {"mixing": "pooled", "synthetic_share": None, "pretrain_share": 0.5}
+    KEYED_ONLY_IF_NOT: ClassVar[dict[str, Any]] = dict(MIXING_OPTIONS)
 
     def __post_init__(self) -> None:
         counts = ("epochs", "batch_size", "width", "vit_layers", "vit_dim", "vit_heads")
@@ -116,7 +118,7 @@ class TrainConfig:
             problems.append(f"synthetic_share sets the share of pooled batches; mixing={self.mixing} sets its own")
         if not 0 < self.pretrain_share < 1:
             problems.append(f"pretrain_share must be in (0, 1), got {self.pretrain_share:g}")
-        elif self.pretrain_share != self.KEYED_ONLY_IF_NOT["pretrain_share"] and self.mixing != "pretrain":
+        elif self.pretrain_share != self.MIXING_OPTIONS["pretrain_share"] and self.mixing != "pretrain":
             problems.append("pretrain_share needs mixing=pretrain")
         return problems
 
@@ -129,7 +131,7 @@ class TrainConfig:
     def unmixed(self) -> TrainConfig:
         """These options with the mixing options at their defaults: how networks trained on real pairs alone are
         configured and keyed (origin, the stage-IV filter, the FID-U reference)."""
-        return dataclasses.replace(self, **self.KEYED_ONLY_IF_NOT)
+        return dataclasses.replace(self, **self.MIXING_OPTIONS)
 
     def to_dict(self) -> dict[str, Any]:
         """The options as run keys, stage keys and ``config.json`` store them: those of ``KEYED_ONLY_IF_NOT`` only

@@ -169,14 +169,26 @@ def build_sweep(
 
 def check_schedule(train_options: dict[str, Any]) -> None:
     """Refuse a ``--train-option`` that is not a mixing schedule's: its runs would train otherwise than origin's and
-    be left out of the leaderboard.
+    be left out of the leaderboard; and one at its default value, which trains as without it under another folder
+    and row name.
 
     Raises:
         ConfigError: naming the options and those the leaderboard takes.
     """
-    other = sorted(set(train_options) - set(TrainConfig.KEYED_ONLY_IF_NOT))
+    mixing = TrainConfig.MIXING_OPTIONS
+    other = sorted(set(train_options) - set(mixing))
     if other:
         raise ConfigError(
             f"--train-option {', '.join(other)}: the leaderboard sweep takes only how batches mix real and generated "
-            f"pairs ({', '.join(TrainConfig.KEYED_ONLY_IF_NOT)}); its table leaves out runs of other training settings"
+            f"pairs ({', '.join(mixing)}); its table leaves out runs of other training settings"
         )
+    for key, value in train_options.items():
+        if _is_default(value, mixing[key]):  # same training as without it, under another folder and row
+            raise ConfigError(f"--train-option {key}={value} is the default; leave it out")
+
+
+def _is_default(value: Any, default: Any) -> bool:
+    try:
+        return default is not None and type(default)(value) == default
+    except (TypeError, ValueError):
+        return False

@@ -70,9 +70,9 @@ def parse_entry(name: str) -> tuple[str, str | None, bool]:
 
 def schedule(train_options: dict[str, Any]) -> dict[str, str]:
     """The mixing schedule among downstream training options (``--train-option``s, or a settings tag's ``train.*``
-    parts without the prefix): those of ``TrainConfig.KEYED_ONLY_IF_NOT`` that are given, in its order, written as a
+    parts without the prefix): those of ``TrainConfig.MIXING_OPTIONS`` that are given, in its order, written as a
     settings tag writes them; empty for pooled batches (no such option given)."""
-    return {k: tag_value(train_options[k]) for k in TrainConfig.KEYED_ONLY_IF_NOT if k in train_options}
+    return {k: tag_value(train_options[k]) for k in TrainConfig.MIXING_OPTIONS if k in train_options}
 
 
 def scheduled_name(entry: str, mixing: dict[str, str]) -> str:
@@ -84,7 +84,7 @@ def scheduled_name(entry: str, mixing: dict[str, str]) -> str:
 def schedule_rank(mixing: dict[str, str]) -> tuple:
     """Where a schedule's row goes among an entry's rows: pooled first, pooled with a synthetic share (smallest
     first), alternate, then pretrain (shortest first); ties are the caller's to break by name."""
-    neutral = TrainConfig.KEYED_ONLY_IF_NOT
+    neutral = TrainConfig.MIXING_OPTIONS
     kind = mixing.get("mixing", neutral["mixing"])
     share = mixing.get("synthetic_share")
     place = MIXINGS.index(kind) if kind in MIXINGS else len(MIXINGS)

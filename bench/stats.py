@@ -166,9 +166,15 @@ def detectable_delta(sd: float, seeds: int, power: float = POWER) -> float | Non
 def seeds_to_detect(sd: float, target: float = TARGET, power: float = POWER) -> int:
     """The fewest seeds at which :func:`detectable_delta` of a per-seed spread ``sd`` is at most ``target``: how
     large a design would have to be, not a promise that the spread stays the same with more seeds. The search
-    starts at the normal approximation ((z + z_power) · sd / target)², which the t-test never beats."""
+    starts at the normal approximation ((z + z_power) · sd / target)², which the t-test never beats.
+
+    Raises:
+        ValueError: ``target`` not above 0.
+    """
     import scipy.stats
 
+    if target <= 0:
+        raise ValueError(f"target must be > 0, got {target}")
     if sd <= 0:
         return 2
     z = scipy.stats.norm.ppf((1 + LEVEL) / 2) + scipy.stats.norm.ppf(power)

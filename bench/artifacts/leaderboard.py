@@ -67,6 +67,7 @@ from bench.paper import (
 )
 from bench.stats import RECORD, PairedDelta
 
+MARKERS = "os^Dv"  # the figure's markers, one per ten rows
 GENERATED = {"fid": ("FID↓", 1), "pass_rate": ("pass", 2), "share_copies": ("copies", 2)}  # csv key: (column, digits)
 COLUMNS = [
     "dataset",
@@ -86,7 +87,7 @@ COLUMNS = [
 ]
 Block = tuple[str, str, str, str]  # dataset, preset, model, augment
 Panel = tuple[str, str | None, dict[str, list[tuple[int, PairedDelta]]]]  # title, test set, row -> [(pairs, Δ)]
-SCHEDULE = {f"train.{k}" for k in TrainConfig.KEYED_ONLY_IF_NOT}  # the settings a mixing schedule names
+SCHEDULE = {f"train.{k}" for k in TrainConfig.MIXING_OPTIONS}  # the settings a mixing schedule names
 
 
 @dataclass(frozen=True)
@@ -268,17 +269,20 @@ def figure(panels: list[Panel], path: Path) -> None:
     the labelled pairs, 0 (origin) dashed; a Δ of one seed has no interval and is drawn as a point."""
     fig, axes = panel_grid(len(panels), 5.0, 4.0)
     names = list(dict.fromkeys(name for *_, lines in panels for name in lines))
-    colour = {name: f"C{i % 10}" for i, name in enumerate(names)}  # one colour per entry in every panel
+    # one look per row in every panel: ten colours, then the next marker
+    look = {name: (f"C{i % 10}", MARKERS[i // 10 % len(MARKERS)]) for i, name in enumerate(names)}
     for ax, (title, test_set, lines) in zip(axes.flat, panels):
         ax.axhline(0.0, color="black", linestyle="--", linewidth=1, label=BASELINE)
         counts = sorted({count for points in lines.values() for count, _ in points})
-        step = 0.03 * (counts[-1] - counts[0] or 1)  # entries side by side at a count, so their bars do not hide
-        for i, (name, points) in enumerate(lines.items()):
-            x = [count + (i - (len(lines) - 1) / 2) * step for count, _ in points]
+        step = 0.03 * (counts[-1] - counts[0] or 1)  # rows side by side at a count, so their bars do not hide
+        at = {c: [name for name, points in lines.items() if any(k == c for k, _ in points)] for c in counts}
+        for name, points in lines.items():
+            x = [c + (at[c].index(name) - (len(at[c]) - 1) / 2) * step for c, _ in points]
             y = [d.mean for _, d in points]
             below = [0.0 if d.low is None else d.mean - d.low for _, d in points]
             above = [0.0 if d.high is None else d.high - d.mean for _, d in points]
-            ax.errorbar(x, y, yerr=[below, above], capsize=3, marker="o", color=colour[name], label=name)
+            colour, marker = look[name]
+            ax.errorbar(x, y, yerr=[below, above], capsize=3, marker=marker, color=colour, label=name)
         ax.set_xticks(counts)
         scored = "the test split" if test_set is None else f"{test_set} (external)"
         ax.set(xlabel="labelled training pairs", ylabel=f"Δ Dice vs origin on {scored}")

@@ -30,8 +30,11 @@ DELTA_LEGEND = (
 DETECTABLE = (
     f"Detectable Δ ({POWER:.0%} power, p < 0.05, two-sided): the smallest true Δ each cell's seeds would find "
     f"{POWER:.0%} of the time, if the seed-to-seed spread of Δ were the one observed (noncentral t); a Δ below it "
-    f"is not evidence of no effect. ({TARGET:g} needs N seeds): where it is larger than {TARGET:g}, how many seeds "
-    f"the same spread would need to detect {TARGET:g}."
+    "is not evidence of no effect."
+)
+SEEDS_NEEDED = (
+    f"({TARGET:g} needs N seeds): where it is larger than {TARGET:g}, how many seeds the same spread would need to "
+    f"detect {TARGET:g}."
 )
 SEED_LEGEND = "mean ± std: population std over seeds; (n = 1): a single seed, no spread. –: no run (see the notes)."
 EXTERNAL_LEGEND = (
@@ -182,19 +185,23 @@ def delta_columns(d: PairedDelta | None) -> list[Any]:
 
 
 def detectable_lines(rows: list[tuple[str, list[Entry]]]) -> list[str]:
-    """Under a table: :data:`DETECTABLE`, then per row (label, its entries) the detectable Δ of each cell with a Δ."""
-    lines = []
+    """Under a table: :data:`DETECTABLE` (and :data:`SEEDS_NEEDED` where a cell says it), then per row (label, its
+    entries) the detectable Δ of each cell with a Δ."""
+    lines, beyond = [], False
     for label, entries in rows:
-        cells = [f"{e.column} {_detectable(e.delta, e.digits)}" for e in entries if e.delta is not None]
+        cells = []
+        for e in (e for e in entries if e.delta is not None):
+            d = e.delta
+            far = d.spread is not None and round(d.detectable or 0, e.digits) > TARGET  # as printed: 0.01004 is 0.0100
+            cells.append(
+                f"{e.column} {d.detectable_text(e.digits)}"
+                + (f" ({TARGET:g} needs {d.seeds_needed():,} seeds)" if far else "")
+            )
+            beyond |= far
         if cells:
             lines.append(f"- {label}: {', '.join(cells)}")
-    return ["", DETECTABLE, "", *lines] if lines else []
-
-
-def _detectable(d: PairedDelta, digits: int) -> str:
-    """A cell's detectable Δ, with the seeds :data:`bench.stats.TARGET` would take where it is out of reach."""
-    need = d.seeds_needed() if d.detectable is not None and d.detectable > TARGET else None
-    return d.detectable_text(digits) + ("" if need is None else f" ({TARGET:g} needs {need:,} seeds)")
+    legend = f"{DETECTABLE} {SEEDS_NEEDED}" if beyond else DETECTABLE
+    return ["", legend, "", *lines] if lines else []
 
 
 def csv_text(header: list[str], rows: list[list[Any]]) -> str:

@@ -150,11 +150,11 @@ def _generation_cells(rs: list[Results]) -> dict[str, Any]:
 def training_signature(r: Results) -> str:
     """What the downstream training saw apart from the split: train config, image size, channels, and how masks
     were read when not as stored (a run never pairs with an origin that read them otherwise). How batches mix real
-    and generated pairs (``TrainConfig.KEYED_ONLY_IF_NOT``) is left out: origin has no generated pairs to mix."""
+    and generated pairs (``TrainConfig.MIXING_OPTIONS``) is left out: origin has no generated pairs to mix."""
     c = r["config"]
     train = c.get("train")
     if isinstance(train, dict):
-        train = {k: v for k, v in train.items() if k not in TrainConfig.KEYED_ONLY_IF_NOT}
+        train = {k: v for k, v in train.items() if k not in TrainConfig.MIXING_OPTIONS}
     reading = r.get("dataset", {}).get("reading")
     return config_hash([train, c.get("image_size"), c.get("channels"), *([reading] if reading else [])])
 

@@ -138,7 +138,7 @@ def resolve_options(req: Request) -> tuple[Any, TrainConfig, int]:
             f"--n-synthetic must be >= {least} for method '{req.method}' training on {train_on}, got {n}"
         )
     if train.mixes and train_on != "real+synthetic":
-        named = ", ".join(sorted(set(req.train_options) & set(TrainConfig.KEYED_ONLY_IF_NOT))) or "mixing"
+        named = ", ".join(sorted(set(req.train_options) & set(TrainConfig.MIXING_OPTIONS))) or "mixing"
         raise ConfigError(
             f"--train-option {named}: mixes real and generated pairs, but this run trains on {train_on} pairs only; "
             "it needs a method that generates pairs and --train-on real+synthetic"
@@ -258,5 +258,5 @@ def baseline_request(req: Request) -> Request | None:
 
 def origin_train_options(train_options: dict[str, Any]) -> dict[str, Any]:
     """The ``--train-option`` values of the origin run paired with a generating run of ``train_options``: all but
-    the mixing options (``TrainConfig.KEYED_ONLY_IF_NOT``), so that its folder and key are those of the plain run."""
-    return {k: v for k, v in train_options.items() if k not in TrainConfig.KEYED_ONLY_IF_NOT}
+    the mixing options (``TrainConfig.MIXING_OPTIONS``), so that its folder and key are those of the plain run."""
+    return {k: v for k, v in train_options.items() if k not in TrainConfig.MIXING_OPTIONS}

@@ -73,8 +73,8 @@ def build_sweep(
         name: one of ``SWEEPS``.
         base: the options every run shares (dataset, preset, seeds, models, out, W&B, device, force); its
             ``models`` and ``seeds`` may be empty for the artifact's defaults (:data:`DEFAULT_SEEDS`); no
-            ``train_options`` (a mixing schedule is the leaderboard's alone: these grids hold origin runs, which
-            have no generated pairs to mix, and table2's train on generated pairs only).
+            ``train_options`` (a mixing schedule is the leaderboard's alone: these artifacts read runs pooled as
+            the paper trains them, and would leave scheduled runs out).
         methods: for ``table2`` and ``fewshot``, the generating methods to include (default: all of the artifact's).
         ratios: for ``fewshot``, the train ratios (default ``FEWSHOT_RATIOS``).
         augments: for ``fewshot``, the downstream augmentations, one curve each (default: ``base.augment``);
@@ -222,5 +222,11 @@ def check_sweep(sweep: Sweep) -> None:
             raise ConfigError(f"{'--pairs' if count is not None else '--ratios'}: {e}") from None
     for i, r in enumerate(sweep.runs):
         checked = runner.resolved_request(r.request)
-        runner.preflight(r.request, runner.plan(r.request, checked))
+        planned = runner.plan(r.request, checked)
+        runner.preflight(r.request, planned)
+        if sweep.name == LEADERBOARD and "~" in planned.settings:  # hashed: its row could not be read back
+            raise ConfigError(
+                f"{r.label}: its settings ({planned.settings}) are too long for its run folder to spell out, so the "
+                "leaderboard could not tell its schedule or pretrained start; use a shorter --pretrained folder name"
+            )
         sweep.runs[i] = dataclasses.replace(r, checked=checked)

@@ -126,6 +126,19 @@ def test_pretrained_values_are_method_equals_folder_once_each():
             ("leaderboard", "--methods", "xlsor", "--train-option", "mixing=alternate", "--train-option", "steps=99"),
             "--train-option steps: the leaderboard sweep takes only how batches mix",
         ),
+        (("leaderboard", "--methods", "xlsor", "--train-option", "mixing=pooled"), "mixing=pooled is the default"),
+        (
+            (
+                "leaderboard",
+                "--methods",
+                "xlsor",
+                "--train-option",
+                "mixing=pretrain",
+                "--train-option",
+                "pretrain_share=.50",
+            ),
+            "pretrain_share=0.5 is the default; leave it out",
+        ),
         (("fewshot", "--train-option", "mixing=alternate"), "--train-option applies to the leaderboard sweep"),
         (("table1", "--train-option", "steps=99"), "--train-option applies to the leaderboard sweep"),
         (("leaderbord",), "unknown sweep 'leaderbord'. Did you mean 'leaderboard'?"),
@@ -211,3 +224,13 @@ def test_a_dry_run_lists_each_entry_with_its_schedule_on_a_fresh_out(tmp_path):
     assert "sweep leaderboard: 6 runs" in text and "0 done, 6 to run" in text
     assert text.count("(synthetic_share=0.25)") == 5 and "origin, 5 pairs" in text  # every entry's run, not origin's
     assert not out.exists()
+
+
+def test_a_run_whose_settings_its_folder_cannot_spell_out_is_refused_before_any_work(tmp_path):
+    """A long pretrained folder name and a schedule hash the settings tag: the leaderboard could not read its row."""
+    start = _pretrained(tmp_path / ("shenzhen-pretraining-of-the-full-leaderboard-" + "x" * 30))
+    out = tmp_path / "runs"
+    args = ("--methods", "diffuseexpand+pretrained", "--pretrained", f"diffuseexpand={start}", "--preset", "smoke")
+    args += ("--train-option", "mixing=pretrain", "--train-option", "pretrain_share=0.125", "--out", out)
+    res = invoke("sweep", "leaderboard", *args, "--seeds", "0", "--pairs", "5", "--augment", "none", "--dry-run")
+    assert_refused(res, "diffuseexpand+pretrained (mixing=pretrain, pretrain_share=0.125)", "too long", out=out)

@@ -9,11 +9,11 @@ from bench.stats import (
     LEVEL,
     METHOD,
     detectable_delta,
-    seeds_to_detect,
     over_seeds,
     paired_delta,
     results_delta,
     run_scores,
+    seeds_to_detect,
     set_version,
 )
 
