@@ -67,6 +67,10 @@ from bench.paper import (
 )
 from bench.stats import RECORD, PairedDelta
 
+UNEVEN = (
+    "(n = k): this mean is over k seeds, origin's over others (a sweep still running, say): compare its Δ, which "
+    "pairs the seeds both have, not the two means."
+)
 MARKERS = "os^Dv"  # the figure's markers, one per ten rows
 GENERATED = {"fid": ("FID↓", 1), "pass_rate": ("pass", 2), "share_copies": ("copies", 2)}  # csv key: (column, digits)
 COLUMNS = [
@@ -231,7 +235,7 @@ def _block(
         for s in sets
     }
     lines: dict[str | None, dict[str, list[tuple[int, PairedDelta]]]] = {s: defaultdict(list) for s in sets}
-    table, rows, csv_rows, detectable = [], [], [], []
+    table, rows, csv_rows, detectable, uneven = [], [], [], [], False
     for count, kind in keys:
         name = kind.name
         where = f"{title}, {name}, {count} pairs"
@@ -247,7 +251,12 @@ def _block(
             if d is not None:
                 lines[s][name].append((count, d))
                 shown.append(Entry(ds, preset, name, s or "test split", cell, 4, d))
-            row += [number_text(cell, 4), "baseline" if origin else delta_text(d)]
+            apart = present(cell) and present(base) and cell.seeds != base.seeds  # means over other seeds
+            row += [
+                number_text(cell, 4) + (f" (n = {cell.n})" if apart else ""),
+                "baseline" if origin else delta_text(d),
+            ]
+            uneven |= apart
             ident = [ds, preset, model, augment, count, name, s or ""]
             record = d.record() if d else dict.fromkeys(RECORD)
             after = [None if d is None else d.significant, *(_mean(gen.get(k)) for k in GENERATED)]
@@ -260,7 +269,10 @@ def _block(
     for s in sets:
         head += ["Dice", "Δ vs origin"] if s is None else [f"Dice on {s}", f"Δ on {s}"]
     head += [column for column, _ in GENERATED.values()]
-    section = [f"## {title}", "", *md_table(head, table), *detectable_lines(detectable), ""]
+    section = [f"## {title}", "", *md_table(head, table)]
+    if uneven:
+        section += ["", UNEVEN]
+    section += [*detectable_lines(detectable), ""]
     return section, rows, csv_rows, [(title, s, dict(lines[s])) for s in sets if lines[s]]
 
 

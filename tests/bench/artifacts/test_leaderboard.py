@@ -234,3 +234,19 @@ def test_a_mixing_schedule_is_a_row_of_its_own_named_with_it_after_the_pooled_on
     again = build_artifact("leaderboard", runs, tmp_path / "again")
     for first, second in zip(art.files[:2], again.files[:2]):
         assert first.read_bytes() == second.read_bytes()
+
+
+def test_a_row_over_other_seeds_than_origin_says_so_beside_its_means(tmp_path):
+    runs = tmp_path / "runs"
+    for seed, base in ORIGIN.items():
+        _run(runs, "origin", seed, base, 9)
+    for seed in (0, 1):  # xlsor's third seed not run yet
+        _run(runs, "xlsor", seed, ORIGIN[seed] + DELTAS["xlsor"][seed], 9)
+    md = build_artifact("leaderboard", runs, tmp_path / "out").files[0].read_text()
+    xlsor = md_row(md, ["9", "xlsor"])
+    assert xlsor[2].endswith(" (n = 2)") and xlsor[4].endswith(" (n = 2)")
+    assert xlsor[3].startswith("+0.0250 ") and "n = " not in md_row(md, ["9", "origin"])[2]
+    assert "(n = k): this mean is over k seeds, origin's over others" in md
+    _run(runs, "xlsor", 2, ORIGIN[2] + DELTAS["xlsor"][2], 9)
+    md = build_artifact("leaderboard", runs, tmp_path / "out").files[0].read_text()
+    assert "(n = " not in md_row(md, ["9", "xlsor"])[2] and "(n = k)" not in md
