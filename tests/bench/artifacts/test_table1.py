@@ -54,7 +54,10 @@ def test_table1_cells_delta_bold_missing_columns_and_tau_columns(tmp_path):
     assert plus[col["Origin"]] == "**0.9300 (n = 1)**"
     assert plus[col["CF"]] == "**0.9300 (n = 1) (+0.0000, 1 seed, no interval)**"
     # each Dice row's detectable Δ, from its cells' seed spread; one seed has none
-    assert "- montgomery_lung, cpu, Dice↑: CF n/a (1 seed), CF+CG τ=1/2 0.0653, CF+CG+CS τ=1 0.0490" in md
+    assert (
+        "- montgomery_lung, cpu, Dice↑: CF n/a (1 seed), CF+CG τ=1/2 0.0653 (0.01 needs 5 seeds), "
+        "CF+CG+CS τ=1 0.0490 (0.01 needs 4 seeds)"
+    ) in md
     fid = md_row(md, ["montgomery_lung, cpu", "FID↓"])
     assert fid[col["CF+CG+CS τ=1"]] == "4.500 ± 0.000 (n = 2)" and fid[col["CF"]] == "8.000 (n = 1)"
     assert "montgomery_lung, cpu, Dice: means over different seeds (n shown), so none is bold" in " ".join(art.notes)
@@ -135,7 +138,9 @@ def test_table1_adds_a_dice_row_per_external_test_set_with_its_paired_delta(tmp_
     # the test split's row reads the test split: Δ +0.02 / +0.01 / 0
     test_split = md_row(md, ["", "Dice↑"])[col["CF+CG+CS τ=1"]]
     assert test_split == "0.9200 ± 0.0000 (n = 3) (+0.0100 [-0.0148, +0.0348] p=0.23)"
-    assert EXTERNAL_LEGEND in md and "- montgomery_lung, cpu, Dice on shenzhen↑: CF 0.0326, CF+CG+CS τ=1 0.0326" in md
+    need = "(0.01 needs 10 seeds)"
+    assert EXTERNAL_LEGEND in md
+    assert f"- montgomery_lung, cpu, Dice on shenzhen↑: CF 0.0326 {need}, CF+CG+CS τ=1 0.0326 {need}" in md
     (row,) = [r for r in csv_rows(art.files[1]) if (r["row"], r["column"]) == ("Dice on shenzhen↑", "CF+CG+CS τ=1")]
     assert float(row["delta_vs_origin"]) == pytest.approx(0.03)
     assert float(row["delta_low"]) == pytest.approx(0.005159, abs=1e-6)
