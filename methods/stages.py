@@ -122,6 +122,7 @@ def train_network(
     model: ModelMixin,
     fit: Callable[[Path, StepCallback | None], TrainLog],
     total: int,
+    description: str | None = None,
 ) -> dict[str, Any]:
     """Train a network stage and save it the diffusers way; the ``compute`` of a data-parallel stage.
 
@@ -132,11 +133,13 @@ def train_network(
             ``train_log.json`` and ``losses.csv`` (the loss of every step, per part for a multi-part model).
         fit: ``(checkpoint_dir, callback) -> TrainLog``, the stage's training call.
         total: optimiser steps, for the progress bar.
+        description: the progress bar's label; default: the method and the stage (``diffuseexpand denoiser``).
 
     Returns:
         The ``done.json`` record: seconds, steps and processes of the training.
     """
-    log = fit(folder / "checkpoints", progress_callback(ctx, f"{Path(ctx.workdir).name} {folder.parent.name}", total))
+    description = description or f"{Path(ctx.workdir).name} {folder.parent.name}"
+    log = fit(folder / "checkpoints", progress_callback(ctx, description, total))
     if PartialState().is_main_process:
         with writing(folder / SAFETENSORS_WEIGHTS_NAME):
             model.save_pretrained(folder)

@@ -131,10 +131,11 @@ def train_with_schedule(
     fit: Callable[[Path, StepCallback | None], TrainLog],
     steps: int,
     prediction: str,
+    description: str | None = None,
 ) -> dict[str, Any]:
-    """Train ``model`` into ``folder`` (:func:`methods.stages.train_network`) and save beside it the forward
-    process it learned to reverse, which a sampler and a fine-tune read back."""
-    record = train_network(ctx, folder, model, fit, total=steps)
+    """Train ``model`` into ``folder`` (:func:`methods.stages.train_network`, labelled ``description``) and save
+    beside it the forward process it learned to reverse, which a sampler and a fine-tune read back."""
+    record = train_network(ctx, folder, model, fit, total=steps, description=description)
     if PartialState().is_main_process:
         noise_scheduler(training_schedule(prediction)).save_config(folder)
     return record
@@ -152,7 +153,9 @@ def pretrain_network(
     """
     model, train = denoiser_training(build, fit, pairs, o, seed, device)
     ctx = MethodContext(workdir=folder.parent, seed=seed, device=device, train=TrainConfig(), progress=progress)
-    record = train_with_schedule(ctx, folder, model, train, o.denoiser_steps, o.prediction)
+    record = train_with_schedule(
+        ctx, folder, model, train, o.denoiser_steps, o.prediction, description=f"pretraining {folder.name}"
+    )
     return {"steps": record["steps"], "seconds": record["seconds"]}
 
 

@@ -31,6 +31,7 @@ def _pretrain(data, out, *extra):
     assert res.exit_code == 0, res.output
     record = json.loads((out / "pretrain.json").read_text())
     assert ("(applies the recipe it records: " in res.output) == bool(record["recipe"]), res.output
+    assert f"pretraining {out.name} loss" in res.output, res.output  # the progress line names the pretraining
     return record
 
 
