@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import bench
 from bench.cards import resolve_dataset
 from bench.config import ConfigError, check_type, merge_options, preset
 from bench.files import write_json
@@ -88,7 +89,6 @@ def pretrain(req: PretrainRequest, progress: Any = None) -> dict[str, Any]:
     from bench.integrity import check
     from bench.pairs import DatasetError
     from bench.runner.machine import resolve_device
-    from bench.runner.provenance import DISTRIBUTION, package_version
     from methods import get_method
 
     options = check_pretrain(req)
@@ -128,7 +128,7 @@ def pretrain(req: PretrainRequest, progress: Any = None) -> dict[str, Any]:
         "seconds": round(cost["seconds"], 1),
         "wall_seconds": round(time.perf_counter() - start, 1),
         "device": str(device),
-        "versions": {"package": package_version(DISTRIBUTION), "method": method_entry(req.method).version},
+        "versions": {"package": bench.__version__, "method": method_entry(req.method).version},
         "image_hashes": image_hashes(pairs),
     }
     write_json(out / RECORD, record)

@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+import bench
 from bench.config import ConfigError
 from bench.data import write_pairs
 from bench.expand.downstream import evaluate_downstream
@@ -39,7 +40,7 @@ from bench.runner.dataset import load_data
 from bench.runner.expansion import Measuring, expand_pairs, measure
 from bench.runner.layout import cached_stages, method_cache, metrics_cache
 from bench.runner.machine import oom_as_run_error
-from bench.runner.provenance import DISTRIBUTION, now, package_version
+from bench.runner.provenance import now
 from bench.runner.request import CheckedRequest
 
 logger = logging.getLogger(__package__)  # "bench.expand" in log lines, whichever module logs
@@ -231,7 +232,7 @@ def expand(
             "method": cls.name,
             **{k: identity[k] for k in ("ablation", "options", "preset", "seed", "n", "image_size")},
             "versions": {
-                "package": package_version(DISTRIBUTION),
+                "package": bench.__version__,
                 "method": cls.version,
                 "torch": torch.__version__,
             },

@@ -12,8 +12,9 @@ from typing import Any
 
 import torch
 
+import bench
+
 PACKAGES = ("torch", "torchvision", "diffusers", "segmentation-models-pytorch", "timm", "monai", "wandb")
-DISTRIBUTION = "diffuseexpand-bench"  # this package's own distribution name
 
 
 def package_version(package: str) -> str | None:
@@ -44,7 +45,7 @@ def provenance(method_version: str, device: torch.device) -> dict[str, Any]:
     """A run's ``versions``, ``git_hash``, ``date`` and ``environment`` entries, in results.json's order."""
     return {
         "versions": {
-            "package": package_version(DISTRIBUTION),
+            "package": bench.__version__,  # the code that runs, which an editable install's metadata may not be
             "method": method_version,
             **{p: package_version(p) for p in PACKAGES},
         },
