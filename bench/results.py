@@ -41,7 +41,7 @@ class Results(TypedDict):
     config: the resolved RunConfig (defaults included).
     dataset: name, folder, whether it is synthetic (the demo phantom), card version, pair count, and
         ``check_warnings``: how many warnings the integrity check gave (``bench datasets check`` lists them).
-    versions: package (`bench.__version__` of the code that ran), method, dataset card and library versions.
+    versions: package (``bench.__version__`` of the code that ran), method, dataset card and library versions.
     git_hash, date: provenance (git hash is null outside a git checkout).
     environment: device, torch threads, platform.
     counts: real_train, test, synthetic_generated / kept / relabelled / dropped, train_total, train_steps
