@@ -198,14 +198,20 @@ class RunConfig:
 def tag_value(v: Any) -> str:
     """An option value as a settings tag writes it: floats in ``g`` form (``0.0003``), ``16-32`` lists, and a path
     as its last name plus a hash of the path as given (``shenzhen-3f09a1``), so that run folders and table rows never
-    carry the folders of the machine that made them, and two folders of one name stay apart."""
+    carry the folders of the machine that made them, and two folders of one name stay apart. A ``,`` or ``=`` in a
+    string (a folder ``de,half``) becomes ``_``: the tag would read back as two keys."""
     if isinstance(v, float):
         return f"{v:g}"
     if isinstance(v, (list, tuple)):
         return "-".join(tag_value(x) for x in v)
     if isinstance(v, str) and ("/" in v or "\\" in v):
-        return f"{PureWindowsPath(v).name or 'root'}-{config_hash(v)[:6]}"
-    return str(v)
+        return f"{_unsplit(PureWindowsPath(v).name) or 'root'}-{config_hash(v)[:6]}"
+    return _unsplit(v) if isinstance(v, str) else str(v)
+
+
+def _unsplit(name: str) -> str:
+    """``name`` with the characters that separate a settings tag's keys and values (``,`` and ``=``) as ``_``."""
+    return name.replace(",", "_").replace("=", "_")
 
 
 def settings_tag(overrides: dict[str, Any]) -> str:

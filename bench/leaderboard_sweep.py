@@ -5,7 +5,8 @@ Its grid is :mod:`bench.paper`'s; its runs are :class:`bench.sweep.SweepRun` lik
 the status of finished runs, local and submitit launches are :mod:`bench.sweep`'s. The external test sets are the
 base request's (``--test-set``; none given: the dataset card's own). A pretrained entry fine-tunes from the
 ``bench pretrain`` folder ``--pretrained METHOD=DIR`` names, passed to its runs as ``--option pretrained=DIR``
-(the same run folders and keys as ``bench run`` with that option); an entry without one is refused. A mixing
+(the same run folders and keys as ``bench run`` with that option); an entry without one, or with a folder that is no
+finished pretraining of its method (one still running, a plain UNet's), is refused. A mixing
 schedule (``--train-option mixing=alternate``, the base request's ``train_options``) trains every entry's runs;
 origin's get what ``bench run``'s paired origin gets (:func:`bench.runner.origin_train_options`: no schedule), so
 they are the origin runs of a sweep without one. Other training options are refused: the artifact leaves out runs
@@ -36,6 +37,7 @@ from bench.paper import (
 )
 from bench.sweep import Sweep, SweepRun
 from methods import METHODS, method_options, unknown_choice
+from methods.diffusion.recipe import pretraining_of
 
 FLAG = "--pretrained"
 MODELS = ("unet",)
@@ -115,8 +117,9 @@ def build_sweep(
 
     Raises:
         ConfigError: an unknown entry, variant or augmentation, a count of pairs out of range, a pretrained entry
-            without its folder, a folder no chosen entry uses, or a training option other than the schedule's; each
-            naming its option.
+            without its folder, a folder no chosen entry uses or that is no finished ``bench pretrain`` folder of
+            its method, or a training option other than the schedule's; each naming its option.
+        bench.files.CorruptFileError: a ``pretrain.json`` that cannot be read, naming it.
     """
     check_schedule(base.train_options)
     parsed = [check_entry(name) for name in (methods if methods is not None else LEADERBOARD_ENTRIES)]
@@ -137,6 +140,7 @@ def build_sweep(
             raise ConfigError(f"{FLAG} {method}: no chosen entry starts from it (pretrained entries: {uses})")
         if not Path(folder).is_dir():
             raise ConfigError(f"{FLAG} {method}: {folder} is not a folder (bench pretrain writes one)")
+        pretraining_of(folder, method, f"{FLAG} {method}")  # not one still running, nor a plain UNet's folder
     lacking = [m for m in wanted if m not in starts]
     if lacking:
         given = " ".join(f"{FLAG} {m}=DIR" for m in lacking)

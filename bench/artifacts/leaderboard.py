@@ -2,19 +2,19 @@
 
 One table per (dataset, preset, downstream model, downstream augmentation): a row per count of labelled pairs
 (``--train-pairs`` runs) and entry (origin, then each method; ``<method>+pretrained`` for one fine-tuned from a
-``bench pretrain`` folder; ``<method> (mixing=alternate)`` for its runs whose batches mixed real and generated pairs
-by a schedule, after the entry's pooled row), with the Dice on the test split and on each external test set, the
-paired Δ vs origin under the same augmentation and pairs with its 95 % interval (marked where it excludes 0), and
-the generator's FID, filter pass rate and share of copies beside it. Writes ``leaderboard.md``,
-``leaderboard.csv`` (one line per cell and test set) and ``leaderboard.png`` (Δ with its interval against the
-labelled pairs, a panel per augmentation and test set). Every order and number format is fixed, so a rebuild from
-the same runs writes the same bytes.
+``bench pretrain`` folder, a row per start, named with it where there are several; ``<method> (mixing=alternate)``
+for its runs whose batches mixed real and generated pairs by a schedule, after the entry's pooled row), with the
+Dice on the test split and on each external test set, the paired Δ vs origin under the same augmentation and pairs
+with its 95 % interval (marked where it excludes 0), and the generator's FID, filter pass rate and share of copies
+beside it. Writes ``leaderboard.md``, ``leaderboard.csv`` (one line per cell and test set) and ``leaderboard.png``
+(Δ with its interval against the labelled pairs, a panel per augmentation and test set). Every order and number
+format is fixed, so a rebuild from the same runs writes the same bytes.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -92,24 +92,44 @@ COLUMNS = [
 Block = tuple[str, str, str, str]  # dataset, preset, model, augment
 Panel = tuple[str, str | None, dict[str, list[tuple[int, PairedDelta]]]]  # title, test set, row -> [(pairs, Δ)]
 SCHEDULE = {f"train.{k}" for k in TrainConfig.MIXING_OPTIONS}  # the settings a mixing schedule names
+DELTA = (  # the shared Δ legend, said of what the leaderboard pairs: counts of pairs, and each external set too
+    DELTA_LEGEND.replace("after a Dice", "in a Δ column")
+    .replace("train ratio", "count of labelled pairs")
+    .replace("on its test split", "on the column's test set (the test split, or <set> in a Δ on <set> column)")
+)
+FID = (
+    "FID↓: Inception FID of the generated pairs vs the row's own real training pairs (diffuseexpand: those its "
+    "filter kept); it falls as that set grows, so the FIDs of rows of different counts of pairs are not comparable"
+)
+PRETRAINED = (
+    "<method>+pretrained: its generator fine-tunes a bench pretrain start, trained on other labelled pairs ({}); "
+    "its Δ is that of those pairs and its generated pairs together, not of generated pairs alone (origin never "
+    "sees the pretraining's pairs), and on an external set from the same source as the pretraining's pairs it is "
+    "not out of domain."
+)
 
 
 @dataclass(frozen=True)
 class Row:
-    """What a table row holds: an entry (origin, ``xlsor``, ``genseg:end2end``, ``joint+pretrained``) and the mixing
-    schedule its runs trained with (:func:`bench.paper.schedule`; empty: pooled batches)."""
+    """What a table row holds: an entry (origin, ``xlsor``, ``genseg:end2end``, ``joint+pretrained``), the mixing
+    schedule its runs trained with (:func:`bench.paper.schedule`; empty: pooled batches) and the pretrained start
+    they fine-tuned (its settings tag value, ``shenzhen-cpu-9600-3f09a1``; empty: none). Its name shows the start
+    only where the artifact holds several starts of the entry (``named``)."""
 
     entry: str
     mixing: tuple[tuple[str, str], ...] = ()
+    start: str = ""
+    named: bool = False
 
     @property
     def name(self) -> str:
-        return scheduled_name(self.entry, dict(self.mixing))
+        return scheduled_name(f"{self.entry} ({self.start})" if self.named else self.entry, dict(self.mixing))
 
     @property
     def order(self) -> tuple:
-        """Origin, then the entries in their order, each entry's pooled row before its schedules."""
-        return order_key([BASELINE, *LEADERBOARD_ENTRIES], self.entry), schedule_rank(dict(self.mixing)), self.name
+        """Origin, then the entries in their order, an entry's starts by name, each one's pooled row first."""
+        entry = order_key([BASELINE, *LEADERBOARD_ENTRIES], self.entry)
+        return entry, self.start, schedule_rank(dict(self.mixing)), self.name
 
 
 ORIGIN = Row(BASELINE)
@@ -128,9 +148,22 @@ def _row(r: Run, variants: dict[str, str]) -> Row | None:
     if r.train_on != "real+synthetic":
         return None
     entry = entry_name(r.method, pretrained, None if variants.get(r.method) == r.ablation else r.ablation)
-    tagged = (part.partition("=")[::2] for part in r.settings.split(",") if part)
-    mixing = schedule({k.removeprefix("train."): v for k, v in tagged if k in SCHEDULE})
-    return Row(entry, tuple(mixing.items()))
+    tagged = dict(part.partition("=")[::2] for part in r.settings.split(",") if part)
+    mixing = schedule({k.removeprefix("train."): v for k, v in tagged.items() if k in SCHEDULE})
+    return Row(entry, tuple(mixing.items()), tagged.get("pretrained", ""))
+
+
+def _name_starts(grid: dict[Block, dict[tuple[int, Row], list[Run]]]) -> dict[Block, dict[tuple[int, Row], list[Run]]]:
+    """``grid`` with the rows of every entry it holds several starts of named with their start: one row name each."""
+    starts = defaultdict(set)
+    for cells in grid.values():
+        for _, row in cells:
+            starts[row.entry].add(row.start)
+    several = {entry for entry, found in starts.items() if len(found) > 1}
+    return {
+        block: {(count, replace(row, named=row.entry in several)): rs for (count, row), rs in cells.items()}
+        for block, cells in grid.items()
+    }
 
 
 def _variants() -> dict[str, str]:
@@ -172,6 +205,7 @@ def build(runs: list[Run], out: Path) -> Artifact:
             "method trained on real+synthetic pairs, with no changed settings but a pretrained "
             f"start or a mixing schedule; none among the {len(runs)} results"
         )
+    grid = _name_starts(grid)
     if ratio_runs:
         notes.append(f"{ratio_runs} run(s) of train ratios left out: the leaderboard reads counts of labelled pairs")
     if other:
@@ -200,11 +234,14 @@ def build(runs: list[Run], out: Path) -> Artifact:
         "downstream augmentation; <method>+pretrained fine-tunes a bench pretrain folder. Dice on the test split, "
         "and on each external test set (--test-set) no stage saw.",
         SEED_LEGEND,
-        DELTA_LEGEND.replace("after a Dice", "in a Δ column") + f" {UP} / {DOWN}: the interval lies above / below 0.",
-        "FID↓: Inception FID of the generated pairs vs the real training split (diffuseexpand: those its filter "
-        "kept); pass: share of generated pairs the method's filter kept; copies: share of generated images whose "
+        DELTA + f" {UP} / {DOWN}: the interval lies above / below 0.",
+        f"{FID}; pass: share of generated pairs the method's filter kept; copies: share of generated images whose "
         "pixel SSIM to a training image exceeds that of any two real training images. –: not recorded.",
     ]
+    started = sorted({row for cells in grid.values() for _, row in cells if row.start}, key=lambda row: row.order)
+    if started:
+        starts = dict.fromkeys(f"{row.entry} starts from {row.start}" for row in started)  # one per schedule
+        legend.append(PRETRAINED.format("; ".join(starts)))
     if any(row.mixing for cells in grid.values() for _, row in cells):
         legend.append(
             "<entry> (mixing=...), <entry> (synthetic_share=...): the entry's runs whose batches drew its real and "

@@ -23,6 +23,7 @@ file              what
                   :func:`train_with_schedule`, a denoiser trained into a folder with its forward process
 ``sampling.py``   :func:`sample_pairs`: any per-seed pair sampler run over the processes of a run
 ``recipe.py``     the recipe a ``bench pretrain`` folder records (the options its start is fine-tuned and sampled
-                  with) and its reading back as a layer of a run's options (no torch)
+                  with) and its reading back as a layer of a run's options; the folder's record, read and checked
+                  (no torch)
 ================  =================================================================================================
 """

@@ -1,6 +1,7 @@
 """A stage-I denoiser pretrained on a larger pair set of the same modality (``bench pretrain``), as the paper starts
-from an ImageNet model: the folder's record, its fingerprint for stage keys, the refusal of a test split that the
-pretraining saw, and the training of a denoiser into a folder with its noise schedule (a pretraining's or a run's).
+from an ImageNet model: the folder's fingerprint for stage keys (:mod:`methods.diffusion.recipe` reads its record),
+the refusal of a test split that the pretraining saw, and the training of a denoiser into a folder with its noise
+schedule (a pretraining's or a run's).
 
 A pretraining folder is a diffusers model folder (``config.json``, ``diffusion_pytorch_model.safetensors``,
 ``scheduler_config.json``) plus ``pretrain.json``, written last: what made it (method, data set name, pair count and
@@ -24,38 +25,16 @@ from bench.files import reading
 from bench.generator_training import StepCallback, TrainLog
 from bench.pairs import PairSet
 from methods.base import MethodContext
-from methods.diffusion.recipe import RECORD, REMAKE
+from methods.diffusion.recipe import RECORD, REMAKE, SCHEDULE, WEIGHTS, made_by_bench, pretraining_of, read_record
 from methods.diffusion.schedule import noise_scheduler, training_schedule
 from methods.stages import stage_seed, train_network
 
-WEIGHTS = "diffusion_pytorch_model.safetensors"
-SCHEDULE = "scheduler_config.json"  # the forward process and the prediction the weights were trained for
 OPTION = "--option pretrained"
-
-
-def made_by_bench(folder: str | Path | None) -> bool:
-    """Whether ``folder`` is a ``bench pretrain`` folder (not a plain diffusers UNet, which is adapted instead)."""
-    return folder is not None and (Path(folder) / RECORD).is_file()
 
 
 def fingerprints(folder: str | Path | None) -> dict[str, str]:
     """``{"pretrained": fingerprint}`` for a ``bench pretrain`` folder, for run and stage keys; else empty."""
     return {"pretrained": fingerprint(folder)} if made_by_bench(folder) else {}
-
-
-def read_record(folder: str | Path, flag: str = "--option pretrained") -> dict[str, Any]:
-    """The ``pretrain.json`` of a folder ``bench pretrain`` wrote.
-
-    Raises:
-        ConfigError: naming ``flag`` and the folder, when it is no finished pretraining.
-    """
-    path = Path(folder) / RECORD
-    if not all((Path(folder) / name).is_file() for name in (RECORD, WEIGHTS, SCHEDULE)):
-        raise ConfigError(
-            f"{flag}: {folder} is no finished `bench pretrain` folder (no {RECORD}, {WEIGHTS} or {SCHEDULE})"
-        )
-    with reading(path, "a `bench pretrain` record (JSON)", REMAKE, flag):
-        return json.loads(path.read_text())
 
 
 def fingerprint(folder: str | Path) -> str:
@@ -176,12 +155,7 @@ class PretrainedStart:
             if not cls.adapts_plain_unet:
                 read_record(options.pretrained)  # refuses: only a `bench pretrain` folder fits this method
             return
-        made_for = read_record(options.pretrained)["method"]
-        if made_for != cls.name:
-            raise ConfigError(
-                f"--option pretrained: {options.pretrained} holds a {made_for} generator, not one of {cls.name}'s; "
-                f"pretrain with --method {cls.name}"
-            )
+        pretraining_of(options.pretrained, cls.name)
         with reading(Path(options.pretrained) / SCHEDULE, "a diffusers scheduler config (JSON)", REMAKE, OPTION):
             schedule = json.loads((Path(options.pretrained) / SCHEDULE).read_text())
         trained_as = schedule.get("prediction_type", "epsilon")

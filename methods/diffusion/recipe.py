@@ -1,5 +1,6 @@
 """The recipe a ``bench pretrain`` folder records: the options its start is meant to be fine-tuned and sampled with,
-so that ``--option pretrained=FOLDER`` alone gives the generator that was measured.
+so that ``--option pretrained=FOLDER`` alone gives the generator that was measured; and the reading of the folder's
+record (:func:`read_record`, :func:`pretraining_of`), which a refusal does without torch.
 
 Each options class declares its recipe once (``PRETRAINED_RECIPE``, plus the options a fine-tune keeps as they were
 pretrained, ``KEPT_FROM_PRETRAINING``); ``bench pretrain`` writes :func:`recipe_of` into ``pretrain.json``, and a run
@@ -13,14 +14,51 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.config import tag_value
+from bench.config import ConfigError, tag_value
 from bench.files import reading
 
 RECORD = "pretrain.json"
 """What ``bench pretrain`` writes last into its folder (:mod:`methods.diffusion.pretrained`)."""
+WEIGHTS = "diffusion_pytorch_model.safetensors"
+SCHEDULE = "scheduler_config.json"  # the forward process and the prediction the weights were trained for
 FLAG = "--option pretrained"
 REMAKE = "pretrain it again with `bench pretrain` (or name another folder)"
 """What a run says of a pretrained folder whose files cannot be read."""
+
+
+def made_by_bench(folder: str | Path | None) -> bool:
+    """Whether ``folder`` is a ``bench pretrain`` folder (not a plain diffusers UNet, which is adapted instead)."""
+    return folder is not None and (Path(folder) / RECORD).is_file()
+
+
+def read_record(folder: str | Path, flag: str = FLAG) -> dict[str, Any]:
+    """The ``pretrain.json`` of a folder ``bench pretrain`` wrote.
+
+    Raises:
+        ConfigError: naming ``flag`` and the folder, when it is no finished pretraining.
+    """
+    path = Path(folder) / RECORD
+    if not all((Path(folder) / name).is_file() for name in (RECORD, WEIGHTS, SCHEDULE)):
+        raise ConfigError(
+            f"{flag}: {folder} is no finished `bench pretrain` folder (no {RECORD}, {WEIGHTS} or {SCHEDULE})"
+        )
+    with reading(path, "a `bench pretrain` record (JSON)", REMAKE, flag):
+        return json.loads(path.read_text())
+
+
+def pretraining_of(folder: str | Path, method: str, flag: str = FLAG) -> dict[str, Any]:
+    """The record of ``folder``, a finished ``bench pretrain`` folder of ``method``.
+
+    Raises:
+        ConfigError: naming ``flag`` and the folder: no finished pretraining, or one of another method.
+    """
+    record = read_record(folder, flag)
+    made_for = record.get("method") if isinstance(record, dict) else None
+    if made_for != method:
+        raise ConfigError(
+            f"{flag}: {folder} holds a {made_for} generator, not one of {method}'s; pretrain with --method {method}"
+        )
+    return record
 
 
 def recipe_of(options_cls: type, pretrained_with: dict[str, Any]) -> dict[str, Any]:
@@ -97,4 +135,3 @@ def read_recipe(method: str, options_cls: type, user: dict[str, Any]) -> Pretrai
     values = record["recipe"] if recorded else recipe_of(options_cls, pretrained_with)
     given = {k: user[k] for k in values if user.get(k) is not None}
     return PretrainedRecipe(folder, values, recorded, given)
-

@@ -100,3 +100,14 @@ def test_settings_tag_is_file_name_safe_and_bounded():
     assert settings_tag({"denoiser_widths": (16, 32)}) == "denoiser_widths=16-32"
     long = settings_tag({f"option_{i}": i for i in range(20)})
     assert len(long) <= 80 and long != settings_tag({f"option_{i}": i + 1 for i in range(20)})
+
+
+@pytest.mark.parametrize("folder", ["runs/de,half", "de,half", "pre/a=b", "C:\\pre\\x,y=z"])
+def test_a_comma_or_equals_sign_in_a_folder_name_does_not_split_the_settings_tag(folder):
+    from bench.artifacts.cells import settings_keys
+
+    tag = settings_tag({"pretrained": folder, "tau": 0.5})
+    assert settings_keys(tag) == {"pretrained", "tau"}, tag
+    name = folder.replace("\\", "/").rpartition("/")[2]
+    assert tag.startswith(f"pretrained={name.replace(',', '_').replace('=', '_')}")
+    assert settings_tag({"pretrained": "runs/de-half"}).startswith("pretrained=de-half-"), "other names as they were"

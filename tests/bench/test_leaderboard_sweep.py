@@ -101,6 +101,36 @@ def test_bad_grids_are_refused_naming_the_option(kw, needle):
     assert needle in str(e.value)
 
 
+def test_a_pretrained_folder_must_be_a_finished_pretraining_of_its_method_dry_run_too(tmp_path):
+    """A pretraining still running (its checkpoints only), an empty folder, a plain UNet's, one of another method and
+    an unreadable record are each refused in one line naming the folder, before any run is planned."""
+    running = tmp_path / "running"
+    (running / "checkpoints").mkdir(parents=True)
+    empty, plain = tmp_path / "empty", tmp_path / "plain"
+    empty.mkdir()
+    plain.mkdir()
+    (plain / "config.json").write_text("{}")
+    (plain / "diffusion_pytorch_model.safetensors").write_bytes(b"weights")
+    joint = _pretrained(tmp_path / "joint", "joint")
+    torn = _pretrained(tmp_path / "torn")
+    (tmp_path / "torn" / RECORD).write_text('{"method": ')
+    grid = ("--methods", "diffuseexpand+pretrained", "--preset", "smoke", "--seeds", "0", "--pairs", "5")
+    out = tmp_path / "runs"
+    for folder, needle in (
+        (running, "is no finished `bench pretrain` folder"),
+        (empty, "is no finished `bench pretrain` folder"),
+        (plain, "is no finished `bench pretrain` folder"),
+        (joint, "holds a joint generator, not one of diffuseexpand's"),
+        (torn, "not a `bench pretrain` record"),
+    ):
+        start = ("--pretrained", f"diffuseexpand={folder}")
+        res = invoke("sweep", "leaderboard", *grid, *start, "--out", out, "--dry-run")
+        assert_refused(res, "--pretrained diffuseexpand: ", str(folder), needle, out=out)
+    start = {"diffuseexpand": str(running)}
+    with pytest.raises(ConfigError, match="--pretrained diffuseexpand: .*running is no finished"):
+        lb.build_sweep(_base(), methods=("diffuseexpand+pretrained",), pretrained=start)
+
+
 def test_pretrained_values_are_method_equals_folder_once_each():
     parsed = lb.parse_pretrained(["joint=runs/a=b", " diffuseexpand = x "])
     assert parsed == {"joint": "runs/a=b", "diffuseexpand": "x"}
