@@ -85,10 +85,15 @@ class PairedDelta:
 
 
 def p_text(p: float) -> str:
-    """``p=0.08``, ``p=0.003``, ``p<0.001``: two decimals unless that would round a small p to 0."""
+    """``p=0.13``, ``p=0.048``, ``p=0.0071``, ``p<0.001``: two significant digits, so a p just below the test's
+    level never reads as that level beside an interval that excludes 0; more digits where two would still round it
+    across the level (0.0499 -> 0.0499, not 0.050)."""
     if p < 0.001:
         return "p<0.001"
-    return f"p={p:.3f}" if p < 0.01 else f"p={p:.2f}"
+    level, digits = round(1 - LEVEL, 12), 2  # 0.05, not the float 1 - 0.95 = 0.050000000000000044
+    while (float(f"{p:.{digits}g}") < level) != (p < level):
+        digits += 1
+    return f"p={p:#.{digits}g}"
 
 
 def seed_delta(run: SeedScores, origin: SeedScores) -> tuple[float, int] | None:

@@ -22,12 +22,13 @@ Method = Annotated[str, typer.Option(help="Expansion method (see `bench methods`
 Ablation = Annotated[str | None, typer.Option(help="Method variant; default: the method's first.")]
 Dataset = Annotated[str, typer.Option(help="Dataset card name or a folder with images/ and masks/.")]
 Preset = Annotated[str, typer.Option(help="smoke | cpu | gpu | paper.")]
-MethodOption = Annotated[list[str] | None, typer.Option(help="Method option KEY=VALUE (repeatable).")]
+MethodOption = Annotated[list[str] | None, typer.Option(help="Method option KEY=VALUE (repeatable, each KEY once).")]
 TrainOption = Annotated[
     list[str] | None,
     typer.Option(
-        help="Training option KEY=VALUE (repeatable), e.g. steps=320, synthetic_share=0.5, mixing=alternate, "
-        "mixing=pretrain (bench sweep: the leaderboard's only, its mixing options, for every generating entry)."
+        help="Training option KEY=VALUE (repeatable, each KEY once), e.g. steps=320, synthetic_share=0.5, "
+        "mixing=alternate, mixing=pretrain (bench sweep: the leaderboard's only, its mixing options, for every "
+        "generating entry)."
     ),
 ]
 Device = Annotated[str | None, typer.Option(help="cpu | cuda | cuda:1 ...; default: cuda if available.")]

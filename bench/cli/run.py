@@ -103,6 +103,9 @@ def run(
     log_level(verbose)
     masks = mask_reading(mask_threshold, mask_suffix)
     method_options = key_values(option, "--option")
+    for key, flag, value in (("tau", "--tau", tau), ("guidance_scale", "--guidance-scale", guidance_scale)):
+        if value is not None and key in method_options:
+            fail(f"{flag} and --option {key} both given; give one")
     if tau is not None:
         method_options["tau"] = number(tau)
     if guidance_scale is not None:

@@ -12,7 +12,7 @@ from rich.table import Table
 
 from bench.cli.console import console, fail, log_level, os_error, progress_bar, warn
 from bench.cli.options import Dataset, Device, Force, NoWandb, Preset, TestSets, TrainOption, Verbose, Wandb
-from bench.cli.values import key_values, numbers, split_csv
+from bench.cli.values import key_values, names, numbers, split_csv
 from bench.paper import FEWSHOT_RATIOS, FEWSHOT_SEEDS, LEADERBOARD, LEADERBOARD_AUGMENTS, LEADERBOARD_PAIRS, SEEDS
 
 EPILOG = """Examples:
@@ -72,7 +72,7 @@ def sweep(
         typer.Option(
             help="fewshot: downstream augmentations, comma-separated, one curve each (origin trains under the same "
             f"one): none | randaugment | cutmix | xlsor | nnunet; default none (leaderboard: "
-            f"{','.join(LEADERBOARD_AUGMENTS)})."
+            f"{','.join(LEADERBOARD_AUGMENTS)}); an empty value or item is refused."
         ),
     ] = None,
     pretrained: Annotated[
@@ -97,7 +97,8 @@ def sweep(
     launcher_option: Annotated[
         list[str] | None,
         typer.Option(
-            help="submitit KEY=VALUE (repeatable): cluster=slurm|local, partition, timeout_min, gpus_per_node, ..."
+            help="submitit KEY=VALUE (repeatable, each KEY once): cluster=slurm|local, partition, timeout_min, "
+            "gpus_per_node, ..."
         ),
     ] = None,
     verbose: Verbose = False,
@@ -122,6 +123,8 @@ def sweep(
         fail(f"unknown --launcher '{launcher}'; available: {', '.join(sw.LAUNCHERS)}")
     if launcher_option and launcher != "submitit":
         fail("--launcher-option applies to --launcher submitit")
+    launcher_options = key_values(launcher_option, "--launcher-option")
+    augments = names(augment, "--augment") if augment is not None else None
     base = runner.Request(
         dataset=dataset,
         models=split_csv(models) if models else (),
@@ -138,7 +141,6 @@ def sweep(
         chosen = split_csv(methods) if methods else None
         chosen_ratios = numbers(ratios, "--ratios", float) if ratios else None
         counts = numbers(pairs, "--pairs") if pairs else None
-        augments = split_csv(augment) if augment else None
         if name == LEADERBOARD:
             if ratios:
                 raise ConfigError(f"--ratios applies to the fewshot sweep, not {name} (it runs counts of pairs)")
@@ -172,7 +174,7 @@ def sweep(
             with progress_bar() as progress:
                 outcome = sw.run_local(plan, progress, on_start=started, on_warning=warn)
         else:
-            outcome = sw.run_submitit(plan, out / "_submitit", key_values(launcher_option, "--launcher-option"))
+            outcome = sw.run_submitit(plan, out / "_submitit", launcher_options)
     except (ConfigError, DatasetError, runner.RunError) as e:
         fail(str(e))
     except OSError as e:

@@ -17,6 +17,15 @@ def split_csv(value: str) -> tuple[str, ...]:
     return tuple(v.strip() for v in value.split(",") if v.strip())
 
 
+def names(value: str, flag: str) -> tuple[str, ...]:
+    """The items of a comma-separated option value of names; an empty value or item (``none,,nnunet``) is an error
+    naming ``flag`` rather than read as the default or skipped."""
+    items = tuple(v.strip() for v in value.split(","))
+    if not all(items):
+        fail(f"{flag}: empty {'item in' if any(items) else 'value'} {value!r}; give a comma-separated list of names")
+    return items
+
+
 def numbers(value: str, flag: str, cast: type[int] | type[float] = int) -> tuple:
     """The items of a comma-separated option value of numbers; one that is not a number is an error naming
     ``flag``, the option it came from."""
@@ -41,11 +50,15 @@ def number(text: str) -> Any:
 
 
 def key_values(items: list[str] | None, flag: str) -> dict[str, Any]:
-    """Repeated ``KEY=VALUE`` options as a dict (dashes in keys read as underscores, values as :func:`number`)."""
-    out = {}
+    """Repeated ``KEY=VALUE`` options as a dict (dashes in keys read as underscores, values as :func:`number`); a
+    KEY given twice is an error rather than the last one winning unseen."""
+    out, given = {}, {}
     for item in items or []:
         key, sep, value = item.partition("=")
-        if not sep or not key:
+        if not sep or not key.strip():
             fail(f"{flag} expects KEY=VALUE, got {item!r}")
-        out[key.strip().replace("-", "_")] = number(value.strip())
+        key = key.strip().replace("-", "_")
+        if key in given:
+            fail(f"{flag} {key} given twice ({given[key]!r}, {item!r}); give each KEY once")
+        given[key], out[key] = item, number(value.strip())
     return out

@@ -10,6 +10,7 @@ from bench.stats import (
     METHOD,
     detectable_delta,
     over_seeds,
+    p_text,
     paired_delta,
     results_delta,
     run_scores,
@@ -80,7 +81,22 @@ def test_a_true_delta_of_the_detectable_size_is_found_in_80_percent_of_designs()
 def test_the_observed_seed_spread_sets_the_detectable_delta_of_a_design():
     d = over_seeds([0.01, 0.03, 0.02], images=42)
     assert d.detectable == pytest.approx(detectable_delta(0.01, 3))
-    assert d.text() == "+0.0200 [-0.0048, +0.0448] p=0.07" and d.detectable_text() == f"{d.detectable:.4f}"
+    assert d.text() == "+0.0200 [-0.0048, +0.0448] p=0.074" and d.detectable_text() == f"{d.detectable:.4f}"
+
+
+@pytest.mark.parametrize(
+    ("p", "text"),
+    [(0.0479, "p=0.048"), (0.13, "p=0.13"), (0.0071, "p=0.0071"), (0.5, "p=0.50"), (0.001, "p=0.0010")]
+    + [(0.000999, "p<0.001"), (0.0499, "p=0.0499"), (0.04996, "p=0.04996"), (0.0504, "p=0.050"), (0.0995, "p=0.10")],
+)
+def test_p_has_two_significant_digits_and_never_rounds_across_the_level(p, text):
+    assert p_text(p) == text
+
+
+def test_a_delta_whose_interval_just_excludes_0_never_reads_p_at_the_level():
+    d = over_seeds([-0.0034, -0.008, -0.0062], images=42)
+    assert d.significant and d.high < 0 and 0.045 < d.p < 0.05
+    assert d.text() == "-0.0059 [-0.0116, -0.0001] p=0.048"
 
 
 def test_one_seed_has_no_interval_and_says_so_instead_of_a_number():

@@ -41,7 +41,7 @@ def test_fewshot_curves_csv_and_png(tmp_path):
     assert float(point["delta_vs_origin"]) == pytest.approx(0.055)  # (0.05 + 0.06) / 2, paired by seed
     assert rows[0]["delta_vs_origin"] == ""
     md = art.files[0].read_text()
-    assert md_row(md, ["diffuseexpand (cf+cg+cs)"])[1] == "0.7600 ± 0.0100 (+0.0550 [-0.0085, +0.1185] p=0.06)"
+    assert md_row(md, ["diffuseexpand (cf+cg+cs)"])[1] == "0.7600 ± 0.0100 (+0.0550 [-0.0085, +0.1185] p=0.058)"
     need = "(0.01 needs 7 seeds)"  # a 2-seed spread of 0.0071: the seeds that would bring 0.0817 down to 0.01
     assert f"- diffuseexpand (cf+cg+cs): ratio 0.1 0.0817 {need}, ratio 0.5 0.0817 {need}" in md
     assert float(point["delta_high"]) == pytest.approx(0.1185, abs=1e-4) and point["delta_images"] == "0"

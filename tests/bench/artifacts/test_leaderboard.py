@@ -83,14 +83,14 @@ def test_cells_marks_generator_external_columns_and_the_wandb_table(tmp_path, mo
     gain = md_row(md, ["9", "xlsor"])
     assert gain[2:6] == [
         "0.7800 ± 0.0374",
-        "+0.0300 [+0.0052, +0.0548] p=0.04 ▲",
+        "+0.0300 [+0.0052, +0.0548] p=0.035 ▲",
         "0.6800 ± 0.0374",
-        "+0.0300 [+0.0052, +0.0548] p=0.04 ▲",
+        "+0.0300 [+0.0052, +0.0548] p=0.035 ▲",
     ]
     assert gain[6:] == ["41.0 ± 0.8", "–", "0.10 ± 0.08"]  # FID of seeds 0..2, no filter, share of copies
-    assert md_row(md, ["9", "synthmed"])[3].endswith("p=1.00")  # mean Δ 0: no mark
+    assert md_row(md, ["9", "synthmed"])[3].endswith("p=1.0")  # mean Δ 0: no mark
     loss = md_row(md, ["9", "diffuseexpand+pretrained"])
-    assert loss[3] == "-0.0500 [-0.0748, -0.0252] p=0.01 ▼"
+    assert loss[3] == "-0.0500 [-0.0748, -0.0252] p=0.013 ▼"
     assert loss[6:] == ["31.0 ± 0.8", "0.50 ± 0.00", "0.10 ± 0.08"]  # the FID of the pairs its filter kept
     assert md_row(md, ["9", "origin"])[2:6] == ["0.7500 ± 0.0408", "baseline", "0.6500 ± 0.0408", "baseline"]
     assert "1 run(s) of train ratios left out" in md and "1 run(s) of other trainings" in md
@@ -214,9 +214,9 @@ def test_a_mixing_schedule_is_a_row_of_its_own_named_with_it_after_the_pooled_on
     md = art.files[0].read_text()
     shown = [line.split("|")[2].strip() for line in md.splitlines() if line.startswith("| 9 |")]
     assert shown == ["origin", *SCHEDULES]  # each entry's pooled row first, then its schedules in a fixed order
-    assert md_row(md, ["9", "xlsor (mixing=alternate)"])[3] == "+0.0300 [+0.0052, +0.0548] p=0.04 ▲"
-    assert md_row(md, ["9", "genseg (mixing=alternate)"])[3] == "-0.0500 [-0.0748, -0.0252] p=0.01 ▼"
-    assert md_row(md, ["9", "genseg (mixing=alternate)"])[5] == "-0.0500 [-0.0748, -0.0252] p=0.01 ▼"  # on shenzhen
+    assert md_row(md, ["9", "xlsor (mixing=alternate)"])[3] == "+0.0300 [+0.0052, +0.0548] p=0.035 ▲"
+    assert md_row(md, ["9", "genseg (mixing=alternate)"])[3] == "-0.0500 [-0.0748, -0.0252] p=0.013 ▼"
+    assert md_row(md, ["9", "genseg (mixing=alternate)"])[5] == "-0.0500 [-0.0748, -0.0252] p=0.013 ▼"  # on shenzhen
     assert md_row(md, ["9", "xlsor"])[3].startswith("+0.0200 [")
     assert (
         "<entry> (mixing=...), <entry> (synthetic_share=...): the entry's runs" in md
@@ -250,3 +250,56 @@ def test_a_row_over_other_seeds_than_origin_says_so_beside_its_means(tmp_path):
     _run(runs, "xlsor", 2, ORIGIN[2] + DELTAS["xlsor"][2], 9)
     md = build_artifact("leaderboard", runs, tmp_path / "out").files[0].read_text()
     assert "(n = " not in md_row(md, ["9", "xlsor"])[2] and "(n = k)" not in md
+
+
+def _start(runs, seed, dice, tag, path, **kw):
+    """A diffuseexpand+pretrained run fine-tuned from ``path`` (its settings tag value ``tag``)."""
+    folder = fake_run(runs, "diffuseexpand", seed, dice, pairs=9, settings=f"pretrained={tag}", **kw)
+    res = json.loads((folder / "results.json").read_text())
+    res["config"]["method_options"]["pretrained"] = path
+    (folder / "results.json").write_text(json.dumps(res))
+
+
+def test_two_starts_of_one_entry_are_two_rows_named_with_their_start_one_start_is_named_as_before(tmp_path):
+    """One folder typed relative and absolute (two settings tags), or two folders: rows of their own, not one row
+    whose runs differ in method options; the legend names each start and what its Δ mixes."""
+    runs = tmp_path / "runs"
+    for seed, base in ORIGIN.items():
+        _run(runs, "origin", seed, base, 9)
+        _start(runs, seed, base + DELTAS["xlsor"][seed], "shenzhen-cpu-3f09a1", "pre/shenzhen-cpu")
+    md = build_artifact("leaderboard", runs, tmp_path / "one").files[0].read_text()
+    assert md_row(md, ["9", "diffuseexpand+pretrained"])[3].startswith("+0.0300 [")
+    pretrained = [line for line in md.splitlines() if line.startswith("<method>+pretrained: ")]
+    assert pretrained == [
+        "<method>+pretrained: its generator fine-tunes a bench pretrain start, trained on other labelled pairs "
+        "(diffuseexpand+pretrained starts from shenzhen-cpu-3f09a1); its Δ is that of those pairs and its generated "
+        "pairs together, not of generated pairs alone (origin never sees the pretraining's pairs), and on an external "
+        "set from the same source as the pretraining's pairs it is not out of domain."
+    ]
+    for seed, base in ORIGIN.items():
+        loss = DELTAS["diffuseexpand+pretrained"][seed]
+        _start(runs, seed, base + loss, "shenzhen-cpu-77aa01", "/abs/pre/shenzhen-cpu")
+    art = build_artifact("leaderboard", runs, tmp_path / "two")
+    md = art.files[0].read_text()
+    shown = [line.split("|")[2].strip() for line in md.splitlines() if line.startswith("| 9 |")]
+    assert shown == [
+        "origin",
+        "diffuseexpand+pretrained (shenzhen-cpu-3f09a1)",
+        "diffuseexpand+pretrained (shenzhen-cpu-77aa01)",
+    ]
+    assert md_row(md, ["9", "diffuseexpand+pretrained (shenzhen-cpu-77aa01)"])[3].startswith("-0.0500 [")
+    assert "starts from shenzhen-cpu-3f09a1; diffuseexpand+pretrained starts from shenzhen-cpu-77aa01)" in md
+    assert {r["method"] for r in csv_rows(art.files[1])} == set(shown)
+
+
+def test_the_legend_says_what_the_leaderboard_pairs_and_that_fid_follows_the_count_of_pairs(tmp_path):
+    runs = tmp_path / "runs"
+    for seed, base in ORIGIN.items():
+        _run(runs, "origin", seed, base, 9)
+        _run(runs, "xlsor", seed, base + DELTAS["xlsor"][seed], 9)
+    md = build_artifact("leaderboard", runs, tmp_path / "out").files[0].read_text()
+    assert "train ratio" not in md and "augmentation, count of labelled pairs and downstream training" in md
+    assert "image by image on the column's test set (the test split, or <set> in a Δ on <set> column)" in md
+    assert "vs the row's own real training pairs" in md
+    assert "FIDs of rows of different counts of pairs are not comparable" in md
+    assert "<method>+pretrained: its generator" not in md  # no pretrained row, no such line

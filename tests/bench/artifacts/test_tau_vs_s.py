@@ -115,11 +115,11 @@ def test_tau_vs_s_adds_the_dice_and_delta_on_each_external_test_set(tmp_path):
     assert head[-2:] == ["Dice on shenzhen", "Δ on shenzhen"]
     assert md_row(md, ["montgomery_lung, cpu", "τ", "1"])[-2:] == [
         "0.7500 ± 0.0245",
-        "+0.0300 [+0.0052, +0.0548] p=0.04 ▲",
+        "+0.0300 [+0.0052, +0.0548] p=0.035 ▲",
     ]
     assert md_row(md, ["montgomery_lung, cpu", "τ", "2"])[-2:] == [
         "0.7000 ± 0.0141",
-        "-0.0200 [-0.0448, +0.0048] p=0.07",
+        "-0.0200 [-0.0448, +0.0048] p=0.074",
     ]
     assert md_row(md, ["montgomery_lung, cpu", "s", "2"])[-2:] == ["–", "–"]  # no run
     assert md_row(md, ["montgomery_lung, cpu", "s", "1"])[-2:] == md_row(md, ["montgomery_lung, cpu", "τ", "1"])[-2:]

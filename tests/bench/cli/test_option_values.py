@@ -23,6 +23,24 @@ from cli_checks import assert_refused, invoke, run_args
         (["--option", "mask_source=x"], "diffuseexpand", ["mask_source must be one of", "'x'"]),
         (["--augment", "foo"], "origin", ["unknown augment 'foo'", "xlsor"]),
         (["--augment", "nnunett"], "origin", ["unknown augment 'nnunett'", "Did you mean 'nnunet'"]),
+        (["--augment", ""], "origin", ["unknown augment ''"]),
+        (
+            ["--train-option", "mixing=alternate", "--train-option", "mixing=pretrain"],
+            "xlsor",
+            ["--train-option mixing given twice", "'mixing=pretrain'"],
+        ),
+        (["--option", "tau=1", "--option", "tau=1/2"], "diffuseexpand", ["--option tau given twice"]),
+        (
+            ["--option", "denoiser-steps=2", "--option", "denoiser_steps=2"],
+            "diffuseexpand",
+            ["--option denoiser_steps given twice"],
+        ),
+        (["--tau", "1", "--option", "tau=1/2"], "diffuseexpand", ["--tau and --option tau both given"]),
+        (
+            ["--guidance-scale", "2", "--option", "guidance_scale=3"],
+            "diffuseexpand",
+            ["--guidance-scale and --option guidance_scale"],
+        ),
         (["--train-option", "synthetic_share=1.5"], "xlsor", ["synthetic_share must be in [0, 1], got 1.5"]),
         (["--train-option", "synthetic_share=0.5"], "origin", ["--train-option synthetic_share", "real pairs only"]),
         (["--train-option", "mixing=alternate", "--train-on", "real"], "xlsor", ["--train-option mixing"]),
@@ -58,6 +76,47 @@ from cli_checks import assert_refused, invoke, run_args
 def test_bad_values_are_one_line_before_any_work(discs, tmp_path, extra, method, needles):
     out = tmp_path / "runs"
     assert_refused(invoke(*run_args(discs, out, *extra, method=method)), *needles, out=out)
+
+
+@pytest.mark.parametrize(
+    ("extra", "needles"),
+    [
+        (["fewshot", "--augment", ""], ["--augment: empty value ''"]),
+        (["fewshot", "--augment", "none,,nnunet"], ["--augment: empty item in 'none,,nnunet'"]),
+        (["leaderboard", "--augment", "none,"], ["--augment: empty item in 'none,'"]),
+        (
+            ["fewshot", "--train-option", "mixing=alternate", "--train-option", "mixing=pretrain"],
+            ["--train-option mixing given twice"],
+        ),
+        (
+            [
+                "fewshot",
+                "--launcher",
+                "submitit",
+                "--launcher-option",
+                "partition=a",
+                "--launcher-option",
+                "partition=b",
+            ],
+            ["--launcher-option partition given twice"],
+        ),
+    ],
+)
+def test_a_sweep_refuses_an_empty_augment_or_a_key_given_twice_before_any_work(discs, tmp_path, extra, needles):
+    """Before, ``--augment ''`` ran the default augmentations and ``none,,nnunet`` dropped the empty one unseen; a
+    second KEY=VALUE of the same KEY replaced the first."""
+    out = tmp_path / "runs"
+    res = invoke("sweep", *extra, "--dataset", discs, "--preset", "smoke", "--no-wandb", "--dry-run", "--out", out)
+    assert_refused(res, *needles, out=out)
+    assert len([line for line in res.output.splitlines() if line.strip()]) == 1, res.output  # no table of runs
+
+
+def test_pretrain_refuses_an_option_given_twice(discs, tmp_path):
+    out = tmp_path / "pretrained"
+    res = invoke(
+        "pretrain", "--dataset", discs, "--out", out, "--option", "augment_p=0.1", "--option", "augment_p=0.2"
+    )
+    assert_refused(res, "--option augment_p given twice", out=out)
 
 
 def test_cuda_without_cuda_leaves_no_run_folder(discs, tmp_path, monkeypatch):

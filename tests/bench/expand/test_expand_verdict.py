@@ -56,7 +56,7 @@ def test_rows_and_verdict_of_a_filtered_expansion():
     clean = {"share_closer_than_real": 0.0, "share_copies": 0.0}
     v = make_verdict(counts=counts, generated_dice=[0.9], real_dice=0.9, memorisation=clean, evaluation=gain, **kw)
     assert v["recommendation"] == {"recommended": True, "failed": [], "text": v["lines"][4]}
-    assert "paired Δ +0.0500 [+0.0252, +0.0748] p=0.01 over 3 seed(s) (paired t-test over seeds): a gain" in (
+    assert "paired Δ +0.0500 [+0.0252, +0.0748] p=0.013 over 3 seed(s) (paired t-test over seeds): a gain" in (
         v["lines"][3]
     )
     # mean above one std is not enough with three seeds: t = 0.0015 / (0.0011 / sqrt 3) = 2.3, p = 0.15
