@@ -31,7 +31,7 @@ from bench.cli.options import (
     Wandb,
     mask_reading,
 )
-from bench.cli.values import key_values, number, numbers, split_csv
+from bench.cli.values import key_values, names, number, numbers
 from bench.interrupts import main_process
 from bench.splits import FULL_RATIO
 
@@ -110,7 +110,7 @@ def run(
         method_options["tau"] = number(tau)
     if guidance_scale is not None:
         method_options["guidance_scale"] = guidance_scale
-    model_names, seed_list = split_csv(models), numbers(seeds, "--seeds")
+    model_names, seed_list = names(models, "--models"), numbers(seeds, "--seeds")
     train_options = key_values(train_option, "--train-option")
 
     from bench.config import ConfigError

@@ -12,7 +12,7 @@ from rich.table import Table
 
 from bench.cli.console import console, fail, log_level, os_error, progress_bar, warn
 from bench.cli.options import Dataset, Device, Force, NoWandb, Preset, TestSets, TrainOption, Verbose, Wandb
-from bench.cli.values import key_values, names, numbers, split_csv
+from bench.cli.values import key_values, names, numbers
 from bench.paper import FEWSHOT_RATIOS, FEWSHOT_SEEDS, LEADERBOARD, LEADERBOARD_AUGMENTS, LEADERBOARD_PAIRS, SEEDS
 
 EPILOG = """Examples:
@@ -127,7 +127,7 @@ def sweep(
     augments = names(augment, "--augment") if augment is not None else None
     base = runner.Request(
         dataset=dataset,
-        models=split_csv(models) if models else (),
+        models=names(models, "--models") if models else (),
         seeds=numbers(seeds, "--seeds") if seeds else (),
         preset=preset,
         out=out,
@@ -138,7 +138,7 @@ def sweep(
         train_options=key_values(train_option, "--train-option"),
     )
     try:
-        chosen = split_csv(methods) if methods else None
+        chosen = names(methods, "--methods") if methods else None
         chosen_ratios = numbers(ratios, "--ratios", float) if ratios else None
         counts = numbers(pairs, "--pairs") if pairs else None
         if name == LEADERBOARD:

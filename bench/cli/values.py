@@ -22,15 +22,16 @@ def names(value: str, flag: str) -> tuple[str, ...]:
     naming ``flag`` rather than read as the default or skipped."""
     items = tuple(v.strip() for v in value.split(","))
     if not all(items):
-        fail(f"{flag}: empty {'item in' if any(items) else 'value'} {value!r}; give a comma-separated list of names")
+        fail(f"{flag}: empty {'item in' if any(items) else 'value'} {value!r}; give a comma-separated list")
     return items
 
 
 def numbers(value: str, flag: str, cast: type[int] | type[float] = int) -> tuple:
     """The items of a comma-separated option value of numbers; one that is not a number is an error naming
-    ``flag``, the option it came from."""
+    ``flag``, the option it came from, as is an empty value or item (:func:`names`)."""
+    items = names(value, flag)
     try:
-        return tuple(cast(v) for v in split_csv(value))
+        return tuple(cast(v) for v in items)
     except ValueError:
         kind = "whole numbers" if cast is int else "numbers"
         fail(f"{flag}: cannot parse {value!r} as a comma-separated list of {kind}")
