@@ -16,7 +16,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-LEVEL = 0.95  # two-sided confidence level of every interval; the test's level is 1 - LEVEL
+LEVEL = 0.95  # two-sided confidence level of every interval
+ALPHA = round(1 - LEVEL, 12)  # the test's level, 0.05 (not the float 1 - 0.95 = 0.050000000000000044)
 POWER = 0.8  # the power at which the detectable Δ is stated
 TARGET = 0.01  # the detectable Δ a reference design aims at; artifacts say how many seeds would reach it
 METHOD = "paired t-test over seeds (per-seed mean Δ over the paired test images, df = seeds - 1)"
@@ -58,8 +59,8 @@ class PairedDelta:
 
     @property
     def significant(self) -> bool:
-        """The interval excludes 0 (p below 1 - :data:`LEVEL`)."""
-        return self.p is not None and self.p < 1 - LEVEL
+        """The interval excludes 0 (p below :data:`ALPHA`)."""
+        return self.p is not None and self.p < ALPHA
 
     def text(self, digits: int = 4) -> str:
         """``+0.0057 [-0.0012, +0.0126] p=0.08``; one seed: ``+0.0057, 1 seed, no interval``."""
@@ -90,8 +91,8 @@ def p_text(p: float) -> str:
     across the level (0.0499 -> 0.0499, not 0.050)."""
     if p < 0.001:
         return "p<0.001"
-    level, digits = round(1 - LEVEL, 12), 2  # 0.05, not the float 1 - 0.95 = 0.050000000000000044
-    while (float(f"{p:.{digits}g}") < level) != (p < level):
+    digits = 2
+    while (float(f"{p:.{digits}g}") < ALPHA) != (p < ALPHA):
         digits += 1
     return f"p={p:#.{digits}g}"
 

@@ -23,7 +23,7 @@ RECORDS = ("results.json", "config.json", "splits.json")
 
 def neutral(text: str, replacements: list[tuple[str, str]]) -> str:
     """``text`` with every machine path replaced, longest first; refused if one is left."""
-    for old, new in replacements:
+    for old, new in sorted(replacements, key=lambda r: len(r[0]), reverse=True):
         text = text.replace(old, new)
     left = re.findall(r'"(/(?:work|root|home|tmp)/[^"]*)"', text)
     if left:
@@ -45,7 +45,7 @@ def main() -> None:
         if folder:
             replacements.append((str(Path(folder).resolve()), written))
     packages = {p for p in (*site.getsitepackages(), sysconfig.get_paths()["purelib"])}
-    replacements += [(p, "<site-packages>") for p in sorted(packages, key=len, reverse=True)]
+    replacements += [(p, "<site-packages>") for p in packages]
     stored: dict[Path, str] = {}  # every record is made neutral before any is written
     for results in sorted(args.runs.glob("*/*/*/*/results.json")):
         run = results.parent

@@ -78,7 +78,7 @@ def expand(
     log_level(verbose)
     masks = mask_reading(mask_threshold, mask_suffix)
     method_options = key_values(option, "--option")
-    seeds = numbers(evaluate, "--evaluate") if evaluate else ()
+    seeds = numbers(evaluate, "--evaluate") if evaluate is not None else ()
 
     from bench.config import ConfigError
     from bench.expand.request import ExpandRequest, check_expand_request, run_request

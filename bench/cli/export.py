@@ -10,7 +10,7 @@ import typer
 
 from bench.cli.console import console, fail, os_error
 from bench.cli.options import MASKS, MaskSuffix, MaskThreshold, mask_reading
-from bench.cli.values import split_csv
+from bench.cli.values import names
 
 app = typer.Typer(no_args_is_help=True, help="Write real + generated pairs in another tool's layout.")
 
@@ -46,7 +46,7 @@ def export_nnunet(
     from bench.pairs import DatasetError
 
     try:
-        labelled = split_csv(labels) if labels else ()
+        labelled = names(labels, "--labels") if labels is not None else ()
         done = export(real, synthetic, dataset_id, name, out, labelled, folds, seed, reading=reading)
     except StorageError as e:
         fail(os_error(e))

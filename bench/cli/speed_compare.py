@@ -16,7 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from bench.cli.console import console, fail, os_error, progress_bar, warn
-from bench.cli.values import split_csv
+from bench.cli.values import names
 
 
 def compare_sampling(
@@ -35,9 +35,10 @@ def compare_sampling(
     pairs = 32 if n is None else n
     if pairs < 1:
         fail(f"--n must be >= 1 (pairs per configuration), got {pairs}")
+    named = names(compare, "--compare")
     try:
         loaded = load_run(run_dir, device, warn=warn)
-        configs = sampling_configs(split_csv(compare), SamplingConfig.from_options(loaded.method.options))
+        configs = sampling_configs(named, SamplingConfig.from_options(loaded.method.options))
         with nullcontext() if json_out else progress_bar() as progress:
             rows = compare_configs(loaded, configs, pairs, progress, fid=fid)
     except (ConfigError, DatasetError, RunError) as e:
@@ -68,8 +69,7 @@ def _cell(value: float | None, spec: str) -> str:
 def comparison_tables(rows: list[dict[str, Any]], fid: bool) -> tuple[list[Text | Table], str]:
     """The rows of :func:`bench.compare.compare` as what fits an 80-column terminal or log file: which options each
     configuration name stands for, a table of what a pair costs, a table of how its pairs came out, and a legend."""
-    names = [r["configuration"] for r in rows]
-    width = max(len(n) for n in names)
+    width = max(len(r["configuration"]) for r in rows)
     parts: list[Text | Table] = [
         Text("\n".join(f"{r['configuration']:<{width}}  {r['options']}" for r in rows), style="bold")
     ]

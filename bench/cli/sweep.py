@@ -127,8 +127,8 @@ def sweep(
     augments = names(augment, "--augment") if augment is not None else None
     base = runner.Request(
         dataset=dataset,
-        models=names(models, "--models") if models else (),
-        seeds=numbers(seeds, "--seeds") if seeds else (),
+        models=names(models, "--models") if models is not None else (),
+        seeds=numbers(seeds, "--seeds") if seeds is not None else (),
         preset=preset,
         out=out,
         wandb="disabled" if no_wandb else wandb,
@@ -138,11 +138,11 @@ def sweep(
         train_options=key_values(train_option, "--train-option"),
     )
     try:
-        chosen = names(methods, "--methods") if methods else None
-        chosen_ratios = numbers(ratios, "--ratios", float) if ratios else None
-        counts = numbers(pairs, "--pairs") if pairs else None
+        chosen = names(methods, "--methods") if methods is not None else None
+        chosen_ratios = numbers(ratios, "--ratios", float) if ratios is not None else None
+        counts = numbers(pairs, "--pairs") if pairs is not None else None
         if name == LEADERBOARD:
-            if ratios:
+            if ratios is not None:
                 raise ConfigError(f"--ratios applies to the fewshot sweep, not {name} (it runs counts of pairs)")
             starts = leaderboard_sweep.parse_pretrained(pretrained)
             plan = leaderboard_sweep.build_sweep(base, chosen, counts, augments, starts)

@@ -12,11 +12,6 @@ import yaml
 from bench.cli.console import fail
 
 
-def split_csv(value: str) -> tuple[str, ...]:
-    """The items of a comma-separated option value."""
-    return tuple(v.strip() for v in value.split(",") if v.strip())
-
-
 def names(value: str, flag: str) -> tuple[str, ...]:
     """The items of a comma-separated option value of names; an empty value or item (``none,,nnunet``) is an error
     naming ``flag`` rather than read as the default or skipped."""

@@ -54,6 +54,8 @@ def pretraining_of(folder: str | Path, method: str, flag: str = FLAG) -> dict[st
     """
     record = read_record(folder, flag)
     made_for = record.get("method") if isinstance(record, dict) else None
+    if made_for is None:
+        raise ConfigError(f"{flag}: {folder}/{RECORD} names no method; it is no `bench pretrain` record. {REMAKE}")
     if made_for != method:
         raise ConfigError(
             f"{flag}: {folder} holds a {made_for} generator, not one of {method}'s; pretrain with --method {method}"

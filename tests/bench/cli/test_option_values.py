@@ -88,6 +88,12 @@ def test_bad_values_are_one_line_before_any_work(discs, tmp_path, extra, method,
         (["leaderboard", "--augment", "none,"], ["--augment: empty item in 'none,'"]),
         (["leaderboard", "--methods", "xlsor,,genseg"], ["--methods: empty item in 'xlsor,,genseg'"]),
         (["fewshot", "--pairs", "9,,14"], ["--pairs: empty item in '9,,14'"]),
+        (["fewshot", "--seeds", ""], ["--seeds: empty value ''"]),
+        (["fewshot", "--models", ""], ["--models: empty value ''"]),
+        (["fewshot", "--pairs", ""], ["--pairs: empty value ''"]),
+        (["fewshot", "--ratios", ""], ["--ratios: empty value ''"]),
+        (["leaderboard", "--methods", ""], ["--methods: empty value ''"]),
+        (["leaderboard", "--ratios", ""], ["--ratios: empty value ''"]),
         (
             ["fewshot", "--train-option", "mixing=alternate", "--train-option", "mixing=pretrain"],
             ["--train-option mixing given twice"],
@@ -113,6 +119,24 @@ def test_a_sweep_refuses_an_empty_augment_or_a_key_given_twice_before_any_work(d
     res = invoke("sweep", *extra, "--dataset", discs, "--preset", "smoke", "--no-wandb", "--dry-run", "--out", out)
     assert_refused(res, *needles, out=out)
     assert len([line for line in res.output.splitlines() if line.strip()]) == 1, res.output  # no table of runs
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["expand", "--method", "xlsor", "--n", "4", "--evaluate", ""], "--evaluate: empty value ''"),
+        (
+            ["export", "nnunet", "--dataset-id", "501", "--name", "Discs", "--labels", "disc,,ring"],
+            "--labels: empty item",
+        ),
+        (["speed", "--compare", "", "--run", "."], "--compare: empty value ''"),
+    ],
+)
+def test_other_verbs_refuse_an_empty_list_value_or_item(discs, tmp_path, args, needle):
+    """Before, ``--evaluate ''`` meant no evaluation and ``--labels`` / ``--compare`` dropped empty items unseen."""
+    out = tmp_path / "out"
+    real = ["--real", discs] if args[0] == "export" else ["--dataset", discs] if args[0] == "expand" else []
+    assert_refused(invoke(*args, *real, *(["--out", out] if args[0] != "speed" else [])), needle, out=out)
 
 
 def test_pretrain_refuses_an_option_given_twice(discs, tmp_path):
