@@ -102,8 +102,8 @@ def test_bad_grids_are_refused_naming_the_option(kw, needle):
 
 
 def test_a_pretrained_folder_must_be_a_finished_pretraining_of_its_method_dry_run_too(tmp_path):
-    """A pretraining still running (its checkpoints only), an empty folder, a plain UNet's, one of another method and
-    an unreadable record are each refused in one line naming the folder, before any run is planned."""
+    """A pretraining still running (its checkpoints only), an empty folder, a plain UNet's, one of another method, an
+    unreadable record and one that names no method are each refused in one line naming the folder, before any run is planned."""
     running = tmp_path / "running"
     (running / "checkpoints").mkdir(parents=True)
     empty, plain = tmp_path / "empty", tmp_path / "plain"
@@ -114,6 +114,8 @@ def test_a_pretrained_folder_must_be_a_finished_pretraining_of_its_method_dry_ru
     joint = _pretrained(tmp_path / "joint", "joint")
     torn = _pretrained(tmp_path / "torn")
     (tmp_path / "torn" / RECORD).write_text('{"method": ')
+    nameless = _pretrained(tmp_path / "nameless")
+    (tmp_path / "nameless" / RECORD).write_text('{"steps": 9600}')
     grid = ("--methods", "diffuseexpand+pretrained", "--preset", "smoke", "--seeds", "0", "--pairs", "5")
     out = tmp_path / "runs"
     for folder, needle in (
@@ -122,6 +124,7 @@ def test_a_pretrained_folder_must_be_a_finished_pretraining_of_its_method_dry_ru
         (plain, "is no finished `bench pretrain` folder"),
         (joint, "holds a joint generator, not one of diffuseexpand's"),
         (torn, "not a `bench pretrain` record"),
+        (nameless, "names no method; it is no `bench pretrain` record"),
     ):
         start = ("--pretrained", f"diffuseexpand={folder}")
         res = invoke("sweep", "leaderboard", *grid, *start, "--out", out, "--dry-run")
