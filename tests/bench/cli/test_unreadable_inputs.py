@@ -106,5 +106,6 @@ def test_a_pretrained_folder_without_its_weights_is_named_by_expand_and_sweep(di
         args = ("sweep", "leaderboard", "--dataset", discs, "--preset", "smoke", "--out", out, "--dry-run")
         args += ("--methods", "diffuseexpand+pretrained", "--pretrained", f"diffuseexpand={folder}", "--pairs", "4")
     res = invoke(*args)
-    assert_refused(res, f"--option pretrained: {folder} is no finished `bench pretrain` folder")
+    flag = "--option pretrained" if verb == "expand" else "--pretrained diffuseexpand"  # the option as typed
+    assert_refused(res, f"{flag}: {folder} is no finished `bench pretrain` folder")
     assert not list(out.rglob("*.png"))
