@@ -43,7 +43,8 @@ class Results(TypedDict):
         ``check_warnings``: how many warnings the integrity check gave (``bench datasets check`` lists them).
     versions: package (``bench.__version__`` of the code that ran), method, dataset card and library versions.
     git_hash, date: provenance (git hash is null outside a git checkout).
-    environment: device, torch threads, platform.
+    environment: device, torch threads, platform, CPU model and the kernel set torch uses on it (``cpu``,
+        ``cpu_capability``: AVX2, AVX512, ...; absent before 0.15.0), Python, CUDA device.
     counts: real_train, test, synthetic_generated / kept / relabelled / dropped, train_total, train_steps
         (the downstream model's optimiser steps; absent before 0.7, see ``bench.report.train_steps``).
     metrics: dice (mean over test images, threshold 0.5), dice_std (over test images), dice_per_image,

@@ -36,6 +36,17 @@ def git_hash() -> str | None:
     return (out.stdout.strip() or None) if out.returncode == 0 else None
 
 
+def cpu_model() -> str | None:
+    """The CPU's model name (Linux's ``/proc/cpuinfo``, else what ``platform`` knows), or None."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or None
+
+
 def now() -> str:
     """The current UTC time, to the second, as results record it."""
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -55,6 +66,9 @@ def provenance(method_version: str, device: torch.device) -> dict[str, Any]:
             "device": str(device),
             "torch_threads": torch.get_num_threads(),
             "platform": platform.platform(),
+            # Another CPU's kernels may round differently and so train another network from the same seed.
+            "cpu": cpu_model(),
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(),
             "python": platform.python_version(),
             "cuda": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
         },

@@ -15,6 +15,13 @@ def test_results_record_the_version_of_the_code_that_runs():
     assert provenance("1", torch.device("cpu"))["versions"]["package"] == bench.__version__
 
 
+def test_results_record_the_cpu_a_network_was_trained_on():
+    """Another CPU type may round its kernels differently and train another network from the same seed."""
+    env = provenance("1", torch.device("cpu"))["environment"]
+    assert env["cpu_capability"] == torch.backends.cpu.get_cpu_capability() and env["cpu_capability"]
+    assert env["cpu"] is None or (isinstance(env["cpu"], str) and env["cpu"].strip() == env["cpu"] != "")
+
+
 def test_pyproject_reads_its_version_from_the_package():
     text = (ROOT / "pyproject.toml").read_text()
     assert '\ndynamic = ["version"]\n' in text and "\nversion = " not in text.split("[tool.setuptools.dynamic]")[0]
